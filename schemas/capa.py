@@ -1,0 +1,250 @@
+"""The CAPA service's own events: one corrective action's whole life (ISO 9001:2015 §10.2).
+
+The subject is the CAPA id. Every event records who did it, in which role and why, and its
+position in the CAPA's stream (`sequence`, 1-based, gap-free).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.audit import FindingClassification
+from schemas.base import (
+    AgencyCode,
+    Contract,
+    IsoClause,
+    ProcedureCode,
+    PseudonymousId,
+    ShortText,
+    Text,
+)
+from schemas.envelope import CloudEvent
+
+
+class NonconformitySource(StrEnum):
+    AUDIT_FINDING = "audit_finding"
+    INSPECTION_FINDING = "inspection_finding"
+    COMPLAINT = "complaint"
+    LATE_DOSSIERS = "late_dossiers"
+    MISSED_OBJECTIVE = "missed_objective"
+    MANUAL = "manual"
+
+
+class Severity(StrEnum):
+    MAJOR = "major"
+    MINOR = "minor"
+
+
+class RootCauseMethod(StrEnum):
+    FIVE_WHYS = "five_whys"
+    FISHBONE = "fishbone"
+    FAULT_TREE = "fault_tree"
+    OTHER = "other"
+
+
+class RootCauseCategory(StrEnum):
+    PEOPLE = "people"
+    PROCESS = "process"
+    IT_SYSTEM = "it_system"
+    DOCUMENTATION = "documentation"
+    RESOURCES = "resources"
+    EXTERNAL = "external"
+
+
+class VerificationResult(StrEnum):
+    EFFECTIVE = "effective"
+    INEFFECTIVE = "ineffective"
+
+
+class SourceReference(Contract):
+    """The event that revealed the nonconformity."""
+
+    source: str = Field(min_length=1, max_length=256, description="CloudEvents source.")
+    id: str = Field(min_length=1, max_length=128, description="CloudEvents id.")
+    subject: str = Field(min_length=1, max_length=64)
+
+
+class CapaEventData(Contract):
+    sequence: int = Field(ge=1, description="Position in this CAPA's stream, gap-free.")
+    actor_id: PseudonymousId = Field(description="Who did it (a user or 'system:policy').")
+    actor_role: ShortText
+    reason: Text | None = Field(default=None, description="Why, in the actor's words.")
+
+
+class PlannedAction(Contract):
+    action_id: str = Field(min_length=1, max_length=64)
+    description: Text
+    owner_id: PseudonymousId
+    due_on: date
+
+
+class CapaOpenedData(CapaEventData):
+    source: NonconformitySource
+    references: list[SourceReference] = Field(default_factory=list, max_length=1000)
+    agency: AgencyCode
+    process: ShortText
+    procedure_code: ProcedureCode | None = None
+    classification: FindingClassification | None = None
+    severity: Severity
+    iso_clause: IsoClause | None = None
+    description: Text
+    owner_id: PseudonymousId
+    correction_due_on: date
+    closure_due_on: date
+    period: str | None = Field(default=None, max_length=16)
+
+
+class CapaNonconformityLinkedData(CapaEventData):
+    reference: SourceReference
+
+
+class CapaCorrectionRecordedData(CapaEventData):
+    correction: Text
+
+
+class CapaRootCauseRecordedData(CapaEventData):
+    method: RootCauseMethod
+    category: RootCauseCategory
+    text: Text
+
+
+class CapaActionsPlannedData(CapaEventData):
+    actions: list[PlannedAction] = Field(min_length=1, max_length=50)
+
+
+class CapaActionCompletedData(CapaEventData):
+    action_id: str = Field(min_length=1, max_length=64)
+    completed_on: date
+    evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CapaEffectivenessVerifiedData(CapaEventData):
+    result: VerificationResult
+    verified_on: date
+    evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CapaClosedData(CapaEventData):
+    closed_on: date
+
+
+class CapaReopenedData(CapaEventData):
+    pass
+
+
+class CapaCancelledData(CapaEventData):
+    justification: Text
+
+
+class CapaEscalatedData(CapaEventData):
+    overdue_since: date
+    escalated_to: ShortText
+
+
+class CapaRecurrenceFlaggedData(CapaEventData):
+    earlier_capa_id: str = Field(min_length=1, max_length=64)
+    root_cause_category: RootCauseCategory
+
+
+class CapaOpened(CloudEvent):
+    """A nonconformity was recorded and a corrective action opened."""
+
+    type: Literal["vn.qms.capa.opened.v1"]
+    data: CapaOpenedData
+
+
+class CapaNonconformityLinked(CloudEvent):
+    """Another occurrence of the same nonconformity was linked to an open CAPA."""
+
+    type: Literal["vn.qms.capa.nonconformity_linked.v1"]
+    data: CapaNonconformityLinkedData
+
+
+class CapaCorrectionRecorded(CloudEvent):
+    """The immediate correction (reaction to the nonconformity) was recorded."""
+
+    type: Literal["vn.qms.capa.correction_recorded.v1"]
+    data: CapaCorrectionRecordedData
+
+
+class CapaRootCauseRecorded(CloudEvent):
+    """The root cause was determined."""
+
+    type: Literal["vn.qms.capa.root_cause_recorded.v1"]
+    data: CapaRootCauseRecordedData
+
+
+class CapaActionsPlanned(CloudEvent):
+    """Corrective actions were planned with owners and due dates."""
+
+    type: Literal["vn.qms.capa.actions_planned.v1"]
+    data: CapaActionsPlannedData
+
+
+class CapaActionCompleted(CloudEvent):
+    """One planned action was completed, with evidence."""
+
+    type: Literal["vn.qms.capa.action_completed.v1"]
+    data: CapaActionCompletedData
+
+
+class CapaEffectivenessVerified(CloudEvent):
+    """Someone other than the implementers checked whether the actions worked."""
+
+    type: Literal["vn.qms.capa.effectiveness_verified.v1"]
+    data: CapaEffectivenessVerifiedData
+
+
+class CapaClosed(CloudEvent):
+    """The CAPA was closed after an effective verification."""
+
+    type: Literal["vn.qms.capa.closed.v1"]
+    data: CapaClosedData
+
+
+class CapaReopened(CloudEvent):
+    """The actions proved ineffective; the CAPA needs a new plan."""
+
+    type: Literal["vn.qms.capa.reopened.v1"]
+    data: CapaReopenedData
+
+
+class CapaCancelled(CloudEvent):
+    """An ISO secretary cancelled the CAPA, with a justification."""
+
+    type: Literal["vn.qms.capa.cancelled.v1"]
+    data: CapaCancelledData
+
+
+class CapaEscalated(CloudEvent):
+    """The CAPA went past a due date and was escalated."""
+
+    type: Literal["vn.qms.capa.escalated.v1"]
+    data: CapaEscalatedData
+
+
+class CapaRecurrenceFlagged(CloudEvent):
+    """The same agency, process and root-cause category recurred within twelve months."""
+
+    type: Literal["vn.qms.capa.recurrence_flagged.v1"]
+    data: CapaRecurrenceFlaggedData
+
+
+CAPA_EVENTS: tuple[type[CloudEvent], ...] = (
+    CapaOpened,
+    CapaNonconformityLinked,
+    CapaCorrectionRecorded,
+    CapaRootCauseRecorded,
+    CapaActionsPlanned,
+    CapaActionCompleted,
+    CapaEffectivenessVerified,
+    CapaClosed,
+    CapaReopened,
+    CapaCancelled,
+    CapaEscalated,
+    CapaRecurrenceFlagged,
+)

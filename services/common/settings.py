@@ -1,0 +1,34 @@
+"""Settings every service shares; each service's `config.py` extends `CommonSettings`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseSettings):
+    """Read from the environment; pointing a service at a real cluster is configuration."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    environment: Environment = Field(default=Environment.DEVELOPMENT, validation_alias="QMS_ENV")
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    topic_prefix: str = Field(default="qms.", validation_alias="QMS_TOPIC_PREFIX")
+    data_dir: Path = Field(default=REPO_ROOT / "var", validation_alias="QMS_DATA_DIR")
+    log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
+
+    def topic(self, short_name: str) -> str:
+        """Full topic name for a short name from `deploy/kafka/topics.yaml`."""
+        return self.topic_prefix + short_name

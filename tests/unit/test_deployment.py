@@ -1,0 +1,117 @@
+"""docker-compose.yml cannot run here; these tests check that it says what it must."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from services.cli import app as qms
+from services.common.settings import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+COMPOSE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+QMS_SERVICES = {name: spec for name, spec in SERVICES.items() if "build" in spec}
+SETTINGS_OF = {
+    "intake": "services.intake.config:IntakeSettings",
+    "ledger": "services.intake.config:IntakeSettings",
+    "capa": "services.capa.config:CapaSettings",
+    "metrics": "services.metrics.config:MetricsSettings",
+}
+
+
+def expand(value: Any) -> str:
+    """Compose's `${VAR:-default}` with an empty environment."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+
+
+def settings_for(service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key, value in QMS_SERVICES[service]["environment"].items():
+        monkeypatch.setenv(key, expand(value))
+    module, name = SETTINGS_OF[service].split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def test_every_image_is_pinned_to_a_version() -> None:
+    for name, spec in SERVICES.items():
+        image = spec["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest", f"{name}: {image}"
+        assert re.match(r"^\d+(\.\d+)+$", tag), f"{name}: tag {tag!r} is not a version"
+
+
+def test_every_long_running_service_has_a_health_check_or_is_a_worker() -> None:
+    for name in ("kafka", "clickhouse", "grafana", "intake", "capa", "metrics"):
+        assert "healthcheck" in SERVICES[name], name
+
+
+def test_dependencies_name_existing_services_and_conditions() -> None:
+    for name, spec in SERVICES.items():
+        for dependency, condition in spec.get("depends_on", {}).items():
+            assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+            assert condition["condition"] in {
+                "service_healthy",
+                "service_completed_successfully",
+            }
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in SERVICES[dependency]
+
+
+@pytest.mark.parametrize("service", sorted(SETTINGS_OF))
+def test_each_service_reads_the_kafka_of_the_compose_file(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(service, monkeypatch)
+    host, port = settings.kafka_bootstrap_servers.split(":")
+    assert host == "kafka" and host in SERVICES
+    assert f"PLAINTEXT://:{port}" in SERVICES["kafka"]["environment"]["KAFKA_LISTENERS"]
+    assert settings.topic_prefix == "qms."
+
+
+def test_metrics_writes_to_the_clickhouse_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for("metrics", monkeypatch)
+    dsn = urlsplit(str(settings.clickhouse_dsn))
+    assert dsn.scheme == "http" and dsn.hostname == "clickhouse" and dsn.port == 8123
+    assert dsn.username == "qms_writer"
+
+
+@pytest.mark.parametrize("service", sorted(QMS_SERVICES))
+def test_each_entry_point_is_a_real_qms_command(service: str) -> None:
+    spec = QMS_SERVICES[service]
+    if "entrypoint" in spec:
+        module = spec["entrypoint"][2]
+        assert importlib.import_module(module)
+        return
+    result = CliRunner().invoke(qms, [*spec["command"], "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_mounted_configuration_exists_in_the_repository() -> None:
+    for name, spec in SERVICES.items():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (REPO_ROOT / source).exists(), f"{name} mounts missing {source}"
+    for file in ("publishers.dev.yaml",):
+        assert (REPO_ROOT / "deploy" / "intake" / file).exists()
+
+
+def test_grafana_data_source_points_at_the_clickhouse_service() -> None:
+    provisioning = REPO_ROOT / "deploy" / "grafana" / "provisioning" / "datasources"
+    sources = [
+        source
+        for path in sorted(Path(provisioning).glob("*.y*ml"))
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    ]
+    clickhouse = [s for s in sources if s["type"] == "grafana-clickhouse-datasource"]
+    assert clickhouse, "no grafana-clickhouse-datasource provisioned"
+    assert clickhouse[0]["jsonData"]["host"] == "clickhouse"
+    assert int(clickhouse[0]["jsonData"]["port"]) in (8123, 9000)
