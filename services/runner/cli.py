@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +54,7 @@ def run(
     path = summary_json or settings.data_dir / "run" / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    console.print(f"Full summary: {os.path.relpath(path)}")
+    console.print(f"Full summary: {path}")
     if not summary["matches_ground_truth"]:
         raise typer.Exit(1)
 

@@ -11,13 +11,16 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from services.capa.adapters.http_client import CapaClient
+from services.capa.entrypoints.scripted_closure import DEV_TOKENS, close_some
 from services.common.settings import CommonSettings
-from services.demo.adapters.publisher import publish
+from services.demo.adapters.publisher import publish_sync
 from services.demo.domain.province import generate_province
 from services.demo.domain.truth import ground_truth
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
 DEMO_TOKEN = "dev-demo-province-token"
+CAPAS_CLOSED_BY_SCRIPT = 20
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,11 @@ def run_pipeline(
             ports.url(name) + health,
             logs / f"{name}.log",
         )
-        for name, health in (("metrics", "/healthz"), ("capa", "/healthz"), ("intake", "/readyz"))
+        for name, health in (("metrics", "/healthz"), ("capa", "/readyz"), ("intake", "/readyz"))
     ]
+    services.append(
+        ServiceProcess("ledger", qms_command("audit", "ledger-worker"), None, logs / "ledger.log")
+    )
     local_kafka = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
     with console.status("Starting Kafka…"):
         kafka("start", env)
@@ -89,18 +95,20 @@ def _drive_demo(demo: DemoRun, ports: Ports, console: Console) -> dict[str, Any]
         now=demo.now,
     )
     truth = ground_truth(province.events)
-    report = publish(province.events, ports.url("intake"), DEMO_TOKEN)
+    report = publish_sync(province.events, ports.url("intake"), DEMO_TOKEN)
     console.print(f"[green]✓[/] published {len(province.events):,} events through intake")
     metrics = httpx.Client(base_url=ports.url("metrics"), timeout=30)
     _wait_until_counted(metrics, len(province.events), console)
     rows = metrics.get("/v1/kpi/dossiers/by-agency").raise_for_status().json()["rows"]
-    expected = {a: vars(t) for a, t in truth.dossiers_by_agency.items()}
+    expected = {agency: counts.as_dict() for agency, counts in truth.agencies.items()}
     counted = {
         row["agency"]: {k: row[k] for k in ("received", "resolved", "on_time", "late")}
         for row in rows
     }
+    capa = _close_some_capas(ports, truth.expected_capas["total"], console)
     return {
         "seed": demo.seed,
+        "capa": capa,
         "events_published": len(province.events),
         "publish": vars(report),
         "agencies": [
@@ -109,6 +117,22 @@ def _drive_demo(demo: DemoRun, ports: Ports, console: Console) -> dict[str, Any]
         ],
         "matches_ground_truth": counted == expected,
     }
+
+
+def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str, Any]:
+    """Wait for the policies to open every CAPA, then walk a few to closure over the API."""
+    with CapaClient(ports.url("capa"), DEV_TOKENS.owner) as capa:
+        deadline = time.monotonic() + 300
+        with console.status("Waiting for the CAPA policies…") as status:
+            while (opened := capa.summary()["opened"]) < expected:
+                if time.monotonic() > deadline:
+                    raise StackError(f"CAPA opened {opened} of {expected} expected in 300 s")
+                status.update(f"CAPAs opened: {opened} / {expected}…")
+                time.sleep(1)
+        with console.status("Owners and verifiers closing CAPAs over the API…"):
+            outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)
+        console.print(f"[green]✓[/] {len(outcome.closed)} CAPAs walked to closure over the API")
+        return {**capa.summary(), "expected_opened": expected, "scripted": outcome.as_dict()}
 
 
 def _wait_until_counted(metrics: httpx.Client, published: int, console: Console) -> None:

@@ -26,7 +26,7 @@ class StackError(RuntimeError):
 class ServiceProcess:
     name: str
     argv: list[str]
-    health_url: str
+    health_url: str | None
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -41,19 +41,20 @@ class ServiceProcess:
         log.close()
 
     def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        """Until the health URL answers 200 (a worker without one: until it has stayed up)."""
+        deadline = time.monotonic() + (timeout if self.health_url else 3)
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise StackError(
-                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
-                )
-            try:
-                if httpx.get(self.health_url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            self.check_alive()
+            if self.health_url and _answers(self.health_url):
+                return
             time.sleep(0.5)
-        raise StackError(f"{self.name} not healthy after {timeout:.0f}s; see {self.log_path}")
+        if self.health_url:
+            raise StackError(f"{self.name} not healthy after {timeout:.0f}s; see {self.log_path}")
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            raise StackError(f"{self.name} exited with {code}; see {self.log_path}")
 
     def stop(self, grace: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -64,6 +65,13 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def qms_command(*args: str) -> list[str]:

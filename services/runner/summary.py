@@ -24,9 +24,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_column("= truth", justify="center")
     for row in rows[:SHOWN_AGENCIES]:
         table.add_row(*_cells(row), "✓" if _matches(row) else "[red]✗[/]")
-    totals = {f: sum(row.get(f, 0) for row in rows) for f in FIGURES}
+    totals: dict[str, Any] = {f: sum(row.get(f, 0) for row in rows) for f in FIGURES}
     table.add_section()
-    table.add_row("[bold]all agencies[/]", *_cells(totals), _verdict(summary))
+    table.add_row(*_cells({"agency": "[bold]all agencies[/]", **totals}), _verdict(summary))
     console.print(table)
     capa = summary.get("capa")
     if capa:

@@ -77,6 +77,6 @@ def test_the_run_prints_per_agency_figures_equal_to_the_ground_truth(
         row["agency"]: {k: row[k] for k in ("received", "resolved", "on_time", "late")}
         for row in summary["agencies"]
     }
-    expected = {agency: vars(t) for agency, t in truth.dossiers_by_agency.items()}
+    expected = {agency: counts.as_dict() for agency, counts in truth.agencies.items()}
     assert printed == expected
     assert sum(row["late"] for row in printed.values()) > 0, "the demo must have late dossiers"

@@ -22,7 +22,7 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 QMS_SERVICES = {name: spec for name, spec in SERVICES.items() if "build" in spec}
 SETTINGS_OF = {
     "intake": "services.intake.config:IntakeSettings",
-    "ledger": "services.intake.config:IntakeSettings",
+    "ledger": "services.intake.ledger.settings:LedgerSettings",
     "capa": "services.capa.config:CapaSettings",
     "metrics": "services.metrics.config:MetricsSettings",
 }

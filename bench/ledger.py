@@ -1,0 +1,263 @@
+"""Benchmark: entries/s the ledger worker chains, against a raw aiokafka consume→produce loop.
+
+    python bench/ledger.py --events 20000 [--bootstrap HOST:PORT] [--worker-module MODULE]
+
+Same broker, same run, same records: N `dossier.received` events (the bytes intake stores)
+are pre-produced to `<prefix>dossier.v1` under a fresh topic prefix. Then
+
+1. baseline: one raw AIOKafkaConsumer (no group) reads the N records and, per fetched batch,
+   sends one small record per event through an AIOKafkaProducer (acks=all, idempotent) and
+   gathers the acks before fetching again — the least a consume→ack→produce loop costs;
+2. the ledger worker (`python -m services.intake.ledger.worker`, a subprocess with its own
+   consumer group and data dir) chains the same N records into `<prefix>ledger.v1`.
+
+Both rates are measured the same way, on their output topic: (records − 1) / (timestamp of
+the last record − timestamp of the first), so worker start-up and group join are left out.
+Prints both rates and their ratio. Not a test: nothing asserts a speed. Every topic under the
+prefix (the worker's changelog and assignor topics included) is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from schemas import parse_event, to_kafka_record  # noqa: E402
+from services.common.topics import TopicSpec, ensure_topics, load_topic_specs  # noqa: E402
+
+WAIT_S = 900.0  # a deadline, not a measurement: the pre-batching worker needs minutes
+
+
+def make_records(count: int, run: str) -> list[tuple[bytes, bytes]]:
+    """(key, value) of N accepted dossier events, spread over agencies (so over partitions)."""
+    base = datetime.now(UTC) - timedelta(days=2)
+    records = []
+    for n in range(count):
+        received = base + timedelta(seconds=n)
+        agency = f"H56.{n % 40:02d}"
+        event = parse_event(
+            {
+                "specversion": "1.0",
+                "id": f"{run}-{n:08d}",
+                "source": "urn:vn:gov:h56:one-stop-shop",
+                "type": "vn.qms.dossier.received.v1",
+                "subject": f"{agency}-{run[:6]}-{n:07d}",
+                "time": received.isoformat(),
+                "agencycode": agency,
+                "receivedtime": (received + timedelta(seconds=1)).isoformat(),
+                "publisher": "one-stop-shop-h56",
+                "data": {
+                    "procedure_code": "1.001612.000.00.00.H56",
+                    "channel": "online",
+                    "online_level": 4,
+                    "due_at": (received + timedelta(days=5)).isoformat(),
+                    "applicant_id": f"applicant-{n:08x}",
+                },
+            }
+        )
+        record = to_kafka_record(event)
+        records.append((record.key, record.value))
+    return records
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    numbers = consumer.partitions_for_topic(topic)
+    if numbers is None:  # metadata is fetched lazily
+        await consumer._client.force_metadata_update()
+        numbers = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(numbers)]
+
+
+def producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+
+
+async def pre_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    sender = producer(bootstrap)
+    await sender.start()
+    try:
+        acks = [await sender.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*acks)
+    finally:
+        await sender.stop()
+
+
+async def raw_baseline(bootstrap: str, source: str, target: str, count: int) -> None:
+    """Consume `count` records of `source`; per fetched batch, produce one small record each."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    sender = producer(bootstrap)
+    await consumer.start()
+    await sender.start()
+    try:
+        partitions = await partitions_of(consumer, source)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            acks = []
+            for tp, messages in batch.items():
+                for message in messages:
+                    value = f"{tp.partition}:{message.offset}".encode()
+                    acks.append(await sender.send(target, value, key=message.key))
+            await asyncio.gather(*acks)
+            seen += len(acks)
+    finally:
+        await sender.stop()
+        await consumer.stop()
+
+
+def start_worker(
+    bootstrap: str, prefix: str, data_dir: Path, module: str, log_path: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "QMS_TOPIC_PREFIX": prefix,
+        "QMS_DATA_DIR": str(data_dir),
+        "QMS_ENV": "development",
+        "QMS_LEDGER_APP_ID": f"{prefix}ledger",
+        "QMS_LEDGER_TOPICS": '["dossier.v1"]',
+        "QMS_LEDGER_SESSION_TIMEOUT_S": "10",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+        )
+
+
+async def output_count(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_output(
+    bootstrap: str, topic: str, count: int, worker: subprocess.Popen[bytes]
+) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while (found := await output_count(bootstrap, topic)) < count:
+        if worker.poll() is not None:
+            raise RuntimeError(f"ledger worker exited with {worker.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{found}/{count} ledger entries after {WAIT_S:.0f} s")
+        await asyncio.sleep(0.5)
+
+
+async def rate_of(bootstrap: str, topic: str) -> tuple[int, float]:
+    """(records, records/s between the first and the last record's timestamp) of `topic`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        stamps: list[int] = []
+        while sum(end.values()) > len(stamps):
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                stamps.extend(message.timestamp for message in messages)
+        span_s = (max(stamps) - min(stamps)) / 1000
+        return len(stamps), (len(stamps) - 1) / span_s if span_s > 0 else float("inf")
+    finally:
+        await consumer.stop()
+
+
+async def delete_prefixed_topics(bootstrap: str, prefix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+async def main(args: argparse.Namespace) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    source, baseline_topic = f"{prefix}dossier.v1", f"{prefix}bench.raw.v1"
+    specs = load_topic_specs(prefix=prefix)
+    await ensure_topics(
+        args.bootstrap, [*specs, TopicSpec(baseline_topic, 3, 1, {}, "baseline output")]
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        await pre_produce(args.bootstrap, source, make_records(args.events, prefix))
+        print(f"pre-produced {args.events} events to {source}")
+
+        await raw_baseline(args.bootstrap, source, baseline_topic, args.events)
+        raw_count, raw_rate = await rate_of(args.bootstrap, baseline_topic)
+        print(f"raw aiokafka consume→produce: {raw_count} records, {raw_rate:,.0f} records/s")
+
+        started = time.monotonic()
+        worker = start_worker(
+            args.bootstrap, prefix, workdir / "data", args.worker_module, workdir / "worker.log"
+        )
+        ledger_topic = f"{prefix}ledger.v1"
+        await wait_for_output(args.bootstrap, ledger_topic, args.events, worker)
+        wall = time.monotonic() - started
+        stop(worker)
+        count, rate = await rate_of(args.bootstrap, ledger_topic)
+        print(
+            f"ledger worker ({args.worker_module}): {count} entries, {rate:,.0f} entries/s "
+            f"({wall:.1f} s wall from process start, start-up and group join included)"
+        )
+        print(f"ratio ledger/raw: {rate / raw_rate:.2f}")
+    finally:
+        if worker is not None:
+            stop(worker)
+        deleted = await delete_prefixed_topics(args.bootstrap, prefix)
+        print(f"deleted {len(deleted)} topics under {prefix}")
+        if args.keep_log:
+            print(f"worker log: {workdir / 'worker.log'}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    )
+    parser.add_argument("--worker-module", default="services.intake.ledger.worker")
+    parser.add_argument("--keep-log", action="store_true", help="keep the worker's log")
+    asyncio.run(main(parser.parse_args()))

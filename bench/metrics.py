@@ -1,0 +1,246 @@
+"""Metrics benchmark: ingestion and replay throughput, dashboard query latency at scale.
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 .venv/bin/python bench/metrics.py \
+        [--kafka-events 100000] [--query-events 10000000] [--repeat 10]
+
+Prints, from one run:
+1. ingestion events/s: events produced to Kafka (fresh topic prefix), consumed by the
+   metrics faust consumer, inserted into chDB, until /v1/stats counts them all;
+2. replay events/s: `qms metrics replay` of the same topics into a fresh database;
+3. p50 / p95 of dashboard questions over `--query-events` synthetic dossier events
+   (generated inside ClickHouse, half received, half resolved), asked of the
+   pre-aggregated views and of the raw events table (JSON in `data`), with the ratio.
+
+A benchmark, not a test: figures depend on the machine; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from aiokafka import AIOKafkaProducer  # noqa: E402
+
+from schemas.binding import to_kafka_record  # noqa: E402
+from schemas.catalogue import topic_for  # noqa: E402
+from services.common.topics import ensure_topics, load_topic_specs  # noqa: E402
+from services.metrics.adapters.clickhouse import ClickHouseStore  # noqa: E402
+from services.metrics.config import MetricsSettings  # noqa: E402
+from services.metrics.entrypoints.replay import replay_all  # noqa: E402
+
+ICT = timezone(timedelta(hours=7))
+
+
+async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
+    """Dossier events (received + resolved pairs) as intake would append them."""
+    sys.path.insert(0, str(REPO))
+    from tests.unit.metrics import factories as f
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024, compression_type=None)
+    await producer.start()
+    sent = 0
+    try:
+        start = datetime(2026, 1, 1, 8, tzinfo=ICT)
+        pending = []
+        for n in range(events // 2):
+            agency = f"H56.{n % 300:03d}"
+            received_at = start + timedelta(minutes=n % (300 * 24 * 60))
+            due = received_at + timedelta(days=10)
+            resolved_at = received_at + timedelta(hours=(n * 7919) % (15 * 24))
+            for e in (f.received(f"D{n}", agency, received_at, due),
+                      f.resolved(f"D{n}", agency, received_at, resolved_at, due)):
+                record = to_kafka_record(e)
+                pending.append(await producer.send(topic_for(e.type, prefix), key=record.key,
+                                                   value=record.value))
+                sent += 1
+            if len(pending) > 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float, int]:
+    """Seconds from start until all counted, when the first were, and how many were then."""
+    import httpx
+    import uvicorn
+
+    from services.metrics.entrypoints.api import create_app
+
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                            log_level="warning")
+    server = uvicorn.Server(config)
+    started = time.perf_counter()
+    task = asyncio.create_task(server.serve())
+    first: tuple[float, int] | None = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as api:
+            while True:
+                await asyncio.sleep(0.25)
+                try:
+                    stats = (await api.get("/v1/stats", timeout=60)).json()
+                except httpx.TransportError:
+                    continue
+                now = time.perf_counter() - started
+                if first is None and stats["events"] > 0:
+                    first = (now, stats["events"])
+                if stats["events"] >= expected:
+                    assert first is not None
+                    return now, first[0], first[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+SYNTHETIC = """
+    INSERT INTO {table} ({columns})
+    SELECT {select}
+    FROM (
+        SELECT number, intDiv(number, 2) AS d, number % 2 = 1 AS is_resolved,
+            toDateTime64('2025-01-01 00:00:00', 3, 'UTC')
+                + toIntervalSecond(cityHash64(d) % (700 * 86400)) AS received_at,
+            received_at + toIntervalDay(10) AS due,
+            received_at + toIntervalSecond(cityHash64(d, 1) % (15 * 86400)) AS resolved_at,
+            if(is_resolved, resolved_at, received_at) AS t,
+            concat('H56.', leftPad(toString(d % 500), 3, '0')) AS agency,
+            concat('1.00', toString(d % 200), '.000.00.00.H56') AS procedure,
+            if(is_resolved, 'vn.qms.dossier.resolved.v1', 'vn.qms.dossier.received.v1') AS type
+        FROM numbers({offset}, {count})
+    )
+"""
+FACT_SELECT = ("'urn:bench', toString(number), type, concat('D', toString(d)), agency, "
+               "procedure, t, toDate(addHours(t, 7)), if(d % 3 = 0, 'online', 'counter'), "
+               "if(d % 3 = 0, 3, 0), due, if(is_resolved, received_at, NULL), "
+               "if(is_resolved, 'approved', '')")
+RAW_SELECT = ("'urn:bench', toString(number), type, 'dossier', concat('D', toString(d)), "
+              "agency, t, t, 'bench', concat('{\"procedure_code\":\"', procedure, "
+              "'\",\"due_at\":\"', formatDateTime(due, '%Y-%m-%dT%H:%i:%SZ'), '\"}'), "
+              "'qms.dossier.v1', 0, number")
+
+QUESTIONS = {
+    "per agency, all time": (
+        "SELECT agency, uniqExactMerge(received_state) AS received, "
+        "uniqExactMerge(resolved_state) AS resolved, uniqExactMerge(on_time_state) AS on_time "
+        "FROM dossier_daily GROUP BY agency",
+        "SELECT agency, uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1' AND time <= "
+        "parseDateTime64BestEffort(JSONExtractString(data, 'due_at'), 3, 'UTC')) AS on_time "
+        "FROM events WHERE family = 'dossier' GROUP BY agency",
+    ),
+    "per agency and month, one quarter": (
+        "SELECT agency, month, received, resolved, on_time, late FROM kpi_dossiers_agency_month "
+        "WHERE month >= '2026-01-01' AND month < '2026-04-01'",
+        "SELECT agency, toStartOfMonth(toDate(addHours(time, 7))) AS month, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1' AND time <= "
+        "parseDateTime64BestEffort(JSONExtractString(data, 'due_at'), 3, 'UTC')) AS on_time, "
+        "resolved - on_time AS late FROM events WHERE family = 'dossier' "
+        "AND toDate(addHours(time, 7)) >= '2026-01-01' AND toDate(addHours(time, 7)) < "
+        "'2026-04-01' GROUP BY agency, month",
+    ),
+    "daily series, one agency, one year": (
+        "SELECT toDateTime(day) AS time, uniqExactMerge(received_state) AS received, "
+        "uniqExactMerge(resolved_state) AS resolved FROM dossier_daily WHERE agency = 'H56.007' "
+        "AND day >= '2025-06-01' AND day < '2026-06-01' GROUP BY time ORDER BY time",
+        "SELECT toDateTime(toDate(addHours(time, 7))) AS t, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
+        "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved FROM events "
+        "WHERE family = 'dossier' AND agency = 'H56.007' AND toDate(addHours(time, 7)) >= "
+        "'2025-06-01' AND toDate(addHours(time, 7)) < '2026-06-01' GROUP BY t ORDER BY t",
+    ),
+}
+
+
+def fill_synthetic(store: ClickHouseStore, events: int, chunk: int = 1_000_000) -> float:
+    started = time.perf_counter()
+    fact_cols = ("source, id, type, dossier, agency, procedure, time, day, channel, "
+                 "online_level, due_at, received_at, outcome")
+    raw_cols = ("source, id, type, family, subject, agency, time, received_time, publisher, "
+                "data, topic, partition, offset")
+    for offset in range(0, events, chunk):
+        count = min(chunk, events - offset)
+        store.command(SYNTHETIC.format(table="dossier_events", columns=fact_cols,
+                                       select=FACT_SELECT, offset=offset, count=count))
+        store.command(SYNTHETIC.format(table="events", columns=raw_cols, select=RAW_SELECT,
+                                       offset=offset, count=count))
+    return time.perf_counter() - started
+
+
+def latency(store: ClickHouseStore, sql: str, repeat: int) -> tuple[float, float]:
+    store.query(sql)  # warm-up
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        store.query(sql)
+        samples.append(time.perf_counter() - started)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kafka-events", type=int, default=100_000)
+    parser.add_argument("--query-events", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--port", type=int, default=18083)
+    args = parser.parse_args()
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    workdir = Path(tempfile.mkdtemp(prefix="qms-bench-"))
+    dsn = f"chdb://{workdir / 'chdb'}"
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    settings = MetricsSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix,
+                               data_dir=workdir, clickhouse_dsn=dsn, clickhouse_database="ingest",
+                               port=args.port, batch_size=10_000, flush_interval_s=1.0)
+    print(f"chDB at {workdir}, topics {prefix}*, Kafka {bootstrap}")
+
+    if args.kafka_events:
+        await ensure_topics(bootstrap, load_topic_specs(prefix))
+        started = time.perf_counter()
+        sent = await produce_province(bootstrap, prefix, args.kafka_events)
+        produced_s = time.perf_counter() - started
+        print(f"produced {sent:,} dossier events in {produced_s:.1f}s")
+        seconds, first_s, first_n = await bench_ingestion(settings, sent)
+        steady = (sent - first_n) / max(seconds - first_s, 1e-9)
+        print(f"INGESTION: {sent:,} events Kafka → faust → ClickHouse in {seconds:.1f}s = "
+              f"{sent / seconds:,.0f} events/s with consumer start-up; {steady:,.0f} events/s "
+              f"after the first batch landed at {first_s:.1f}s")
+        replayed = await replay_all(settings.model_copy(update={"clickhouse_database": "replay"}))
+        print(f"REPLAY: {replayed.records:,} records in {replayed.seconds:.1f}s = "
+              f"{replayed.records / replayed.seconds:,.0f} events/s")
+
+    if args.query_events:
+        store = ClickHouseStore(dsn, "scale").open()
+        fill_s = fill_synthetic(store, args.query_events)
+        (rows,) = store.query("SELECT count() FROM events")[0]
+        print(f"generated {rows:,} raw dossier events (+ facts and daily aggregates) in "
+              f"{fill_s:.1f}s inside ClickHouse")
+        print(f"{'question':38} {'view p50':>10} {'view p95':>10} {'raw p50':>10} "
+              f"{'raw p95':>10} {'raw/view':>9}")
+        for name, (view_sql, raw_sql) in QUESTIONS.items():
+            v50, v95 = latency(store, view_sql, args.repeat)
+            r50, r95 = latency(store, raw_sql, args.repeat)
+            print(f"{name:38} {v50 * 1000:9.1f}ms {v95 * 1000:9.1f}ms {r50 * 1000:9.1f}ms "
+                  f"{r95 * 1000:9.1f}ms {r50 / v50:8.1f}x")
+        store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,63 @@
+"""Read side over the table of CAPA event streams, with a per-CAPA cache of the fold.
+
+The table (a faust Table on RocksDB, changelog-backed) maps a CAPA id to its whole event
+stream; the state is always the fold of that stream, so reads and replays agree by
+construction. Only the commands agent writes the table; this class only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from schemas.envelope import CloudEvent
+from services.capa.adapters.codec import decode_events
+from services.capa.domain.evolve import fold
+from services.capa.domain.state import CapaState
+
+
+def _key(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class CapaStore:
+    """Events and folded states of the CAPAs whose partitions this worker holds."""
+
+    def __init__(self, table: Mapping[Any, Any]) -> None:
+        self._table = table
+        self._cache: dict[str, tuple[bytes, list[CloudEvent], CapaState | None]] = {}
+
+    def _load(self, capa_id: str, raw: bytes | None) -> tuple[list[CloudEvent], CapaState | None]:
+        if raw is None:
+            self._cache.pop(capa_id, None)
+            return [], None
+        cached = self._cache.get(capa_id)
+        if cached is not None and cached[0] == raw:
+            return cached[1], cached[2]
+        events = decode_events(raw)
+        state = fold(events)
+        self._cache[capa_id] = (raw, events, state)
+        return events, state
+
+    def loaded(self, capa_id: str) -> tuple[list[CloudEvent], CapaState | None]:
+        """Events and state of one CAPA, parsed once per table value (the agent's hot path)."""
+        return self._load(capa_id, self._table.get(capa_id))
+
+    def remember(
+        self, capa_id: str, raw: bytes, events: list[CloudEvent], state: CapaState | None
+    ) -> None:
+        """Cache what the writer just stored, so the next command does not parse it again."""
+        self._cache[capa_id] = (raw, events, state)
+
+    def events(self, capa_id: str) -> list[CloudEvent]:
+        return self._load(capa_id, self._table.get(capa_id))[0]
+
+    def state(self, capa_id: str) -> CapaState | None:
+        return self._load(capa_id, self._table.get(capa_id))[1]
+
+    def states(self) -> Iterator[CapaState]:
+        """Every CAPA of the partitions this worker actively owns."""
+        for raw_key, raw in list(self._table.items()):
+            state = self._load(_key(raw_key), raw)[1]
+            if state is not None:
+                yield state

@@ -1,0 +1,71 @@
+"""The CAPA HTTP API and the faust worker in one process (`create_app`).
+
+faust runs on uvicorn's loop, started and stopped by the FastAPI lifespan
+(`faust.contrib.asgi.faust_app_running`): serve it with ONE uvicorn worker and no --reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faust.contrib.asgi import faust_app_running
+
+from services.capa.adapters.auth import load_users
+from services.capa.config import CapaSettings
+from services.capa.entrypoints import routes_commands, routes_read
+from services.capa.entrypoints.deps import Streams
+from services.capa.entrypoints.problems import ProblemError, handle_problem, handle_validation
+from services.capa.entrypoints.worker import build_streams
+from services.common.topics import ensure_topics, load_topic_specs
+
+
+def create_app(settings: CapaSettings | None = None) -> FastAPI:
+    """Build the API and its faust worker; nothing connects until the lifespan starts."""
+    settings = settings or CapaSettings()
+    users = load_users(settings.users_file, settings.environment)
+    streams = build_streams(settings)
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        # Topics exist before the worker subscribes (faust would create them wrongly).
+        await ensure_topics(
+            settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
+        )
+        async with faust_app_running(streams.app, stop_timeout=30):
+            yield
+
+    api = FastAPI(
+        title="QMS Trail CAPA service",
+        version="1",
+        description="Corrective actions (ISO 9001:2015 §10.2), event-sourced on Kafka.",
+        lifespan=lifespan,
+    )
+    api.state.streams = streams
+    api.state.users = users
+    api.state.settings = settings
+    api.add_exception_handler(ProblemError, handle_problem)
+    api.add_exception_handler(RequestValidationError, handle_validation)
+    api.include_router(routes_read.router)
+    api.include_router(routes_commands.router)
+
+    # /healthz and /readyz like the other services; /health and /ready kept as aliases.
+    @api.get("/healthz", tags=["ops"])
+    @api.get("/health", tags=["ops"], include_in_schema=False)
+    def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @api.get("/readyz", tags=["ops"], response_model=None)
+    @api.get("/ready", tags=["ops"], response_model=None, include_in_schema=False)
+    def ready(streams: Streams) -> Any:
+        """The worker holds its partitions and its tables are recovered."""
+        if streams.ready():
+            return {"status": "ready"}
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    return api

@@ -1,0 +1,46 @@
+"""Request dependencies: the caller (bearer token) and the running streams."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.capa.adapters.auth import Principal, UserDirectory
+from services.capa.domain.state import CapaState
+from services.capa.entrypoints.problems import ProblemError
+from services.capa.entrypoints.worker import CapaStreams
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_streams(request: Request) -> CapaStreams:
+    streams = request.app.state.streams
+    assert isinstance(streams, CapaStreams)
+    return streams
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    users = request.app.state.users
+    assert isinstance(users, UserDirectory)
+    principal = users.authenticate(credentials.credentials) if credentials else None
+    if principal is None:
+        raise ProblemError("unauthorized", 401, "send `Authorization: Bearer <token>`")
+    return principal
+
+
+Streams = Annotated[CapaStreams, Depends(get_streams)]
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def visible_state(streams: CapaStreams, caller: Principal, capa_id: str) -> CapaState:
+    """The CAPA, or 404 when it does not exist or belongs to an agency the caller cannot see."""
+    state = streams.store.state(capa_id)
+    if state is None or not caller.can_see(state.agency):
+        # Another agency's record is indistinguishable from a missing one.
+        raise ProblemError("not_found", 404, f"no CAPA {capa_id}")
+    return state

@@ -1,0 +1,295 @@
+"""The CAPA faust worker: policies, the command agent, recurrence index and escalation timer.
+
+    source topics ──policy agent──▶ capa.commands.v1 (key: CAPA id) ──command agent──▶ capa.v1
+                                          ▲   │  table capa-events (RocksDB + changelog)
+          HTTP API ─── agent.ask ─────────┘   └─▶ <app id>-root-cause-sightings (key: agency|
+          escalation timer ── cast ───────┘          process|category) ─▶ recurrence agent
+
+Every command for one CAPA travels on the partition that owns its id, and one agent
+instance handles a partition at a time, so decisions on one CAPA are serialised. Delivery
+is at least once: a redelivered command finds its events already in the table (a source
+event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from schemas.binding import event_to_json, to_kafka_record
+from schemas.capa import CapaRootCauseRecorded, Severity
+from schemas.catalogue import EventValidationError, parse_event
+from schemas.envelope import CloudEvent
+from services.capa.adapters.codec import (
+    decode_command,
+    decode_sightings,
+    encode_command,
+    encode_events,
+    encode_sightings,
+    state_view,
+)
+from services.capa.adapters.store import CapaStore
+from services.capa.config import CapaSettings
+from services.capa.domain.commands import Command, EscalateOverdue, FlagRecurrence
+from services.capa.domain.decide import decide
+from services.capa.domain.evolve import evolve
+from services.capa.domain.policies import DueDatePolicy, commands_for
+from services.capa.domain.recurrence import RootCauseSighting, find_recurrence, remember
+from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersion
+from services.capa.domain.state import CapaState, local_date
+from services.capa.domain.transitions import Role
+
+log = logging.getLogger(__name__)
+
+SOURCE_TOPICS = ("audit.v1", "complaint.v1", "dossier.v1", "objective.v1")
+# Only these event types can open a CAPA; the rest of the source topics is skipped unparsed.
+POLICY_EVENT_TYPES = frozenset(
+    {
+        "vn.qms.audit.finding_recorded.v1",
+        "vn.qms.complaint.resolved.v1",
+        "vn.qms.dossier.resolved.v1",
+        "vn.qms.objective.evaluated.v1",
+    }
+)
+PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
+
+
+def due_date_policy(settings: CapaSettings) -> DueDatePolicy:
+    return DueDatePolicy(
+        correction_days={
+            Severity.MAJOR: settings.correction_days_major,
+            Severity.MINOR: settings.correction_days_minor,
+        },
+        closure_days={
+            Severity.MAJOR: settings.closure_days_major,
+            Severity.MINOR: settings.closure_days_minor,
+        },
+    )
+
+
+def refusal_reply(refusal: Refusal, state: CapaState | None) -> dict[str, Any]:
+    """What the HTTP layer needs to write the problem document."""
+    body: dict[str, Any] = {"ok": False, "kind": refusal.kind, "detail": refusal.detail}
+    if state is not None:
+        body["current_status"] = state.status.value
+        body["current_version"] = state.version
+    if isinstance(refusal, IllegalTransition):
+        body["allowed_commands"] = refusal.allowed
+    if isinstance(refusal, StaleVersion):
+        body["expected_version"] = refusal.expected
+    return body
+
+
+@dataclass
+class CapaStreams:
+    """The faust app and the handles the HTTP API uses."""
+
+    app: faust.App
+    settings: CapaSettings
+    store: CapaStore
+    commands_agent: Any
+    commands_topic: Any
+
+    async def execute(self, command: Command) -> dict[str, Any]:
+        """Send a command to the partition that owns the CAPA and wait for the decision."""
+        reply = await asyncio.wait_for(
+            self.commands_agent.ask(key=command.capa_id.encode(), value=encode_command(command)),
+            timeout=self.settings.ask_timeout_s,
+        )
+        assert isinstance(reply, dict)
+        return reply
+
+    async def cast(self, command: Command) -> None:
+        """Send a command without waiting for the decision (policies, timer)."""
+        future = await self.commands_topic.send(
+            key=command.capa_id.encode(), value=encode_command(command)
+        )
+        await future  # acknowledged by Kafka before the source offset may be committed
+
+    def ready(self) -> bool:
+        """Started, assigned and done recovering the tables."""
+        app = self.app
+        recovery = getattr(app.tables, "recovery", None) if app.started else None
+        return bool(
+            app.started
+            and not app.rebalancing
+            and recovery is not None
+            and recovery.completed.is_set()
+        )
+
+
+def build_streams(settings: CapaSettings) -> CapaStreams:
+    """Declare the faust app, its topics, tables, agents and timer (nothing connects yet)."""
+    settings.table_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        store="rocksdb://",
+        datadir=str(settings.table_dir),
+        topic_partitions=PARTITIONS,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        web_enabled=False,
+        reply_create_topic=True,
+        reply_to=f"{settings.app_id}-replies-{uuid.uuid4().hex[:12]}",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
+    commands_topic = app.topic(settings.topic("capa.commands.v1"), **raw)
+    capa_topic = app.topic(settings.topic("capa.v1"), **raw)
+    deadletter_topic = app.topic(settings.topic("deadletter.v1"), **raw)
+    sightings_topic = app.topic(
+        f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
+    )
+    # key_type/value_type bytes: the tables hold raw bytes (faust picks the "raw" codec).
+    table_types: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+    capa_table = app.Table("capa-events", partitions=PARTITIONS, **table_types)
+    sightings_table = app.Table("root-cause-sightings", partitions=PARTITIONS, **table_types)
+    store = CapaStore(capa_table)
+    policy = due_date_policy(settings)
+
+    async def send_event(event: CloudEvent) -> None:
+        record = to_kafka_record(event)
+        future = await capa_topic.send(key=record.key, value=record.value, headers=record.headers)
+        await future
+
+    async def decide_and_store(command: Command) -> dict[str, Any]:
+        events, state = store.loaded(command.capa_id)
+        try:
+            new = decide(command, state)
+        except Refusal as refusal:
+            return refusal_reply(refusal, state)
+        except Exception as exc:  # a domain bug or a corrupt stream: refuse, keep the agent up
+            log.exception("cannot decide %s on %s", command.name, command.capa_id)
+            return {"ok": False, "kind": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}
+        # The store first, then the table: after a crash in between, the redelivered
+        # command decides again and republishes events with the same ids.
+        for event in new:
+            await send_event(event)
+        if new:
+            events = [*events, *new]
+            raw = encode_events(events)
+            capa_table[command.capa_id] = raw
+            for event in new:
+                state = evolve(state, event)
+            store.remember(command.capa_id, raw, events, state)
+        assert state is not None
+        for event in new:
+            if isinstance(event, CapaRootCauseRecorded):
+                await send_sighting(state, event)
+        return {
+            "ok": True,
+            "capa_id": state.capa_id,
+            "version": state.version,
+            "events": [event_to_json(e) for e in new],
+            "capa": state_view(state, local_date(datetime.now(UTC))),
+        }
+
+    async def send_sighting(state: CapaState, event: CapaRootCauseRecorded) -> None:
+        sighting = RootCauseSighting(
+            state.capa_id, state.agency, state.process, event.data.category, state.opened_at
+        )
+        future = await sightings_topic.send(
+            key=sighting.key.encode(), value=encode_sightings([sighting])
+        )
+        await future
+
+    @app.agent(commands_topic)
+    async def handle_commands(stream: Any) -> AsyncIterator[dict[str, Any]]:
+        """Decide each command against the CAPA's stream; reply with events or a refusal."""
+        async for value in stream:
+            try:
+                command = decode_command(value)
+            except (ValueError, KeyError) as exc:
+                yield {"ok": False, "kind": "invalid_command", "detail": f"unreadable: {exc}"}
+                continue
+            yield await decide_and_store(command)
+
+    @app.agent(source_topic)
+    async def apply_policies(stream: Any) -> None:
+        """Turn nonconformities on the source topics into open-or-link commands."""
+        async for event in stream.events():
+            message = event.message
+            try:
+                document = json.loads(event.value)
+                if not isinstance(document, dict) or document.get("type") not in POLICY_EVENT_TYPES:
+                    continue
+                source_event = parse_event(document)
+            except (ValueError, EventValidationError) as exc:
+                await send_to_deadletter(message, event.value, str(exc))
+                continue
+            for command in commands_for(source_event, policy):
+                await streams.cast(command)
+
+    async def send_to_deadletter(message: Any, value: bytes, reason: str) -> None:
+        log.warning(
+            "dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+        )
+        headers = [
+            ("qms-reason", reason[:1000].encode()),
+            ("qms-origin-topic", str(message.topic).encode()),
+            ("qms-origin-partition", str(message.partition).encode()),
+            ("qms-origin-offset", str(message.offset).encode()),
+            ("qms-consumer", settings.app_id.encode()),
+        ]
+        future = await deadletter_topic.send(key=message.key, value=value, headers=headers)
+        await future
+
+    @app.agent(sightings_topic)
+    async def index_root_causes(stream: Any) -> None:
+        """Keep root causes per agency|process|category and flag recurrences."""
+        async for value in stream:
+            for sighting in decode_sightings(value):
+                known = decode_sightings(sightings_table.get(sighting.key))
+                found = find_recurrence(known, sighting)
+                sightings_table[sighting.key] = encode_sightings(remember(known, sighting))
+                if found is not None:
+                    await streams.cast(
+                        FlagRecurrence(
+                            capa_id=found.later.capa_id,
+                            actor_id="system:recurrence",
+                            actor_role=Role.SYSTEM,
+                            at=datetime.now(UTC),
+                            reason=(
+                                f"same agency, process and root-cause category as "
+                                f"{found.earlier.capa_id} within twelve months"
+                            ),
+                            earlier_capa_id=found.earlier.capa_id,
+                            category=sighting.category,
+                        )
+                    )
+
+    @app.timer(interval=settings.escalation_interval_s)  # type: ignore[untyped-decorator]
+    async def escalate_overdue() -> None:
+        """Ask for an escalation of every CAPA with a passed due date not escalated yet."""
+        if not streams.ready():
+            return
+        now = datetime.now(UTC)
+        today = local_date(now)
+        for state in list(store.states()):
+            if state.due_dates_to_escalate(today):
+                await streams.cast(
+                    EscalateOverdue(
+                        capa_id=state.capa_id,
+                        actor_id="system:timer",
+                        actor_role=Role.SYSTEM,
+                        at=now,
+                        reason=f"overdue since {state.overdue_since(today)}",
+                        today=today,
+                    )
+                )
+
+    streams = CapaStreams(app, settings, store, handle_commands, commands_topic)
+    return streams

@@ -1,0 +1,1 @@
+"""Demo generator: a seeded, realistic province published through the intake API."""

@@ -1,0 +1,1 @@
+"""The `qms demo` command."""

@@ -1,0 +1,1 @@
+"""Intake: the publishing API, the only way events get in."""

@@ -1,0 +1,86 @@
+"""Rebuild the idempotency window at start-up by reading recent acceptances back from Kafka.
+
+The event topics are the record of what intake accepted; every record carries `id`,
+`source` and `receivedtime`, and its timestamp is the receipt time, so `offsets_for_times`
+finds where the window starts on each partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.intake.domain.acceptance import Acceptance
+from services.intake.domain.idempotency import AcceptanceIndex
+
+
+async def replay_acceptances(
+    bootstrap_servers: str,
+    partitions_by_topic: Mapping[str, Iterable[int]],
+    index: AcceptanceIndex,
+    now: datetime,
+) -> int:
+    """Fill `index` with the acceptances of the window; return how many records were read."""
+    partitions = [
+        TopicPartition(topic, partition)
+        for topic, numbers in partitions_by_topic.items()
+        for partition in sorted(numbers)
+    ]
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id="qms-intake-replay",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        since_ms = int((now - index.window).timestamp() * 1000)
+        starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+        ends = await consumer.end_offsets(partitions)
+        remaining = {}
+        for tp in partitions:
+            start = starts.get(tp)
+            if start is None or start.offset >= ends[tp]:
+                continue
+            consumer.seek(tp, start.offset)
+            remaining[tp] = ends[tp]
+        read = 0
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, messages in batches.items():
+                for message in messages:
+                    if message.offset >= remaining.get(tp, -1):
+                        continue
+                    read += 1
+                    acceptance = _acceptance(tp, message.offset, message.value)
+                    if acceptance is not None:
+                        index.remember(acceptance)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= remaining[tp]:
+                    del remaining[tp]
+        return read
+    finally:
+        await consumer.stop()
+
+
+def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Acceptance | None:
+    """Only what the index needs; a record that is not an accepted event is skipped."""
+    try:
+        body = json.loads(value or b"")
+        received = datetime.fromisoformat(body["receivedtime"])
+        return Acceptance(
+            id=str(body["id"]),
+            source=str(body["source"]),
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            receivedtime=received,
+        )
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,52 @@
+"""Who is publishing: a bearer token looked up by hash (or, when configured, an OIDC JWT)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.intake.domain.publishers import Publisher
+from services.intake.entrypoints.problems import ProblemError
+from services.intake.entrypoints.runtime import Runtime
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A publisher token from the publishers file, or an OIDC access token.",
+)
+
+
+async def current_publisher(
+    runtime: Runtime,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Publisher:
+    """The authenticated publisher, or 401."""
+    if credentials is None or not credentials.credentials:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "missing bearer token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": 'Bearer realm="qms-intake"'},
+            reason="missing_token",
+        )
+    token = credentials.credentials
+    publisher = runtime.registry.authenticate(token)
+    for authenticator in runtime.authenticators:
+        if publisher is not None:
+            break
+        publisher = await authenticator.authenticate(token)
+    if publisher is None:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "the bearer token is not valid for any publisher",
+            headers={"WWW-Authenticate": 'Bearer realm="qms-intake", error="invalid_token"'},
+            reason="invalid_token",
+        )
+    structlog.contextvars.bind_contextvars(publisher=publisher.name)  # on the request's log line
+    return publisher
+
+
+CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]

@@ -1,0 +1,79 @@
+"""What a running intake app holds: settings, credentials, limits, the service, the producer."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from services.intake.adapters.publisher_registry import PublisherRegistry
+from services.intake.config import IntakeSettings
+from services.intake.domain.idempotency import AcceptanceIndex
+from services.intake.domain.publishers import Publisher
+from services.intake.domain.rate_limit import RateLimiter
+from services.intake.entrypoints.observability import IntakeMetrics
+from services.intake.entrypoints.problems import ProblemError
+from services.intake.service_layer.publishing import PublishingService
+
+
+@dataclass
+class IntakeRuntime:
+    settings: IntakeSettings
+    registry: PublisherRegistry
+    metrics: IntakeMetrics
+    limiter: RateLimiter
+    index: AcceptanceIndex
+    topics: list[str]
+    producer: Any = None
+    service: PublishingService | None = None
+    not_ready: str | None = "starting: the producer and the idempotency window are loading"
+    authenticators: list[Any] = field(default_factory=list)
+
+    def publishing(self) -> PublishingService:
+        if self.service is None:
+            raise ProblemError(
+                503,
+                "not-ready",
+                self.not_ready or "not ready",
+                headers={"Retry-After": "1"},
+                reason="not_ready",
+            )
+        return self.service
+
+    def charge(self, publisher: Publisher, events: int) -> None:
+        """Take `events` tokens from the publisher's bucket or answer 429 (413 if it never fits)."""
+        wait = self.limiter.take(
+            publisher.name,
+            events,
+            time.monotonic(),
+            rate=publisher.events_per_second,
+            burst=publisher.burst,
+        )
+        if wait == 0:
+            return
+        if math.isinf(wait):
+            raise ProblemError(
+                413,
+                "batch-over-rate-limit-burst",
+                f"{events} events in one request exceed publisher {publisher.name!r}'s burst of "
+                f"{self.limiter.burst_of(publisher.name)} events; send smaller batches",
+                reason="over_burst",
+            )
+        raise ProblemError(
+            429,
+            "rate-limited",
+            f"publisher {publisher.name!r} is over its rate limit; retry after {wait:.2f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            reason="rate_limited",
+        )
+
+
+def get_runtime(request: Request) -> IntakeRuntime:
+    runtime: IntakeRuntime = request.app.state.intake
+    return runtime
+
+
+Runtime = Annotated[IntakeRuntime, Depends(get_runtime)]

@@ -1,0 +1,1 @@
+"""Tamper-evident audit trail of the intake service: hash chains and signed checkpoints."""

@@ -1,0 +1,1 @@
+"""Audit-trail adapters: Kafka reading and writing, Ed25519 keys."""

@@ -1,0 +1,154 @@
+"""Read event, ledger and checkpoint topics back from Kafka, from the start to the current end.
+
+The reader assigns partitions itself (no consumer group, nothing committed), so verifying
+never disturbs the ledger worker or any other consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.intake.ledger.domain.chain import EventRecord, LedgerEntry
+from services.intake.ledger.domain.note import SignedCheckpoint, parse_note
+
+log = logging.getLogger(__name__)
+
+_FETCH_TIMEOUT_MS = 1000
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A ledger or checkpoint record that does not parse: reported, never skipped silently."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition} offset {self.offset}: {self.reason}"
+
+
+async def read_topics(
+    bootstrap: str, topics: Iterable[str]
+) -> dict[tuple[str, int], list[EventRecord]]:
+    """Every record of every partition of `topics`, in offset order, up to the current end."""
+    topics = list(topics)
+    if not topics:
+        return {}
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            numbers = await _partitions(consumer, topic)
+            partitions.extend(TopicPartition(topic, p) for p in sorted(numbers))
+        records: dict[tuple[str, int], list[EventRecord]] = {
+            (tp.topic, tp.partition): [] for tp in partitions
+        }
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if end[tp] > 0}
+        for tp in partitions:
+            if tp in pending and await consumer.position(tp) >= end[tp]:
+                pending.discard(tp)  # everything before the end was deleted by retention
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=_FETCH_TIMEOUT_MS)
+            for tp, messages in batch.items():
+                for message in messages:
+                    if message.offset < end[tp]:
+                        records[(tp.topic, tp.partition)].append(
+                            EventRecord(
+                                tp.topic, tp.partition, message.offset, message.value or b""
+                            )
+                        )
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def fetch_values(
+    bootstrap: str, wanted: Mapping[tuple[str, int], Iterable[int]]
+) -> dict[tuple[str, int, int], bytes]:
+    """The values of the records at the given (topic, partition) → offsets."""
+    if not wanted:
+        return {}  # (stopping an aiokafka consumer that was never assigned raises CancelledError)
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    found: dict[tuple[str, int, int], bytes] = {}
+    try:
+        partitions = [TopicPartition(topic, partition) for topic, partition in wanted]
+        consumer.assign(partitions)
+        end = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            for offset in sorted(set(wanted[(tp.topic, tp.partition)])):
+                if offset >= end[tp]:
+                    continue
+                consumer.seek(tp, offset)
+                while await consumer.position(tp) <= offset < end[tp]:
+                    batch = await consumer.getmany(tp, timeout_ms=_FETCH_TIMEOUT_MS, max_records=1)
+                    for message in batch.get(tp, []):
+                        if message.offset == offset:
+                            found[(tp.topic, tp.partition, offset)] = message.value or b""
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def read_ledger(
+    bootstrap: str, ledger_topic: str
+) -> tuple[list[LedgerEntry], list[Unreadable]]:
+    """Every ledger entry in ledger-topic order (a chain lives in one partition, so in order)."""
+    entries: list[LedgerEntry] = []
+    unreadable: list[Unreadable] = []
+    for (topic, partition), records in (await read_topics(bootstrap, [ledger_topic])).items():
+        for record in records:
+            try:
+                entries.append(LedgerEntry.from_json(json.loads(record.value)))
+            except ValueError as exc:
+                unreadable.append(Unreadable(topic, partition, record.offset, str(exc)))
+    return entries, unreadable
+
+
+async def read_checkpoints(
+    bootstrap: str, checkpoint_topic: str
+) -> tuple[list[SignedCheckpoint], list[Unreadable]]:
+    notes: list[SignedCheckpoint] = []
+    unreadable: list[Unreadable] = []
+    for (topic, partition), records in (await read_topics(bootstrap, [checkpoint_topic])).items():
+        for record in records:
+            try:
+                notes.append(parse_note(record.value.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError) as exc:
+                unreadable.append(Unreadable(topic, partition, record.offset, str(exc)))
+    return notes, unreadable
+
+
+def _consumer(bootstrap: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # Read committed: a record of an aborted transaction was never accepted.
+        isolation_level="read_committed",
+    )
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    numbers = consumer.partitions_for_topic(topic)
+    if numbers is None:
+        # Metadata is fetched lazily: ask for it once, then it is known or the topic is absent.
+        await consumer._client.force_metadata_update()
+        numbers = consumer.partitions_for_topic(topic)
+    if numbers is None:
+        raise LookupError(f"topic {topic} does not exist")
+    return set(numbers)

@@ -1,0 +1,144 @@
+"""`qms audit …` commands: verify the audit trail and run the ledger worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.intake.ledger.adapters.checkpoint_file import read_notes
+from services.intake.ledger.adapters.keys import LedgerKeyError, load_verifier
+from services.intake.ledger.domain.trail import TrailReport, verify_trail
+from services.intake.ledger.service import VerifyResult, verify_topics
+from services.intake.ledger.settings import LedgerSettings
+
+
+def register_audit_commands(audit_app: typer.Typer) -> None:
+    """Add `verify` and `ledger-worker` to the `qms audit` group."""
+    audit_app.command("verify")(verify)
+    audit_app.command("ledger-worker")(ledger_worker)
+
+
+def verify(
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(help="Short topic name to verify (repeatable); default: every chained topic."),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Also prove this subject's events are in the verified chains."),
+    ] = None,
+    events_topic: Annotated[
+        str | None,
+        typer.Option(help="Full name of a copy of --topic to read the events from instead."),
+    ] = None,
+    checkpoint_file: Annotated[
+        Path | None, typer.Option(help="Checkpoint file kept outside Kafka (JSON lines).")
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="Verifier key file (name+id+key line, or PEM); default from settings."),
+    ] = None,
+    trail_file: Annotated[
+        Path | None,
+        typer.Option(help="Check a saved GET /v1/audit/trail/{subject} response offline."),
+    ] = None,
+) -> None:
+    """Recompute every leaf, link and checkpoint; exit 1 naming the first broken entry."""
+    settings = LedgerSettings()
+    try:
+        verifier = load_verifier(settings, public_key)
+    except LedgerKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if trail_file is not None:
+        try:
+            document = json.loads(trail_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            typer.echo(f"error: {trail_file}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        report = verify_trail(document, verifier)
+        _print_trail(report)
+        raise typer.Exit(0 if report.ok else 1)
+    try:
+        extra = read_notes(checkpoint_file) if checkpoint_file is not None else []
+        result = asyncio.run(
+            verify_topics(
+                settings,
+                verifier,
+                topics=topic,
+                events_topic=events_topic,
+                subject=subject,
+                extra_checkpoints=extra,
+            )
+        )
+    except (ValueError, LookupError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _print_result(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def ledger_worker(
+    loglevel: Annotated[str, typer.Option(help="faust log level.")] = "info",
+) -> None:
+    """Run the ledger agent (faust worker) that chains and checkpoints every accepted event."""
+    from services.intake.ledger.worker import run_worker  # faust is heavy: import on demand
+
+    run_worker(LedgerSettings(), loglevel)
+
+
+def _print_result(result: VerifyResult) -> None:
+    shown = [r for r in result.chains if r.entries or r.events or not r.ok]
+    for report in shown:
+        status = "OK" if report.ok else "BROKEN"
+        line = (
+            f"{status:6} {report.chain}: {report.entries} entries, {report.events} events, "
+            f"anchored {report.anchored_size} by {report.checkpoints} checkpoint(s)"
+        )
+        if report.pending:
+            line += f", {report.pending} not chained yet"
+        if report.duplicates_ignored:
+            line += f", {report.duplicates_ignored} exact duplicate entries ignored"
+        typer.echo(line)
+        if report.problem is not None:
+            typer.echo(f"       first broken entry: {report.problem}")
+    for bad in result.unreadable:
+        typer.echo(f"BROKEN unreadable record {bad}")
+    if result.subject is not None:
+        _print_subject(result)
+    if result.ok:
+        empty = len(result.chains) - len(shown)
+        typer.echo(f"OK: {len(shown)} chain(s) verified" + (f" ({empty} empty)" if empty else ""))
+    else:
+        typer.echo(f"FAILED: first broken entry: {result.first_problem}")
+
+
+def _print_subject(result: VerifyResult) -> None:
+    found = 0
+    for report in result.chains:
+        for entry in report.subject_entries:
+            found += 1
+            anchored = "anchored" if entry.seq < report.anchored_size else "not yet checkpointed"
+            verdict = "verified" if report.ok else "in a BROKEN chain"
+            typer.echo(
+                f"subject {result.subject}: {entry.type} {entry.id} at {entry.chain} "
+                f"seq {entry.seq} offset {entry.offset}: {verdict}, {anchored}"
+            )
+    if not found:
+        typer.echo(f"subject {result.subject}: no chained events")
+
+
+def _print_trail(report: TrailReport) -> None:
+    for problem in report.problems:
+        typer.echo(f"BROKEN {problem}")
+    for where in report.unanchored:
+        typer.echo(f"not yet checkpointed: {where}")
+    verdict = "OK" if report.ok else "FAILED"
+    typer.echo(
+        f"{verdict}: trail of {report.subject}: {report.events} event(s), "
+        f"{report.anchored} under a signed checkpoint"
+    )

@@ -1,0 +1,73 @@
+"""The canonical bytes of an event as stored in Kafka, the input of its ledger leaf.
+
+An accepted event is stored as a CloudEvents structured-JSON record value. Its canonical
+form is the RFC 8785 (JSON Canonicalization Scheme) serialisation of that whole JSON value,
+so re-serialising the same event (key order, whitespace, escapes) never changes its leaf,
+while any change of meaning does. A value that is not I-JSON (not JSON, duplicate keys,
+NaN, integers beyond 2^53) cannot be canonicalised; it is committed to byte for byte
+(form `raw`) so that nothing on a topic escapes the chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+
+
+class CanonicalForm(StrEnum):
+    JCS = "jcs"
+    RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """Canonical bytes of one record value, the form used, and the parsed JSON (if any)."""
+
+    form: CanonicalForm
+    data: bytes
+    document: Any
+
+
+class _NotIJson(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Duplicate keys are read differently by different parsers: refuse to pick one.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _NotIJson(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotIJson(f"{name} is not JSON")
+
+
+def parse_i_json(value: bytes) -> Any:
+    """Parse strict I-JSON (RFC 7493) or raise ValueError."""
+    return json.loads(
+        value.decode("utf-8"),
+        object_pairs_hook=_refuse_duplicate_keys,
+        parse_constant=_refuse_constant,
+    )
+
+
+def canonicalize_document(document: Any) -> bytes:
+    """RFC 8785 bytes of an already parsed JSON document (raises ValueError if impossible)."""
+    return rfc8785.dumps(document)
+
+
+def canonical_value(value: bytes) -> Canonical:
+    """Canonical bytes of a record value as stored in Kafka."""
+    try:
+        document = parse_i_json(value)
+        return Canonical(CanonicalForm.JCS, canonicalize_document(document), document)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return Canonical(CanonicalForm.RAW, bytes(value), None)

@@ -1,0 +1,244 @@
+"""One aggregate's trail, verifiable offline with the public key alone.
+
+A trail document holds, per chain that has events of the subject: the events (as stored),
+the ledger entries from the subject's first entry up to the covering checkpoint, and that
+signed checkpoint. Recomputing every leaf and link of the segment and landing on the
+checkpoint's root proves the events are the ones the ledger chained, unaltered, in order.
+With a hash chain (not yet a Merkle tree) the proof starts at the subject's first entry:
+that no earlier event of the subject was removed is proven by `qms audit verify` over
+the whole chain, not by the trail.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.intake.ledger.domain.canonical import (
+    CanonicalForm,
+    canonical_value,
+    canonicalize_document,
+)
+from services.intake.ledger.domain.chain import LedgerEntry, leaf_hash
+from services.intake.ledger.domain.note import SignedCheckpoint, Verifier, parse_note
+from services.intake.ledger.domain.verify import Breakage, Problem, check_entry
+
+TRAIL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChainMaterial:
+    """What the server read for one chain: seq-ordered entries, event values, checkpoints."""
+
+    entries: Sequence[LedgerEntry]
+    values: Mapping[int, bytes]  # event record value by offset (the subject's events at least)
+    checkpoints: Sequence[SignedCheckpoint]
+
+
+def build_trail(subject: str, chains: Mapping[str, ChainMaterial]) -> dict[str, Any]:
+    """The trail document of `subject` (see module docstring)."""
+    documents = []
+    for chain in sorted(chains):
+        material = chains[chain]
+        mine = [e for e in material.entries if e.subject == subject]
+        if not mine:
+            continue
+        first, last = mine[0].seq, mine[-1].seq
+        note = covering_checkpoint(material.checkpoints, first, last, len(material.entries))
+        end = max(last, note.checkpoint.size - 1) if note else last
+        documents.append(
+            {
+                "chain": chain,
+                "topic": mine[0].topic,
+                "partition": mine[0].partition,
+                "events": [_event_document(e, material.values.get(e.offset)) for e in mine],
+                "entries": [e.to_json() for e in material.entries[first : end + 1]],
+                "checkpoint": note.text if note else None,
+            }
+        )
+    return {"version": TRAIL_VERSION, "subject": subject, "chains": documents}
+
+
+def covering_checkpoint(
+    checkpoints: Sequence[SignedCheckpoint], first: int, last: int, chain_size: int
+) -> SignedCheckpoint | None:
+    """The smallest checkpoint covering seqs up to `last`, else the largest covering `first`."""
+    usable = sorted(
+        (n for n in checkpoints if first < n.checkpoint.size <= chain_size),
+        key=lambda n: n.checkpoint.size,
+    )
+    for note in usable:
+        if note.checkpoint.size > last:
+            return note
+    return usable[-1] if usable else None
+
+
+def _event_document(entry: LedgerEntry, value: bytes | None) -> dict[str, Any]:
+    document: dict[str, Any] = {"seq": entry.seq, "offset": entry.offset}
+    if value is None:
+        document["missing"] = True  # the server could not read it: the verifier will say so
+    elif entry.form is CanonicalForm.JCS:
+        document["event"] = canonical_value(value).document
+    else:
+        document["value_b64"] = base64.b64encode(value).decode()
+    return document
+
+
+@dataclass(frozen=True)
+class TrailReport:
+    subject: str
+    events: int = 0
+    anchored: int = 0
+    unanchored: tuple[str, ...] = ()  # "chain seq n" not yet under a checkpoint
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_trail(document: Any, verifier: Verifier) -> TrailReport:
+    """Check a trail document with the public key alone."""
+    if not isinstance(document, dict) or not isinstance(document.get("subject"), str):
+        return TrailReport("?", problems=(_malformed("?", 0, "not a trail document"),))
+    subject = document["subject"]
+    chains = document.get("chains")
+    if not isinstance(chains, list):
+        return TrailReport(subject, problems=(_malformed("?", 0, "`chains` is not a list"),))
+    events = anchored = 0
+    unanchored: list[str] = []
+    problems: list[Problem] = []
+    for chain_document in chains:
+        result = _verify_chain_segment(subject, chain_document, verifier)
+        events += result.events
+        anchored += result.anchored
+        unanchored.extend(result.unanchored)
+        problems.extend(result.problems)
+    return TrailReport(subject, events, anchored, tuple(unanchored), tuple(problems))
+
+
+def _verify_chain_segment(subject: str, document: Any, verifier: Verifier) -> TrailReport:
+    chain = str(document.get("chain", "?")) if isinstance(document, dict) else "?"
+    try:
+        entries = [LedgerEntry.from_json(raw) for raw in document["entries"]]
+        event_documents = list(document["events"])
+        note = parse_note(document["checkpoint"]) if document.get("checkpoint") else None
+    except (ValueError, KeyError, TypeError) as exc:
+        return TrailReport(subject, problems=(_malformed(chain, 0, str(exc)),))
+    if not entries:
+        return TrailReport(subject, problems=(_malformed(chain, 0, "no ledger entries"),))
+
+    first_seq = entries[0].seq
+    prev = entries[0].prev  # the segment starts mid-chain: its first link is taken as given
+    for position, entry in enumerate(entries):
+        problem = check_entry(chain, entry, first_seq + position, prev)
+        if problem is not None:
+            return TrailReport(subject, problems=(problem,))
+        prev = entry.hash
+    by_seq = {entry.seq: entry for entry in entries}
+
+    size = 0
+    if note is not None:
+        size = note.checkpoint.size
+        problem = _check_checkpoint(chain, note, by_seq, verifier)
+        if problem is not None:
+            return TrailReport(subject, problems=(problem,))
+
+    seen: set[int] = set()
+    for event_document in event_documents:
+        problem, seq = _check_event(chain, subject, event_document, by_seq)
+        if problem is not None:
+            return TrailReport(subject, problems=(problem,))
+        seen.add(seq)
+    for entry in entries:
+        if entry.subject == subject and entry.seq not in seen:
+            return TrailReport(
+                subject,
+                problems=(
+                    Problem(
+                        chain,
+                        entry.seq,
+                        entry.offset,
+                        Breakage.MISSING_EVENT,
+                        f"the ledger chained event {entry.id} of {subject} but the trail omits it",
+                    ),
+                ),
+            )
+    unanchored = tuple(f"{chain} seq {seq}" for seq in sorted(seen) if seq >= size)
+    return TrailReport(subject, len(seen), len(seen) - len(unanchored), unanchored)
+
+
+def _check_checkpoint(
+    chain: str, note: SignedCheckpoint, by_seq: Mapping[int, LedgerEntry], verifier: Verifier
+) -> Problem | None:
+    size = note.checkpoint.size
+    if note.checkpoint.chain != chain:
+        return _malformed(chain, size - 1, f"the checkpoint is of chain {note.checkpoint.chain}")
+    if not note.verified_by(verifier):
+        return Problem(
+            chain,
+            size - 1,
+            None,
+            Breakage.BAD_SIGNATURE,
+            f"checkpoint of size {size} is not validly signed by key {verifier.name}",
+        )
+    head = by_seq.get(size - 1)
+    if head is None:
+        return _malformed(chain, size - 1, f"the segment does not reach seq {size - 1}")
+    if head.hash != note.checkpoint.root:
+        return Problem(
+            chain,
+            size - 1,
+            head.offset,
+            Breakage.ROOT_MISMATCH,
+            f"entry seq {size - 1} has hash {head.hash.hex()[:16]}…, the signed root differs",
+        )
+    return None
+
+
+def _check_event(
+    chain: str, subject: str, document: Any, by_seq: Mapping[int, LedgerEntry]
+) -> tuple[Problem | None, int]:
+    seq = document.get("seq") if isinstance(document, dict) else None
+    if not isinstance(seq, int) or seq not in by_seq:
+        return _malformed(chain, 0, f"event item {document!r:.80} names no entry"), -1
+    entry = by_seq[seq]
+    try:
+        if "event" in document:
+            canonical = canonicalize_document(document["event"])
+            event_subject = document["event"].get("subject")
+        elif "value_b64" in document:
+            canonical = canonical_value(base64.b64decode(document["value_b64"], validate=True)).data
+            event_subject = entry.subject
+        else:
+            return _missing(chain, entry), seq
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+        return _malformed(chain, seq, f"event is not canonicalisable: {exc}"), seq
+    if leaf_hash(canonical) != entry.leaf:
+        return Problem(
+            chain,
+            seq,
+            entry.offset,
+            Breakage.ALTERED_EVENT,
+            f"event {entry.id} does not match the leaf the ledger chained",
+        ), seq
+    if entry.subject != subject or event_subject != subject:
+        return _malformed(chain, seq, f"event {entry.id} is of subject {entry.subject}"), seq
+    return None, seq
+
+
+def _missing(chain: str, entry: LedgerEntry) -> Problem:
+    return Problem(
+        chain,
+        entry.seq,
+        entry.offset,
+        Breakage.DROPPED_EVENT,
+        f"event {entry.id} chained at seq {entry.seq} could not be read from the topic",
+    )
+
+
+def _malformed(chain: str, seq: int, detail: str) -> Problem:
+    return Problem(chain, seq, None, Breakage.MALFORMED, detail)

@@ -1,0 +1,132 @@
+"""Verify chains and build subject trails from Kafka: read through the adapters, judge purely."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.intake.ledger.adapters.kafka import (
+    Unreadable,
+    fetch_values,
+    read_checkpoints,
+    read_ledger,
+    read_topics,
+)
+from services.intake.ledger.domain.chain import LedgerEntry, chain_key, split_chain_key
+from services.intake.ledger.domain.note import SignedCheckpoint, Verifier
+from services.intake.ledger.domain.trail import ChainMaterial, build_trail
+from services.intake.ledger.domain.verify import ChainReport, order_entries, verify_chain
+from services.intake.ledger.settings import LedgerSettings
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    chains: list[ChainReport]
+    unreadable: list[Unreadable] = field(default_factory=list)
+    subject: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.unreadable and all(report.ok for report in self.chains)
+
+    @property
+    def first_problem(self) -> str | None:
+        if self.unreadable:
+            return f"unreadable record {self.unreadable[0]}"
+        broken = [report.problem for report in self.chains if report.problem is not None]
+        return str(broken[0]) if broken else None
+
+
+async def verify_topics(
+    settings: LedgerSettings,
+    verifier: Verifier,
+    *,
+    topics: Sequence[str] | None = None,
+    events_topic: str | None = None,
+    subject: str | None = None,
+    extra_checkpoints: Sequence[SignedCheckpoint] = (),
+) -> VerifyResult:
+    """Verify the chains of `topics` (short names; default: every chained topic).
+
+    `events_topic` (a full name) reads the events from a copy of the one topic instead of the
+    topic itself; offsets are then not compared, positions are.
+    """
+    chosen = [settings.topic(short) for short in (topics or settings.chained_topics)]
+    if events_topic is not None and len(chosen) != 1:
+        raise ValueError("--events-topic needs exactly one --topic")
+    bootstrap = settings.kafka_bootstrap_servers
+    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    notes, bad_notes = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+    notes = [*notes, *extra_checkpoints]
+    source_of = {name: events_topic or name for name in chosen}
+    records = await read_topics(bootstrap, sorted(set(source_of.values())))
+
+    by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in entries:
+        by_chain[entry.chain].append(entry)
+    chains = set(by_chain) | {note.checkpoint.chain for note in notes}
+    for topic, partition in records:
+        for name, source in source_of.items():
+            if source == topic:
+                chains.add(chain_key(name, partition))
+
+    reports = []
+    for chain in sorted(chains):
+        topic, partition = split_chain_key(chain)
+        if topic not in source_of:
+            continue
+        reports.append(
+            verify_chain(
+                chain,
+                by_chain.get(chain, []),
+                records.get((source_of[topic], partition), []),
+                notes,
+                verifier,
+                check_offsets=events_topic is None,
+                subject=subject,
+            )
+        )
+    return VerifyResult(reports, [*unreadable, *bad_notes], subject)
+
+
+async def trail_document(
+    settings: LedgerSettings, subject: str, verifier: Verifier | None = None
+) -> dict[str, Any]:
+    """The offline-verifiable trail of one subject (see `domain/trail.py`).
+
+    With a `verifier`, only checkpoints it accepts are offered as the covering one.
+    """
+    bootstrap = settings.kafka_bootstrap_servers
+    entries, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    notes, _ = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+    if verifier is not None:
+        notes = [note for note in notes if note.verified_by(verifier)]
+    by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for entry in entries:
+        by_chain[entry.chain].append(entry)
+    ordered: dict[str, list[LedgerEntry]] = {}
+    wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for chain, chain_entries in by_chain.items():
+        # A broken chain is served as far as it holds; the verifier of the trail will say where.
+        good, _, _ = order_entries(chain, chain_entries)
+        ordered[chain] = good
+        for entry in good:
+            if entry.subject == subject:
+                wanted[(entry.topic, entry.partition)].append(entry.offset)
+    values = await fetch_values(bootstrap, wanted)
+    materials = {
+        chain: ChainMaterial(
+            entries=ordered[chain],
+            values={
+                offset: value
+                for (topic, partition, offset), value in values.items()
+                if chain_key(topic, partition) == chain
+            },
+            checkpoints=[note for note in notes if note.checkpoint.chain == chain],
+        )
+        for chain in ordered
+        if (split_chain_key(chain)) in wanted
+    }
+    return build_trail(subject, materials)

@@ -1,0 +1,108 @@
+"""Settings of the audit-trail ledger (env QMS_LEDGER_*, plus the shared ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from services.common.settings import REPO_ROOT, CommonSettings, Environment
+from services.intake.ledger.domain.note import DEFAULT_ORIGIN_PREFIX, check_key_name
+
+DEV_SIGNING_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pem"
+DEV_PUBLIC_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pub"
+DEV_KEY_NAME = "qms-trail-dev"
+
+# The accepted-event topics the ledger chains (short names, prefix added by settings).
+CHAINED_TOPICS = ("dossier.v1", "complaint.v1", "satisfaction.v1", "audit.v1", "objective.v1")
+
+
+class LedgerSettings(CommonSettings):
+    """Ledger worker, verifier and trail endpoint settings; defaults suit a developer machine."""
+
+    signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="QMS_LEDGER_SIGNING_KEY",
+        description="Ed25519 private key: PKCS#8 PEM text or the base64 32-byte seed.",
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        validation_alias="QMS_LEDGER_SIGNING_KEY_FILE",
+        description="File with the private key (PEM or base64 seed); dev key in development.",
+    )
+    key_name: str = Field(
+        default=DEV_KEY_NAME,
+        validation_alias="QMS_LEDGER_KEY_NAME",
+        description="Signer name on checkpoint notes (no spaces, no '+').",
+    )
+    public_key_file: Path | None = Field(
+        default=None,
+        validation_alias="QMS_LEDGER_PUBLIC_KEY_FILE",
+        description="Verifier key (`name+id+key` line or SPKI PEM); else from the signing key.",
+    )
+    origin_prefix: str = Field(default=DEFAULT_ORIGIN_PREFIX, validation_alias="QMS_LEDGER_ORIGIN")
+    checkpoint_every: int = Field(
+        default=1000,
+        ge=1,
+        validation_alias="QMS_LEDGER_CHECKPOINT_EVERY",
+        description="Sign a checkpoint of a chain every N entries.",
+    )
+    checkpoint_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="QMS_LEDGER_CHECKPOINT_SECONDS",
+        description="…and at least every T seconds when the chain grew.",
+    )
+    batch_size: int = Field(
+        default=1000,
+        ge=1,
+        validation_alias="QMS_LEDGER_BATCH_SIZE",
+        description="Chain up to N records per batch (all partitions of the worker together).",
+    )
+    batch_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        validation_alias="QMS_LEDGER_BATCH_WAIT_MS",
+        description="…or whatever arrived within T ms, whichever comes first.",
+    )
+    checkpoint_file: Path | None = Field(
+        default=None,
+        validation_alias="QMS_LEDGER_CHECKPOINT_FILE",
+        description="Also append checkpoints to this file (JSON lines): an anchor outside Kafka.",
+    )
+    app_id: str = Field(
+        default="qms-ledger",
+        validation_alias="QMS_LEDGER_APP_ID",
+        description="faust app id = consumer group; the table changelog topics are named after it.",
+    )
+    session_timeout_seconds: float = Field(
+        default=30.0,
+        ge=6,
+        validation_alias="QMS_LEDGER_SESSION_TIMEOUT_S",
+        description="Kafka group session timeout: how soon a crashed worker's partitions move.",
+    )
+    chained_topics: tuple[str, ...] = Field(
+        default=CHAINED_TOPICS,
+        validation_alias="QMS_LEDGER_TOPICS",
+        description="Short names of the event topics to chain (JSON list).",
+    )
+
+    @field_validator("key_name")
+    @classmethod
+    def _key_name_is_valid(cls, value: str) -> str:
+        return check_key_name(value)
+
+    @model_validator(mode="after")
+    def _dev_key_by_default_in_development(self) -> LedgerSettings:
+        # Only a developer machine falls back to the checked-in key; `load_signer` refuses it
+        # (by file, by key bytes and by name) anywhere else.
+        if (
+            self.environment is Environment.DEVELOPMENT
+            and self.signing_key is None
+            and self.signing_key_file is None
+        ):
+            self.signing_key_file = DEV_SIGNING_KEY_FILE
+        return self
+
+    def chained_topic_names(self) -> list[str]:
+        return [self.topic(short) for short in self.chained_topics]

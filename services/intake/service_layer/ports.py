@@ -1,0 +1,34 @@
+"""What the publishing service needs from the outside world, as protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+# NamedTuples, not dataclasses: one of each is built per event on the hot path.
+
+
+class OutgoingRecord(NamedTuple):
+    """One Kafka record ready to append."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int
+
+
+class Position(NamedTuple):
+    """Where the broker put an acknowledged record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventLog(Protocol):
+    """The append-only log (Kafka in production, a list in unit tests)."""
+
+    async def append(self, records: Sequence[OutgoingRecord]) -> list[Position | BaseException]:
+        """Append every record; one result per record, in order, after acknowledgement."""
+        ...

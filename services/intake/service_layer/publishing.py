@@ -1,0 +1,172 @@
+"""Admit events (validate, authorise, stamp) and append them once: the intake use case."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor, Executor
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from schemas import FieldError
+from services.intake.domain.acceptance import Acceptance, EventKey
+from services.intake.domain.idempotency import AcceptanceIndex
+from services.intake.domain.publishers import Publisher
+from services.intake.service_layer.admission import (
+    Admission,
+    Admitted,
+    BatchAdmission,
+    Refused,
+    admit_batch_body,
+    admit_event,
+)
+from services.intake.service_layer.ports import EventLog, Position
+
+
+class Accepted(NamedTuple):
+    """An event on the log: appended now, or earlier (`duplicate`)."""
+
+    acceptance: Acceptance
+    duplicate: bool
+    family: str
+
+
+Outcome = Accepted | Refused
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Accepted", "Admission", "Admitted", "Outcome", "PublishingService", "Refused"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PublishingService:
+    """The one place that decides whether an event goes on the log, and puts it there once."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        index: AcceptanceIndex,
+        *,
+        topic_prefix: str,
+        max_future_skew: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+        executor: Executor | None = None,
+        executor_min_bytes: int = 32 * 1024,
+    ) -> None:
+        self.log = log
+        # Batches of at least `executor_min_bytes` are admitted in `executor` (a process
+        # pool), so validation runs beside the event loop rather than on it.
+        self.executor = executor
+        self.executor_min_bytes = executor_min_bytes
+        self.index = index
+        self.topic_prefix = topic_prefix
+        self.max_future_skew = max_future_skew
+        self.clock = clock
+        # Keys being appended right now, each mapped to the future of the append call that
+        # carries it: a concurrent duplicate waits for that call, then reads the index.
+        self._in_flight: dict[EventKey, asyncio.Future[None]] = {}
+
+    def admit(
+        self, raw: Any, publisher: Publisher, now: datetime, latest: datetime | None = None
+    ) -> Admission:
+        """Validate, authorise and stamp one event, or say why not (no I/O)."""
+        return admit_event(
+            raw, publisher, now, latest or now + self.max_future_skew, self.topic_prefix
+        )
+
+    async def admit_body(
+        self, body: bytes, publisher: Publisher, max_events: int
+    ) -> BatchAdmission:
+        """Parse and admit a batch body, in the worker pool when there is one."""
+        now = self.clock()
+        latest = now + self.max_future_skew
+        arguments = (body, publisher, now, latest, self.topic_prefix, max_events)
+        if self.executor is not None and len(body) >= self.executor_min_bytes:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.executor, admit_batch_body, *arguments
+                )
+            except BrokenExecutor:
+                log.exception("admission worker pool broken; admitting in-process from now on")
+                self.executor = None
+        return admit_batch_body(*arguments)
+
+    def admit_all(self, raws: Sequence[Any], publisher: Publisher) -> list[Admission]:
+        now = self.clock()
+        latest = now + self.max_future_skew
+        return [self.admit(raw, publisher, now, latest) for raw in raws]
+
+    async def append(self, admissions: Sequence[Admission]) -> list[Outcome]:
+        """Append the admitted events not already accepted; one outcome per admission."""
+        now = self.clock()
+        self.index.forget_older_than(now)  # cheap: stops at the first entry still inside
+        outcomes: list[Outcome | None] = [None] * len(admissions)
+        call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        to_send: list[tuple[int, Admitted]] = []
+        to_wait: list[tuple[int, Admitted, asyncio.Future[None]]] = []
+        for index, admission in enumerate(admissions):
+            if isinstance(admission, Refused):
+                outcomes[index] = admission
+                continue
+            known = self.index.get(admission.key, now)
+            if known is not None:
+                outcomes[index] = Accepted(known, True, admission.family)
+            elif admission.key in self._in_flight:
+                to_wait.append((index, admission, self._in_flight[admission.key]))
+            else:
+                self._in_flight[admission.key] = call
+                to_send.append((index, admission))
+        try:
+            results = await self.log.append([admitted.record for _, admitted in to_send])
+            for (index, admitted), result in zip(to_send, results, strict=True):
+                if isinstance(result, Position):
+                    acceptance = _acceptance(admitted, result)
+                    self.index.remember(acceptance)
+                    outcomes[index] = Accepted(acceptance, False, admitted.family)
+                else:
+                    outcomes[index] = _unavailable(admitted, result)
+        finally:
+            for _, admitted in to_send:
+                if self._in_flight.get(admitted.key) is call:
+                    del self._in_flight[admitted.key]
+            call.set_result(None)
+
+        for index, admitted, pending in to_wait:
+            if pending is not call:
+                await pending
+            original = self.index.get(admitted.key, now)
+            outcomes[index] = (
+                Accepted(original, True, admitted.family)
+                if original is not None
+                else _unavailable(admitted, None)
+            )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def publish(self, raws: Sequence[Any], publisher: Publisher) -> list[Outcome]:
+        """Admit then append (per item: refused items are left out of the log)."""
+        return await self.append(self.admit_all(raws, publisher))
+
+
+def _acceptance(admitted: Admitted, position: Position) -> Acceptance:
+    source, event_id = admitted.key
+    return Acceptance(
+        event_id,
+        source,
+        position.topic,
+        position.partition,
+        position.offset,
+        admitted.receivedtime,
+    )
+
+
+def _unavailable(admitted: Admitted, error: BaseException | None) -> Refused:
+    cause = type(error).__name__ if error else "the original attempt failed"
+    detail = (
+        f"the event log did not acknowledge the event ({cause}); "
+        "retry: an event accepted meanwhile is answered as a duplicate"
+    )
+    return Refused(503, "unavailable", [FieldError("", detail)], admitted.key[1])

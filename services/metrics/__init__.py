@@ -1,0 +1,1 @@
+"""Metrics service: every event folded into ClickHouse, KPI views, read API and reports."""

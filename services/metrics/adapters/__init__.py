@@ -1,0 +1,1 @@
+"""ClickHouse store and migrations."""

@@ -1,0 +1,236 @@
+"""The read API's SQL: KPI questions over the ClickHouse views and aggregate tables."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from schemas.catalogue import PUBLISHED_FAMILIES
+from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.domain.periods import DayRange
+
+
+def _where(
+    days: DayRange, column: str = "day", **equals: str | None
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (possibly empty) with server-side bound parameters."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if days.start is not None:
+        clauses.append(f"{column} >= {{start:Date}}")
+        params["start"] = days.start
+    if days.end is not None:
+        clauses.append(f"{column} < {{end:Date}}")
+        params["end"] = days.end
+    for name, value in equals.items():
+        if value is not None:
+            clauses.append(f"{name} = {{{name}:String}}")
+            params[name] = value
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+DOSSIER_MEASURES = """
+    uniqExactMerge(received_state) AS received,
+    uniqExactMerge(resolved_state) AS resolved,
+    uniqExactMerge(on_time_state) AS on_time,
+    resolved - on_time AS late,
+    uniqExactMerge(received_online_state) AS received_online,
+    uniqExactMerge(received_l34_state) AS received_online_l34,
+    uniqExactMerge(supplement_state) AS supplement_requested,
+    uniqExactMerge(withdrawn_state) AS withdrawn,
+    uniqExactMerge(apology_state) AS apologies
+"""
+
+
+def _month_text(value: Any) -> str:
+    return value.strftime("%Y-%m") if isinstance(value, date) else str(value)[:7]
+
+
+def dossiers_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    procedure: str | None = None,
+) -> list[dict[str, Any]]:
+    """Dossier counts grouped by any of agency / procedure / month over a day range."""
+    keys = [("toStartOfMonth(day) AS month" if g == "month" else g) for g in group]
+    where, params = _where(days, agency=agency, procedure=procedure)
+    sql = (
+        f"SELECT {', '.join(keys)}, {DOSSIER_MEASURES} FROM dossier_daily{where} "
+        f"GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}"
+    )
+    rows = store.query_dicts(sql, params)
+    for row in rows:
+        if "month" in row:
+            row["month"] = _month_text(row["month"])
+        row["late"] = int(row["late"])
+    return rows
+
+
+def stats(store: ClickHouseStore) -> dict[str, Any]:
+    """Distinct events stored, per type, per family, and how many of them intake published."""
+    by_type = {
+        str(t): int(n)
+        for t, n in store.query(
+            "SELECT type, uniqExact(source, id) FROM events GROUP BY type ORDER BY type"
+        )
+    }
+    by_family: dict[str, int] = {}
+    for event_type, count in by_type.items():
+        family = event_type.removeprefix("vn.qms.").split(".", 1)[0]
+        by_family[family] = by_family.get(family, 0) + count
+    (checkpoints,) = store.query("SELECT count() FROM ledger_checkpoints FINAL")[0]
+    return {
+        "events": sum(by_type.values()),
+        "published_events": sum(n for f, n in by_family.items() if f in PUBLISHED_FAMILIES),
+        "by_type": by_type,
+        "by_family": by_family,
+        "ledger_checkpoints": int(checkpoints),
+    }
+
+
+def _rows(store: ClickHouseStore, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = store.query_dicts(sql, params)
+    for row in rows:
+        for key, value in list(row.items()):
+            if key == "month":
+                row[key] = _month_text(value)
+            elif isinstance(value, float):
+                row[key] = round(value, 4)
+    return rows
+
+
+def _group(group: tuple[str, ...]) -> tuple[str, str]:
+    keys = ", ".join(group)
+    return keys, (f" GROUP BY {keys} ORDER BY {keys}" if group else "")
+
+
+def complaints_by(
+    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+) -> list[dict[str, Any]]:
+    """Complaints filed (by filing month), resolved and substantiated (by resolution month),
+    average resolution days, and complaints per 1,000 dossiers received."""
+    keys, grouping = _group(group)
+    where, params = _where(days, column="month", agency=agency)
+    join_on = " AND ".join(f"c.{g} = d.{g}" for g in group) or "1"
+    sql = f"""
+        SELECT {", ".join(f"c.{g} AS {g}" for g in group)}{"," if group else ""}
+            c.filed AS filed, c.resolved AS resolved, c.substantiated AS substantiated,
+            c.avg_resolution_days AS avg_resolution_days, d.received AS dossiers_received,
+            if(d.received = 0, NULL, 1000.0 * c.filed / d.received) AS per_1000_dossiers
+        FROM (
+            SELECT {keys}{"," if group else ""} sum(filed) AS filed, sum(resolved) AS resolved,
+                sum(substantiated) AS substantiated,
+                sum(resolution_days_sum) / nullIf(sum(timed_resolutions), 0)
+                    AS avg_resolution_days
+            FROM kpi_complaints_agency_month{where}{grouping}
+        ) AS c
+        LEFT JOIN (
+            SELECT {keys}{"," if group else ""} sum(received) AS received
+            FROM kpi_dossiers_agency_month{where}{grouping}
+        ) AS d ON {join_on}
+        ORDER BY {", ".join(f"c.{g}" for g in group) or "filed"}
+        SETTINGS join_use_nulls = 1
+    """
+    return _rows(store, sql, params)
+
+
+def satisfaction_by(
+    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+) -> list[dict[str, Any]]:
+    """Ratings, satisfied (score 4–5), satisfaction rate and average score."""
+    keys, grouping = _group(group)
+    where, params = _where(days, column="month", agency=agency)
+    sql = f"""
+        SELECT {keys}{"," if group else ""} n AS ratings, happy AS satisfied,
+            100.0 * happy / nullIf(n, 0) AS satisfaction_rate,
+            score_sum / nullIf(n, 0) AS avg_score
+        FROM (
+            SELECT {keys}{"," if group else ""} sum(ratings) AS n, sum(satisfied) AS happy,
+                sum(avg_score * ratings) AS score_sum
+            FROM kpi_satisfaction_agency_month{where}{grouping}
+        ){(" ORDER BY " + keys) if group else ""}
+    """
+    return _rows(store, sql, params)
+
+
+def audits_by(
+    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+) -> list[dict[str, Any]]:
+    """Audits and inspections conducted, on-site inspections and findings per audited agency."""
+    keys, grouping = _group(group)
+    where, params = _where(days, column="month", agency=agency)
+    sql = f"""
+        SELECT {keys}{"," if group else ""} sum(internal_audits) AS internal_audits,
+            sum(external_audits) AS external_audits, sum(inspections) AS inspections,
+            sum(onsite_inspections) AS onsite_inspections, sum(findings) AS findings,
+            sum(major_findings) AS major_findings, sum(minor_findings) AS minor_findings
+        FROM kpi_audits_agency_month{where}{grouping}
+    """
+    return _rows(store, sql, params)
+
+
+def audit_coverage(store: ClickHouseStore, days: DayRange) -> dict[str, Any]:
+    """Share of agencies internally audited, and the on-site share of inspections."""
+    where, params = _where(days, column="toDate(addHours(conducted_time, 7))")
+    sql = f"""
+        SELECT
+            (SELECT count() FROM agencies) AS agencies,
+            uniqExactIf(agency, kind = 'internal_audit') AS internally_audited,
+            uniqExactIf(agency, kind = 'inspection') AS inspected,
+            countIf(kind = 'inspection') AS inspections,
+            countIf(kind = 'inspection' AND on_site = 1) AS onsite_inspections
+        FROM audit_state{where}{" AND" if where else " WHERE"} conducted_time IS NOT NULL
+    """
+    (row,) = store.query_dicts(sql, params)
+    return {k: int(v) for k, v in row.items()}
+
+
+def capa_by_agency(store: ClickHouseStore, agency: str | None = None) -> list[dict[str, Any]]:
+    """CAPA backlog, overdue, ageing buckets, first-time effectiveness and recurrence (now)."""
+    where, params = _where(DayRange(), agency=agency)
+    return _rows(store, f"SELECT * FROM kpi_capa_agency{where} ORDER BY agency", params)
+
+
+def dossiers_open(
+    store: ClickHouseStore, at: Any, agency: str | None = None, procedure: str | None = None
+) -> list[dict[str, Any]]:
+    """Dossiers in progress at instant `at` and how many of them are past their due time."""
+    where, params = _where(DayRange(), agency=agency, procedure=procedure)
+    params["at"] = at
+    sql = f"""
+        SELECT agency, count() AS in_progress,
+            countIf(due_in_force < {{at:DateTime64(3, 'UTC')}}) AS overdue
+        FROM dossier_state{where}{" AND" if where else " WHERE"}
+            received_time <= {{at:DateTime64(3, 'UTC')}}
+            AND (resolved_time IS NULL OR resolved_time > {{at:DateTime64(3, 'UTC')}})
+            AND (withdrawn_time IS NULL OR withdrawn_time > {{at:DateTime64(3, 'UTC')}})
+        GROUP BY agency ORDER BY agency
+    """
+    return _rows(store, sql, params)
+
+
+def objectives(
+    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Objectives in force with their target and the publisher's own evaluation."""
+    where, params = _where(DayRange(), agency=agency, period=period)
+    sql = f"""
+        SELECT agency, objective, indicator, period, target, comparison, reported_actual,
+               reported_met
+        FROM objective_state{where} ORDER BY agency, period, indicator, objective
+    """
+    return _rows(store, sql, params)
+
+
+def score_by(
+    store: ClickHouseStore, days: DayRange, agency: str | None = None
+) -> list[dict[str, Any]]:
+    """Public-service score and its components per agency and month."""
+    where, params = _where(days, column="month", agency=agency)
+    return _rows(
+        store,
+        f"SELECT * FROM kpi_public_service_score_month{where} ORDER BY agency, month",
+        params,
+    )

@@ -1,0 +1,51 @@
+"""Settings of the metrics service (env CLICKHOUSE_*, QMS_METRICS_*, plus the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from services.common.settings import CommonSettings
+
+
+class MetricsSettings(CommonSettings):
+    """Everything metrics reads from the environment; defaults suit a developer machine."""
+
+    clickhouse_dsn: str = Field(
+        default="",
+        validation_alias="CLICKHOUSE_DSN",
+        description="`chdb:///path` (embedded) or `http(s)://user:pass@host:8123`; "
+        "empty means `chdb://<data_dir>/clickhouse`.",
+    )
+    clickhouse_database: str = Field(
+        default="qms", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        validation_alias="CLICKHOUSE_DATABASE",
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="QMS_METRICS_HOST")
+    port: int = Field(default=8083, validation_alias="QMS_METRICS_PORT")
+    batch_size: int = Field(default=10_000, ge=1, validation_alias="QMS_METRICS_BATCH_SIZE")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="QMS_METRICS_FLUSH_INTERVAL_S"
+    )
+    session_timeout_s: float = Field(
+        default=30.0, ge=6, validation_alias="QMS_METRICS_SESSION_TIMEOUT_S",
+        description="Kafka group session timeout: how soon a dead worker's partitions move.",
+    )
+    consumer_group: str = Field(
+        default="",
+        validation_alias="QMS_METRICS_CONSUMER_GROUP",
+        description="Kafka consumer group (faust app id); empty means `<topic_prefix>metrics`.",
+    )
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> MetricsSettings:
+        # Derived here rather than in Field defaults because they depend on other settings.
+        if not self.clickhouse_dsn:
+            self.clickhouse_dsn = f"chdb://{self.data_dir / 'clickhouse'}"
+        if not self.consumer_group:
+            self.consumer_group = f"{self.topic_prefix}metrics"
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the store is the in-process chDB engine (one process per data path)."""
+        return self.clickhouse_dsn.startswith("chdb:")

@@ -1,0 +1,1 @@
+"""Pure metrics domain: event-to-row mapping and KPI definitions (no I/O)."""

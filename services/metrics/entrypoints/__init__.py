@@ -1,0 +1,1 @@
+"""Faust consumer, FastAPI read API and the typer CLI of the metrics service."""

@@ -1,0 +1,101 @@
+"""The metrics read API, and (with `consume=True`) the faust consumer in the same process.
+
+With the embedded engine only one process may open the data path, so this process is
+the only reader and writer: every other process reads the KPIs over this API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from faust.contrib.asgi import faust_app_running
+
+from services.common.topics import ensure_topics, load_topic_specs
+from services.metrics.adapters import kpi_queries
+from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.config import MetricsSettings
+from services.metrics.entrypoints.consumer import build_faust_app
+from services.metrics.entrypoints.deps import AgencyFilter, Months, ProcedureFilter, Store
+from services.metrics.entrypoints.kpi_routes import router as kpi_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: MetricsSettings | None = None, *, consume: bool = True) -> FastAPI:
+    """The FastAPI app; `consume=False` serves the API without running the consumer."""
+    settings = settings or MetricsSettings()
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        store = ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database)
+        await asyncio.to_thread(store.open)
+        api.state.store = store
+        try:
+            if consume:
+                await ensure_topics(
+                    settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix)
+                )
+                faust_app, ingestor = build_faust_app(settings, store)
+                api.state.ingestor = ingestor
+                async with faust_app_running(faust_app, stop_timeout=30):
+                    yield
+            else:
+                yield
+        finally:
+            store.close()
+
+    api = FastAPI(
+        title="QMS Trail metrics",
+        version="1",
+        description="KPIs of ISO 9001 quality management per agency, procedure and period.",
+        lifespan=lifespan,
+    )
+    api.state.settings = settings
+
+    @api.get("/healthz")
+    def healthz(store: Store) -> dict[str, Any]:
+        """Liveness and store reachability."""
+        store.query("SELECT 1")
+        return {"status": "ok", "database": store.database}
+
+    @api.get("/v1/stats")
+    def stats(store: Store) -> dict[str, Any]:
+        """Distinct events stored (all, published by intake, per type and family)."""
+        return kpi_queries.stats(store)
+
+    @api.get("/v1/kpi/dossiers/by-agency")
+    def dossiers_by_agency(
+        store: Store, months: Months, agency: AgencyFilter = None,
+        procedure: ProcedureFilter = None,
+    ) -> dict[str, Any]:
+        """Dossiers received, resolved, on time and late per agency over the months."""
+        rows = kpi_queries.dossiers_by(store, months, ("agency",), agency, procedure)
+        return {"rows": rows}
+
+    @api.get("/v1/kpi/dossiers/by-agency-month")
+    def dossiers_by_agency_month(
+        store: Store, months: Months, agency: AgencyFilter = None,
+        procedure: ProcedureFilter = None,
+    ) -> dict[str, Any]:
+        """Dossier counts per agency and month (YYYY-MM)."""
+        rows = kpi_queries.dossiers_by(store, months, ("agency", "month"), agency, procedure)
+        return {"rows": rows}
+
+    @api.get("/v1/kpi/dossiers/by-procedure")
+    def dossiers_by_procedure(
+        store: Store, months: Months, agency: AgencyFilter = None,
+        procedure: ProcedureFilter = None,
+    ) -> dict[str, Any]:
+        """Dossier counts per agency and procedure over the months."""
+        rows = kpi_queries.dossiers_by(
+            store, months, ("agency", "procedure"), agency, procedure
+        )
+        return {"rows": rows}
+
+    api.include_router(kpi_router)
+    return api

@@ -1,0 +1,77 @@
+"""Gather the report's figures through the read API (over HTTP, or in-process) and write it."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.common.settings import REPO_ROOT
+from services.metrics.config import MetricsSettings
+from services.metrics.domain.periods import period_range
+from services.metrics.domain.report_html import ReportData, render_report
+
+
+def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return rows[0] if rows else {}
+
+
+def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
+    """Every figure of the report, from the same endpoints integrators use."""
+    days = period_range(period)  # raises PeriodError for a bad period
+    assert days.start is not None and days.end is not None
+    months = {"from": days.start.strftime("%Y-%m"),
+              "to": (days.end - timedelta(days=1)).strftime("%Y-%m"), "agency": agency}
+
+    def rows(path: str, **params: Any) -> list[dict[str, Any]]:
+        body = client.get(path, params=params).raise_for_status().json()
+        result: list[dict[str, Any]] = body["rows"]
+        return result
+
+    client.get("/healthz").raise_for_status()
+    return ReportData(
+        agency=agency,
+        period=period,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        dossiers_total=_one(rows("/v1/kpi/dossiers/by-agency", **months)),
+        dossiers_by_month=rows("/v1/kpi/dossiers/by-agency-month", **months),
+        in_progress=_one(rows("/v1/kpi/dossiers/in-progress", agency=agency)),
+        objectives=rows("/v1/kpi/objectives", agency=agency, period=period)
+        + [o for o in rows("/v1/kpi/objectives", agency=agency) if o["period"] != period
+           and o["period"].startswith(period[:4])],
+        satisfaction_by_month=rows("/v1/kpi/satisfaction/by-agency-month", **months),
+        satisfaction_total=_one(rows("/v1/kpi/satisfaction/by-agency", **months)),
+        complaints_by_month=rows("/v1/kpi/complaints/by-agency-month", **months),
+        complaints_total=_one(rows("/v1/kpi/complaints/by-agency", **months)),
+        capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency)),
+        audits=_one(rows("/v1/kpi/audits/by-agency", **months)),
+        score_by_month=rows("/v1/kpi/public-service-score/by-agency-month", **months),
+        score_total=_one(rows("/v1/kpi/public-service-score/by-agency", agency=agency,
+                              period=period)),
+    )
+
+
+def write_report(
+    settings: MetricsSettings, agency: str, period: str, output: Path | None, url: str | None
+) -> Path:
+    """Render the report to `output` (default reports/management-review-AGENCY-PERIOD.html)."""
+    path = output or REPO_ROOT / "reports" / f"management-review-{agency}-{period}.html"
+    if url:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            data = gather(client, agency, period)
+    else:
+        # No service running: open the store in this process behind the same API.
+        with warnings.catch_warnings():  # starlette's notice about its own httpx use
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        from services.metrics.entrypoints.api import create_app
+
+        with TestClient(create_app(settings, consume=False)) as client:
+            data = gather(client, agency, period)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Use cases of the metrics service: ingesting a batch of records."""

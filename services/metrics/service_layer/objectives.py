@@ -1,0 +1,49 @@
+"""Quality objectives against target: the publisher's target, our own measurement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.metrics.adapters import kpi_queries
+from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.domain.kpis import objective_met, pct
+from services.metrics.domain.periods import PeriodError, period_range
+
+
+def measured_by_agency(store: ClickHouseStore, period: str) -> dict[str, dict[str, float | None]]:
+    """Each indicator of docs/kpis.md measured per agency over one period."""
+    days = period_range(period)
+    measured: dict[str, dict[str, float | None]] = {}
+    for row in kpi_queries.dossiers_by(store, days, ("agency",)):
+        m = measured.setdefault(row["agency"], {})
+        m["on_time_rate"] = pct(row["on_time"], row["resolved"])
+        m["online_share"] = pct(row["received_online"], row["received"])
+    for row in kpi_queries.satisfaction_by(store, days, ("agency",)):
+        measured.setdefault(row["agency"], {})["satisfaction_rate"] = pct(
+            row["satisfied"], row["ratings"]
+        )
+    for row in kpi_queries.complaints_by(store, days, ("agency",)):
+        measured.setdefault(row["agency"], {})["complaint_resolution_rate"] = pct(
+            row["resolved"], row["filed"]
+        )
+    return measured
+
+
+def objectives_against_target(
+    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Every objective with its measured value and whether it meets the target."""
+    rows = kpi_queries.objectives(store, agency, period)
+    cache: dict[str, dict[str, dict[str, float | None]]] = {}
+    for row in rows:
+        try:
+            if row["period"] not in cache:
+                cache[row["period"]] = measured_by_agency(store, row["period"])
+        except PeriodError:
+            cache[row["period"]] = {}
+        actual = cache[row["period"]].get(row["agency"], {}).get(row["indicator"])
+        row["measured_actual"] = None if actual is None else round(actual, 4)
+        row["measured_met"] = objective_met(actual, row["target"], row["comparison"] or "")
+        if row["reported_met"] is not None:
+            row["reported_met"] = bool(row["reported_met"])
+    return rows

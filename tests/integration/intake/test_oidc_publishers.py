@@ -1,0 +1,56 @@
+"""OIDC access tokens as publisher credentials, end to end on the real broker."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.integration.intake.conftest import DEMO_TOKEN, IntakeFactory, bearer, event
+from tests.unit.intake.jwt_helpers import jwk_of, mint
+
+pytestmark = pytest.mark.integration
+
+
+async def test_an_oidc_token_is_scoped_by_its_claims(
+    start_intake: IntakeFactory, tmp_path: Path
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk_of(key, "k1")]}))
+    intake = await start_intake(
+        QMS_INTAKE_OIDC_JWKS_URL=f"file://{jwks}",
+        QMS_INTAKE_OIDC_ISSUER="https://id.test",
+        QMS_INTAKE_OIDC_AUDIENCE="qms-intake",
+    )
+    token = mint(
+        key,
+        "k1",
+        {
+            "iss": "https://id.test",
+            "aud": "qms-intake",
+            "azp": "h56-portal",
+            "exp": int(time.time()) + 300,
+            "qms_agencies": ["H56.*"],
+            "qms_families": ["dossier"],
+        },
+    )
+    ok = await intake.post("/v1/events", json=event("dossier.received"), headers=bearer(token))
+    assert ok.status_code == 202, ok.text
+    other_agency = event("dossier.received", id="o2", agencycode="H57.01")
+    refused = await intake.post("/v1/events", json=other_agency, headers=bearer(token))
+    assert refused.status_code == 403
+    assert "oidc:h56-portal" in refused.json()["errors"][0]["reason"]
+    expired = mint(
+        key, "k1", {"iss": "https://id.test", "aud": "qms-intake", "exp": int(time.time()) - 3600}
+    )
+    assert (
+        await intake.post("/v1/events", json=event("objective.set"), headers=bearer(expired))
+    ).status_code == 401
+    # The static publisher tokens keep working beside OIDC.
+    assert (
+        await intake.post("/v1/events", json=event("objective.set"), headers=bearer(DEMO_TOKEN))
+    ).status_code == 202

@@ -1,0 +1,167 @@
+"""Run the metrics service (consumer + read API) in-process on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+
+from schemas.binding import to_kafka_record
+from schemas.catalogue import topic_for
+from schemas.envelope import CloudEvent
+from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.config import MetricsSettings
+from services.metrics.domain.rows import Batch, RecordPosition
+from services.metrics.domain.tokens import batch_token
+from services.metrics.entrypoints.api import create_app
+from tests.unit.metrics.scenario import dossier_province, other_families
+
+
+@pytest.fixture
+def metrics_settings(
+    kafka_bootstrap: str, topic_prefix: str, chdb_dsn: str, clickhouse_database: str,
+    tmp_path: Path,
+) -> MetricsSettings:
+    return MetricsSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        data_dir=tmp_path,
+        clickhouse_dsn=chdb_dsn,
+        clickhouse_database=clickhouse_database,
+        batch_size=200,
+        flush_interval_s=0.3,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def running_service(
+    settings: MetricsSettings, *, consume: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service as `qms metrics serve` runs it, on this test's event loop."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, consume=consume), host="127.0.0.1", port=port,
+        log_level="warning", lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = _no_signals  # type: ignore[method-assign]
+    task = asyncio.create_task(_serve(server))
+    try:
+        for _ in range(600):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.1)
+        if not server.started:
+            raise RuntimeError("metrics service did not start")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=60)
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits on a failed start-up; keep the loop alive
+        raise RuntimeError(f"metrics service failed to start (exit {exc.code})") from exc
+
+
+@contextmanager
+def _no_signals() -> Iterator[None]:
+    # The test runner owns the process signals, not this in-process server.
+    yield
+
+
+async def wait_for(
+    client: httpx.AsyncClient, predicate: Callable[[dict[str, Any]], bool], within_s: float = 90
+) -> dict[str, Any]:
+    """Poll /v1/stats until `predicate` holds (the pipeline has drained)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    stats: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        stats = (await client.get("/v1/stats")).raise_for_status().json()
+        if predicate(stats):
+            return stats
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"pipeline did not drain in {within_s}s: {stats}")
+
+
+async def produce(
+    bootstrap: str, prefix: str, events: Sequence[CloudEvent], *, times: int = 1
+) -> None:
+    """Publish the events as intake does (structured CloudEvents, key = subject)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for _ in range(times):
+            for e in events:
+                record = to_kafka_record(e)
+                await producer.send(
+                    topic_for(e.type, prefix), key=record.key, value=record.value,
+                    headers=record.headers,
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, key=key, value=value)
+    finally:
+        await producer.stop()
+
+
+def insert_events(store: ClickHouseStore, events: Sequence[CloudEvent], batch: int) -> None:
+    """As the consumer would: offsets per topic, batches of `batch`, one insert per table."""
+    offsets: dict[str, int] = defaultdict(int)
+    records = []
+    for e in events:
+        topic = topic_for(e.type, "qms.")
+        records.append((RecordPosition(topic, 0, offsets[topic]), to_kafka_record(e).value))
+        offsets[topic] += 1
+    for start in range(0, len(records), batch):
+        b = Batch()
+        for position, value in records[start:start + batch]:
+            b.add(position, None, value)
+        store.insert_batch(b.rows, batch_token(b.positions))
+
+
+@pytest.fixture(scope="module")
+def province() -> list[CloudEvent]:
+    return dossier_province(seed=11, dossiers=400) + other_families(seed=11)
+
+
+@pytest.fixture(scope="module")
+def loaded(chdb_dsn: str, province: list[CloudEvent]) -> Iterator[ClickHouseStore]:
+    """A database holding the province, inserted twice (read-only for the module's tests)."""
+    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
+    insert_events(store, province, batch=97)
+    shuffled = list(province)
+    random.Random(3).shuffle(shuffled)
+    insert_events(store, shuffled, batch=250)  # duplicates, cut differently, out of order
+    yield store
+    store.close()
+
+

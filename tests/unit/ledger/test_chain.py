@@ -1,0 +1,129 @@
+"""The hash chain: leaf and entry hashes exactly as docs/audit-trail.md defines them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+
+import pytest
+import rfc8785
+
+from services.intake.ledger.domain.chain import (
+    ZERO_HASH,
+    ChainHead,
+    EventRecord,
+    LedgerEntry,
+    extend,
+    extend_all,
+    split_chain_key,
+)
+from tests.unit.ledger.builders import TOPIC, chain_over, records
+
+pytestmark = pytest.mark.unit
+
+
+def test_entries_follow_the_documented_formulas() -> None:
+    items = records(3, partition=2)
+    entries = chain_over(items)
+    prev = ZERO_HASH
+    for seq, (record, entry) in enumerate(zip(items, entries, strict=True)):
+        leaf = hashlib.sha256(b"\x00" + rfc8785.dumps(json.loads(record.value))).digest()
+        topic = TOPIC.encode()
+        expected = hashlib.sha256(
+            b"\x01" + prev + leaf + struct.pack(">QQIH", seq, record.offset, 2, len(topic)) + topic
+        ).digest()
+        assert (entry.seq, entry.leaf, entry.prev, entry.hash) == (seq, leaf, prev, expected)
+        prev = expected
+
+
+def test_entries_carry_the_envelope_identity() -> None:
+    (entry,) = chain_over(records(1, subject="H56.01-SUBJ-1"))
+    assert entry.subject == "H56.01-SUBJ-1"
+    assert entry.type == "vn.qms.dossier.received.v1"
+    assert entry.id == "evt-00000"
+    assert entry.chain == f"{TOPIC}/0"
+
+
+def test_offsets_may_have_gaps_the_seq_does_not() -> None:
+    head = ChainHead(TOPIC, 0)
+    seqs = []
+    for offset in (0, 5, 6, 42):
+        entry, head = extend(head, EventRecord(TOPIC, 0, offset, b"{}"))
+        seqs.append(entry.seq)
+    assert seqs == [0, 1, 2, 3]
+    assert (head.size, head.last_offset) == (4, 42)
+
+
+def test_a_redelivered_offset_is_refused_not_chained_twice() -> None:
+    head = ChainHead(TOPIC, 0)
+    _, head = extend(head, EventRecord(TOPIC, 0, 7, b"{}"))
+    assert head.already_chained(7) and head.already_chained(3) and not head.already_chained(8)
+    with pytest.raises(ValueError, match="already chained"):
+        extend(head, EventRecord(TOPIC, 0, 7, b"{}"))
+
+
+def test_a_record_of_another_partition_is_refused() -> None:
+    with pytest.raises(ValueError, match="on chain of"):
+        extend(ChainHead(TOPIC, 0), EventRecord(TOPIC, 1, 0, b"{}"))
+
+
+def test_entry_and_head_round_trip_through_json() -> None:
+    entries = chain_over(records(2))
+    for entry in entries:
+        assert LedgerEntry.from_json(json.loads(json.dumps(entry.to_json()))) == entry
+    head = ChainHead(TOPIC, 1, 2, entries[1].hash, 9)
+    assert ChainHead.from_json(json.loads(json.dumps(head.to_json()))) == head
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("leaf", "abcd", "leaf"), ("seq", "1", "seq"), ("form", "xml", "xml"), ("topic", "", "topic")],
+)
+def test_malformed_entries_say_which_field(field: str, value: object, message: str) -> None:
+    raw = chain_over(records(1))[0].to_json()
+    raw[field] = value
+    with pytest.raises(ValueError, match=message):
+        LedgerEntry.from_json(raw)
+
+
+def test_chain_keys_split_back() -> None:
+    assert split_chain_key("qms.dossier.v1/2") == ("qms.dossier.v1", 2)
+    with pytest.raises(ValueError):
+        split_chain_key("qms.dossier.v1")
+
+
+def test_a_batch_chains_exactly_like_one_record_at_a_time() -> None:
+    items = records(7, partition=1)
+    batch = extend_all(ChainHead(TOPIC, 1), items)
+    assert list(batch.entries) == chain_over(items)
+    assert (batch.head.size, batch.head.head, batch.head.last_offset) == (
+        7,
+        batch.entries[-1].hash,
+        6,
+    )
+    assert batch.redelivered == ()
+
+
+def test_a_batch_after_a_crash_skips_what_was_chained_and_reproduces_the_rest() -> None:
+    items = records(6)
+    first = extend_all(ChainHead(TOPIC, 0), items[:4])
+    # The head moved after records 0..3; the redelivered batch starts again at offset 2.
+    again = extend_all(first.head, items[2:])
+    assert again.redelivered == (2, 3)
+    assert [entry.seq for entry in again.entries] == [4, 5]
+    assert list(first.entries + again.entries) == chain_over(items)
+
+
+def test_a_batch_whose_head_did_not_move_reproduces_the_same_entries() -> None:
+    items = records(5)
+    head = ChainHead(TOPIC, 0)
+    assert extend_all(head, items) == extend_all(head, items)  # exact duplicates, never a fork
+
+
+def test_checkpoints_fall_on_every_multiple_of_n_inside_a_batch() -> None:
+    entries = chain_over(records(9))
+    batch = extend_all(ChainHead(TOPIC, 0), records(9))
+    sizes = [(head.size, head.head, head.last_offset) for head in batch.checkpoints(4)]
+    assert sizes == [(4, entries[3].hash, 3), (8, entries[7].hash, 7)]
+    assert extend_all(batch.head, []).checkpoints(4) == []
