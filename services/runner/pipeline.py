@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from services.common.settings import CommonSettings
 from services.demo.adapters.publisher import publish_sync
 from services.demo.domain.province import generate_province
 from services.demo.domain.truth import ground_truth
+from services.intake.ledger.adapters.keys import load_verifier
+from services.intake.ledger.service import verify_topics
+from services.intake.ledger.settings import LedgerSettings
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
 DEMO_TOKEN = "dev-demo-province-token"
@@ -73,7 +77,7 @@ def run_pipeline(
                 service.start(env)
                 service.wait_healthy(timeout=120)
             console.print(f"[green]✓[/] {service.name} up (log: {service.log_path})")
-        summary = _drive_demo(demo, ports, console)
+        summary = _drive_demo(settings, demo, ports, console)
         if keep_running:
             console.print("Stack running; Ctrl-C stops everything.")
             _wait_for_interrupt()
@@ -86,7 +90,9 @@ def run_pipeline(
                 kafka("stop", env)
 
 
-def _drive_demo(demo: DemoRun, ports: Ports, console: Console) -> dict[str, Any]:
+def _drive_demo(
+    settings: CommonSettings, demo: DemoRun, ports: Ports, console: Console
+) -> dict[str, Any]:
     province = generate_province(
         seed=demo.seed,
         agencies=demo.agencies,
@@ -106,9 +112,11 @@ def _drive_demo(demo: DemoRun, ports: Ports, console: Console) -> dict[str, Any]
         for row in rows
     }
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
+    audit_trail = _verify_audit_trail(settings, console)
     return {
         "seed": demo.seed,
         "capa": capa,
+        "audit_trail": audit_trail,
         "events_published": len(province.events),
         "publish": vars(report),
         "agencies": [
@@ -133,6 +141,32 @@ def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str
             outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)
         console.print(f"[green]✓[/] {len(outcome.closed)} CAPAs walked to closure over the API")
         return {**capa.summary(), "expected_opened": expected, "scripted": outcome.as_dict()}
+
+
+def _verify_audit_trail(settings: CommonSettings, console: Console) -> dict[str, Any]:
+    """Once the ledger has chained every accepted event, verify every chain as `verify` does."""
+    ledger = LedgerSettings(
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_prefix=settings.topic_prefix,
+    )
+    verifier = load_verifier(ledger, None)
+    deadline = time.monotonic() + 300
+    with console.status("Verifying the audit trail…") as status:
+        while True:
+            result = asyncio.run(verify_topics(ledger, verifier))
+            pending = sum(report.pending for report in result.chains)
+            if not result.ok or not pending or time.monotonic() > deadline:
+                break
+            status.update(f"Ledger still chaining: {pending:,} events to go…")
+            time.sleep(2)
+    return {
+        "ok": result.ok and not pending,
+        "chains": sum(1 for report in result.chains if report.entries),
+        "entries": sum(report.entries for report in result.chains),
+        "checkpoints": sum(report.checkpoints for report in result.chains),
+        "pending": pending,
+        "first_problem": result.first_problem,
+    }
 
 
 def _wait_until_counted(metrics: httpx.Client, published: int, console: Console) -> None:

@@ -36,7 +36,11 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         )
     audit = summary.get("audit_trail")
     if audit:
-        console.print(f"Audit trail: {audit}")
+        verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"
+        console.print(
+            f"Audit trail: {audit['entries']:,} entries in {audit['chains']} hash chains, "
+            f"anchored by {audit['checkpoints']} signed checkpoints: {verdict}"
+        )
     console.print(
         f"{summary['events_published']:,} events published; "
         f"{sum(_matches(r) for r in rows)}/{len(rows)} agencies equal the demo's ground truth; "

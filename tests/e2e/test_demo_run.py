@@ -80,3 +80,13 @@ def test_the_run_prints_per_agency_figures_equal_to_the_ground_truth(
     expected = {agency: counts.as_dict() for agency, counts in truth.agencies.items()}
     assert printed == expected
     assert sum(row["late"] for row in printed.values()) > 0, "the demo must have late dossiers"
+
+    capa = summary["capa"]
+    assert capa["opened"] == truth.expected_capas["total"] > 0
+    assert capa["closed"] == capa["scripted"]["closed"] > 0
+    assert "CAPA:" in completed.stdout
+
+    trail = summary["audit_trail"]
+    assert trail["ok"], trail
+    published_to_intake = len(province.events)
+    assert trail["entries"] == published_to_intake

@@ -104,8 +104,13 @@ def test_mounted_configuration_exists_in_the_repository() -> None:
         assert (REPO_ROOT / "deploy" / "intake" / file).exists()
 
 
-def test_grafana_data_source_points_at_the_clickhouse_service() -> None:
+def test_grafana_data_source_points_at_the_clickhouse_service_as_read_only_user() -> None:
     provisioning = REPO_ROOT / "deploy" / "grafana" / "provisioning" / "datasources"
+    grafana_env = {k: expand(v) for k, v in SERVICES["grafana"]["environment"].items()}
+
+    def interpolate(value: Any) -> str:  # Grafana expands $VAR / ${VAR} in provisioning
+        return re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: grafana_env[m.group(1)], str(value))
+
     sources = [
         source
         for path in sorted(Path(provisioning).glob("*.y*ml"))
@@ -113,5 +118,15 @@ def test_grafana_data_source_points_at_the_clickhouse_service() -> None:
     ]
     clickhouse = [s for s in sources if s["type"] == "grafana-clickhouse-datasource"]
     assert clickhouse, "no grafana-clickhouse-datasource provisioned"
-    assert clickhouse[0]["jsonData"]["host"] == "clickhouse"
-    assert int(clickhouse[0]["jsonData"]["port"]) in (8123, 9000)
+    json_data = {k: interpolate(v) for k, v in clickhouse[0]["jsonData"].items()}
+    assert json_data["host"] == "clickhouse" and "clickhouse" in SERVICES
+    assert json_data["port"] == "8123" and json_data["protocol"] == "http"
+    user = json_data["username"]
+    users_xml = (
+        REPO_ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-readonly.xml"
+    ).read_text()
+    assert f"<{user}>" in users_xml and "<readonly>1</readonly>" in users_xml
+    clickhouse_env = SERVICES["clickhouse"]["environment"]
+    assert interpolate(clickhouse[0]["secureJsonData"]["password"]) == expand(
+        clickhouse_env["QMS_GRAFANA_CLICKHOUSE_PASSWORD"]
+    )

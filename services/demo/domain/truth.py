@@ -42,6 +42,7 @@ from schemas.envelope import CloudEvent
 from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
+from services.demo.domain.truth_kpis import KpiTruth
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,9 @@ class GroundTruth:
     totals: dict[str, int]
     findings: dict[str, int]
     expected_capas: dict[str, int] = field(default_factory=dict)
+    # Every KPI of docs/kpis.md (per aggregate trails and their counts), for comparisons
+    # with the metrics service; not part of `as_json`.
+    kpis: KpiTruth = field(default_factory=KpiTruth)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (written by `qms demo --truth-json`)."""
@@ -108,11 +112,13 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     complaints_filed: set[str] = set()
     complaints_resolved: dict[str, bool] = {}
     late_groups: set[tuple[str, str, str]] = set()
+    kpis = KpiTruth()
     for event in events:
         key = (event.source, event.id)
         if key in seen:
             continue
         seen.add(key)
+        kpis.add(event)
         if isinstance(event, DossierReceived):
             dossiers.received[event.subject] = (event.agencycode, month_key(event.time))
             if event.data.channel is Channel.ONLINE:
@@ -202,4 +208,5 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         totals=dict(sorted(totals.items())),
         findings=by_classification,
         expected_capas=expected,
+        kpis=kpis,
     )

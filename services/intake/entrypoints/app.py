@@ -79,6 +79,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 max_future_skew=timedelta(seconds=settings.future_skew_seconds),
                 executor=pool,
             )
+            warm_up()  # the validators, before the first request pays for them
             runtime.not_ready = None
             tune_garbage_collector(settings.gc_gen0_threshold)
             log.info(

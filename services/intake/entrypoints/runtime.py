@@ -71,7 +71,9 @@ class IntakeRuntime:
         )
 
 
-def get_runtime(request: Request) -> IntakeRuntime:
+async def get_runtime(request: Request) -> IntakeRuntime:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    # hand-off per request on the hot path.
     runtime: IntakeRuntime = request.app.state.intake
     return runtime
 

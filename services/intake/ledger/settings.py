@@ -71,9 +71,12 @@ class LedgerSettings(CommonSettings):
         description="Also append checkpoints to this file (JSON lines): an anchor outside Kafka.",
     )
     app_id: str = Field(
-        default="qms-ledger",
+        default="",
         validation_alias="QMS_LEDGER_APP_ID",
-        description="faust app id = consumer group; the table changelog topics are named after it.",
+        description=(
+            "faust app id = consumer group; the table changelog topics are named after it. "
+            "Empty means `<topic_prefix>ledger`."
+        ),
     )
     session_timeout_seconds: float = Field(
         default=30.0,
@@ -102,6 +105,14 @@ class LedgerSettings(CommonSettings):
             and self.signing_key_file is None
         ):
             self.signing_key_file = DEV_SIGNING_KEY_FILE
+        return self
+
+    @model_validator(mode="after")
+    def _app_id_of_this_deployment(self) -> LedgerSettings:
+        # The group and its changelog belong to one deployment: two prefixes on one broker
+        # sharing them would share (and recover) one heads table and one group's offsets.
+        if not self.app_id:
+            self.app_id = f"{self.topic_prefix}ledger"
         return self
 
     def chained_topic_names(self) -> list[str]:

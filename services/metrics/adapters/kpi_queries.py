@@ -224,6 +224,30 @@ def objectives(
     return _rows(store, sql, params)
 
 
+def objective_evaluations(
+    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Each objective's evaluation per period as reported, with the comparison in force."""
+    clauses, params = [], {}
+    if agency is not None:
+        clauses.append("e.agency = {agency:String}")
+        params["agency"] = agency
+    if period is not None:
+        clauses.append("e.period = {period:String}")
+        params["period"] = period
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    sql = f"""
+        SELECT e.agency AS agency, e.objective AS objective, e.indicator AS indicator,
+            e.period AS period, e.target AS target, s.comparison AS comparison,
+            e.reported_actual AS reported_actual, e.reported_met AS reported_met
+        FROM objective_evaluations AS e
+        LEFT JOIN objective_state AS s ON s.agency = e.agency AND s.objective = e.objective
+        {where}
+        ORDER BY agency, period, indicator, objective
+    """
+    return _rows(store, sql, params)
+
+
 def score_by(
     store: ClickHouseStore, days: DayRange, agency: str | None = None
 ) -> list[dict[str, Any]]:

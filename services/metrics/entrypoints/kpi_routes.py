@@ -16,7 +16,10 @@ from services.metrics.domain.kpis import (
 )
 from services.metrics.domain.periods import PeriodError, period_range
 from services.metrics.entrypoints.deps import AgencyFilter, Months, ProcedureFilter, Store
-from services.metrics.service_layer.objectives import objectives_against_target
+from services.metrics.service_layer.objectives import (
+    evaluations_against_target,
+    objectives_against_target,
+)
 
 router = APIRouter(prefix="/v1/kpi")
 PeriodQuery = Annotated[str | None, Query(description="YYYY, YYYY-Qn or YYYY-MM")]
@@ -96,6 +99,13 @@ def objectives(store: Store, agency: AgencyFilter = None, period: PeriodQuery = 
                ) -> dict[str, Any]:
     """Quality objectives: target, reported and measured actual, met or missed."""
     return {"rows": objectives_against_target(store, agency, period)}
+
+
+@router.get("/objectives/evaluations")
+def objective_evaluations(store: Store, agency: AgencyFilter = None, period: PeriodQuery = None
+                          ) -> dict[str, Any]:
+    """Each objective's evaluation per period: reported and measured actual, met or missed."""
+    return {"rows": evaluations_against_target(store, agency, period)}
 
 
 @router.get("/public-service-score/by-agency-month")

@@ -33,7 +33,18 @@ def objectives_against_target(
     store: ClickHouseStore, agency: str | None = None, period: str | None = None
 ) -> list[dict[str, Any]]:
     """Every objective with its measured value and whether it meets the target."""
-    rows = kpi_queries.objectives(store, agency, period)
+    return _with_measurement(store, kpi_queries.objectives(store, agency, period))
+
+
+def evaluations_against_target(
+    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Every reported evaluation (objective × period) beside our own measurement of it."""
+    return _with_measurement(store, kpi_queries.objective_evaluations(store, agency, period))
+
+
+def _with_measurement(store: ClickHouseStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adds `measured_actual` and `measured_met` for each row's agency and period."""
     cache: dict[str, dict[str, dict[str, float | None]]] = {}
     for row in rows:
         try:

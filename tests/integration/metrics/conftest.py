@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.binding import to_kafka_record
 from schemas.catalogue import topic_for
@@ -25,7 +26,85 @@ from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Batch, RecordPosition
 from services.metrics.domain.tokens import batch_token
 from services.metrics.entrypoints.api import create_app
+from services.metrics.entrypoints.consumer import EVENT_TOPICS
 from tests.unit.metrics.scenario import dossier_province, other_families
+
+
+@pytest.fixture(autouse=True)
+async def _delete_topics_afterwards(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Tests that made topics under a fresh prefix leave the broker as they found it."""
+    yield
+    # The values the test used (fixtures torn down before this one cannot be re-asked).
+    used = getattr(request.node, "funcargs", {})
+    if "topic_prefix" in used and "kafka_bootstrap" in used:
+        await delete_topics_under(used["kafka_bootstrap"], used["topic_prefix"])
+
+
+async def delete_topics_under(bootstrap: str, prefix: str) -> None:
+    """Delete every topic named `<prefix>…` (the event topics and anything faust made)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def committed_and_end(
+    bootstrap: str, prefix: str, group: str
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """The group's committed offset and the end offset of every event-topic partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = [
+            TopicPartition(f"{prefix}{name}", p)
+            for name in EVENT_TOPICS
+            for p in sorted(await _partitions_of(consumer, f"{prefix}{name}"))
+        ]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return (
+            {tp: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+             for tp in partitions},
+            dict(ends),
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    known = consumer.partitions_for_topic(topic)
+    if not known:
+        await consumer._client.force_metadata_update()
+        known = consumer._client.cluster.partitions_for_topic(topic)
+    return set(known or ())
+
+
+async def wait_until_drained(
+    bootstrap: str, prefix: str, group: str, within_s: float = 300,
+    alive: Callable[[], None] = lambda: None,
+) -> None:
+    """Wait until the consumer group has committed every record of every event topic.
+
+    Offsets are committed only after the insert, so this means every delivery (the
+    duplicates too) went through ClickHouse, not merely that each event arrived once.
+    """
+    deadline = asyncio.get_running_loop().time() + within_s
+    committed: dict[TopicPartition, int] = {}
+    ends: dict[TopicPartition, int] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        alive()
+        committed, ends = await committed_and_end(bootstrap, prefix, group)
+        if all(committed[tp] >= end for tp, end in ends.items()):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"consumer group {group} did not drain: {committed} of {ends}")
 
 
 @pytest.fixture

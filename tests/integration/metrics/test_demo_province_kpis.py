@@ -1,0 +1,380 @@
+"""On a demo province, every KPI the metrics service serves equals the generator's truth.
+
+The province (fixed seed and clock) goes to the real broker twice: once in global time
+order, as intake appends it, then every event again in a random order across AND within
+aggregates. Kafka keeps per-key order, so a shuffled second delivery is harder than any
+real redelivery (a publisher retrying, a replay): a consumer that took arrival order for
+event order would count wrongly here. The metrics consumer runs until its group has
+committed every record (so each duplicate went through ClickHouse), and then each KPI
+of the read API and of the views is compared with `ground_truth(events).kpis`, a plain
+fold over the events written from docs/kpis.md, not from the SQL.
+
+The second test kills the worker (SIGKILL) between an insert and its offset commit,
+restarts it, and asks the same questions over its HTTP API.
+
+Not compared: the CAPA KPIs (they need the CAPA service's events; the demo only states
+how many CAPAs its policies should open) — see docs/kpis.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.demo.domain.calendar import VN_TZ
+from services.demo.domain.province import Province, generate_province
+from services.demo.domain.truth import GroundTruth, ground_truth
+from services.demo.domain.truth_kpis import public_service_score
+from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.config import MetricsSettings
+from tests.integration.metrics.conftest import (
+    committed_and_end,
+    produce,
+    running_service,
+    wait_until_drained,
+)
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
+SEED = 4  # a draw with complaints (some substantiated), a major finding, external audits
+DOSSIER_FIELDS = ("received", "resolved", "on_time", "late", "received_online",
+                  "received_online_l34", "supplement_requested", "withdrawn", "apologies")
+AUDIT_FIELDS = ("internal_audits", "external_audits", "inspections", "onsite_inspections",
+                "findings", "major_findings", "minor_findings")
+MONTHS = ("2026-03", "2026-04", "2026-05", "2026-06")
+# Month ranges asked of every period-filtered route: all time, each month, and a range
+# (a range must count a dossier once even when it is in several of its months).
+RANGES: tuple[tuple[str, str] | None, ...] = (
+    None, *((m, m) for m in MONTHS), ("2026-03", "2026-04"), ("2026-04", "2026-06"),
+)
+
+
+@pytest.fixture(scope="module")
+def province() -> Province:
+    return generate_province(SEED, agencies=30, dossiers=1500, months=3, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def truth(province: Province) -> GroundTruth:
+    return ground_truth(province.events)
+
+
+async def deliver_twice(bootstrap: str, prefix: str, province: Province) -> None:
+    """In order, then all again shuffled across and within aggregates."""
+    await produce(bootstrap, prefix, province.events)
+    shuffled = list(province.events)
+    random.Random(SEED).shuffle(shuffled)
+    await produce(bootstrap, prefix, shuffled)
+
+
+# --- comparisons ------------------------------------------------------------------------
+def _params(months: tuple[str, str] | None) -> dict[str, str]:
+    return {} if months is None else {"from": months[0], "to": months[1]}
+
+
+def _nonzero(rows: Mapping[Any, Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:
+    # An agency-month with only step transfers is a row of zeros in the API and no row in
+    # the truth; anything counted must be on both sides.
+    return {k: dict(v) for k, v in rows.items() if any(v.values())}
+
+
+async def _get(api: httpx.AsyncClient, path: str, **params: str) -> Any:
+    return (await api.get(path, params=params)).raise_for_status().json()
+
+
+async def assert_dossier_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    routes = {("agency",): "by-agency", ("agency", "month"): "by-agency-month",
+              ("agency", "procedure"): "by-procedure"}
+    for group, route in routes.items():
+        for months in RANGES:
+            body = await _get(api, f"/v1/kpi/dossiers/{route}", **_params(months))
+            got = _nonzero({tuple(r[g] for g in group): {f: r[f] for f in DOSSIER_FIELDS}
+                            for r in body["rows"]})
+            expected = _nonzero(truth.kpis.dossier_counts(group, months))
+            assert got == expected, (route, months)
+    # The online share is a ratio of two compared counts; check it once as the API's users do.
+    rows = (await _get(api, "/v1/kpi/dossiers/by-agency"))["rows"]
+    assert sum(r["received_online"] for r in rows) == truth.totals["dossiers_received_online"]
+
+
+async def assert_in_progress(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    assert truth.kpis.latest_time is not None
+    for at in (datetime(2026, 4, 15, 12, tzinfo=VN_TZ), truth.kpis.latest_time):
+        body = await _get(api, "/v1/kpi/dossiers/in-progress",
+                          at=at.astimezone(UTC).isoformat())
+        got = {r["agency"]: {"in_progress": r["in_progress"], "overdue": r["overdue"]}
+               for r in body["rows"]}
+        assert got == truth.kpis.dossiers_open_at(at), at
+
+
+async def assert_complaint_and_satisfaction_kpis(
+    api: httpx.AsyncClient, truth: GroundTruth
+) -> None:
+    for group, suffix in ((("agency",), "by-agency"), (("agency", "month"), "by-agency-month")):
+        for months in RANGES:
+            rows = (await _get(api, f"/v1/kpi/complaints/{suffix}", **_params(months)))["rows"]
+            dossiers = truth.kpis.dossier_counts(group, months)
+            expected = truth.kpis.complaint_counts(group, months)
+            got = {tuple(r[g] for g in group): r for r in rows}
+            assert set(got) == set(expected), (suffix, months)
+            for key, exp in expected.items():
+                row = got[key]
+                assert (row["filed"], row["resolved"], row["substantiated"]) == (
+                    exp["filed"], exp["resolved"], exp["substantiated"]), key
+                assert row["avg_resolution_days"] == pytest.approx(
+                    exp["avg_resolution_days"], abs=1e-3)
+                received = dossiers.get(key, {}).get("received", 0)
+                assert (row["dossiers_received"] or 0) == received
+                assert row["per_1000_dossiers"] == (
+                    pytest.approx(1000 * exp["filed"] / received, abs=1e-3) if received
+                    else None)
+
+            rows = (await _get(api, f"/v1/kpi/satisfaction/{suffix}", **_params(months)))["rows"]
+            got = {tuple(r[g] for g in group): r for r in rows}
+            expected_s = truth.kpis.satisfaction_counts(group, months)
+            assert set(got) == set(expected_s), (suffix, months)
+            for key, exp in expected_s.items():
+                row = got[key]
+                assert (row["ratings"], row["satisfied"]) == (exp["ratings"], exp["satisfied"])
+                assert row["satisfaction_rate"] == pytest.approx(
+                    100 * exp["satisfied"] / exp["ratings"], abs=1e-3)
+                assert row["avg_score"] == pytest.approx(
+                    exp["score_sum"] / exp["ratings"], abs=1e-3)
+    totals = truth.totals
+    all_time = (await _get(api, "/v1/kpi/complaints/by-agency"))["rows"]
+    assert sum(r["substantiated"] for r in all_time) == totals["complaints_substantiated"] > 0
+    ratings = (await _get(api, "/v1/kpi/satisfaction/by-agency"))["rows"]
+    assert sum(r["satisfied"] for r in ratings) == totals["ratings_satisfied"]
+
+
+async def assert_audit_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    for months in RANGES:
+        rows = (await _get(api, "/v1/kpi/audits/by-agency", **_params(months)))["rows"]
+        got = _nonzero({r["agency"]: {f: r[f] for f in AUDIT_FIELDS} for r in rows})
+        expected = {agency: {f: counts.get(f, 0) for f in AUDIT_FIELDS}
+                    for agency, counts in truth.kpis.audit_counts(months).items()}
+        assert got == _nonzero(expected), months
+
+        coverage = await _get(api, "/v1/kpi/audits/coverage", **_params(months))
+        exp = truth.kpis.audit_coverage(months)
+        assert {k: coverage[k] for k in exp} == exp, months
+        assert coverage["internal_audit_coverage_pct"] == (
+            pytest.approx(100 * exp["internally_audited"] / exp["agencies"]))
+        if exp["inspections"]:
+            share = 100 * exp["onsite_inspections"] / exp["inspections"]
+            assert coverage["onsite_inspection_pct"] == pytest.approx(share)
+            assert coverage["meets_onsite_minimum"] is (share >= 30.0)
+        else:
+            assert coverage["onsite_inspection_pct"] is None
+    rows = (await _get(api, "/v1/kpi/audits/by-agency"))["rows"]
+    findings = truth.kpis.findings_by_classification()
+    assert findings == truth.findings  # the demo's own fold agrees with the trail fold
+    assert sum(r["findings"] for r in rows) == sum(findings.values())
+    assert sum(r["major_findings"] for r in rows) == findings["major"] > 0
+    assert sum(r["minor_findings"] for r in rows) == findings["minor"]
+    assert sum(r["inspections"] + r["internal_audits"] + r["external_audits"]
+               for r in rows) == truth.totals["audits_conducted"]
+
+
+async def assert_objective_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    rows = (await _get(api, "/v1/kpi/objectives/evaluations"))["rows"]
+    evaluations = truth.kpis.objective_evaluations
+    assert {(r["objective"], r["period"]) for r in rows} == set(evaluations)
+    for row in rows:
+        exp = evaluations[row["objective"], row["period"]]
+        assert (row["agency"], row["indicator"], row["target"]) == (
+            exp.agency, exp.indicator, exp.target)
+        assert (row["reported_actual"], row["reported_met"]) == (exp.actual, exp.met)
+        measured = truth.kpis.measured(exp.agency, exp.indicator, exp.period)
+        assert measured is not None
+        assert row["measured_actual"] == pytest.approx(measured, abs=1e-3)
+        assert row["measured_met"] is (measured >= exp.target)
+    met = sum(1 for r in rows if r["reported_met"])
+    assert (met, len(rows) - met) == (
+        truth.kpis.objectives_met()["met"], truth.totals["objectives_missed"])
+    assert sum(1 for r in rows if not r["measured_met"]) == truth.totals["objectives_missed"]
+
+    state = (await _get(api, "/v1/kpi/objectives"))["rows"]
+    assert len(state) == truth.totals["objectives_set"] == len(truth.kpis.objectives_set)
+    for row in state:
+        _, target, comparison = truth.kpis.objectives_set[row["objective"]]
+        assert (row["target"], row["comparison"]) == (target, comparison)
+
+
+def _score_close(got: Mapping[str, Any], expected: Mapping[str, float | None]) -> None:
+    for name, value in expected.items():
+        if value is None:
+            assert got[name] is None, name
+        else:
+            assert got[name] == pytest.approx(value, abs=1e-3), name
+
+
+async def assert_score_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    dossiers = truth.kpis.dossier_counts(("agency", "month"))
+    ratings = truth.kpis.satisfaction_counts(("agency", "month"))
+    rows = (await _get(api, "/v1/kpi/public-service-score/by-agency-month"))["rows"]
+    got = {(r["agency"], r["month"]): r for r in rows if r["month"] in MONTHS}
+    assert set(_nonzero(dossiers)) <= set(got)
+    for key, counts in _nonzero(dossiers).items():
+        r = ratings.get(key, {})
+        _score_close(got[key], public_service_score(
+            counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))))
+    for period in ("2026-04", "2026-Q2"):
+        months = ("2026-04", "2026-06") if period == "2026-Q2" else (period, period)
+        d = truth.kpis.dossier_counts(("agency",), months)
+        s = truth.kpis.satisfaction_counts(("agency",), months)
+        rows = (await _get(api, "/v1/kpi/public-service-score/by-agency", period=period))["rows"]
+        scored = {r["agency"]: r for r in rows}
+        for (agency,), counts in _nonzero(d).items():
+            r = s.get((agency,), {})
+            _score_close(scored[agency], public_service_score(
+                counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))))
+
+
+async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    """Each KPI the read API serves that the demo's truth defines, over several periods."""
+    stats = await _get(api, "/v1/stats")
+    assert stats["by_type"] == dict(truth.kpis.events_by_type)
+    assert stats["events"] == stats["published_events"] == sum(truth.kpis.events_by_type.values())
+    await assert_dossier_kpis(api, truth)
+    await assert_in_progress(api, truth)
+    await assert_complaint_and_satisfaction_kpis(api, truth)
+    await assert_audit_kpis(api, truth)
+    await assert_objective_kpis(api, truth)
+    await assert_score_kpis(api, truth)
+    # CAPA figures come from the CAPA service's events, of which the demo publishes none:
+    # nothing may be invented here.
+    assert (await _get(api, "/v1/kpi/capa/by-agency"))["rows"] == []
+
+
+def assert_views(store: ClickHouseStore, truth: GroundTruth) -> None:
+    """The SQL views Grafana reads directly (beyond what the API routes already cover)."""
+    rows = store.query_dicts(
+        f"SELECT agency, formatDateTime(month, '%Y-%m') AS month, {', '.join(DOSSIER_FIELDS)} "
+        "FROM kpi_dossiers_agency_month")
+    got = _nonzero({(r.pop("agency"), r.pop("month")): r for r in rows})
+    assert got == _nonzero(truth.kpis.dossier_counts(("agency", "month")))
+    by_class = dict(store.query(
+        "SELECT classification, count() FROM audit_findings GROUP BY classification"))
+    assert {c: by_class.get(c, 0) for c in truth.findings} == truth.findings
+
+
+# --- the tests --------------------------------------------------------------------------
+async def test_every_kpi_equals_the_ground_truth_after_a_shuffled_second_delivery(
+    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str,
+    province: Province, truth: GroundTruth,
+) -> None:
+    await deliver_twice(kafka_bootstrap, topic_prefix, province)
+    async with running_service(metrics_settings) as api:
+        await wait_until_drained(kafka_bootstrap, topic_prefix, metrics_settings.consumer_group)
+        await assert_every_kpi(api, truth)
+        store = api_store(metrics_settings)
+        try:
+            assert_views(store, truth)
+        finally:
+            store.close()
+
+
+def api_store(settings: MetricsSettings) -> ClickHouseStore:
+    # Same process, same chDB path as the running service: a second client may read it.
+    return ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database).open()
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    code = "from services.metrics.entrypoints.cli import app; app()"
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-c", code, "serve"], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def _alive(worker: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
+    def check() -> None:
+        assert worker.poll() is None, log.read_text()
+    return check
+
+
+async def _stored_events(api: httpx.AsyncClient) -> int | None:
+    try:
+        response = await api.get("/v1/stats")
+    except httpx.TransportError:
+        return None
+    return int(response.json()["events"]) if response.status_code == 200 else None
+
+
+async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_restart(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, province: Province,
+    truth: GroundTruth,
+) -> None:
+    await deliver_twice(kafka_bootstrap, topic_prefix, province)
+    port = _free_port()
+    group = f"{topic_prefix}metrics"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "QMS_TOPIC_PREFIX": topic_prefix,
+        "QMS_DATA_DIR": str(tmp_path),
+        "CLICKHOUSE_DSN": f"chdb://{tmp_path / 'chdb'}",
+        "CLICKHOUSE_DATABASE": "qms",
+        "QMS_METRICS_PORT": str(port),
+        "QMS_METRICS_BATCH_SIZE": "100",
+        "QMS_METRICS_FLUSH_INTERVAL_S": "0.2",
+        "QMS_LOG_LEVEL": "WARNING",
+        "QMS_METRICS_SESSION_TIMEOUT_S": "6",
+    }
+    log = tmp_path / "metrics.log"
+    worker = _start(env, log)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+            # Kill while records are inserted but their offsets not yet committed (faust
+            # commits every ~2.8 s): those records will be delivered again after restart.
+            uncommitted = 0
+            for _ in range(2400):
+                _alive(worker, log)()
+                stored = await _stored_events(api)
+                if stored:
+                    committed, _ = await committed_and_end(kafka_bootstrap, topic_prefix, group)
+                    uncommitted = stored - sum(committed.values())
+                    if uncommitted > 0:
+                        os.kill(worker.pid, signal.SIGKILL)
+                        break
+                await asyncio.sleep(0.05)
+            worker.wait(timeout=30)
+            assert uncommitted > 0, "the worker was not caught between insert and commit"
+
+            worker = _start(env, log)
+            await wait_until_drained(kafka_bootstrap, topic_prefix, group,
+                                     alive=_alive(worker, log))
+            for _ in range(600):  # the restarted API may still be starting
+                if await _stored_events(api) is not None:
+                    break
+                await asyncio.sleep(0.1)
+            await assert_every_kpi(api, truth)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
