@@ -94,7 +94,7 @@ def parse_event(raw: Any, *, refuse_unknown_fields: bool = False) -> CloudEvent:
     except ValidationError as exc:
         problems = field_errors(exc)
     else:
-        problems = list(_chronology_problems(event))
+        problems = list(chronology_problems(event))
     if refuse_unknown_fields:
         problems += [FieldError(path, "unknown field") for path in unknown_fields(model, raw)]
     if problems:
@@ -150,7 +150,8 @@ _CHECKS: Mapping[type[CloudEvent], Callable[[Any], Iterator[FieldError]]] = {
 }
 
 
-def _chronology_problems(event: CloudEvent) -> Iterator[FieldError]:
+def chronology_problems(event: CloudEvent) -> Iterator[FieldError]:
+    """The cross-field time rules of the event's contract (e.g. resolved after received)."""
     check = _CHECKS.get(type(event))
     if check is not None:
         yield from check(event)

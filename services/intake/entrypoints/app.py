@@ -73,7 +73,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             runtime.producer = producer
             pool = await _admission_pool(settings.admission_workers)
             runtime.service = PublishingService(
-                KafkaEventLog(producer),
+                KafkaEventLog(producer, settings.producer_request_timeout_ms / 1000),
                 runtime.index,
                 topic_prefix=settings.topic_prefix,
                 max_future_skew=timedelta(seconds=settings.future_skew_seconds),

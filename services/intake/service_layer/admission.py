@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 from pydantic_core import from_json
 
 from schemas import EventValidationError, FieldError, parse_event, topic_for
-from services.intake.domain.acceptance import EventKey
 from services.intake.domain.admission import (
     INTAKE_ATTRIBUTES,
     future_time_problems,
@@ -23,9 +22,8 @@ from services.intake.domain.admission import (
 from services.intake.domain.publishers import Publisher, scope_problems
 from services.intake.domain.unknown_fields import has_unknown_fields
 from services.intake.service_layer.encoding import encode_record
-from services.intake.service_layer.ports import OutgoingRecord
-from services.intake.service_layer.valid_batch import admit_valid_batch
-from services.intake.service_layer.valid_batch import build_validator
+from services.intake.service_layer.ports import Admitted, OutgoingRecord
+from services.intake.service_layer.valid_batch import admit_valid_batch, build_validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +36,18 @@ class Refused:
     id: str | None = None
 
 
-class Admitted(NamedTuple):
-    """An event that passed every check, stamped and serialised, not yet appended."""
-
-    key: EventKey
-    family: str
-    record: OutgoingRecord
-    receivedtime: datetime
-
-
 Admission = Admitted | Refused
+
+__all__ = [
+    "Admission",
+    "Admitted",
+    "BatchAdmission",
+    "BatchProblem",
+    "Refused",
+    "admit_batch_body",
+    "admit_event",
+    "warm_up",
+]
 
 
 class BatchProblem(NamedTuple):
@@ -117,9 +117,7 @@ def admit_batch_body(
     # The common case first: every event admissible, checked in one pass over the bytes.
     valid = admit_valid_batch(body, publisher, now, latest, topic_prefix, max_events)
     if valid is not None:
-        return BatchAdmission(
-            None, [Admitted(key, family, record, now) for key, family, record in valid]
-        )
+        return BatchAdmission(None, list(valid))
     # Otherwise event by event, stating every problem of every refused event.
     try:
         events = from_json(body)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple, Protocol
+
+from services.intake.domain.acceptance import EventKey
 
 # NamedTuples, not dataclasses: one of each is built per event on the hot path.
 
@@ -16,6 +19,15 @@ class OutgoingRecord(NamedTuple):
     value: bytes
     headers: list[tuple[str, bytes]]
     timestamp_ms: int
+
+
+class Admitted(NamedTuple):
+    """An event that passed every check, stamped and serialised, not yet appended."""
+
+    key: EventKey
+    family: str
+    record: OutgoingRecord
+    receivedtime: datetime
 
 
 class Position(NamedTuple):

@@ -24,11 +24,11 @@ from pydantic_core import to_json
 
 from schemas import EVENT_TYPES, family_of, topic_for
 from schemas.binding import STRUCTURED_CONTENT_TYPE
-from schemas.catalogue import _chronology_problems  # the contract's own cross-field rules
+from schemas.catalogue import chronology_problems
 from schemas.envelope import CloudEvent
 from services.intake.domain.admission import INTAKE_ATTRIBUTES
 from services.intake.domain.publishers import Publisher
-from services.intake.service_layer.ports import OutgoingRecord
+from services.intake.service_layer.ports import Admitted, OutgoingRecord
 
 _CONTENT_TYPE_HEADER = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
 
@@ -36,18 +36,11 @@ _CONTENT_TYPE_HEADER = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
 @cache
 def _batch_validator() -> TypeAdapter[list[CloudEvent]]:
     # Built on first use (a few ms), not at import: the CLI imports this module too.
-    event = Annotated[
-        Union[tuple(EVENT_TYPES.values())],  # type: ignore[valid-type]  # noqa: UP007
-        Field(discriminator="type"),
-    ]
-    adapter: TypeAdapter[list[CloudEvent]] = TypeAdapter(list[event])  # type: ignore[valid-type]
+    # The union is built from the catalogue at run time, so its type is only known then.
+    union: Any = Union[tuple(EVENT_TYPES.values())]  # noqa: UP007
+    event: Any = Annotated[union, Field(discriminator="type")]
+    adapter: TypeAdapter[list[CloudEvent]] = TypeAdapter(list[event])
     return adapter
-
-
-@cache
-def _route(event_type: str, topic_prefix: str) -> tuple[str, str]:
-    """(family, topic) of an event type."""
-    return family_of(event_type), topic_for(event_type, topic_prefix)
 
 
 def admit_valid_batch(
@@ -57,8 +50,8 @@ def admit_valid_batch(
     latest: datetime,
     topic_prefix: str,
     max_events: int,
-) -> list[tuple[tuple[str, str], str, OutgoingRecord]] | None:
-    """(key, family, record) of every event, when all are admissible as sent; else None."""
+) -> list[Admitted] | None:
+    """Every event admitted, in order, when all are admissible as sent; else None."""
     try:
         events = _batch_validator().validate_json(body, extra="forbid")
     except ValidationError:
@@ -67,26 +60,35 @@ def admit_valid_batch(
         return None
     stamp = stamp_json(now, publisher.name)
     timestamp_ms = int(now.timestamp() * 1000)
+    routes: dict[str, tuple[str, str]] = {}
     admitted = []
     for event in events:
-        family, topic = _route(event.type, topic_prefix)
+        route = routes.get(event.type)
+        if route is None:
+            route = routes[event.type] = (
+                family_of(event.type),
+                topic_for(event.type, topic_prefix),
+            )
+        family, topic = route
         if (
             not event.model_fields_set.isdisjoint(INTAKE_ATTRIBUTES)
             or event.time > latest
             or family not in publisher.families
             or not publisher.may_publish_for(event.agencycode)
-            or next(_chronology_problems(event), None) is not None
+            or next(chronology_problems(event), None) is not None
         ):
             return None
         value = stamped_value(event, stamp)
         if value is None:
-            value = event.model_copy(
-                update={"receivedtime": now, "publisher": publisher.name}
-            ).model_dump_json(exclude_none=True).encode()
+            value = (
+                event.model_copy(update={"receivedtime": now, "publisher": publisher.name})
+                .model_dump_json(exclude_none=True)
+                .encode()
+            )
         record = OutgoingRecord(
             topic, event.subject.encode(), value, [_CONTENT_TYPE_HEADER], timestamp_ms
         )
-        admitted.append(((event.source, event.id), family, record))
+        admitted.append(Admitted((event.source, event.id), family, record, now))
     return admitted
 
 

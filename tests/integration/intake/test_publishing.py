@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 
+from services.intake.adapters.kafka_log import KafkaEventLog, make_producer
+from services.intake.service_layer.ports import OutgoingRecord, Position
 from tests.integration.intake.conftest import (
     DEMO_TOKEN,
+    PARTITIONS,
     IntakeFactory,
     bearer,
     event,
     read_topic,
+    settings_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -184,3 +191,61 @@ async def test_batches_admitted_in_a_worker_process_give_the_same_results(
     }
     on_topic = await read_topic(kafka_bootstrap, f"{topic_prefix}dossier.v1")
     assert len(on_topic) == 120
+
+
+async def test_concurrent_batches_share_producer_batches_and_every_position_is_true(
+    intake: httpx.AsyncClient, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Records of concurrent requests go out in shared batches: each reported position holds
+    that very event, on the partition Kafka's default partitioner gives its subject, and
+    events of one subject keep their order."""
+    batches = [
+        [event("dossier.received", id=f"c{b}-{n}", subject=f"H56.01-C-{n % 7}") for n in range(60)]
+        for b in range(6)
+    ]
+    responses = await asyncio.gather(
+        *(
+            intake.post("/v1/events/batch", json=batch, headers=bearer(DEMO_TOKEN))
+            for batch in batches
+        )
+    )
+    reported: dict[str, tuple[int, int]] = {}
+    for response in responses:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["accepted"] == 60
+        for result in body["results"]:
+            reported[result["id"]] = (result["partition"], result["offset"])
+    records = await read_topic(kafka_bootstrap, f"{topic_prefix}dossier.v1")
+    on_topic = {(r.partition, r.offset): json.loads(r.value) for r in records}
+    assert len(on_topic) == len(reported) == 360
+    partitions = list(range(PARTITIONS["dossier.v1"]))
+    for event_id, position in reported.items():
+        stored = on_topic[position]
+        assert stored["id"] == event_id
+        key = stored["subject"].encode()
+        assert position[0] == DefaultPartitioner()(key, partitions, partitions)
+    for batch in batches:  # within a request, a subject's events are in request order
+        for subject in {e["subject"] for e in batch}:
+            offsets = [reported[e["id"]][1] for e in batch if e["subject"] == subject]
+            assert offsets == sorted(offsets)
+
+
+async def test_a_record_too_large_for_the_producer_fails_alone(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """An oversized record is refused before it joins a shared batch and sinks the others."""
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        log = KafkaEventLog(producer, timeout_s=15, max_record_bytes=600)
+        topic = f"{topic_prefix}dossier.v1"
+        small = OutgoingRecord(topic, b"H56.01-S-1", b"{}", [], 0)
+        large = OutgoingRecord(topic, b"H56.01-S-2", b"x" * 700, [], 0)
+        results = await log.append([small, large, small._replace(key=b"H56.01-S-3")])
+    finally:
+        await producer.stop()
+    assert isinstance(results[0], Position) and isinstance(results[2], Position)
+    assert isinstance(results[1], MessageSizeTooLargeError)
+    assert len(await read_topic(kafka_bootstrap, f"{topic_prefix}dossier.v1")) == 2
