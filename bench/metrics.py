@@ -8,8 +8,11 @@ Prints, from one run:
    metrics faust consumer, inserted into chDB, until /v1/stats counts them all;
 2. replay events/s: `qms metrics replay` of the same topics into a fresh database;
 3. p50 / p95 of dashboard questions over `--query-events` synthetic dossier events
-   (generated inside ClickHouse, half received, half resolved), asked of the
-   pre-aggregated views and of the raw events table (JSON in `data`), with the ratio.
+   (generated inside ClickHouse, half received, half resolved), asked of the dossier
+   marks (the design in use), of the exact-set daily aggregate they replaced (rebuilt
+   in the bench database for the comparison) and of the raw events table (JSON in
+   `data`), with the ratios and whether the three answers are the same; once as
+   inserted (unmerged parts, FINAL has to merge) and once merged.
 
 A benchmark, not a test: figures depend on the machine; nothing is asserted.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,6 +76,20 @@ async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
     finally:
         await producer.stop()
     return sent
+
+
+async def delete_topics_under(bootstrap: str, prefix: str) -> None:
+    """Leave the broker as found: the benchmark's topics go when it is done with them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float, int]:
@@ -131,20 +149,30 @@ RAW_SELECT = ("'urn:bench', toString(number), type, 'dossier', concat('D', toStr
               "'\",\"due_at\":\"', formatDateTime(due, '%Y-%m-%dT%H:%i:%SZ'), '\"}'), "
               "'qms.dossier.v1', 0, number")
 
+MARKS = "FROM dossier_marks_final"
 QUESTIONS = {
+    # name: (SQL over the dossier marks (the design in use), over the exact-set daily
+    #        aggregate it replaced (0003, rebuilt here for the comparison), over raw events)
     "per agency, all time": (
+        "SELECT agency, countIf(measure = 'received') AS received, "
+        "countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time "
+        f"{MARKS} GROUP BY agency ORDER BY agency",
         "SELECT agency, uniqExactMerge(received_state) AS received, "
         "uniqExactMerge(resolved_state) AS resolved, uniqExactMerge(on_time_state) AS on_time "
-        "FROM dossier_daily GROUP BY agency",
+        "FROM legacy_dossier_daily GROUP BY agency ORDER BY agency",
         "SELECT agency, uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1' AND time <= "
         "parseDateTime64BestEffort(JSONExtractString(data, 'due_at'), 3, 'UTC')) AS on_time "
-        "FROM events WHERE family = 'dossier' GROUP BY agency",
+        "FROM events WHERE family = 'dossier' GROUP BY agency ORDER BY agency",
     ),
     "per agency and month, one quarter": (
         "SELECT agency, month, received, resolved, on_time, late FROM kpi_dossiers_agency_month "
-        "WHERE month >= '2026-01-01' AND month < '2026-04-01'",
+        "WHERE month >= '2026-01-01' AND month < '2026-04-01' ORDER BY agency, month",
+        "SELECT agency, toStartOfMonth(day) AS month, uniqExactMerge(received_state) AS received,"
+        " uniqExactMerge(resolved_state) AS resolved, uniqExactMerge(on_time_state) AS on_time, "
+        "resolved - on_time AS late FROM legacy_dossier_daily WHERE day >= '2026-01-01' AND "
+        "day < '2026-04-01' GROUP BY agency, month ORDER BY agency, month",
         "SELECT agency, toStartOfMonth(toDate(addHours(time, 7))) AS month, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved, "
@@ -152,12 +180,16 @@ QUESTIONS = {
         "parseDateTime64BestEffort(JSONExtractString(data, 'due_at'), 3, 'UTC')) AS on_time, "
         "resolved - on_time AS late FROM events WHERE family = 'dossier' "
         "AND toDate(addHours(time, 7)) >= '2026-01-01' AND toDate(addHours(time, 7)) < "
-        "'2026-04-01' GROUP BY agency, month",
+        "'2026-04-01' GROUP BY agency, month ORDER BY agency, month",
     ),
     "daily series, one agency, one year": (
-        "SELECT toDateTime(day) AS time, uniqExactMerge(received_state) AS received, "
-        "uniqExactMerge(resolved_state) AS resolved FROM dossier_daily WHERE agency = 'H56.007' "
+        "SELECT toDateTime(day) AS time, countIf(measure = 'received') AS received, "
+        f"countIf(measure = 'resolved') AS resolved {MARKS} WHERE agency = 'H56.007' "
         "AND day >= '2025-06-01' AND day < '2026-06-01' GROUP BY time ORDER BY time",
+        "SELECT toDateTime(day) AS time, uniqExactMerge(received_state) AS received, "
+        "uniqExactMerge(resolved_state) AS resolved FROM legacy_dossier_daily "
+        "WHERE agency = 'H56.007' AND day >= '2025-06-01' AND day < '2026-06-01' "
+        "GROUP BY time ORDER BY time",
         "SELECT toDateTime(toDate(addHours(time, 7))) AS t, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.received.v1') AS received, "
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved FROM events "
@@ -165,6 +197,29 @@ QUESTIONS = {
         "'2025-06-01' AND toDate(addHours(time, 7)) < '2026-06-01' GROUP BY t ORDER BY t",
     ),
 }
+
+# The exact-set daily aggregate of migration 0003, which 0007 replaced: kept here only to
+# print before/after figures from one run.
+LEGACY = """
+    CREATE TABLE legacy_dossier_daily
+    ENGINE = AggregatingMergeTree ORDER BY (agency, procedure, day)
+    AS SELECT agency, procedure, day,
+        uniqExactStateIf(dossier, type = 'vn.qms.dossier.received.v1') AS received_state,
+        uniqExactStateIf(dossier, type = 'vn.qms.dossier.resolved.v1') AS resolved_state,
+        uniqExactStateIf(dossier, type = 'vn.qms.dossier.resolved.v1' AND time <= due_at)
+            AS on_time_state
+    FROM dossier_events GROUP BY agency, procedure, day
+"""
+
+# Steady state: history merged, while inserts keep landing in the latest months. Here they
+# redeliver a tenth of those months' facts each (through the materialized view), so the
+# answers must stay the same as the replaced design's, which does not see them.
+LIVE_INSERTS = 10
+LIVE = """
+    INSERT INTO dossier_events SELECT * FROM dossier_events
+    WHERE day >= (SELECT toStartOfMonth(max(day)) - toIntervalMonth(1) FROM dossier_events)
+      AND cityHash64(id) % {n} = {k}
+"""
 
 
 def fill_synthetic(store: ClickHouseStore, events: int, chunk: int = 1_000_000) -> float:
@@ -200,10 +255,21 @@ async def main() -> None:
     parser.add_argument("--query-events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--port", type=int, default=18083)
+    parser.add_argument("--keep-data", action="store_true",
+                        help="leave the chDB data directory (deleted at the end otherwise)")
     args = parser.parse_args()
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     workdir = Path(tempfile.mkdtemp(prefix="qms-bench-"))
+    try:
+        await run(args, workdir)
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> None:
+    """Every measurement of one run, against a chDB path under `workdir`."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     dsn = f"chdb://{workdir / 'chdb'}"
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     settings = MetricsSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix,
@@ -225,21 +291,50 @@ async def main() -> None:
         replayed = await replay_all(settings.model_copy(update={"clickhouse_database": "replay"}))
         print(f"REPLAY: {replayed.records:,} records in {replayed.seconds:.1f}s = "
               f"{replayed.records / replayed.seconds:,.0f} events/s")
+        await delete_topics_under(bootstrap, prefix)
 
     if args.query_events:
         store = ClickHouseStore(dsn, "scale").open()
         fill_s = fill_synthetic(store, args.query_events)
         (rows,) = store.query("SELECT count() FROM events")[0]
-        print(f"generated {rows:,} raw dossier events (+ facts and daily aggregates) in "
+        (marks,) = store.query("SELECT count() FROM dossier_marks")[0]
+        print(f"generated {rows:,} raw dossier events (+ facts, {marks:,} dossier marks) in "
               f"{fill_s:.1f}s inside ClickHouse")
-        print(f"{'question':38} {'view p50':>10} {'view p95':>10} {'raw p50':>10} "
-              f"{'raw p95':>10} {'raw/view':>9}")
-        for name, (view_sql, raw_sql) in QUESTIONS.items():
-            v50, v95 = latency(store, view_sql, args.repeat)
-            r50, r95 = latency(store, raw_sql, args.repeat)
-            print(f"{name:38} {v50 * 1000:9.1f}ms {v95 * 1000:9.1f}ms {r50 * 1000:9.1f}ms "
-                  f"{r95 * 1000:9.1f}ms {r50 / v50:8.1f}x")
+        started = time.perf_counter()
+        store.command(LEGACY)
+        print("built the replaced exact-set daily aggregate in "
+              f"{time.perf_counter() - started:.1f}s")
+        ask_questions(store, args.repeat, "dossier marks as inserted (unmerged parts)")
+        started = time.perf_counter()
+        store.command("OPTIMIZE TABLE dossier_marks FINAL")
+        print(f"merged the dossier marks in {time.perf_counter() - started:.1f}s "
+              "(what background merges reach)")
+        ask_questions(store, args.repeat, "dossier marks merged")
+        started = time.perf_counter()
+        for k in range(LIVE_INSERTS):
+            store.command(LIVE.format(k=k, n=LIVE_INSERTS))
+        print(f"{LIVE_INSERTS} inserts into the last two months in "
+              f"{time.perf_counter() - started:.1f}s")
+        ask_questions(store, args.repeat,
+                      "dossier marks merged, then live inserts (redeliveries) in the last two "
+                      "months: FINAL merges those partitions; answers must not move")
         store.close()
+
+
+def ask_questions(store: ClickHouseStore, repeat: int, state: str) -> None:
+    """p50/p95 of each question over the marks, the replaced sets, the raw events."""
+    print(f"-- {state}")
+    print(f"{'question':36} {'marks p50':>10} {'marks p95':>10} {'sets p50':>10} "
+          f"{'raw p50':>10} {'raw p95':>10} {'sets/marks':>10} {'raw/marks':>9}  same")
+    for name, (marks_sql, sets_sql, raw_sql) in QUESTIONS.items():
+        answers = [store.query(sql) for sql in (marks_sql, sets_sql, raw_sql)]
+        same = "yes" if answers[0] == answers[1] == answers[2] else "NO"
+        m50, m95 = latency(store, marks_sql, repeat)
+        s50, _ = latency(store, sets_sql, repeat)
+        r50, r95 = latency(store, raw_sql, repeat)
+        print(f"{name:36} {m50 * 1000:8.1f}ms {m95 * 1000:8.1f}ms {s50 * 1000:8.1f}ms "
+              f"{r50 * 1000:8.1f}ms {r95 * 1000:8.1f}ms {s50 / m50:9.1f}x {r50 / m50:8.1f}x  "
+              f"{same}")
 
 
 if __name__ == "__main__":

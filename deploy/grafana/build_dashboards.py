@@ -47,7 +47,7 @@ VARIABLES = [
     variable("agency", "Agency",
              f"SELECT agency FROM agencies WHERE {IN_PROVINCE} ORDER BY agency"),
     variable("procedure", "Procedure",
-             f"SELECT DISTINCT procedure FROM dossier_daily WHERE {SCOPE} ORDER BY procedure"),
+             f"SELECT DISTINCT procedure FROM dossier_marks WHERE {SCOPE} ORDER BY procedure"),
 ]
 
 
@@ -89,22 +89,22 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]],
     }
 
 
-DOSSIER_SUMS = """uniqExactMerge(received_state) AS received,
-    uniqExactMerge(resolved_state) AS resolved, uniqExactMerge(on_time_state) AS on_time,
+DOSSIER_SUMS = """countIf(measure = 'received') AS received,
+    countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time,
     resolved - on_time AS late"""
 
 province_overview = dashboard("qms-province", "QMS Trail — province overview", [
     panel("Dossiers received", "stat",
-          f"SELECT uniqExactMerge(received_state) AS received FROM dossier_daily "
+          f"SELECT countIf(measure = 'received') AS received FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["received"], w=6, h=4),
     panel("Resolved on time", "stat",
-          f"SELECT 100 * uniqExactMerge(on_time_state) / "
-          f"nullIf(uniqExactMerge(resolved_state), 0) AS on_time_rate FROM dossier_daily "
+          f"SELECT 100 * countIf(measure = 'on_time') / "
+          f"nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["on_time_rate"],
           w=6, h=4, unit="percent"),
     panel("Online share", "stat",
-          f"SELECT 100 * uniqExactMerge(received_online_state) / "
-          f"nullIf(uniqExactMerge(received_state), 0) AS online_share FROM dossier_daily "
+          f"SELECT 100 * countIf(measure = 'received_online') / "
+          f"nullIf(countIf(measure = 'received'), 0) AS online_share FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["online_share"],
           w=6, h=4, unit="percent"),
     panel("Satisfaction", "stat",
@@ -112,12 +112,12 @@ province_overview = dashboard("qms-province", "QMS Trail — province overview",
           f"FROM kpi_satisfaction_agency_month WHERE $__dateFilter(month) AND {SCOPE}",
           ["satisfaction_rate"], w=6, h=4, unit="percent"),
     panel("Dossiers per day", "timeseries",
-          f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM dossier_daily "
+          f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
           ["time", "received", "resolved", "on_time", "late"], w=24, timeseries=True),
     panel("Per agency", "table",
           f"SELECT agency, {DOSSIER_SUMS}, round(100 * on_time / nullIf(resolved, 0), 1) "
-          f"AS on_time_pct FROM dossier_daily WHERE $__dateFilter(day) AND {SCOPE} AND "
+          f"AS on_time_pct FROM dossier_marks_final WHERE $__dateFilter(day) AND {SCOPE} AND "
           f"{IN_PROCEDURE} GROUP BY agency ORDER BY late DESC, agency",
           ["agency", "received", "resolved", "on_time", "late", "on_time_pct"], w=12, h=10),
     panel("Public-service score per month", "table",
@@ -145,17 +145,18 @@ province_overview = dashboard("qms-province", "QMS Trail — province overview",
 
 agency_drilldown = dashboard("qms-agency", "QMS Trail — agency drill-down", [
     panel("On-time rate per month", "timeseries",
-          f"SELECT toDateTime(toStartOfMonth(day)) AS time, 100 * uniqExactMerge(on_time_state)"
-          f" / nullIf(uniqExactMerge(resolved_state), 0) AS on_time_rate FROM dossier_daily "
+          f"SELECT toDateTime(toStartOfMonth(day)) AS time, 100 * countIf(measure = 'on_time')"
+          f" / nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
           ["time", "on_time_rate"], timeseries=True, unit="percent"),
     panel("Dossiers per week", "timeseries",
-          f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM dossier_daily "
+          f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
           ["time", "received", "resolved", "on_time", "late"], timeseries=True),
     panel("Per procedure", "table",
-          f"SELECT procedure, {DOSSIER_SUMS}, uniqExactMerge(supplement_state) AS supplements, "
-          f"uniqExactMerge(apology_state) AS apologies FROM dossier_daily "
+          f"SELECT procedure, {DOSSIER_SUMS}, "
+          f"countIf(measure = 'supplement_requested') AS supplements, "
+          f"countIf(measure = 'apologies') AS apologies FROM dossier_marks_final "
           f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY procedure "
           f"ORDER BY late DESC, procedure",
           ["procedure", "received", "resolved", "on_time", "late", "supplements", "apologies"],

@@ -243,15 +243,20 @@ class KpiTruth:
     def dossier_counts(
         self, group: Group, months: Months = None
     ) -> dict[tuple[str, ...], dict[str, int]]:
-        """Distinct dossiers per measure (and `late`) for each group over the months."""
-        sets: dict[tuple[str, ...], dict[str, set[str]]] = defaultdict(
+        """Dossiers per measure (and `late`) for each group over the months.
+
+        A dossier counts once per measure and month (the month of its such events), and a
+        range of months adds its months up: a dossier with supplement requests in March and
+        in April is one in each month and two over March–April (docs/kpis.md).
+        """
+        sets: dict[tuple[str, ...], dict[str, set[tuple[str, str]]]] = defaultdict(
             lambda: {m: set() for m in DOSSIER_MEASURES}
         )
         for code, trail in self.dossiers.items():
             for measure, month in trail.marks():
                 if _in(month, months):
                     key = _group_key(group, trail.agency, trail.procedure, month)
-                    sets[key][measure].add(code)
+                    sets[key][measure].add((code, month))
         out = {}
         for key, by_measure in sets.items():
             counts = {m: len(s) for m, s in by_measure.items()}

@@ -29,16 +29,18 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+# Counts of dossier marks (deploy/clickhouse/0007_dossier_marks.sql): a dossier has at
+# most one mark per measure and month, so a count over months is a plain count.
 DOSSIER_MEASURES = """
-    uniqExactMerge(received_state) AS received,
-    uniqExactMerge(resolved_state) AS resolved,
-    uniqExactMerge(on_time_state) AS on_time,
+    countIf(measure = 'received') AS received,
+    countIf(measure = 'resolved') AS resolved,
+    countIf(measure = 'on_time') AS on_time,
     resolved - on_time AS late,
-    uniqExactMerge(received_online_state) AS received_online,
-    uniqExactMerge(received_l34_state) AS received_online_l34,
-    uniqExactMerge(supplement_state) AS supplement_requested,
-    uniqExactMerge(withdrawn_state) AS withdrawn,
-    uniqExactMerge(apology_state) AS apologies
+    countIf(measure = 'received_online') AS received_online,
+    countIf(measure = 'received_online_l34') AS received_online_l34,
+    countIf(measure = 'supplement_requested') AS supplement_requested,
+    countIf(measure = 'withdrawn') AS withdrawn,
+    countIf(measure = 'apologies') AS apologies
 """
 
 
@@ -57,7 +59,7 @@ def dossiers_by(
     keys = [("toStartOfMonth(day) AS month" if g == "month" else g) for g in group]
     where, params = _where(days, agency=agency, procedure=procedure)
     sql = (
-        f"SELECT {', '.join(keys)}, {DOSSIER_MEASURES} FROM dossier_daily{where} "
+        f"SELECT {', '.join(keys)}, {DOSSIER_MEASURES} FROM dossier_marks_final{where} "
         f"GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}"
     )
     rows = store.query_dicts(sql, params)

@@ -98,6 +98,9 @@ async def replay_all(
             if records:
                 await ingestor.ingest(records)
                 total += len(records)
+        # A replay writes every month at once; until merged, reads with FINAL must merge
+        # every partition of the dossier marks. Merge them now rather than at first read.
+        await asyncio.to_thread(store.command, "OPTIMIZE TABLE dossier_marks FINAL")
         return ReplayResult(total, ingestor.rejected, time.perf_counter() - started)
     finally:
         await consumer.stop()

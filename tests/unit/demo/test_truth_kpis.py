@@ -61,9 +61,10 @@ def test_dossier_measures_per_agency_month_and_over_a_range() -> None:
     }
     april = kpis.dossier_counts(("agency", "month"))[("H56.01", "2026-04")]
     assert (april["resolved"], april["on_time"], april["supplement_requested"]) == (1, 1, 2)
-    # Over March–April D2 had requests in both months: one dossier, counted once.
+    # A dossier counts once per measure and month; a range adds its months up (D2 had
+    # requests in March and in April: one in each month, two over both).
     both = kpis.dossier_counts(("agency",), ("2026-03", "2026-04"))[("H56.01",)]
-    assert both["supplement_requested"] == 2 and both["resolved"] == 3
+    assert both["supplement_requested"] == 3 and both["resolved"] == 3
     assert kpis.dossier_counts(("agency", "procedure"))[("H56.101", PROC_B)]["received"] == 1
     assert ("H56.01",) not in kpis.dossier_counts(("agency",), ("2026-05", "2026-05"))
 
