@@ -38,7 +38,11 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from schemas.binding import to_kafka_record  # noqa: E402
 from schemas.catalogue import topic_for  # noqa: E402
-from services.common.topics import ensure_topics, load_topic_specs  # noqa: E402
+from services.common.topics import (  # noqa: E402
+    delete_topics_under,
+    ensure_topics,
+    load_topic_specs,
+)
 from services.metrics.adapters.clickhouse import ClickHouseStore  # noqa: E402
 from services.metrics.config import MetricsSettings  # noqa: E402
 from services.metrics.entrypoints.replay import replay_all  # noqa: E402
@@ -51,8 +55,13 @@ async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
     sys.path.insert(0, str(REPO))
     from tests.unit.metrics import factories as f
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024, compression_type=None)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        compression_type=None,
+    )
     await producer.start()
     sent = 0
     try:
@@ -63,11 +72,16 @@ async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
             received_at = start + timedelta(minutes=n % (300 * 24 * 60))
             due = received_at + timedelta(days=10)
             resolved_at = received_at + timedelta(hours=(n * 7919) % (15 * 24))
-            for e in (f.received(f"D{n}", agency, received_at, due),
-                      f.resolved(f"D{n}", agency, received_at, resolved_at, due)):
+            for e in (
+                f.received(f"D{n}", agency, received_at, due),
+                f.resolved(f"D{n}", agency, received_at, resolved_at, due),
+            ):
                 record = to_kafka_record(e)
-                pending.append(await producer.send(topic_for(e.type, prefix), key=record.key,
-                                                   value=record.value))
+                pending.append(
+                    await producer.send(
+                        topic_for(e.type, prefix), key=record.key, value=record.value
+                    )
+                )
                 sent += 1
             if len(pending) > 20_000:
                 await asyncio.gather(*pending)
@@ -78,20 +92,6 @@ async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
     return sent
 
 
-async def delete_topics_under(bootstrap: str, prefix: str) -> None:
-    """Leave the broker as found: the benchmark's topics go when it is done with them."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float, int]:
     """Seconds from start until all counted, when the first were, and how many were then."""
     import httpx
@@ -99,8 +99,9 @@ async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[flo
 
     from services.metrics.entrypoints.api import create_app
 
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                            log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     started = time.perf_counter()
     task = asyncio.create_task(server.serve())
@@ -140,14 +141,18 @@ SYNTHETIC = """
         FROM numbers({offset}, {count})
     )
 """
-FACT_SELECT = ("'urn:bench', toString(number), type, concat('D', toString(d)), agency, "
-               "procedure, t, toDate(addHours(t, 7)), if(d % 3 = 0, 'online', 'counter'), "
-               "if(d % 3 = 0, 3, 0), due, if(is_resolved, received_at, NULL), "
-               "if(is_resolved, 'approved', '')")
-RAW_SELECT = ("'urn:bench', toString(number), type, 'dossier', concat('D', toString(d)), "
-              "agency, t, t, 'bench', concat('{\"procedure_code\":\"', procedure, "
-              "'\",\"due_at\":\"', formatDateTime(due, '%Y-%m-%dT%H:%i:%SZ'), '\"}'), "
-              "'qms.dossier.v1', 0, number")
+FACT_SELECT = (
+    "'urn:bench', toString(number), type, concat('D', toString(d)), agency, "
+    "procedure, t, toDate(addHours(t, 7)), if(d % 3 = 0, 'online', 'counter'), "
+    "if(d % 3 = 0, 3, 0), due, if(is_resolved, received_at, NULL), "
+    "if(is_resolved, 'approved', '')"
+)
+RAW_SELECT = (
+    "'urn:bench', toString(number), type, 'dossier', concat('D', toString(d)), "
+    "agency, t, t, 'bench', concat('{\"procedure_code\":\"', procedure, "
+    "'\",\"due_at\":\"', formatDateTime(due, '%Y-%m-%dT%H:%i:%SZ'), '\"}'), "
+    "'qms.dossier.v1', 0, number"
+)
 
 MARKS = "FROM dossier_marks_final"
 QUESTIONS = {
@@ -224,16 +229,30 @@ LIVE = """
 
 def fill_synthetic(store: ClickHouseStore, events: int, chunk: int = 1_000_000) -> float:
     started = time.perf_counter()
-    fact_cols = ("source, id, type, dossier, agency, procedure, time, day, channel, "
-                 "online_level, due_at, received_at, outcome")
-    raw_cols = ("source, id, type, family, subject, agency, time, received_time, publisher, "
-                "data, topic, partition, offset")
+    fact_cols = (
+        "source, id, type, dossier, agency, procedure, time, day, channel, "
+        "online_level, due_at, received_at, outcome"
+    )
+    raw_cols = (
+        "source, id, type, family, subject, agency, time, received_time, publisher, "
+        "data, topic, partition, offset"
+    )
     for offset in range(0, events, chunk):
         count = min(chunk, events - offset)
-        store.command(SYNTHETIC.format(table="dossier_events", columns=fact_cols,
-                                       select=FACT_SELECT, offset=offset, count=count))
-        store.command(SYNTHETIC.format(table="events", columns=raw_cols, select=RAW_SELECT,
-                                       offset=offset, count=count))
+        store.command(
+            SYNTHETIC.format(
+                table="dossier_events",
+                columns=fact_cols,
+                select=FACT_SELECT,
+                offset=offset,
+                count=count,
+            )
+        )
+        store.command(
+            SYNTHETIC.format(
+                table="events", columns=raw_cols, select=RAW_SELECT, offset=offset, count=count
+            )
+        )
     return time.perf_counter() - started
 
 
@@ -255,8 +274,11 @@ async def main() -> None:
     parser.add_argument("--query-events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--port", type=int, default=18083)
-    parser.add_argument("--keep-data", action="store_true",
-                        help="leave the chDB data directory (deleted at the end otherwise)")
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="leave the chDB data directory (deleted at the end otherwise)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="qms-bench-"))
@@ -272,9 +294,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     dsn = f"chdb://{workdir / 'chdb'}"
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    settings = MetricsSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix,
-                               data_dir=workdir, clickhouse_dsn=dsn, clickhouse_database="ingest",
-                               port=args.port, batch_size=10_000, flush_interval_s=1.0)
+    settings = MetricsSettings(
+        kafka_bootstrap_servers=bootstrap,
+        topic_prefix=prefix,
+        data_dir=workdir,
+        clickhouse_dsn=dsn,
+        clickhouse_database="ingest",
+        port=args.port,
+        batch_size=10_000,
+        flush_interval_s=1.0,
+    )
     print(f"chDB at {workdir}, topics {prefix}*, Kafka {bootstrap}")
 
     if args.kafka_events:
@@ -285,12 +314,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         print(f"produced {sent:,} dossier events in {produced_s:.1f}s")
         seconds, first_s, first_n = await bench_ingestion(settings, sent)
         steady = (sent - first_n) / max(seconds - first_s, 1e-9)
-        print(f"INGESTION: {sent:,} events Kafka → faust → ClickHouse in {seconds:.1f}s = "
-              f"{sent / seconds:,.0f} events/s with consumer start-up; {steady:,.0f} events/s "
-              f"after the first batch landed at {first_s:.1f}s")
+        print(
+            f"INGESTION: {sent:,} events Kafka → faust → ClickHouse in {seconds:.1f}s = "
+            f"{sent / seconds:,.0f} events/s with consumer start-up; {steady:,.0f} events/s "
+            f"after the first batch landed at {first_s:.1f}s"
+        )
         replayed = await replay_all(settings.model_copy(update={"clickhouse_database": "replay"}))
-        print(f"REPLAY: {replayed.records:,} records in {replayed.seconds:.1f}s = "
-              f"{replayed.records / replayed.seconds:,.0f} events/s")
+        print(
+            f"REPLAY: {replayed.records:,} records in {replayed.seconds:.1f}s = "
+            f"{replayed.records / replayed.seconds:,.0f} events/s"
+        )
         await delete_topics_under(bootstrap, prefix)
 
     if args.query_events:
@@ -298,43 +331,57 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         fill_s = fill_synthetic(store, args.query_events)
         (rows,) = store.query("SELECT count() FROM events")[0]
         (marks,) = store.query("SELECT count() FROM dossier_marks")[0]
-        print(f"generated {rows:,} raw dossier events (+ facts, {marks:,} dossier marks) in "
-              f"{fill_s:.1f}s inside ClickHouse")
+        print(
+            f"generated {rows:,} raw dossier events (+ facts, {marks:,} dossier marks) in "
+            f"{fill_s:.1f}s inside ClickHouse"
+        )
         started = time.perf_counter()
         store.command(LEGACY)
-        print("built the replaced exact-set daily aggregate in "
-              f"{time.perf_counter() - started:.1f}s")
+        print(
+            f"built the replaced exact-set daily aggregate in {time.perf_counter() - started:.1f}s"
+        )
         ask_questions(store, args.repeat, "dossier marks as inserted (unmerged parts)")
         started = time.perf_counter()
         store.command("OPTIMIZE TABLE dossier_marks FINAL")
-        print(f"merged the dossier marks in {time.perf_counter() - started:.1f}s "
-              "(what background merges reach)")
+        print(
+            f"merged the dossier marks in {time.perf_counter() - started:.1f}s "
+            "(what background merges reach)"
+        )
         ask_questions(store, args.repeat, "dossier marks merged")
         started = time.perf_counter()
         for k in range(LIVE_INSERTS):
             store.command(LIVE.format(k=k, n=LIVE_INSERTS))
-        print(f"{LIVE_INSERTS} inserts into the last two months in "
-              f"{time.perf_counter() - started:.1f}s")
-        ask_questions(store, args.repeat,
-                      "dossier marks merged, then live inserts (redeliveries) in the last two "
-                      "months: FINAL merges those partitions; answers must not move")
+        print(
+            f"{LIVE_INSERTS} inserts into the last two months in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+        ask_questions(
+            store,
+            args.repeat,
+            "dossier marks merged, then live inserts (redeliveries) in the last two "
+            "months: FINAL merges those partitions; answers must not move",
+        )
         store.close()
 
 
 def ask_questions(store: ClickHouseStore, repeat: int, state: str) -> None:
     """p50/p95 of each question over the marks, the replaced sets, the raw events."""
     print(f"-- {state}")
-    print(f"{'question':36} {'marks p50':>10} {'marks p95':>10} {'sets p50':>10} "
-          f"{'raw p50':>10} {'raw p95':>10} {'sets/marks':>10} {'raw/marks':>9}  same")
+    print(
+        f"{'question':36} {'marks p50':>10} {'marks p95':>10} {'sets p50':>10} "
+        f"{'raw p50':>10} {'raw p95':>10} {'sets/marks':>10} {'raw/marks':>9}  same"
+    )
     for name, (marks_sql, sets_sql, raw_sql) in QUESTIONS.items():
         answers = [store.query(sql) for sql in (marks_sql, sets_sql, raw_sql)]
         same = "yes" if answers[0] == answers[1] == answers[2] else "NO"
         m50, m95 = latency(store, marks_sql, repeat)
         s50, _ = latency(store, sets_sql, repeat)
         r50, r95 = latency(store, raw_sql, repeat)
-        print(f"{name:36} {m50 * 1000:8.1f}ms {m95 * 1000:8.1f}ms {s50 * 1000:8.1f}ms "
-              f"{r50 * 1000:8.1f}ms {r95 * 1000:8.1f}ms {s50 / m50:9.1f}x {r50 / m50:8.1f}x  "
-              f"{same}")
+        print(
+            f"{name:36} {m50 * 1000:8.1f}ms {m95 * 1000:8.1f}ms {s50 * 1000:8.1f}ms "
+            f"{r50 * 1000:8.1f}ms {r95 * 1000:8.1f}ms {s50 / m50:9.1f}x {r50 / m50:8.1f}x  "
+            f"{same}"
+        )
 
 
 if __name__ == "__main__":

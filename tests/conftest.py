@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from services.common.topics import ensure_topics, load_topic_specs
+from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +30,13 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-async def topic_prefix(kafka_bootstrap: str) -> str:
-    """A fresh set of every topic of the catalogue under a prefix no other test uses."""
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A fresh set of every topic of the catalogue under a prefix no other test uses,
+    deleted afterwards with whatever else the test made under it (faust's topics)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
-    return prefix
+    yield prefix
+    await delete_topics_under(kafka_bootstrap, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -35,43 +35,76 @@ SCOPE = scope()
 
 def variable(name: str, label: str, sql: str) -> dict[str, Any]:
     return {
-        "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
-        "query": sql, "definition": sql, "refresh": 2, "multi": True, "includeAll": True,
-        "allValue": "", "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": sql,
+        "definition": sql,
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "allValue": "",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "sort": 1,
     }
 
 
 VARIABLES = [
     variable("province", "Province", f"SELECT DISTINCT {PROVINCE_OF} FROM agencies ORDER BY 1"),
-    variable("agency", "Agency",
-             f"SELECT agency FROM agencies WHERE {IN_PROVINCE} ORDER BY agency"),
-    variable("procedure", "Procedure",
-             f"SELECT DISTINCT procedure FROM dossier_marks WHERE {SCOPE} ORDER BY procedure"),
+    variable(
+        "agency", "Agency", f"SELECT agency FROM agencies WHERE {IN_PROVINCE} ORDER BY agency"
+    ),
+    variable(
+        "procedure",
+        "Procedure",
+        f"SELECT DISTINCT procedure FROM dossier_marks WHERE {SCOPE} ORDER BY procedure",
+    ),
 ]
 
 
-def panel(title: str, kind: str, sql: str, columns: list[str], *, w: int = 12, h: int = 8,
-          timeseries: bool = False, unit: str | None = None,
-          description: str = "") -> dict[str, Any]:
+def panel(
+    title: str,
+    kind: str,
+    sql: str,
+    columns: list[str],
+    *,
+    w: int = 12,
+    h: int = 8,
+    timeseries: bool = False,
+    unit: str | None = None,
+    description: str = "",
+) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     if unit:
         defaults["unit"] = unit
     return {
-        "title": title, "type": kind, "datasource": DATASOURCE, "description": description,
+        "title": title,
+        "type": kind,
+        "datasource": DATASOURCE,
+        "description": description,
         "gridPos": {"w": w, "h": h},
         "fieldConfig": {"defaults": defaults, "overrides": []},
-        "targets": [{
-            "refId": "A", "datasource": DATASOURCE, "editorType": "sql",
-            "queryType": "timeseries" if timeseries else "table",
-            "format": 0 if timeseries else 1,
-            "rawSql": " ".join(sql.split()), "qmsColumns": columns,
-        }],
+        "targets": [
+            {
+                "refId": "A",
+                "datasource": DATASOURCE,
+                "editorType": "sql",
+                "queryType": "timeseries" if timeseries else "table",
+                "format": 0 if timeseries else 1,
+                "rawSql": " ".join(sql.split()),
+                "qmsColumns": columns,
+            }
+        ],
     }
 
 
-def dashboard(uid: str, title: str, panels: list[dict[str, Any]],
-              variables: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def dashboard(
+    uid: str,
+    title: str,
+    panels: list[dict[str, Any]],
+    variables: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     x = y = row_h = 0
     for number, p in enumerate(panels, start=1):
         w, h = p["gridPos"]["w"], p["gridPos"]["h"]
@@ -81,11 +114,18 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]],
         p["id"] = number
         x, row_h = x + w, max(row_h, h)
     return {
-        "uid": uid, "title": title, "tags": ["qms-trail"], "timezone": "Asia/Ho_Chi_Minh",
-        "schemaVersion": 39, "version": 1, "editable": False, "refresh": "1m",
+        "uid": uid,
+        "title": title,
+        "tags": ["qms-trail"],
+        "timezone": "Asia/Ho_Chi_Minh",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": False,
+        "refresh": "1m",
         "time": {"from": "now-1y", "to": "now"},
         "templating": {"list": VARIABLES if variables is None else variables},
-        "annotations": {"list": []}, "panels": panels,
+        "annotations": {"list": []},
+        "panels": panels,
     }
 
 
@@ -93,180 +133,393 @@ DOSSIER_SUMS = """countIf(measure = 'received') AS received,
     countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time,
     resolved - on_time AS late"""
 
-province_overview = dashboard("qms-province", "QMS Trail — province overview", [
-    panel("Dossiers received", "stat",
-          f"SELECT countIf(measure = 'received') AS received FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["received"], w=6, h=4),
-    panel("Resolved on time", "stat",
-          f"SELECT 100 * countIf(measure = 'on_time') / "
-          f"nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["on_time_rate"],
-          w=6, h=4, unit="percent"),
-    panel("Online share", "stat",
-          f"SELECT 100 * countIf(measure = 'received_online') / "
-          f"nullIf(countIf(measure = 'received'), 0) AS online_share FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}", ["online_share"],
-          w=6, h=4, unit="percent"),
-    panel("Satisfaction", "stat",
-          f"SELECT 100 * sum(satisfied) / nullIf(sum(ratings), 0) AS satisfaction_rate "
-          f"FROM kpi_satisfaction_agency_month WHERE $__dateFilter(month) AND {SCOPE}",
-          ["satisfaction_rate"], w=6, h=4, unit="percent"),
-    panel("Dossiers per day", "timeseries",
-          f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
-          ["time", "received", "resolved", "on_time", "late"], w=24, timeseries=True),
-    panel("Per agency", "table",
-          f"SELECT agency, {DOSSIER_SUMS}, round(100 * on_time / nullIf(resolved, 0), 1) "
-          f"AS on_time_pct FROM dossier_marks_final WHERE $__dateFilter(day) AND {SCOPE} AND "
-          f"{IN_PROCEDURE} GROUP BY agency ORDER BY late DESC, agency",
-          ["agency", "received", "resolved", "on_time", "late", "on_time_pct"], w=12, h=10),
-    panel("Public-service score per month", "table",
-          f"SELECT agency, month, round(score, 1) AS score, round(progress, 1) AS progress, "
-          f"round(online_service, 1) AS online_service, round(satisfaction, 1) AS satisfaction, "
-          f"round(transparency, 1) AS transparency, round(digitisation, 1) AS digitisation "
-          f"FROM kpi_public_service_score_month WHERE $__dateFilter(month) AND {SCOPE} "
-          f"ORDER BY month DESC, score",
-          ["agency", "month", "score", "progress", "online_service", "satisfaction",
-           "transparency", "digitisation"], w=12, h=10),
-    panel("Complaints per 1,000 dossiers", "barchart",
-          f"SELECT c.agency AS agency, 1000 * sum(c.filed) / nullIf(any(d.received), 0) "
-          f"AS per_1000 FROM kpi_complaints_agency_month AS c LEFT JOIN (SELECT agency, "
-          f"sum(received) AS received FROM kpi_dossiers_agency_month WHERE "
-          f"$__dateFilter(month) GROUP BY agency) AS d ON d.agency = c.agency "
-          f"WHERE $__dateFilter(c.month) AND {scope('c.agency')} "
-          f"GROUP BY c.agency ORDER BY per_1000 DESC",
-          ["agency", "per_1000"], w=12),
-    panel("Overdue dossiers in progress (now)", "bargauge",
-          f"SELECT agency, countIf(due_in_force < now64(3)) AS overdue FROM dossier_state "
-          f"WHERE received_time IS NOT NULL AND resolved_time IS NULL AND withdrawn_time IS NULL "
-          f"AND {SCOPE} AND {IN_PROCEDURE} GROUP BY agency HAVING overdue > 0 "
-          f"ORDER BY overdue DESC LIMIT 20", ["agency", "overdue"], w=12),
-])
+province_overview = dashboard(
+    "qms-province",
+    "QMS Trail — province overview",
+    [
+        panel(
+            "Dossiers received",
+            "stat",
+            f"SELECT countIf(measure = 'received') AS received FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
+            ["received"],
+            w=6,
+            h=4,
+        ),
+        panel(
+            "Resolved on time",
+            "stat",
+            f"SELECT 100 * countIf(measure = 'on_time') / "
+            f"nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
+            ["on_time_rate"],
+            w=6,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Online share",
+            "stat",
+            f"SELECT 100 * countIf(measure = 'received_online') / "
+            f"nullIf(countIf(measure = 'received'), 0) AS online_share FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
+            ["online_share"],
+            w=6,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Satisfaction",
+            "stat",
+            f"SELECT 100 * sum(satisfied) / nullIf(sum(ratings), 0) AS satisfaction_rate "
+            f"FROM kpi_satisfaction_agency_month WHERE $__dateFilter(month) AND {SCOPE}",
+            ["satisfaction_rate"],
+            w=6,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Dossiers per day",
+            "timeseries",
+            f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            ["time", "received", "resolved", "on_time", "late"],
+            w=24,
+            timeseries=True,
+        ),
+        panel(
+            "Per agency",
+            "table",
+            f"SELECT agency, {DOSSIER_SUMS}, round(100 * on_time / nullIf(resolved, 0), 1) "
+            f"AS on_time_pct FROM dossier_marks_final WHERE $__dateFilter(day) AND {SCOPE} AND "
+            f"{IN_PROCEDURE} GROUP BY agency ORDER BY late DESC, agency",
+            ["agency", "received", "resolved", "on_time", "late", "on_time_pct"],
+            w=12,
+            h=10,
+        ),
+        panel(
+            "Public-service score per month",
+            "table",
+            f"SELECT agency, month, round(score, 1) AS score, round(progress, 1) AS progress, "
+            f"round(online_service, 1) AS online_service, round(satisfaction, 1) AS satisfaction, "
+            f"round(transparency, 1) AS transparency, round(digitisation, 1) AS digitisation "
+            f"FROM kpi_public_service_score_month WHERE $__dateFilter(month) AND {SCOPE} "
+            f"ORDER BY month DESC, score",
+            [
+                "agency",
+                "month",
+                "score",
+                "progress",
+                "online_service",
+                "satisfaction",
+                "transparency",
+                "digitisation",
+            ],
+            w=12,
+            h=10,
+        ),
+        panel(
+            "Complaints per 1,000 dossiers",
+            "barchart",
+            f"SELECT c.agency AS agency, 1000 * sum(c.filed) / nullIf(any(d.received), 0) "
+            f"AS per_1000 FROM kpi_complaints_agency_month AS c LEFT JOIN (SELECT agency, "
+            f"sum(received) AS received FROM kpi_dossiers_agency_month WHERE "
+            f"$__dateFilter(month) GROUP BY agency) AS d ON d.agency = c.agency "
+            f"WHERE $__dateFilter(c.month) AND {scope('c.agency')} "
+            f"GROUP BY c.agency ORDER BY per_1000 DESC",
+            ["agency", "per_1000"],
+            w=12,
+        ),
+        panel(
+            "Overdue dossiers in progress (now)",
+            "bargauge",
+            f"SELECT agency, countIf(due_in_force < now64(3)) AS overdue FROM dossier_state "
+            f"WHERE received_time IS NOT NULL AND resolved_time IS NULL AND withdrawn_time IS NULL "
+            f"AND {SCOPE} AND {IN_PROCEDURE} GROUP BY agency HAVING overdue > 0 "
+            f"ORDER BY overdue DESC LIMIT 20",
+            ["agency", "overdue"],
+            w=12,
+        ),
+    ],
+)
 
-agency_drilldown = dashboard("qms-agency", "QMS Trail — agency drill-down", [
-    panel("On-time rate per month", "timeseries",
-          f"SELECT toDateTime(toStartOfMonth(day)) AS time, 100 * countIf(measure = 'on_time')"
-          f" / nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
-          ["time", "on_time_rate"], timeseries=True, unit="percent"),
-    panel("Dossiers per week", "timeseries",
-          f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
-          ["time", "received", "resolved", "on_time", "late"], timeseries=True),
-    panel("Per procedure", "table",
-          f"SELECT procedure, {DOSSIER_SUMS}, "
-          f"countIf(measure = 'supplement_requested') AS supplements, "
-          f"countIf(measure = 'apologies') AS apologies FROM dossier_marks_final "
-          f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY procedure "
-          f"ORDER BY late DESC, procedure",
-          ["procedure", "received", "resolved", "on_time", "late", "supplements", "apologies"],
-          w=24, h=10),
-    panel("Satisfaction per month", "timeseries",
-          f"SELECT toDateTime(month) AS time, 100 * sum(satisfied) / nullIf(sum(ratings), 0) "
-          f"AS satisfaction_rate FROM kpi_satisfaction_agency_month WHERE $__dateFilter(month) "
-          f"AND {SCOPE} GROUP BY time ORDER BY time", ["time", "satisfaction_rate"],
-          timeseries=True, unit="percent"),
-    panel("Complaints per month", "timeseries",
-          f"SELECT toDateTime(month) AS time, sum(filed) AS filed, sum(resolved) AS resolved, "
-          f"sum(substantiated) AS substantiated FROM kpi_complaints_agency_month "
-          f"WHERE $__dateFilter(month) AND {SCOPE} GROUP BY time ORDER BY time",
-          ["time", "filed", "resolved", "substantiated"], timeseries=True),
-    panel("Quality objectives", "table",
-          f"SELECT agency, period, indicator, target, comparison, reported_actual, reported_met "
-          f"FROM objective_state WHERE {SCOPE} ORDER BY agency, period, indicator",
-          ["agency", "period", "indicator", "target", "comparison", "reported_actual",
-           "reported_met"], w=24),
-])
+agency_drilldown = dashboard(
+    "qms-agency",
+    "QMS Trail — agency drill-down",
+    [
+        panel(
+            "On-time rate per month",
+            "timeseries",
+            f"SELECT toDateTime(toStartOfMonth(day)) AS time, 100 * countIf(measure = 'on_time')"
+            f" / nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            ["time", "on_time_rate"],
+            timeseries=True,
+            unit="percent",
+        ),
+        panel(
+            "Dossiers per week",
+            "timeseries",
+            f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            ["time", "received", "resolved", "on_time", "late"],
+            timeseries=True,
+        ),
+        panel(
+            "Per procedure",
+            "table",
+            f"SELECT procedure, {DOSSIER_SUMS}, "
+            f"countIf(measure = 'supplement_requested') AS supplements, "
+            f"countIf(measure = 'apologies') AS apologies FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY procedure "
+            f"ORDER BY late DESC, procedure",
+            ["procedure", "received", "resolved", "on_time", "late", "supplements", "apologies"],
+            w=24,
+            h=10,
+        ),
+        panel(
+            "Satisfaction per month",
+            "timeseries",
+            f"SELECT toDateTime(month) AS time, 100 * sum(satisfied) / nullIf(sum(ratings), 0) "
+            f"AS satisfaction_rate FROM kpi_satisfaction_agency_month WHERE $__dateFilter(month) "
+            f"AND {SCOPE} GROUP BY time ORDER BY time",
+            ["time", "satisfaction_rate"],
+            timeseries=True,
+            unit="percent",
+        ),
+        panel(
+            "Complaints per month",
+            "timeseries",
+            f"SELECT toDateTime(month) AS time, sum(filed) AS filed, sum(resolved) AS resolved, "
+            f"sum(substantiated) AS substantiated FROM kpi_complaints_agency_month "
+            f"WHERE $__dateFilter(month) AND {SCOPE} GROUP BY time ORDER BY time",
+            ["time", "filed", "resolved", "substantiated"],
+            timeseries=True,
+        ),
+        panel(
+            "Quality objectives",
+            "table",
+            f"SELECT agency, period, indicator, target, comparison, reported_actual, reported_met "
+            f"FROM objective_state WHERE {SCOPE} ORDER BY agency, period, indicator",
+            [
+                "agency",
+                "period",
+                "indicator",
+                "target",
+                "comparison",
+                "reported_actual",
+                "reported_met",
+            ],
+            w=24,
+        ),
+    ],
+)
 
-capa_board = dashboard("qms-capa", "QMS Trail — CAPA board", [
-    panel("Backlog", "stat", f"SELECT countIf(status = 'open') AS backlog FROM capa_state "
-          f"WHERE {SCOPE}", ["backlog"], w=6, h=4),
-    panel("Overdue", "stat",
-          f"SELECT countIf(status = 'open' AND closure_due_on < today()) AS overdue "
-          f"FROM capa_state WHERE {SCOPE}", ["overdue"], w=6, h=4),
-    panel("First-time effectiveness", "stat",
-          f"SELECT 100 * countIf(first_verification = 'effective') / nullIf(countIf(verified), 0)"
-          f" AS first_time_effectiveness FROM capa_state WHERE {SCOPE}",
-          ["first_time_effectiveness"], w=6, h=4, unit="percent"),
-    panel("Recurrence", "stat",
-          f"SELECT 100 * countIf(recurrence) / nullIf(count(), 0) AS recurrence_rate "
-          f"FROM capa_state WHERE {SCOPE}", ["recurrence_rate"], w=6, h=4, unit="percent"),
-    panel("Opened and closed per month", "timeseries",
-          f"SELECT toDateTime(toStartOfMonth(day)) AS time, "
-          f"uniqExactIf(capa, type = 'vn.qms.capa.opened.v1') AS opened, "
-          f"uniqExactIf(capa, type = 'vn.qms.capa.closed.v1') AS closed "
-          f"FROM capa_events WHERE $__dateFilter(day) AND {SCOPE} GROUP BY time ORDER BY time",
-          ["time", "opened", "closed"], timeseries=True),
-    panel("Ageing of open CAPAs", "barchart",
-          f"SELECT agency, sum(age_0_30) AS age_0_30, sum(age_31_60) AS age_31_60, "
-          f"sum(age_61_90) AS age_61_90, sum(age_over_90) AS age_over_90 FROM kpi_capa_agency "
-          f"WHERE {SCOPE} GROUP BY agency ORDER BY agency",
-          ["agency", "age_0_30", "age_31_60", "age_61_90", "age_over_90"]),
-    panel("Open CAPAs", "table",
-          f"SELECT capa, agency, nc_source, severity, process, opened_time, closure_due_on, "
-          f"last_type, escalated, recurrence FROM capa_state WHERE status = 'open' AND {SCOPE} "
-          f"ORDER BY closure_due_on, capa LIMIT 500",
-          ["capa", "agency", "nc_source", "severity", "process", "opened_time",
-           "closure_due_on", "last_type", "escalated", "recurrence"], w=24, h=10),
-])
+capa_board = dashboard(
+    "qms-capa",
+    "QMS Trail — CAPA board",
+    [
+        panel(
+            "Backlog",
+            "stat",
+            f"SELECT countIf(status = 'open') AS backlog FROM capa_state WHERE {SCOPE}",
+            ["backlog"],
+            w=6,
+            h=4,
+        ),
+        panel(
+            "Overdue",
+            "stat",
+            f"SELECT countIf(status = 'open' AND closure_due_on < today()) AS overdue "
+            f"FROM capa_state WHERE {SCOPE}",
+            ["overdue"],
+            w=6,
+            h=4,
+        ),
+        panel(
+            "First-time effectiveness",
+            "stat",
+            f"SELECT 100 * countIf(first_verification = 'effective') / nullIf(countIf(verified), 0)"
+            f" AS first_time_effectiveness FROM capa_state WHERE {SCOPE}",
+            ["first_time_effectiveness"],
+            w=6,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Recurrence",
+            "stat",
+            f"SELECT 100 * countIf(recurrence) / nullIf(count(), 0) AS recurrence_rate "
+            f"FROM capa_state WHERE {SCOPE}",
+            ["recurrence_rate"],
+            w=6,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Opened and closed per month",
+            "timeseries",
+            f"SELECT toDateTime(toStartOfMonth(day)) AS time, "
+            f"uniqExactIf(capa, type = 'vn.qms.capa.opened.v1') AS opened, "
+            f"uniqExactIf(capa, type = 'vn.qms.capa.closed.v1') AS closed "
+            f"FROM capa_events WHERE $__dateFilter(day) AND {SCOPE} GROUP BY time ORDER BY time",
+            ["time", "opened", "closed"],
+            timeseries=True,
+        ),
+        panel(
+            "Ageing of open CAPAs",
+            "barchart",
+            f"SELECT agency, sum(age_0_30) AS age_0_30, sum(age_31_60) AS age_31_60, "
+            f"sum(age_61_90) AS age_61_90, sum(age_over_90) AS age_over_90 FROM kpi_capa_agency "
+            f"WHERE {SCOPE} GROUP BY agency ORDER BY agency",
+            ["agency", "age_0_30", "age_31_60", "age_61_90", "age_over_90"],
+        ),
+        panel(
+            "Open CAPAs",
+            "table",
+            f"SELECT capa, agency, nc_source, severity, process, opened_time, closure_due_on, "
+            f"last_type, escalated, recurrence FROM capa_state WHERE status = 'open' AND {SCOPE} "
+            f"ORDER BY closure_due_on, capa LIMIT 500",
+            [
+                "capa",
+                "agency",
+                "nc_source",
+                "severity",
+                "process",
+                "opened_time",
+                "closure_due_on",
+                "last_type",
+                "escalated",
+                "recurrence",
+            ],
+            w=24,
+            h=10,
+        ),
+    ],
+)
 
-audit_programme = dashboard("qms-audits", "QMS Trail — audit programme", [
-    panel("Internal-audit coverage", "stat",
-          f"SELECT 100 * uniqExactIf(agency, kind = 'internal_audit' AND conducted_time IS NOT "
-          f"NULL AND $__timeFilter(conducted_time)) / nullIf((SELECT count() FROM agencies "
-          f"WHERE {SCOPE}), 0) AS coverage FROM audit_state WHERE {SCOPE}",
-          ["coverage"], w=8, h=4, unit="percent"),
-    panel("On-site inspections (minimum 30%)", "stat",
-          f"SELECT 100 * countIf(on_site = 1) / nullIf(count(), 0) AS onsite_share "
-          f"FROM audit_state WHERE kind = 'inspection' AND conducted_time IS NOT NULL "
-          f"AND $__timeFilter(conducted_time) AND {SCOPE}",
-          ["onsite_share"], w=8, h=4, unit="percent"),
-    panel("Findings", "stat",
-          f"SELECT count() AS findings FROM audit_findings WHERE $__timeFilter(time) "
-          f"AND {SCOPE}", ["findings"], w=8, h=4),
-    panel("Audits and inspections per month", "timeseries",
-          f"SELECT toDateTime(month) AS time, sum(internal_audits) AS internal_audits, "
-          f"sum(external_audits) AS external_audits, sum(inspections) AS inspections, "
-          f"sum(onsite_inspections) AS onsite_inspections FROM kpi_audits_agency_month "
-          f"WHERE $__dateFilter(month) AND {SCOPE} GROUP BY time ORDER BY time",
-          ["time", "internal_audits", "external_audits", "inspections", "onsite_inspections"],
-          timeseries=True, w=24),
-    panel("Findings by classification and clause", "table",
-          f"SELECT classification, iso_clause, count() AS findings FROM audit_findings "
-          f"WHERE $__timeFilter(time) AND {SCOPE} GROUP BY classification, iso_clause "
-          f"ORDER BY findings DESC", ["classification", "iso_clause", "findings"]),
-    panel("Agencies not audited in the range", "table",
-          f"SELECT agency FROM agencies WHERE {SCOPE} AND agency NOT IN (SELECT agency FROM "
-          f"audit_state WHERE kind = 'internal_audit' AND conducted_time IS NOT NULL AND "
-          f"$__timeFilter(conducted_time)) ORDER BY agency", ["agency"]),
-])
+audit_programme = dashboard(
+    "qms-audits",
+    "QMS Trail — audit programme",
+    [
+        panel(
+            "Internal-audit coverage",
+            "stat",
+            f"SELECT 100 * uniqExactIf(agency, kind = 'internal_audit' AND conducted_time IS NOT "
+            f"NULL AND $__timeFilter(conducted_time)) / nullIf((SELECT count() FROM agencies "
+            f"WHERE {SCOPE}), 0) AS coverage FROM audit_state WHERE {SCOPE}",
+            ["coverage"],
+            w=8,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "On-site inspections (minimum 30%)",
+            "stat",
+            f"SELECT 100 * countIf(on_site = 1) / nullIf(count(), 0) AS onsite_share "
+            f"FROM audit_state WHERE kind = 'inspection' AND conducted_time IS NOT NULL "
+            f"AND $__timeFilter(conducted_time) AND {SCOPE}",
+            ["onsite_share"],
+            w=8,
+            h=4,
+            unit="percent",
+        ),
+        panel(
+            "Findings",
+            "stat",
+            f"SELECT count() AS findings FROM audit_findings WHERE $__timeFilter(time) AND {SCOPE}",
+            ["findings"],
+            w=8,
+            h=4,
+        ),
+        panel(
+            "Audits and inspections per month",
+            "timeseries",
+            f"SELECT toDateTime(month) AS time, sum(internal_audits) AS internal_audits, "
+            f"sum(external_audits) AS external_audits, sum(inspections) AS inspections, "
+            f"sum(onsite_inspections) AS onsite_inspections FROM kpi_audits_agency_month "
+            f"WHERE $__dateFilter(month) AND {SCOPE} GROUP BY time ORDER BY time",
+            ["time", "internal_audits", "external_audits", "inspections", "onsite_inspections"],
+            timeseries=True,
+            w=24,
+        ),
+        panel(
+            "Findings by classification and clause",
+            "table",
+            f"SELECT classification, iso_clause, count() AS findings FROM audit_findings "
+            f"WHERE $__timeFilter(time) AND {SCOPE} GROUP BY classification, iso_clause "
+            f"ORDER BY findings DESC",
+            ["classification", "iso_clause", "findings"],
+        ),
+        panel(
+            "Agencies not audited in the range",
+            "table",
+            f"SELECT agency FROM agencies WHERE {SCOPE} AND agency NOT IN (SELECT agency FROM "
+            f"audit_state WHERE kind = 'internal_audit' AND conducted_time IS NOT NULL AND "
+            f"$__timeFilter(conducted_time)) ORDER BY agency",
+            ["agency"],
+        ),
+    ],
+)
 
-audit_trail = dashboard("qms-trail-integrity", "QMS Trail — audit-trail integrity", [
-    panel("Events stored", "stat",
-          "SELECT uniqExact(source, id) AS events FROM events WHERE $__timeFilter(time)",
-          ["events"], w=8, h=4),
-    panel("Checkpoints received", "stat",
-          "SELECT count() AS checkpoints FROM ledger_checkpoints FINAL "
-          "WHERE $__timeFilter(ingested_at)", ["checkpoints"], w=8, h=4),
-    panel("Largest checkpointed tree", "stat",
-          "SELECT max(tree_size) AS tree_size FROM ledger_checkpoints FINAL",
-          ["tree_size"], w=8, h=4),
-    panel("Latest checkpoint per log", "table",
-          "SELECT origin, argMax(tree_size, offset) AS tree_size, argMax(root_hash, offset) "
-          "AS root_hash, max(ingested_at) AS last_seen FROM ledger_checkpoints FINAL "
-          "GROUP BY origin ORDER BY origin",
-          ["origin", "tree_size", "root_hash", "last_seen"], w=24),
-    panel("Events per partition (compare with the checkpointed sizes)", "table",
-          "SELECT topic, partition, uniqExact(source, id) AS events, max(offset) + 1 "
-          "AS next_offset FROM events GROUP BY topic, partition ORDER BY topic, partition",
-          ["topic", "partition", "events", "next_offset"]),
-    panel("Intake receipt delay (p95, seconds)", "timeseries",
-          "SELECT $__timeInterval(time) AS time_bucket, "
-          "quantile(0.95)(dateDiff('millisecond', time, received_time) / 1000) AS p95_delay_s "
-          "FROM events WHERE $__timeFilter(time) AND received_time IS NOT NULL "
-          "GROUP BY time_bucket ORDER BY time_bucket", ["time_bucket", "p95_delay_s"],
-          timeseries=True),
-], variables=[])
+audit_trail = dashboard(
+    "qms-trail-integrity",
+    "QMS Trail — audit-trail integrity",
+    [
+        panel(
+            "Events stored",
+            "stat",
+            "SELECT uniqExact(source, id) AS events FROM events WHERE $__timeFilter(time)",
+            ["events"],
+            w=8,
+            h=4,
+        ),
+        panel(
+            "Checkpoints received",
+            "stat",
+            "SELECT count() AS checkpoints FROM ledger_checkpoints FINAL "
+            "WHERE $__timeFilter(ingested_at)",
+            ["checkpoints"],
+            w=8,
+            h=4,
+        ),
+        panel(
+            "Largest checkpointed tree",
+            "stat",
+            "SELECT max(tree_size) AS tree_size FROM ledger_checkpoints FINAL",
+            ["tree_size"],
+            w=8,
+            h=4,
+        ),
+        panel(
+            "Latest checkpoint per log",
+            "table",
+            "SELECT origin, argMax(tree_size, offset) AS tree_size, argMax(root_hash, offset) "
+            "AS root_hash, max(ingested_at) AS last_seen FROM ledger_checkpoints FINAL "
+            "GROUP BY origin ORDER BY origin",
+            ["origin", "tree_size", "root_hash", "last_seen"],
+            w=24,
+        ),
+        panel(
+            "Events per partition (compare with the checkpointed sizes)",
+            "table",
+            "SELECT topic, partition, uniqExact(source, id) AS events, max(offset) + 1 "
+            "AS next_offset FROM events GROUP BY topic, partition ORDER BY topic, partition",
+            ["topic", "partition", "events", "next_offset"],
+        ),
+        panel(
+            "Intake receipt delay (p95, seconds)",
+            "timeseries",
+            "SELECT $__timeInterval(time) AS time_bucket, "
+            "quantile(0.95)(dateDiff('millisecond', time, received_time) / 1000) AS p95_delay_s "
+            "FROM events WHERE $__timeFilter(time) AND received_time IS NOT NULL "
+            "GROUP BY time_bucket ORDER BY time_bucket",
+            ["time_bucket", "p95_delay_s"],
+            timeseries=True,
+        ),
+    ],
+    variables=[],
+)
 
 DASHBOARDS = {
     "province-overview.json": province_overview,
@@ -281,8 +534,9 @@ def main() -> None:
     out = HERE / "dashboards"
     out.mkdir(exist_ok=True)
     for name, board in DASHBOARDS.items():
-        (out / name).write_text(json.dumps(board, indent=2, ensure_ascii=False) + "\n",
-                                encoding="utf-8")
+        (out / name).write_text(
+            json.dumps(board, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"wrote {out / name} ({len(board['panels'])} panels)")
 
 

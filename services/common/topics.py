@@ -156,6 +156,19 @@ async def ensure_topics(
         await admin.close()
 
 
+async def delete_topics_under(bootstrap_servers: str, prefix: str) -> list[str]:
+    """Delete every topic named `<prefix>…` (faust's changelog topics too); return them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="qms-topics")
+    await admin.start()
+    try:
+        names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
 async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 10.0) -> int:
     """Wait until the cluster answers a metadata request; return how many brokers it has."""
     deadline = time.monotonic() + timeout_s

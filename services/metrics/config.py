@@ -17,7 +17,8 @@ class MetricsSettings(CommonSettings):
         "empty means `chdb://<data_dir>/clickhouse`.",
     )
     clickhouse_database: str = Field(
-        default="qms", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        default="qms",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
         validation_alias="CLICKHOUSE_DATABASE",
     )
     host: str = Field(default="127.0.0.1", validation_alias="QMS_METRICS_HOST")
@@ -27,7 +28,9 @@ class MetricsSettings(CommonSettings):
         default=1.0, gt=0, validation_alias="QMS_METRICS_FLUSH_INTERVAL_S"
     )
     session_timeout_s: float = Field(
-        default=30.0, ge=6, validation_alias="QMS_METRICS_SESSION_TIMEOUT_S",
+        default=30.0,
+        ge=6,
+        validation_alias="QMS_METRICS_SESSION_TIMEOUT_S",
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
     consumer_group: str = Field(

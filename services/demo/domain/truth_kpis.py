@@ -161,9 +161,7 @@ class KpiTruth:
     complaints: dict[str, ComplaintTrail] = field(default_factory=dict)
     ratings: dict[str, RatingTrail] = field(default_factory=dict)
     audits: dict[str, AuditTrail] = field(default_factory=dict)
-    objective_evaluations: dict[tuple[str, str], ObjectiveEvaluation] = field(
-        default_factory=dict
-    )
+    objective_evaluations: dict[tuple[str, str], ObjectiveEvaluation] = field(default_factory=dict)
     objectives_set: dict[str, tuple[datetime, float, str]] = field(default_factory=dict)
     events_by_type: Counter[str] = field(default_factory=Counter)
     agencies_in_scope: set[str] = field(default_factory=set)
@@ -295,8 +293,10 @@ class KpiTruth:
                         row["days"] += (resolved - filed).total_seconds() / 86400
                         row["timed"] += 1
         return {
-            key: {**row, "avg_resolution_days": row["days"] / row["timed"] if row["timed"]
-                  else None}
+            key: {
+                **row,
+                "avg_resolution_days": row["days"] / row["timed"] if row["timed"] else None,
+            }
             for key, row in out.items()
         }
 
@@ -342,8 +342,9 @@ class KpiTruth:
         inspections = [t for t in conducted if t.kind is AuditKind.INSPECTION]
         return {
             "agencies": len(self.agencies_in_scope),
-            "internally_audited": len({t.audited_agency for t in conducted
-                                       if t.kind is AuditKind.INTERNAL_AUDIT}),
+            "internally_audited": len(
+                {t.audited_agency for t in conducted if t.kind is AuditKind.INTERNAL_AUDIT}
+            ),
             "inspected": len({t.audited_agency for t in inspections}),
             "inspections": len(inspections),
             "onsite_inspections": sum(1 for t in inspections if t.on_site),
@@ -386,7 +387,8 @@ def public_service_score(
         "progress": _pct(dossiers["on_time"], dossiers["resolved"]),
         "online_service": _pct(dossiers["received_online"], dossiers["received"]),
         "satisfaction": _pct(satisfied, ratings),
-        "transparency": 100.0 if dossiers["late"] == 0
+        "transparency": 100.0
+        if dossiers["late"] == 0
         else min(100.0, 100.0 * dossiers["apologies"] / dossiers["late"]),
         "digitisation": _pct(dossiers["received_online_l34"], dossiers["received"]),
     }

@@ -69,8 +69,9 @@ class ClickHouseStore:
                 continue
             for statement in migration.statements:
                 self.command(statement)
-            self.insert_rows("schema_migrations", ("version", "name"),
-                             [(migration.version, migration.name)])
+            self.insert_rows(
+                "schema_migrations", ("version", "name"), [(migration.version, migration.name)]
+            )
             done.append(f"{migration.version:04d}_{migration.name}")
             log.info("applied migration %04d_%s", migration.version, migration.name)
         return done

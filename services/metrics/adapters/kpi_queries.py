@@ -10,9 +10,7 @@ from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.domain.periods import DayRange
 
 
-def _where(
-    days: DayRange, column: str = "day", **equals: str | None
-) -> tuple[str, dict[str, Any]]:
+def _where(days: DayRange, column: str = "day", **equals: str | None) -> tuple[str, dict[str, Any]]:
     """A WHERE clause (possibly empty) with server-side bound parameters."""
     clauses: list[str] = []
     params: dict[str, Any] = {}

@@ -30,8 +30,16 @@ def transparency(apologies: int, late: int) -> float:
 
 
 def score_components(
-    *, received: int, resolved: int, on_time: int, late: int, received_online: int,
-    received_online_l34: int, apologies: int, ratings: int, satisfied: int,
+    *,
+    received: int,
+    resolved: int,
+    on_time: int,
+    late: int,
+    received_online: int,
+    received_online_l34: int,
+    apologies: int,
+    ratings: int,
+    satisfied: int,
 ) -> dict[str, float | None]:
     return {
         "progress": pct(on_time, resolved),

@@ -50,16 +50,18 @@ def _pct(numerator: Any, denominator: Any) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
     if not rows:
         body = f'<tr><td colspan="{len(headers)}">no data for this period</td></tr>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def bar_chart(
-    title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]],
-    width: int = 640, height: int = 220,
+    title: str,
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    width: int = 640,
+    height: int = 220,
 ) -> str:
     """Grouped bars, one group per label, one colour per series, with a legend."""
     if not labels:
@@ -69,13 +71,15 @@ def bar_chart(
     plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
     group_w = plot_w / len(labels)
     bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="{escape(title)}">',
-             f'<text x="{pad_l}" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
-             f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 10}" '
-             f'y2="{pad_t + plot_h}" stroke="#999"/>',
-             f'<text x="{pad_l - 4}" y="{pad_t + 8}" font-size="10" text-anchor="end">'
-             f'{_fmt(top, 0)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}">',
+        f'<text x="{pad_l}" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
+        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 10}" '
+        f'y2="{pad_t + plot_h}" stroke="#999"/>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 8}" font-size="10" text-anchor="end">'
+        f"{_fmt(top, 0)}</text>",
+    ]
     for i, label in enumerate(labels):
         x0 = pad_l + i * group_w + group_w * 0.1
         for j, (name, values) in enumerate(series.items()):
@@ -86,12 +90,16 @@ def bar_chart(
                 f'width="{bar_w * 0.9:.1f}" height="{h:.1f}" fill="{PALETTE[j % 5]}">'
                 f"<title>{escape(name)} {escape(label)}: {_fmt(value, 1)}</title></rect>"
             )
-        parts.append(f'<text x="{x0 + group_w * 0.4:.1f}" y="{height - 12}" font-size="10" '
-                     f'text-anchor="middle">{escape(label)}</text>')
+        parts.append(
+            f'<text x="{x0 + group_w * 0.4:.1f}" y="{height - 12}" font-size="10" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
     for j, name in enumerate(series):
         x = width - 10 - 110 * (len(series) - j)
-        parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{PALETTE[j % 5]}"/>'
-                     f'<text x="{x + 14}" y="13" font-size="10">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="4" width="10" height="10" fill="{PALETTE[j % 5]}"/>'
+            f'<text x="{x + 14}" y="13" font-size="10">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -113,69 +121,172 @@ def _kpis(items: Sequence[tuple[str, str]]) -> str:
 def render_report(d: ReportData) -> str:
     """The whole report as one HTML document."""
     months = [str(r["month"]) for r in d.dossiers_by_month]
-    t, s, c, capa, a = (d.dossiers_total, d.satisfaction_total, d.complaints_total, d.capa,
-                        d.audits)
+    t, s, c, capa, a = (
+        d.dossiers_total,
+        d.satisfaction_total,
+        d.complaints_total,
+        d.capa,
+        d.audits,
+    )
     sections = [
         f"<h1>Management review — {escape(d.agency)} — {escape(d.period)}</h1>",
         f'<p class="note">ISO 9001:2015 §9.3 inputs, generated {escape(d.generated_at)} from '
         "the QMS Trail metrics store. Definitions: docs/kpis.md.</p>",
         "<h2>1. Quality objectives</h2>",
-        table(["Indicator", "Period", "Target", "Comparison", "Measured", "Met (measured)",
-               "Reported", "Met (reported)"],
-              [[o["indicator"], o["period"], o["target"], o["comparison"],
-                o.get("measured_actual"), o.get("measured_met"), o.get("reported_actual"),
-                o.get("reported_met")] for o in d.objectives]),
+        table(
+            [
+                "Indicator",
+                "Period",
+                "Target",
+                "Comparison",
+                "Measured",
+                "Met (measured)",
+                "Reported",
+                "Met (reported)",
+            ],
+            [
+                [
+                    o["indicator"],
+                    o["period"],
+                    o["target"],
+                    o["comparison"],
+                    o.get("measured_actual"),
+                    o.get("measured_met"),
+                    o.get("reported_actual"),
+                    o.get("reported_met"),
+                ]
+                for o in d.objectives
+            ],
+        ),
         "<h2>2. Process performance: dossiers</h2>",
-        _kpis([("received", _fmt(t.get("received", 0))),
-               ("resolved", _fmt(t.get("resolved", 0))),
-               ("on time", _pct(t.get("on_time", 0), t.get("resolved", 0))),
-               ("late", _fmt(t.get("late", 0))),
-               ("online share", _pct(t.get("received_online", 0), t.get("received", 0))),
-               ("in progress now", _fmt(d.in_progress.get("in_progress", 0))),
-               ("overdue now", _fmt(d.in_progress.get("overdue", 0)))]),
-        bar_chart("Dossiers per month", months, {
-            "received": [r["received"] for r in d.dossiers_by_month],
-            "on time": [r["on_time"] for r in d.dossiers_by_month],
-            "late": [r["late"] for r in d.dossiers_by_month],
-        }),
-        table(["Month", "Received", "Resolved", "On time", "Late", "Online", "Supplement req.",
-               "Apologies"],
-              [[r["month"], r["received"], r["resolved"], r["on_time"], r["late"],
-                r["received_online"], r["supplement_requested"], r["apologies"]]
-               for r in d.dossiers_by_month]),
+        _kpis(
+            [
+                ("received", _fmt(t.get("received", 0))),
+                ("resolved", _fmt(t.get("resolved", 0))),
+                ("on time", _pct(t.get("on_time", 0), t.get("resolved", 0))),
+                ("late", _fmt(t.get("late", 0))),
+                ("online share", _pct(t.get("received_online", 0), t.get("received", 0))),
+                ("in progress now", _fmt(d.in_progress.get("in_progress", 0))),
+                ("overdue now", _fmt(d.in_progress.get("overdue", 0))),
+            ]
+        ),
+        bar_chart(
+            "Dossiers per month",
+            months,
+            {
+                "received": [r["received"] for r in d.dossiers_by_month],
+                "on time": [r["on_time"] for r in d.dossiers_by_month],
+                "late": [r["late"] for r in d.dossiers_by_month],
+            },
+        ),
+        table(
+            [
+                "Month",
+                "Received",
+                "Resolved",
+                "On time",
+                "Late",
+                "Online",
+                "Supplement req.",
+                "Apologies",
+            ],
+            [
+                [
+                    r["month"],
+                    r["received"],
+                    r["resolved"],
+                    r["on_time"],
+                    r["late"],
+                    r["received_online"],
+                    r["supplement_requested"],
+                    r["apologies"],
+                ]
+                for r in d.dossiers_by_month
+            ],
+        ),
         "<h2>3. Customer satisfaction and feedback</h2>",
-        _kpis([("ratings", _fmt(s.get("ratings", 0))),
-               ("satisfied", _pct(s.get("satisfied", 0), s.get("ratings", 0))),
-               ("complaints filed", _fmt(c.get("filed", 0))),
-               ("per 1,000 dossiers", _fmt(c.get("per_1000_dossiers"))),
-               ("substantiated", _fmt(c.get("substantiated", 0))),
-               ("avg. resolution days", _fmt(c.get("avg_resolution_days")))]),
-        bar_chart("Satisfaction rate per month (%)",
-                  [str(r["month"]) for r in d.satisfaction_by_month],
-                  {"satisfied %": [r["satisfaction_rate"] or 0 for r in d.satisfaction_by_month]}),
-        bar_chart("Complaints per month", [str(r["month"]) for r in d.complaints_by_month],
-                  {"filed": [r["filed"] for r in d.complaints_by_month],
-                   "resolved": [r["resolved"] for r in d.complaints_by_month]}),
+        _kpis(
+            [
+                ("ratings", _fmt(s.get("ratings", 0))),
+                ("satisfied", _pct(s.get("satisfied", 0), s.get("ratings", 0))),
+                ("complaints filed", _fmt(c.get("filed", 0))),
+                ("per 1,000 dossiers", _fmt(c.get("per_1000_dossiers"))),
+                ("substantiated", _fmt(c.get("substantiated", 0))),
+                ("avg. resolution days", _fmt(c.get("avg_resolution_days"))),
+            ]
+        ),
+        bar_chart(
+            "Satisfaction rate per month (%)",
+            [str(r["month"]) for r in d.satisfaction_by_month],
+            {"satisfied %": [r["satisfaction_rate"] or 0 for r in d.satisfaction_by_month]},
+        ),
+        bar_chart(
+            "Complaints per month",
+            [str(r["month"]) for r in d.complaints_by_month],
+            {
+                "filed": [r["filed"] for r in d.complaints_by_month],
+                "resolved": [r["resolved"] for r in d.complaints_by_month],
+            },
+        ),
         "<h2>4. Nonconformities and corrective actions</h2>",
-        _kpis([("CAPAs", _fmt(capa.get("capas", 0))), ("backlog", _fmt(capa.get("backlog", 0))),
-               ("overdue", _fmt(capa.get("overdue", 0))),
-               ("first-time effective", _fmt(capa.get("first_time_effectiveness"))
-                + ("%" if capa.get("first_time_effectiveness") is not None else "")),
-               ("recurrences", _fmt(capa.get("recurrences", 0)))]),
-        bar_chart("Open CAPAs by age (days)", ["0–30", "31–60", "61–90", ">90"],
-                  {"open": [capa.get("age_0_30", 0), capa.get("age_31_60", 0),
-                            capa.get("age_61_90", 0), capa.get("age_over_90", 0)]}),
+        _kpis(
+            [
+                ("CAPAs", _fmt(capa.get("capas", 0))),
+                ("backlog", _fmt(capa.get("backlog", 0))),
+                ("overdue", _fmt(capa.get("overdue", 0))),
+                (
+                    "first-time effective",
+                    _fmt(capa.get("first_time_effectiveness"))
+                    + ("%" if capa.get("first_time_effectiveness") is not None else ""),
+                ),
+                ("recurrences", _fmt(capa.get("recurrences", 0))),
+            ]
+        ),
+        bar_chart(
+            "Open CAPAs by age (days)",
+            ["0–30", "31–60", "61–90", ">90"],
+            {
+                "open": [
+                    capa.get("age_0_30", 0),
+                    capa.get("age_31_60", 0),
+                    capa.get("age_61_90", 0),
+                    capa.get("age_over_90", 0),
+                ]
+            },
+        ),
         "<h2>5. Audit results</h2>",
-        table(["Internal audits", "External audits", "Inspections", "On-site inspections",
-               "Findings", "Major", "Minor"],
-              [[a.get("internal_audits", 0), a.get("external_audits", 0),
-                a.get("inspections", 0), a.get("onsite_inspections", 0), a.get("findings", 0),
-                a.get("major_findings", 0), a.get("minor_findings", 0)]]),
+        table(
+            [
+                "Internal audits",
+                "External audits",
+                "Inspections",
+                "On-site inspections",
+                "Findings",
+                "Major",
+                "Minor",
+            ],
+            [
+                [
+                    a.get("internal_audits", 0),
+                    a.get("external_audits", 0),
+                    a.get("inspections", 0),
+                    a.get("onsite_inspections", 0),
+                    a.get("findings", 0),
+                    a.get("major_findings", 0),
+                    a.get("minor_findings", 0),
+                ]
+            ],
+        ),
         "<h2>6. Public-service score (Decision 766 spirit)</h2>",
         _kpis([("score", _fmt(d.score_total.get("score")))]),
-        bar_chart("Score per month", [str(r["month"]) for r in d.score_by_month],
-                  {"score": [r["score"] or 0 for r in d.score_by_month]}),
+        bar_chart(
+            "Score per month",
+            [str(r["month"]) for r in d.score_by_month],
+            {"score": [r["score"] or 0 for r in d.score_by_month]},
+        ),
     ]
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Management '
-            f"review {escape(d.agency)} {escape(d.period)}</title><style>{STYLE}</style>"
-            f"</head><body>{''.join(sections)}</body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Management '
+        f"review {escape(d.agency)} {escape(d.period)}</title><style>{STYLE}</style>"
+        f"</head><body>{''.join(sections)}</body></html>"
+    )

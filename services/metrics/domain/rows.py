@@ -48,38 +48,126 @@ Row = tuple[Any, ...]
 # Column order of every table the consumer writes (deploy/clickhouse/ holds the DDL).
 TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "events": (
-        "source", "id", "type", "family", "subject", "agency", "time", "received_time",
-        "publisher", "data", "topic", "partition", "offset",
+        "source",
+        "id",
+        "type",
+        "family",
+        "subject",
+        "agency",
+        "time",
+        "received_time",
+        "publisher",
+        "data",
+        "topic",
+        "partition",
+        "offset",
     ),
     "dossier_events": (
-        "source", "id", "type", "dossier", "agency", "procedure", "time", "day",
-        "channel", "online_level", "due_at", "received_at", "outcome",
+        "source",
+        "id",
+        "type",
+        "dossier",
+        "agency",
+        "procedure",
+        "time",
+        "day",
+        "channel",
+        "online_level",
+        "due_at",
+        "received_at",
+        "outcome",
     ),
     "complaint_events": (
-        "source", "id", "type", "complaint", "agency", "time", "day", "kind", "channel",
-        "category", "procedure", "dossier", "substantiated",
+        "source",
+        "id",
+        "type",
+        "complaint",
+        "agency",
+        "time",
+        "day",
+        "kind",
+        "channel",
+        "category",
+        "procedure",
+        "dossier",
+        "substantiated",
     ),
     "satisfaction_ratings": (
-        "source", "id", "rating", "agency", "time", "day", "dossier", "procedure",
-        "channel", "score",
+        "source",
+        "id",
+        "rating",
+        "agency",
+        "time",
+        "day",
+        "dossier",
+        "procedure",
+        "channel",
+        "score",
     ),
     "audit_events": (
-        "source", "id", "type", "audit", "agency", "time", "day", "kind", "audited_agency",
-        "on_site", "planned_on", "finding_id", "classification", "iso_clause", "process",
-        "procedure", "findings",
+        "source",
+        "id",
+        "type",
+        "audit",
+        "agency",
+        "time",
+        "day",
+        "kind",
+        "audited_agency",
+        "on_site",
+        "planned_on",
+        "finding_id",
+        "classification",
+        "iso_clause",
+        "process",
+        "procedure",
+        "findings",
     ),
     "objective_events": (
-        "source", "id", "type", "objective", "agency", "time", "day", "indicator", "target",
-        "comparison", "period", "actual", "met",
+        "source",
+        "id",
+        "type",
+        "objective",
+        "agency",
+        "time",
+        "day",
+        "indicator",
+        "target",
+        "comparison",
+        "period",
+        "actual",
+        "met",
     ),
     "capa_events": (
-        "source", "id", "type", "capa", "agency", "time", "day", "sequence", "actor_role",
-        "nc_source", "process", "procedure", "severity", "classification",
-        "correction_due_on", "closure_due_on", "result", "root_cause_category",
-        "earlier_capa_id", "actions",
+        "source",
+        "id",
+        "type",
+        "capa",
+        "agency",
+        "time",
+        "day",
+        "sequence",
+        "actor_role",
+        "nc_source",
+        "process",
+        "procedure",
+        "severity",
+        "classification",
+        "correction_due_on",
+        "closure_due_on",
+        "result",
+        "root_cause_category",
+        "earlier_capa_id",
+        "actions",
     ),
     "ledger_checkpoints": (
-        "topic", "partition", "offset", "origin", "tree_size", "root_hash", "body",
+        "topic",
+        "partition",
+        "offset",
+        "origin",
+        "tree_size",
+        "root_hash",
+        "body",
     ),
 }
 
@@ -166,10 +254,19 @@ def local_day(moment: datetime) -> date:
 def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPosition) -> Row:
     data = raw.get("data")
     return (
-        event.source, event.id, event.type, event.family, event.subject, event.agencycode,
-        utc(event.time), utc(event.receivedtime) if event.receivedtime else None,
-        event.publisher, json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-        position.topic, position.partition, position.offset,
+        event.source,
+        event.id,
+        event.type,
+        event.family,
+        event.subject,
+        event.agencycode,
+        utc(event.time),
+        utc(event.receivedtime) if event.receivedtime else None,
+        event.publisher,
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        position.topic,
+        position.partition,
+        position.offset,
     )
 
 
@@ -209,9 +306,18 @@ def _dossier(event: CloudEvent) -> tuple[str, Row]:
     elif hasattr(data, "channel"):
         channel = data.channel.value
     return "dossier_events", (
-        event.source, event.id, event.type, event.subject, event.agencycode,
-        data.procedure_code, *_when(event), channel, online_level,
-        utc(due_at) if due_at else None, utc(received_at) if received_at else None, outcome,
+        event.source,
+        event.id,
+        event.type,
+        event.subject,
+        event.agencycode,
+        data.procedure_code,
+        *_when(event),
+        channel,
+        online_level,
+        utc(due_at) if due_at else None,
+        utc(received_at) if received_at else None,
+        outcome,
     )
 
 
@@ -226,7 +332,13 @@ def _complaint(event: CloudEvent) -> tuple[str, Row]:
         substantiated = int(event.data.substantiated)
         procedure = event.data.procedure_code or ""
     return "complaint_events", (
-        *_head(event), *_when(event), kind, channel, category, procedure, dossier,
+        *_head(event),
+        *_when(event),
+        kind,
+        channel,
+        category,
+        procedure,
+        dossier,
         substantiated,
     )
 
@@ -235,8 +347,15 @@ def _satisfaction(event: CloudEvent) -> tuple[str, Row]:
     assert isinstance(event, SatisfactionRated)
     d = event.data
     return "satisfaction_ratings", (
-        event.source, event.id, event.subject, event.agencycode, *_when(event),
-        d.dossier_code or "", d.procedure_code or "", d.channel.value, d.score,
+        event.source,
+        event.id,
+        event.subject,
+        event.agencycode,
+        *_when(event),
+        d.dossier_code or "",
+        d.procedure_code or "",
+        d.channel.value,
+        d.score,
     )
 
 
@@ -257,8 +376,18 @@ def _audit(event: CloudEvent) -> tuple[str, Row]:
     elif isinstance(event, AuditClosed):
         findings = event.data.findings
     return "audit_events", (
-        *_head(event), *_when(event), data.kind.value, data.audited_agency, on_site,
-        planned_on, finding_id, classification, iso_clause, process, procedure, findings,
+        *_head(event),
+        *_when(event),
+        data.kind.value,
+        data.audited_agency,
+        on_site,
+        planned_on,
+        finding_id,
+        classification,
+        iso_clause,
+        process,
+        procedure,
+        findings,
     )
 
 
@@ -275,9 +404,14 @@ def _objective(event: CloudEvent) -> tuple[str, Row]:
     else:  # a future objective event: keep the envelope only
         d = _data(event)
     return "objective_events", (
-        *_head(event), *_when(event), str(getattr(d, "indicator", "")),
-        float(getattr(d, "target", 0.0)), comparison, str(getattr(d, "period", "")),
-        actual, met,
+        *_head(event),
+        *_when(event),
+        str(getattr(d, "indicator", "")),
+        float(getattr(d, "target", 0.0)),
+        comparison,
+        str(getattr(d, "period", "")),
+        actual,
+        met,
     )
 
 
@@ -306,9 +440,25 @@ def _capa(event: CloudEvent) -> tuple[str, Row]:
     elif isinstance(event, CapaActionCompleted | CapaEscalated):
         pass
     return "capa_events", (
-        event.source, event.id, event.type, event.subject, agency, *_when(event),
-        data.sequence, data.actor_role, nc_source, process, procedure, severity,
-        classification, correction_due, closure_due, result, root_cause, earlier, actions,
+        event.source,
+        event.id,
+        event.type,
+        event.subject,
+        agency,
+        *_when(event),
+        data.sequence,
+        data.actor_role,
+        nc_source,
+        process,
+        procedure,
+        severity,
+        classification,
+        correction_due,
+        closure_due,
+        result,
+        root_cause,
+        earlier,
+        actions,
     )
 
 

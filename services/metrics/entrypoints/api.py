@@ -70,7 +70,9 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
 
     @api.get("/v1/kpi/dossiers/by-agency")
     def dossiers_by_agency(
-        store: Store, months: Months, agency: AgencyFilter = None,
+        store: Store,
+        months: Months,
+        agency: AgencyFilter = None,
         procedure: ProcedureFilter = None,
     ) -> dict[str, Any]:
         """Dossiers received, resolved, on time and late per agency over the months."""
@@ -79,7 +81,9 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
 
     @api.get("/v1/kpi/dossiers/by-agency-month")
     def dossiers_by_agency_month(
-        store: Store, months: Months, agency: AgencyFilter = None,
+        store: Store,
+        months: Months,
+        agency: AgencyFilter = None,
         procedure: ProcedureFilter = None,
     ) -> dict[str, Any]:
         """Dossier counts per agency and month (YYYY-MM)."""
@@ -88,13 +92,13 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
 
     @api.get("/v1/kpi/dossiers/by-procedure")
     def dossiers_by_procedure(
-        store: Store, months: Months, agency: AgencyFilter = None,
+        store: Store,
+        months: Months,
+        agency: AgencyFilter = None,
         procedure: ProcedureFilter = None,
     ) -> dict[str, Any]:
         """Dossier counts per agency and procedure over the months."""
-        rows = kpi_queries.dossiers_by(
-            store, months, ("agency", "procedure"), agency, procedure
-        )
+        rows = kpi_queries.dossiers_by(store, months, ("agency", "procedure"), agency, procedure)
         return {"rows": rows}
 
     api.include_router(kpi_router)

@@ -47,8 +47,9 @@ def serve(
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         create_app(settings, consume=consume),
         host=host or settings.host,
@@ -69,8 +70,11 @@ def replay(
     dsn: DsnOption = None,
     database: DatabaseOption = None,
     keep: Annotated[
-        bool, typer.Option("--keep", help="Keep the tables (insert over them) instead of "
-                                          "dropping and rebuilding them")
+        bool,
+        typer.Option(
+            "--keep",
+            help="Keep the tables (insert over them) instead of dropping and rebuilding them",
+        ),
     ] = False,
 ) -> None:
     """Rebuild every table from the topics (stop `qms metrics serve` first with chDB)."""
@@ -109,8 +113,11 @@ def report(
     ] = None,
     url: Annotated[
         str | None,
-        typer.Option("--url", help="Read through a running metrics service at this URL "
-                                   "(needed with chDB while `qms metrics serve` runs)"),
+        typer.Option(
+            "--url",
+            help="Read through a running metrics service at this URL "
+            "(needed with chDB while `qms metrics serve` runs)",
+        ),
     ] = None,
     dsn: DsnOption = None,
     database: DatabaseOption = None,

@@ -67,8 +67,11 @@ def to_records(events: Sequence[Any]) -> list[Record]:
     for event in events:
         message = event.message
         records.append(
-            Record(RecordPosition(message.topic, message.partition, message.offset),
-                   event.key, event.value)
+            Record(
+                RecordPosition(message.topic, message.partition, message.offset),
+                event.key,
+                event.value,
+            )
         )
     return records
 
@@ -113,11 +116,17 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
     )
     topics = app.topic(
         *(settings.topic(name) for name in EVENT_TOPICS),
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
     deadletter = app.topic(
         settings.topic(DEADLETTER_TOPIC),
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
     ingestor = Ingestor(store, FaustDeadLetters(deadletter, settings.consumer_group))
 

@@ -42,7 +42,9 @@ class KafkaDeadLetters:
 
     async def send(self, rejected: Rejected) -> None:
         await self.producer.send_and_wait(
-            self.topic, key=rejected.key, value=rejected.value,
+            self.topic,
+            key=rejected.key,
+            value=rejected.value,
             headers=deadletter_headers(rejected, "replay"),
         )
 
@@ -60,23 +62,28 @@ async def replay_all(
     await ensure_topics(settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix))
     started = time.perf_counter()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-        group_id=None, max_poll_records=settings.batch_size,
-        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=settings.batch_size,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await consumer.start()
     await producer.start()
     try:
         ingestor = Ingestor(
-            store, KafkaDeadLetters(producer, settings.topic(DEADLETTER_TOPIC)),
+            store,
+            KafkaDeadLetters(producer, settings.topic(DEADLETTER_TOPIC)),
             retry_forever=False,
         )
         partitions = [
             TopicPartition(topic, p)
             for topic in (settings.topic(name) for name in EVENT_TOPICS)
-            for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(
-                consumer, topic))
+            for p in sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            )
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -84,8 +91,9 @@ async def replay_all(
         pending = {tp for tp, end in ends.items() if end > 0}
         total = 0
         while pending:
-            fetched = await consumer.getmany(*pending, timeout_ms=1000,
-                                             max_records=settings.batch_size)
+            fetched = await consumer.getmany(
+                *pending, timeout_ms=1000, max_records=settings.batch_size
+            )
             records: list[Record] = []
             for tp, messages in fetched.items():
                 for m in messages:

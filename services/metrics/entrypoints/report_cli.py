@@ -23,8 +23,11 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
     """Every figure of the report, from the same endpoints integrators use."""
     days = period_range(period)  # raises PeriodError for a bad period
     assert days.start is not None and days.end is not None
-    months = {"from": days.start.strftime("%Y-%m"),
-              "to": (days.end - timedelta(days=1)).strftime("%Y-%m"), "agency": agency}
+    months = {
+        "from": days.start.strftime("%Y-%m"),
+        "to": (days.end - timedelta(days=1)).strftime("%Y-%m"),
+        "agency": agency,
+    }
 
     def rows(path: str, **params: Any) -> list[dict[str, Any]]:
         body = client.get(path, params=params).raise_for_status().json()
@@ -40,8 +43,11 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
         dossiers_by_month=rows("/v1/kpi/dossiers/by-agency-month", **months),
         in_progress=_one(rows("/v1/kpi/dossiers/in-progress", agency=agency)),
         objectives=rows("/v1/kpi/objectives", agency=agency, period=period)
-        + [o for o in rows("/v1/kpi/objectives", agency=agency) if o["period"] != period
-           and o["period"].startswith(period[:4])],
+        + [
+            o
+            for o in rows("/v1/kpi/objectives", agency=agency)
+            if o["period"] != period and o["period"].startswith(period[:4])
+        ],
         satisfaction_by_month=rows("/v1/kpi/satisfaction/by-agency-month", **months),
         satisfaction_total=_one(rows("/v1/kpi/satisfaction/by-agency", **months)),
         complaints_by_month=rows("/v1/kpi/complaints/by-agency-month", **months),
@@ -49,8 +55,9 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
         capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency)),
         audits=_one(rows("/v1/kpi/audits/by-agency", **months)),
         score_by_month=rows("/v1/kpi/public-service-score/by-agency-month", **months),
-        score_total=_one(rows("/v1/kpi/public-service-score/by-agency", agency=agency,
-                              period=period)),
+        score_total=_one(
+            rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
+        ),
     )
 
 

@@ -64,8 +64,11 @@ class Ingestor:
         await self._insert_until_done(batch, token)
         for rejected in batch.rejected:
             log.warning(
-                "dead-lettering %s[%d]@%d: %s", rejected.position.topic,
-                rejected.position.partition, rejected.position.offset, rejected.reason,
+                "dead-lettering %s[%d]@%d: %s",
+                rejected.position.topic,
+                rejected.position.partition,
+                rejected.position.offset,
+                rejected.reason,
             )
             await self.deadletters.send(rejected)
         self.ingested += batch.size - len(batch.rejected)
@@ -83,7 +86,6 @@ class Ingestor:
             except Exception:
                 if not self.retry_forever:
                     raise
-                log.exception("insert of %d records failed; retrying in %.1fs",
-                              batch.size, backoff)
+                log.exception("insert of %d records failed; retrying in %.1fs", batch.size, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)

@@ -30,28 +30,6 @@ from services.metrics.entrypoints.consumer import EVENT_TOPICS
 from tests.unit.metrics.scenario import dossier_province, other_families
 
 
-@pytest.fixture(autouse=True)
-async def _delete_topics_afterwards(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Tests that made topics under a fresh prefix leave the broker as they found it."""
-    yield
-    # The values the test used (fixtures torn down before this one cannot be re-asked).
-    used = getattr(request.node, "funcargs", {})
-    if "topic_prefix" in used and "kafka_bootstrap" in used:
-        await delete_topics_under(used["kafka_bootstrap"], used["topic_prefix"])
-
-
-async def delete_topics_under(bootstrap: str, prefix: str) -> None:
-    """Delete every topic named `<prefix>…` (the event topics and anything faust made)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 async def committed_and_end(
     bootstrap: str, prefix: str, group: str
 ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
@@ -69,8 +47,10 @@ async def committed_and_end(
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
         return (
-            {tp: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-             for tp in partitions},
+            {
+                tp: (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                for tp in partitions
+            },
             dict(ends),
         )
     finally:
@@ -87,7 +67,10 @@ async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def wait_until_drained(
-    bootstrap: str, prefix: str, group: str, within_s: float = 300,
+    bootstrap: str,
+    prefix: str,
+    group: str,
+    within_s: float = 300,
     alive: Callable[[], None] = lambda: None,
 ) -> None:
     """Wait until the consumer group has committed every record of every event topic.
@@ -109,7 +92,10 @@ async def wait_until_drained(
 
 @pytest.fixture
 def metrics_settings(
-    kafka_bootstrap: str, topic_prefix: str, chdb_dsn: str, clickhouse_database: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    chdb_dsn: str,
+    clickhouse_database: str,
     tmp_path: Path,
 ) -> MetricsSettings:
     return MetricsSettings(
@@ -137,8 +123,11 @@ async def running_service(
     """The service as `qms metrics serve` runs it, on this test's event loop."""
     port = _free_port()
     config = uvicorn.Config(
-        create_app(settings, consume=consume), host="127.0.0.1", port=port,
-        log_level="warning", lifespan="on",
+        create_app(settings, consume=consume),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     server.capture_signals = _no_signals  # type: ignore[method-assign]
@@ -195,7 +184,9 @@ async def produce(
             for e in events:
                 record = to_kafka_record(e)
                 await producer.send(
-                    topic_for(e.type, prefix), key=record.key, value=record.value,
+                    topic_for(e.type, prefix),
+                    key=record.key,
+                    value=record.value,
                     headers=record.headers,
                 )
         await producer.flush()
@@ -222,7 +213,7 @@ def insert_events(store: ClickHouseStore, events: Sequence[CloudEvent], batch: i
         offsets[topic] += 1
     for start in range(0, len(records), batch):
         b = Batch()
-        for position, value in records[start:start + batch]:
+        for position, value in records[start : start + batch]:
             b.add(position, None, value)
         store.insert_batch(b.rows, batch_token(b.positions))
 
@@ -242,5 +233,3 @@ def loaded(chdb_dsn: str, province: list[CloudEvent]) -> Iterator[ClickHouseStor
     insert_events(store, shuffled, batch=250)  # duplicates, cut differently, out of order
     yield store
     store.close()
-
-

@@ -16,7 +16,7 @@ def _balanced_call(sql: str, name: str, expand: Callable[[list[str]], str]) -> s
     i = 0
     pattern = re.compile(re.escape(name) + r"\(")
     while (m := pattern.search(sql, i)) is not None:
-        out.append(sql[i:m.start()])
+        out.append(sql[i : m.start()])
         depth, j, quote = 1, m.end(), ""
         args: list[str] = []
         start = j
@@ -34,7 +34,7 @@ def _balanced_call(sql: str, name: str, expand: Callable[[list[str]], str]) -> s
                 args.append(sql[start:j].strip())
                 start = j + 1
             j += 1
-        args.append(sql[start:j - 1].strip())
+        args.append(sql[start : j - 1].strip())
         out.append(expand(args))
         i = j
     out.append(sql[i:])
@@ -69,15 +69,29 @@ def expand(
     sql = re.sub(r"\$\{(\w+)(?::(\w+))?\}|\$(?!__)(\w+)", value, sql)
     from_s, to_s = int(start.timestamp()), int(end.timestamp())
     from_d, to_d = start.astimezone(UTC).date(), end.astimezone(UTC).date()
-    sql = _balanced_call(sql, "$__timeFilter_ms", lambda a: (
-        f"{a[0]} >= fromUnixTimestamp64Milli({from_s * 1000}) AND "
-        f"{a[0]} <= fromUnixTimestamp64Milli({to_s * 1000})"))
-    sql = _balanced_call(sql, "$__timeFilter", lambda a: (
-        f"{a[0]} >= toDateTime({from_s}) AND {a[0]} <= toDateTime({to_s})"))
-    sql = _balanced_call(sql, "$__dateFilter", lambda a: (
-        f"{a[0]} >= toDate('{from_d}') AND {a[0]} <= toDate('{to_d}')"))
-    sql = _balanced_call(sql, "$__timeInterval", lambda a: (
-        f"toStartOfInterval(toDateTime({a[0]}), INTERVAL {interval_s} second)"))
+    sql = _balanced_call(
+        sql,
+        "$__timeFilter_ms",
+        lambda a: (
+            f"{a[0]} >= fromUnixTimestamp64Milli({from_s * 1000}) AND "
+            f"{a[0]} <= fromUnixTimestamp64Milli({to_s * 1000})"
+        ),
+    )
+    sql = _balanced_call(
+        sql,
+        "$__timeFilter",
+        lambda a: f"{a[0]} >= toDateTime({from_s}) AND {a[0]} <= toDateTime({to_s})",
+    )
+    sql = _balanced_call(
+        sql,
+        "$__dateFilter",
+        lambda a: f"{a[0]} >= toDate('{from_d}') AND {a[0]} <= toDate('{to_d}')",
+    )
+    sql = _balanced_call(
+        sql,
+        "$__timeInterval",
+        lambda a: f"toStartOfInterval(toDateTime({a[0]}), INTERVAL {interval_s} second)",
+    )
     sql = sql.replace("$__fromTime", f"toDateTime({from_s})")
     sql = sql.replace("$__toTime", f"toDateTime({to_s})")
     sql = sql.replace("$__interval_s", str(interval_s))

@@ -34,8 +34,13 @@ def _free_port() -> int:
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     code = "from services.metrics.entrypoints.cli import app; app()"
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", code, "serve"], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def _stats(client: httpx.AsyncClient) -> dict[str, int] | None:
@@ -93,8 +98,10 @@ async def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
                 await asyncio.sleep(0.1)
             assert final is not None and final["events"] == len(events)
             rows = (await api.get("/v1/kpi/dossiers/by-agency")).raise_for_status().json()
-            counted = {r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time",
-                                                       "late")} for r in rows["rows"]}
+            counted = {
+                r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time", "late")}
+                for r in rows["rows"]
+            }
             assert counted == expected_by_agency(events)
     finally:
         if worker.poll() is None:

@@ -49,15 +49,34 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
 SEED = 4  # a draw with complaints (some substantiated), a major finding, external audits
-DOSSIER_FIELDS = ("received", "resolved", "on_time", "late", "received_online",
-                  "received_online_l34", "supplement_requested", "withdrawn", "apologies")
-AUDIT_FIELDS = ("internal_audits", "external_audits", "inspections", "onsite_inspections",
-                "findings", "major_findings", "minor_findings")
+DOSSIER_FIELDS = (
+    "received",
+    "resolved",
+    "on_time",
+    "late",
+    "received_online",
+    "received_online_l34",
+    "supplement_requested",
+    "withdrawn",
+    "apologies",
+)
+AUDIT_FIELDS = (
+    "internal_audits",
+    "external_audits",
+    "inspections",
+    "onsite_inspections",
+    "findings",
+    "major_findings",
+    "minor_findings",
+)
 MONTHS = ("2026-03", "2026-04", "2026-05", "2026-06")
 # Month ranges asked of every period-filtered route: all time, each month, and a range
 # (a range must count a dossier once even when it is in several of its months).
 RANGES: tuple[tuple[str, str] | None, ...] = (
-    None, *((m, m) for m in MONTHS), ("2026-03", "2026-04"), ("2026-04", "2026-06"),
+    None,
+    *((m, m) for m in MONTHS),
+    ("2026-03", "2026-04"),
+    ("2026-04", "2026-06"),
 )
 
 
@@ -95,13 +114,20 @@ async def _get(api: httpx.AsyncClient, path: str, **params: str) -> Any:
 
 
 async def assert_dossier_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
-    routes = {("agency",): "by-agency", ("agency", "month"): "by-agency-month",
-              ("agency", "procedure"): "by-procedure"}
+    routes = {
+        ("agency",): "by-agency",
+        ("agency", "month"): "by-agency-month",
+        ("agency", "procedure"): "by-procedure",
+    }
     for group, route in routes.items():
         for months in RANGES:
             body = await _get(api, f"/v1/kpi/dossiers/{route}", **_params(months))
-            got = _nonzero({tuple(r[g] for g in group): {f: r[f] for f in DOSSIER_FIELDS}
-                            for r in body["rows"]})
+            got = _nonzero(
+                {
+                    tuple(r[g] for g in group): {f: r[f] for f in DOSSIER_FIELDS}
+                    for r in body["rows"]
+                }
+            )
             expected = _nonzero(truth.kpis.dossier_counts(group, months))
             assert got == expected, (route, months)
     # The online share is a ratio of two compared counts; check it once as the API's users do.
@@ -112,10 +138,11 @@ async def assert_dossier_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> Non
 async def assert_in_progress(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     assert truth.kpis.latest_time is not None
     for at in (datetime(2026, 4, 15, 12, tzinfo=VN_TZ), truth.kpis.latest_time):
-        body = await _get(api, "/v1/kpi/dossiers/in-progress",
-                          at=at.astimezone(UTC).isoformat())
-        got = {r["agency"]: {"in_progress": r["in_progress"], "overdue": r["overdue"]}
-               for r in body["rows"]}
+        body = await _get(api, "/v1/kpi/dossiers/in-progress", at=at.astimezone(UTC).isoformat())
+        got = {
+            r["agency"]: {"in_progress": r["in_progress"], "overdue": r["overdue"]}
+            for r in body["rows"]
+        }
         assert got == truth.kpis.dossiers_open_at(at), at
 
 
@@ -132,14 +159,18 @@ async def assert_complaint_and_satisfaction_kpis(
             for key, exp in expected.items():
                 row = got[key]
                 assert (row["filed"], row["resolved"], row["substantiated"]) == (
-                    exp["filed"], exp["resolved"], exp["substantiated"]), key
+                    exp["filed"],
+                    exp["resolved"],
+                    exp["substantiated"],
+                ), key
                 assert row["avg_resolution_days"] == pytest.approx(
-                    exp["avg_resolution_days"], abs=1e-3)
+                    exp["avg_resolution_days"], abs=1e-3
+                )
                 received = dossiers.get(key, {}).get("received", 0)
                 assert (row["dossiers_received"] or 0) == received
                 assert row["per_1000_dossiers"] == (
-                    pytest.approx(1000 * exp["filed"] / received, abs=1e-3) if received
-                    else None)
+                    pytest.approx(1000 * exp["filed"] / received, abs=1e-3) if received else None
+                )
 
             rows = (await _get(api, f"/v1/kpi/satisfaction/{suffix}", **_params(months)))["rows"]
             got = {tuple(r[g] for g in group): r for r in rows}
@@ -149,9 +180,11 @@ async def assert_complaint_and_satisfaction_kpis(
                 row = got[key]
                 assert (row["ratings"], row["satisfied"]) == (exp["ratings"], exp["satisfied"])
                 assert row["satisfaction_rate"] == pytest.approx(
-                    100 * exp["satisfied"] / exp["ratings"], abs=1e-3)
+                    100 * exp["satisfied"] / exp["ratings"], abs=1e-3
+                )
                 assert row["avg_score"] == pytest.approx(
-                    exp["score_sum"] / exp["ratings"], abs=1e-3)
+                    exp["score_sum"] / exp["ratings"], abs=1e-3
+                )
     totals = truth.totals
     all_time = (await _get(api, "/v1/kpi/complaints/by-agency"))["rows"]
     assert sum(r["substantiated"] for r in all_time) == totals["complaints_substantiated"] > 0
@@ -163,15 +196,18 @@ async def assert_audit_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     for months in RANGES:
         rows = (await _get(api, "/v1/kpi/audits/by-agency", **_params(months)))["rows"]
         got = _nonzero({r["agency"]: {f: r[f] for f in AUDIT_FIELDS} for r in rows})
-        expected = {agency: {f: counts.get(f, 0) for f in AUDIT_FIELDS}
-                    for agency, counts in truth.kpis.audit_counts(months).items()}
+        expected = {
+            agency: {f: counts.get(f, 0) for f in AUDIT_FIELDS}
+            for agency, counts in truth.kpis.audit_counts(months).items()
+        }
         assert got == _nonzero(expected), months
 
         coverage = await _get(api, "/v1/kpi/audits/coverage", **_params(months))
         exp = truth.kpis.audit_coverage(months)
         assert {k: coverage[k] for k in exp} == exp, months
         assert coverage["internal_audit_coverage_pct"] == (
-            pytest.approx(100 * exp["internally_audited"] / exp["agencies"]))
+            pytest.approx(100 * exp["internally_audited"] / exp["agencies"])
+        )
         if exp["inspections"]:
             share = 100 * exp["onsite_inspections"] / exp["inspections"]
             assert coverage["onsite_inspection_pct"] == pytest.approx(share)
@@ -184,8 +220,10 @@ async def assert_audit_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     assert sum(r["findings"] for r in rows) == sum(findings.values())
     assert sum(r["major_findings"] for r in rows) == findings["major"] > 0
     assert sum(r["minor_findings"] for r in rows) == findings["minor"]
-    assert sum(r["inspections"] + r["internal_audits"] + r["external_audits"]
-               for r in rows) == truth.totals["audits_conducted"]
+    assert (
+        sum(r["inspections"] + r["internal_audits"] + r["external_audits"] for r in rows)
+        == truth.totals["audits_conducted"]
+    )
 
 
 async def assert_objective_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
@@ -195,7 +233,10 @@ async def assert_objective_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> N
     for row in rows:
         exp = evaluations[row["objective"], row["period"]]
         assert (row["agency"], row["indicator"], row["target"]) == (
-            exp.agency, exp.indicator, exp.target)
+            exp.agency,
+            exp.indicator,
+            exp.target,
+        )
         assert (row["reported_actual"], row["reported_met"]) == (exp.actual, exp.met)
         measured = truth.kpis.measured(exp.agency, exp.indicator, exp.period)
         assert measured is not None
@@ -203,7 +244,9 @@ async def assert_objective_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> N
         assert row["measured_met"] is (measured >= exp.target)
     met = sum(1 for r in rows if r["reported_met"])
     assert (met, len(rows) - met) == (
-        truth.kpis.objectives_met()["met"], truth.totals["objectives_missed"])
+        truth.kpis.objectives_met()["met"],
+        truth.totals["objectives_missed"],
+    )
     assert sum(1 for r in rows if not r["measured_met"]) == truth.totals["objectives_missed"]
 
     state = (await _get(api, "/v1/kpi/objectives"))["rows"]
@@ -229,8 +272,10 @@ async def assert_score_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     assert set(_nonzero(dossiers)) <= set(got)
     for key, counts in _nonzero(dossiers).items():
         r = ratings.get(key, {})
-        _score_close(got[key], public_service_score(
-            counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))))
+        _score_close(
+            got[key],
+            public_service_score(counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))),
+        )
     for period in ("2026-04", "2026-Q2"):
         months = ("2026-04", "2026-06") if period == "2026-Q2" else (period, period)
         d = truth.kpis.dossier_counts(("agency",), months)
@@ -239,8 +284,10 @@ async def assert_score_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
         scored = {r["agency"]: r for r in rows}
         for (agency,), counts in _nonzero(d).items():
             r = s.get((agency,), {})
-            _score_close(scored[agency], public_service_score(
-                counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))))
+            _score_close(
+                scored[agency],
+                public_service_score(counts, int(r.get("ratings", 0)), int(r.get("satisfied", 0))),
+            )
 
 
 async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
@@ -263,18 +310,23 @@ def assert_views(store: ClickHouseStore, truth: GroundTruth) -> None:
     """The SQL views Grafana reads directly (beyond what the API routes already cover)."""
     rows = store.query_dicts(
         f"SELECT agency, formatDateTime(month, '%Y-%m') AS month, {', '.join(DOSSIER_FIELDS)} "
-        "FROM kpi_dossiers_agency_month")
+        "FROM kpi_dossiers_agency_month"
+    )
     got = _nonzero({(r.pop("agency"), r.pop("month")): r for r in rows})
     assert got == _nonzero(truth.kpis.dossier_counts(("agency", "month")))
-    by_class = dict(store.query(
-        "SELECT classification, count() FROM audit_findings GROUP BY classification"))
+    by_class = dict(
+        store.query("SELECT classification, count() FROM audit_findings GROUP BY classification")
+    )
     assert {c: by_class.get(c, 0) for c in truth.findings} == truth.findings
 
 
 # --- the tests --------------------------------------------------------------------------
 async def test_every_kpi_equals_the_ground_truth_after_a_shuffled_second_delivery(
-    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str,
-    province: Province, truth: GroundTruth,
+    metrics_settings: MetricsSettings,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    province: Province,
+    truth: GroundTruth,
 ) -> None:
     await deliver_twice(kafka_bootstrap, topic_prefix, province)
     async with running_service(metrics_settings) as api:
@@ -295,13 +347,19 @@ def api_store(settings: MetricsSettings) -> ClickHouseStore:
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     code = "from services.metrics.entrypoints.cli import app; app()"
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", code, "serve"], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _alive(worker: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
     def check() -> None:
         assert worker.poll() is None, log.read_text()
+
     return check
 
 
@@ -314,7 +372,10 @@ async def _stored_events(api: httpx.AsyncClient) -> int | None:
 
 
 async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_restart(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, province: Province,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    province: Province,
     truth: GroundTruth,
 ) -> None:
     await deliver_twice(kafka_bootstrap, topic_prefix, province)
@@ -354,8 +415,9 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
             assert uncommitted > 0, "the worker was not caught between insert and commit"
 
             worker = _start(env, log)
-            await wait_until_drained(kafka_bootstrap, topic_prefix, group,
-                                     alive=_alive(worker, log))
+            await wait_until_drained(
+                kafka_bootstrap, topic_prefix, group, alive=_alive(worker, log)
+            )
             for _ in range(600):  # the restarted API may still be starting
                 if await _stored_events(api) is not None:
                     break

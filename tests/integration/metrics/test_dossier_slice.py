@@ -53,24 +53,33 @@ async def test_dossiers_counted_once_per_agency_and_month_even_when_delivered_tw
         assert by_agency == expected_by_agency(events)
 
         body = (
-            await api.get("/v1/kpi/dossiers/by-agency-month", params={"from": "2026-02",
-                                                                      "to": "2026-02"})
-        ).raise_for_status().json()
+            (
+                await api.get(
+                    "/v1/kpi/dossiers/by-agency-month", params={"from": "2026-02", "to": "2026-02"}
+                )
+            )
+            .raise_for_status()
+            .json()
+        )
         february = {
-            (r["agency"], r["month"]): {k: r[k] for k in ("received", "resolved", "on_time",
-                                                          "late")}
+            (r["agency"], r["month"]): {
+                k: r[k] for k in ("received", "resolved", "on_time", "late")
+            }
             for r in body["rows"]
         }
-        assert february == {k: v for k, v in expected_by_agency_month(events).items()
-                            if k[1] == "2026-02"}
+        assert february == {
+            k: v for k, v in expected_by_agency_month(events).items() if k[1] == "2026-02"
+        }
 
         bad = await api.get("/v1/kpi/dossiers/by-agency", params={"from": "2026-13"})
         assert bad.status_code == 422 and "from" in bad.text
 
     # The poison record went to the dead-letter topic with its reason.
     consumer = AIOKafkaConsumer(
-        f"{topic_prefix}deadletter.v1", bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        f"{topic_prefix}deadletter.v1",
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:

@@ -20,13 +20,20 @@ START, END = datetime(2025, 12, 1, tzinfo=ICT), datetime(2026, 6, 1, tzinfo=ICT)
 SCOPES: dict[str, dict[str, list[str] | None]] = {
     "all": {"province": ALL, "agency": ALL, "procedure": ALL},
     "one agency": {"province": ["H56"], "agency": ["H56.01"], "procedure": ALL},
-    "one procedure": {"province": ALL, "agency": ALL,
-                      "procedure": ["1.001612.000.00.00.H56"]},
+    "one procedure": {"province": ALL, "agency": ALL, "procedure": ["1.001612.000.00.00.H56"]},
 }
 # Panels whose figures the demo data must fill when nothing is filtered out.
-MUST_HAVE_ROWS = {"Dossiers received", "Dossiers per day", "Per agency", "Per procedure",
-                  "Satisfaction per month", "Open CAPAs", "Findings by classification and clause",
-                  "Audits and inspections per month", "Public-service score per month"}
+MUST_HAVE_ROWS = {
+    "Dossiers received",
+    "Dossiers per day",
+    "Per agency",
+    "Per procedure",
+    "Satisfaction per month",
+    "Open CAPAs",
+    "Findings by classification and clause",
+    "Audits and inspections per month",
+    "Public-service score per month",
+}
 
 
 def dashboards() -> list[tuple[str, dict[str, Any]]]:
@@ -46,8 +53,9 @@ def test_panel_sql_runs_and_returns_its_columns(
 ) -> None:
     (target,) = panel["targets"]
     assert target["datasource"]["uid"] == "qms-clickhouse"
-    sql = expand(target["rawSql"], start=START, end=END, variables=SCOPES[scope],
-                 interval_s=7 * 86_400)
+    sql = expand(
+        target["rawSql"], start=START, end=END, variables=SCOPES[scope], interval_s=7 * 86_400
+    )
     result = loaded.query_dicts(sql)
     columns = list(result[0]) if result else _columns(loaded, sql)
     assert columns == target["qmsColumns"], title
@@ -68,10 +76,13 @@ def test_template_variables_resolve(loaded: ClickHouseStore, scope: str) -> None
             sql = expand(variable["query"], start=START, end=END, variables=SCOPES[scope])
             values = [r[0] for r in loaded.query(sql)]
             assert values, variable["name"]
-    province = next(v for v in dashboards()[0][1]["templating"]["list"]
-                    if v["name"] == "province")
-    assert [r[0] for r in loaded.query(expand(province["query"], start=START, end=END,
-                                              variables=SCOPES["all"]))] == ["H56"]
+    province = next(v for v in dashboards()[0][1]["templating"]["list"] if v["name"] == "province")
+    assert [
+        r[0]
+        for r in loaded.query(
+            expand(province["query"], start=START, end=END, variables=SCOPES["all"])
+        )
+    ] == ["H56"]
 
 
 def test_provisioning_points_at_the_dashboards_and_a_clickhouse_source() -> None:

@@ -48,17 +48,18 @@ def expected_complaints(events: Sequence[CloudEvent]) -> dict[str, dict[str, flo
     return out
 
 
-def test_stats_count_each_event_once(loaded: ClickHouseStore, province: list[CloudEvent]
-                                     ) -> None:
+def test_stats_count_each_event_once(loaded: ClickHouseStore, province: list[CloudEvent]) -> None:
     from services.metrics.adapters.kpi_queries import stats
+
     s = stats(loaded)
     assert s["events"] == len(province)
     assert s["by_family"]["capa"] == sum(1 for e in province if e.family == "capa")
     assert s["published_events"] == len(province) - s["by_family"]["capa"]
 
 
-def test_complaints_satisfaction_audits_capa(loaded: ClickHouseStore,
-                                            province: list[CloudEvent]) -> None:
+def test_complaints_satisfaction_audits_capa(
+    loaded: ClickHouseStore, province: list[CloudEvent]
+) -> None:
     from services.metrics.adapters import kpi_queries as q
     from services.metrics.domain.periods import DayRange
 
@@ -67,23 +68,32 @@ def test_complaints_satisfaction_audits_capa(loaded: ClickHouseStore,
     for agency, exp in expected_complaints(province).items():
         got = complaints[agency]
         assert (got["filed"], got["resolved"], got["substantiated"]) == (
-            exp["filed"], exp["resolved"], exp["substantiated"])
-        assert got["avg_resolution_days"] == pytest.approx(exp["days"] / exp["resolved"],
-                                                           abs=1e-3)
+            exp["filed"],
+            exp["resolved"],
+            exp["substantiated"],
+        )
+        assert got["avg_resolution_days"] == pytest.approx(exp["days"] / exp["resolved"], abs=1e-3)
         assert got["per_1000_dossiers"] == pytest.approx(
-            1000 * exp["filed"] / dossiers[agency]["received"], abs=1e-3)
+            1000 * exp["filed"] / dossiers[agency]["received"], abs=1e-3
+        )
 
     ratings = {r["agency"]: r for r in q.satisfaction_by(loaded, DayRange(), ("agency",))}
     for agency in AGENCIES:
-        scores = [e.data.score for e in province
-                  if isinstance(e, SatisfactionRated) and e.agencycode == agency]
+        scores = [
+            e.data.score
+            for e in province
+            if isinstance(e, SatisfactionRated) and e.agencycode == agency
+        ]
         got = ratings[agency]
         assert got["ratings"] == len(scores)
         assert got["satisfied"] == sum(1 for s in scores if s >= 4)
         assert got["avg_score"] == pytest.approx(sum(scores) / len(scores), abs=1e-3)
 
     assert q.audit_coverage(loaded, DayRange()) == {
-        "agencies": 3, "internally_audited": 2, "inspected": 3, "inspections": 4,
+        "agencies": 3,
+        "internally_audited": 2,
+        "inspected": 3,
+        "inspections": 4,
         "onsite_inspections": 1,
     }
     audits = {r["agency"]: r for r in q.audits_by(loaded, DayRange(), ("agency",))}
@@ -92,7 +102,10 @@ def test_complaints_satisfaction_audits_capa(loaded: ClickHouseStore,
     today = datetime.now(ICT).date()
     capa = {r["agency"]: r for r in q.capa_by_agency(loaded)}
     assert (capa["H56.01"]["capas"], capa["H56.01"]["backlog"], capa["H56.01"]["closed"]) == (
-        2, 0, 2)
+        2,
+        0,
+        2,
+    )
     assert (capa["H56.01"]["verified"], capa["H56.01"]["effective_first_time"]) == (2, 1)
     assert capa["H56.01"]["first_time_effectiveness"] == 50.0
     opened = date(2026, 1, 6)
@@ -114,11 +127,13 @@ def test_dossiers_in_progress_and_overdue_at_an_instant(
     for e in province:
         if isinstance(e, DossierReceived) and e.time <= at:
             received[e.subject] = e
-            due[e.subject] = max(due.get(e.subject, (e.time, e.data.due_at)),
-                                 (e.time, e.data.due_at))
+            due[e.subject] = max(
+                due.get(e.subject, (e.time, e.data.due_at)), (e.time, e.data.due_at)
+            )
         elif isinstance(e, DossierSupplementReceived):
-            due[e.subject] = max(due.get(e.subject, (e.time, e.data.new_due_at)),
-                                 (e.time, e.data.new_due_at))
+            due[e.subject] = max(
+                due.get(e.subject, (e.time, e.data.new_due_at)), (e.time, e.data.new_due_at)
+            )
         elif isinstance(e, DossierResolved) and e.time <= at:
             resolved.add(e.subject)
     expected: dict[str, dict[str, int]] = defaultdict(lambda: {"in_progress": 0, "overdue": 0})
@@ -126,48 +141,72 @@ def test_dossiers_in_progress_and_overdue_at_an_instant(
         if code not in resolved:
             expected[e.agencycode]["in_progress"] += 1
             expected[e.agencycode]["overdue"] += int(due[code][1] < at)
-    got = {r["agency"]: {"in_progress": r["in_progress"], "overdue": r["overdue"]}
-           for r in q.dossiers_open(loaded, at.astimezone(UTC))}
+    got = {
+        r["agency"]: {"in_progress": r["in_progress"], "overdue": r["overdue"]}
+        for r in q.dossiers_open(loaded, at.astimezone(UTC))
+    }
     assert got == dict(expected)
 
 
 async def test_read_api_serves_every_family(
-    loaded: ClickHouseStore, province: list[CloudEvent], chdb_dsn: str,
+    loaded: ClickHouseStore,
+    province: list[CloudEvent],
+    chdb_dsn: str,
 ) -> None:
     settings = MetricsSettings(clickhouse_dsn=chdb_dsn, clickhouse_database=loaded.database)
     async with running_service(settings, consume=False) as api:
         body = (await api.get("/v1/kpi/dossiers/by-agency")).raise_for_status().json()
-        assert {r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time", "late")}
-                for r in body["rows"]} == expected_by_agency(province)
-        objectives = (await api.get("/v1/kpi/objectives", params={"period": "2026-Q1"})
-                      ).raise_for_status().json()["rows"]
+        assert {
+            r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time", "late")}
+            for r in body["rows"]
+        } == expected_by_agency(province)
+        objectives = (
+            (await api.get("/v1/kpi/objectives", params={"period": "2026-Q1"}))
+            .raise_for_status()
+            .json()["rows"]
+        )
         assert len(objectives) == 3
-        q1 = (await api.get("/v1/kpi/dossiers/by-agency",
-                            params={"from": "2026-01", "to": "2026-03"})).json()["rows"]
+        q1 = (
+            await api.get("/v1/kpi/dossiers/by-agency", params={"from": "2026-01", "to": "2026-03"})
+        ).json()["rows"]
         for row, objective in zip(q1, objectives, strict=True):
             assert objective["agency"] == row["agency"]
             assert objective["measured_actual"] == pytest.approx(
-                100 * row["on_time"] / row["resolved"], abs=1e-3)
+                100 * row["on_time"] / row["resolved"], abs=1e-3
+            )
             assert objective["measured_met"] == (objective["measured_actual"] >= 90.0)
-        for path in ("/v1/kpi/complaints/by-agency-month", "/v1/kpi/satisfaction/by-agency-month",
-                     "/v1/kpi/audits/by-agency", "/v1/kpi/audits/coverage",
-                     "/v1/kpi/capa/by-agency", "/v1/kpi/dossiers/in-progress",
-                     "/v1/kpi/dossiers/by-procedure",
-                     "/v1/kpi/public-service-score/by-agency-month"):
+        for path in (
+            "/v1/kpi/complaints/by-agency-month",
+            "/v1/kpi/satisfaction/by-agency-month",
+            "/v1/kpi/audits/by-agency",
+            "/v1/kpi/audits/coverage",
+            "/v1/kpi/capa/by-agency",
+            "/v1/kpi/dossiers/in-progress",
+            "/v1/kpi/dossiers/by-procedure",
+            "/v1/kpi/public-service-score/by-agency-month",
+        ):
             assert (await api.get(path)).status_code == 200, path
-        score = (await api.get("/v1/kpi/public-service-score/by-agency",
-                               params={"period": "2026-01"})).json()["rows"]
-        monthly = (await api.get("/v1/kpi/public-service-score/by-agency-month",
-                                 params={"from": "2026-01", "to": "2026-01"})).json()["rows"]
+        score = (
+            await api.get("/v1/kpi/public-service-score/by-agency", params={"period": "2026-01"})
+        ).json()["rows"]
+        monthly = (
+            await api.get(
+                "/v1/kpi/public-service-score/by-agency-month",
+                params={"from": "2026-01", "to": "2026-01"},
+            )
+        ).json()["rows"]
         # The SQL view and the Python formula agree on a one-month period.
-        assert [r["score"] for r in score] == pytest.approx([r["score"] for r in monthly],
-                                                            abs=1e-3)
-        assert (await api.get("/v1/kpi/public-service-score/by-agency",
-                              params={"period": "2026-W1"})).status_code == 422
+        assert [r["score"] for r in score] == pytest.approx([r["score"] for r in monthly], abs=1e-3)
+        assert (
+            await api.get("/v1/kpi/public-service-score/by-agency", params={"period": "2026-W1"})
+        ).status_code == 422
 
 
 def test_management_review_report_is_self_contained_html(
-    loaded: ClickHouseStore, province: list[CloudEvent], chdb_dsn: str, tmp_path: Path,
+    loaded: ClickHouseStore,
+    province: list[CloudEvent],
+    chdb_dsn: str,
+    tmp_path: Path,
 ) -> None:
     from services.metrics.entrypoints.report_cli import write_report
 
@@ -184,8 +223,9 @@ def test_management_review_report_is_self_contained_html(
         assert external not in html
 
 
-def expected_by_agency_months(events: Sequence[CloudEvent], months: Sequence[str]
-                              ) -> dict[str, dict[str, int]]:
+def expected_by_agency_months(
+    events: Sequence[CloudEvent], months: Sequence[str]
+) -> dict[str, dict[str, int]]:
     from tests.unit.metrics.scenario import expected_by_agency_month
 
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

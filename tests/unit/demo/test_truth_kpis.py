@@ -20,8 +20,13 @@ FEEDBACK = "urn:vn:gov:h56:citizen-feedback"
 
 
 def online(subject: str, day: int, due_day: int, level: int) -> CloudEvent:
-    data = {"procedure_code": PROC_A, "channel": "online", "online_level": level,
-            "due_at": at(due_day, 17).isoformat(), "applicant_id": "app-00000001"}
+    data = {
+        "procedure_code": PROC_A,
+        "channel": "online",
+        "online_level": level,
+        "due_at": at(due_day, 17).isoformat(),
+        "applicant_id": "app-00000001",
+    }
     return event("dossier.received", subject, at(day), data)
 
 
@@ -34,21 +39,25 @@ def dossiers() -> list[CloudEvent]:
         online("D1", 0, 3, level=3),
         resolved("D1", 2, 0, 3),
         online("D2", 1, 4, level=2),
-        dossier_event("supplement_requested", "D2", 2, reason="thiếu giấy tờ",
-                      officer_id="off-00000001"),
+        dossier_event(
+            "supplement_requested", "D2", 2, reason="thiếu giấy tờ", officer_id="off-00000001"
+        ),
         dossier_event("supplement_received", "D2", 6, new_due_at=at(12, 17).isoformat()),
         resolved("D2", 11, 1, 12),  # on time thanks to the supplement
         received("D3", 1, 4),
-        dossier_event("apology_issued", "D3", 4, new_due_at=at(40, 17).isoformat(),
-                      reason="xin lỗi"),
+        dossier_event(
+            "apology_issued", "D3", 4, new_due_at=at(40, 17).isoformat(), reason="xin lỗi"
+        ),
         resolved("D3", 33, 1, 40),  # April, on time against the apology's new due time
         received("D4", 2, 5),
         dossier_event("withdrawn", "D4", 3, reason="rút hồ sơ"),
         received("D5", 3, 6, agency="H56.101", procedure=PROC_B),  # never resolved
-        dossier_event("supplement_requested", "D1", 35, reason="again",
-                      officer_id="off-00000001"),  # a second dossier with a request, April
-        dossier_event("supplement_requested", "D2", 36, reason="again",
-                      officer_id="off-00000001"),  # D2's second request, in April
+        dossier_event(
+            "supplement_requested", "D1", 35, reason="again", officer_id="off-00000001"
+        ),  # a second dossier with a request, April
+        dossier_event(
+            "supplement_requested", "D2", 36, reason="again", officer_id="off-00000001"
+        ),  # D2's second request, in April
     ]
 
 
@@ -56,8 +65,15 @@ def test_dossier_measures_per_agency_month_and_over_a_range() -> None:
     kpis = fold(dossiers())
     march = kpis.dossier_counts(("agency", "month"))[("H56.01", "2026-03")]
     assert march == {
-        "received": 4, "resolved": 2, "on_time": 2, "late": 0, "received_online": 2,
-        "received_online_l34": 1, "supplement_requested": 1, "withdrawn": 1, "apologies": 1,
+        "received": 4,
+        "resolved": 2,
+        "on_time": 2,
+        "late": 0,
+        "received_online": 2,
+        "received_online_l34": 1,
+        "supplement_requested": 1,
+        "withdrawn": 1,
+        "apologies": 1,
     }
     april = kpis.dossier_counts(("agency", "month"))[("H56.01", "2026-04")]
     assert (april["resolved"], april["on_time"], april["supplement_requested"]) == (1, 1, 2)
@@ -81,8 +97,12 @@ def test_in_progress_and_overdue_use_the_due_time_in_force() -> None:
 
 
 def test_complaints_ratings_audits_and_objectives() -> None:
-    filed = {"kind": "complaint", "channel": "online", "category": "processing_delay",
-             "complainant_id": "cit-00000001"}
+    filed = {
+        "kind": "complaint",
+        "channel": "online",
+        "category": "processing_delay",
+        "complainant_id": "cit-00000001",
+    }
     closing = {"substantiated": True, "resolution": "ok", "officer_id": "off-00000001"}
     audit = {"kind": "inspection", "audited_agency": "H56.101"}
     evaluated = {"indicator": "on_time_rate", "target": 95.0, "met": False}
@@ -91,36 +111,93 @@ def test_complaints_ratings_audits_and_objectives() -> None:
         event("complaint.filed", "C1", at(9), filed, source=FEEDBACK),
         event("complaint.resolved", "C1", at(12), closing, source=FEEDBACK),
         event("complaint.filed", "C2", at(40), filed, source=FEEDBACK),  # April, open
-        event("satisfaction.rated", "R1", at(3), {"channel": "online", "score": 2},
-              source=SURVEY),
-        event("satisfaction.rated", "R1", at(4), {"channel": "online", "score": 5},
-              source=SURVEY),  # re-sent: the latest score counts, the rating once
-        event("audit.planned", "A1", at(1), {**audit, "planned_on": "2026-03-10",
-              "on_site": True, "scope": "ISO", "lead_auditor_id": "auditor-00000001"},
-              source=SECRETARIAT, agency="H56.101"),
-        event("audit.conducted", "A1", at(9), {**audit, "on_site": False,
-              "auditor_ids": ["auditor-00000001"]}, source=SECRETARIAT, agency="H56.101"),
-        event("audit.finding_recorded", "A1", at(9, 10), {**audit, "finding_id": "A1-F1",
-              "classification": "major", "iso_clause": "8.5.1", "process": "p",
-              "description": "d", "auditor_id": "auditor-00000001"},
-              source=SECRETARIAT, agency="H56.101"),
-        event("objective.evaluated", "O1", at(31), {**evaluated, "actual": 90.0,
-              "period": "2026-03"}, source=SECRETARIAT),
-        event("objective.evaluated", "O1", at(32), {**evaluated, "actual": 91.0,
-              "period": "2026-03"}, source=SECRETARIAT),  # a correction: the later wins
+        event("satisfaction.rated", "R1", at(3), {"channel": "online", "score": 2}, source=SURVEY),
+        event(
+            "satisfaction.rated", "R1", at(4), {"channel": "online", "score": 5}, source=SURVEY
+        ),  # re-sent: the latest score counts, the rating once
+        event(
+            "audit.planned",
+            "A1",
+            at(1),
+            {
+                **audit,
+                "planned_on": "2026-03-10",
+                "on_site": True,
+                "scope": "ISO",
+                "lead_auditor_id": "auditor-00000001",
+            },
+            source=SECRETARIAT,
+            agency="H56.101",
+        ),
+        event(
+            "audit.conducted",
+            "A1",
+            at(9),
+            {**audit, "on_site": False, "auditor_ids": ["auditor-00000001"]},
+            source=SECRETARIAT,
+            agency="H56.101",
+        ),
+        event(
+            "audit.finding_recorded",
+            "A1",
+            at(9, 10),
+            {
+                **audit,
+                "finding_id": "A1-F1",
+                "classification": "major",
+                "iso_clause": "8.5.1",
+                "process": "p",
+                "description": "d",
+                "auditor_id": "auditor-00000001",
+            },
+            source=SECRETARIAT,
+            agency="H56.101",
+        ),
+        event(
+            "objective.evaluated",
+            "O1",
+            at(31),
+            {**evaluated, "actual": 90.0, "period": "2026-03"},
+            source=SECRETARIAT,
+        ),
+        event(
+            "objective.evaluated",
+            "O1",
+            at(32),
+            {**evaluated, "actual": 91.0, "period": "2026-03"},
+            source=SECRETARIAT,
+        ),  # a correction: the later wins
     ]
     kpis = fold(events)
     c = kpis.complaint_counts(("agency", "month"))
-    assert c[("H56.01", "2026-03")] == {"filed": 1, "resolved": 1, "substantiated": 1,
-                                        "days": 3.0, "timed": 1, "avg_resolution_days": 3.0}
+    assert c[("H56.01", "2026-03")] == {
+        "filed": 1,
+        "resolved": 1,
+        "substantiated": 1,
+        "days": 3.0,
+        "timed": 1,
+        "avg_resolution_days": 3.0,
+    }
     assert c[("H56.01", "2026-04")]["filed"] == 1
     assert kpis.satisfaction_counts(("agency",))[("H56.01",)] == {
-        "ratings": 1, "satisfied": 1, "score_sum": 5}
+        "ratings": 1,
+        "satisfied": 1,
+        "score_sum": 5,
+    }
     assert kpis.audit_counts()["H56.101"] == {
-        "inspections": 1, "onsite_inspections": 1, "findings": 1, "major_findings": 1,
-        "minor_findings": 0}
-    assert kpis.audit_coverage() == {"agencies": 2, "internally_audited": 0, "inspected": 1,
-                                     "inspections": 1, "onsite_inspections": 1}
+        "inspections": 1,
+        "onsite_inspections": 1,
+        "findings": 1,
+        "major_findings": 1,
+        "minor_findings": 0,
+    }
+    assert kpis.audit_coverage() == {
+        "agencies": 2,
+        "internally_audited": 0,
+        "inspected": 1,
+        "inspections": 1,
+        "onsite_inspections": 1,
+    }
     assert kpis.audit_coverage(("2026-04", "2026-04"))["inspections"] == 0
     assert kpis.findings_by_classification()["major"] == 1
     (evaluation,) = kpis.objective_evaluations.values()
@@ -148,8 +225,7 @@ def test_order_and_repeated_delivery_do_not_change_any_count(small_province: Pro
     for group in (("agency",), ("agency", "month"), ("agency", "procedure")):
         assert a.dossier_counts(group) == b.dossier_counts(group)
         assert a.complaint_counts(group[:1]) == b.complaint_counts(group[:1])
-    assert a.satisfaction_counts(("agency", "month")) == b.satisfaction_counts(("agency",
-                                                                                "month"))
+    assert a.satisfaction_counts(("agency", "month")) == b.satisfaction_counts(("agency", "month"))
     assert a.audit_counts() == b.audit_counts() and a.audit_coverage() == b.audit_coverage()
     assert a.events_by_type == b.events_by_type
     assert sum(a.events_by_type.values()) == len(events)
@@ -160,8 +236,10 @@ def test_order_and_repeated_delivery_do_not_change_any_count(small_province: Pro
 def test_the_kpi_fold_agrees_with_the_demo_totals(small_province: Province) -> None:
     truth = ground_truth(small_province.events)
     by_agency = truth.kpis.dossier_counts(("agency",))
-    assert {a: {k: by_agency[(a,)][k] for k in ("received", "resolved", "on_time", "late")}
-            for (a,) in by_agency} == {a: c.as_dict() for a, c in truth.agencies.items()}
+    assert {
+        a: {k: by_agency[(a,)][k] for k in ("received", "resolved", "on_time", "late")}
+        for (a,) in by_agency
+    } == {a: c.as_dict() for a, c in truth.agencies.items()}
     assert truth.kpis.findings_by_classification() == truth.findings
     assert truth.kpis.objectives_met()["missed"] == truth.totals["objectives_missed"]
 
@@ -170,8 +248,15 @@ def test_periods_and_the_public_service_score() -> None:
     assert period_months("2026") == ("2026-01", "2026-12")
     assert period_months("2026-Q2") == ("2026-04", "2026-06")
     assert period_months("2026-05") == ("2026-05", "2026-05")
-    counts = {"received": 10, "resolved": 8, "on_time": 6, "late": 2, "received_online": 5,
-              "received_online_l34": 4, "apologies": 1}
+    counts = {
+        "received": 10,
+        "resolved": 8,
+        "on_time": 6,
+        "late": 2,
+        "received_online": 5,
+        "received_online_l34": 4,
+        "apologies": 1,
+    }
     score = public_service_score(counts, ratings=0, satisfied=0)
     assert score["satisfaction"] is None and score["transparency"] == 50.0
     # (30·75 + 20·50 + 15·50 + 15·40) / 80, satisfaction dropped out

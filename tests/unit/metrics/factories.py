@@ -13,8 +13,9 @@ SOURCE = "urn:vn:gov:test:one-stop-shop"
 _ids = itertools.count(1)
 
 
-def event(type_: str, subject: str, agency: str, time: datetime, data: dict[str, Any],
-          **envelope: Any) -> CloudEvent:
+def event(
+    type_: str, subject: str, agency: str, time: datetime, data: dict[str, Any], **envelope: Any
+) -> CloudEvent:
     raw = {
         "specversion": "1.0",
         "id": envelope.pop("id", f"evt-{next(_ids)}"),
@@ -29,10 +30,20 @@ def event(type_: str, subject: str, agency: str, time: datetime, data: dict[str,
     return parse_event(raw)
 
 
-def received(code: str, agency: str, at: datetime, due: datetime, *, channel: str = "counter",
-             level: int | None = None, procedure: str = "1.001612.000.00.00.H56") -> CloudEvent:
+def received(
+    code: str,
+    agency: str,
+    at: datetime,
+    due: datetime,
+    *,
+    channel: str = "counter",
+    level: int | None = None,
+    procedure: str = "1.001612.000.00.00.H56",
+) -> CloudEvent:
     data: dict[str, Any] = {
-        "procedure_code": procedure, "channel": channel, "due_at": due.isoformat(),
+        "procedure_code": procedure,
+        "channel": channel,
+        "due_at": due.isoformat(),
         "applicant_id": "applicant-0001",
     }
     if level is not None:
@@ -40,79 +51,165 @@ def received(code: str, agency: str, at: datetime, due: datetime, *, channel: st
     return event("dossier.received", code, agency, at, data)
 
 
-def resolved(code: str, agency: str, received_at: datetime, at: datetime, due: datetime,
-             procedure: str = "1.001612.000.00.00.H56") -> CloudEvent:
-    return event("dossier.resolved", code, agency, at, {
-        "procedure_code": procedure, "outcome": "approved",
-        "received_at": received_at.isoformat(), "due_at": due.isoformat(),
-    })
+def resolved(
+    code: str,
+    agency: str,
+    received_at: datetime,
+    at: datetime,
+    due: datetime,
+    procedure: str = "1.001612.000.00.00.H56",
+) -> CloudEvent:
+    return event(
+        "dossier.resolved",
+        code,
+        agency,
+        at,
+        {
+            "procedure_code": procedure,
+            "outcome": "approved",
+            "received_at": received_at.isoformat(),
+            "due_at": due.isoformat(),
+        },
+    )
 
 
-def supplement_received(code: str, agency: str, at: datetime, new_due: datetime,
-                        procedure: str = "1.001612.000.00.00.H56") -> CloudEvent:
-    return event("dossier.supplement_received", code, agency, at, {
-        "procedure_code": procedure, "new_due_at": new_due.isoformat(),
-    })
+def supplement_received(
+    code: str,
+    agency: str,
+    at: datetime,
+    new_due: datetime,
+    procedure: str = "1.001612.000.00.00.H56",
+) -> CloudEvent:
+    return event(
+        "dossier.supplement_received",
+        code,
+        agency,
+        at,
+        {
+            "procedure_code": procedure,
+            "new_due_at": new_due.isoformat(),
+        },
+    )
 
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
 
 
-def complaint_filed(cid: str, agency: str, at: datetime, *, kind: str = "complaint",
-                    dossier: str | None = None) -> CloudEvent:
-    data: dict[str, Any] = {"kind": kind, "channel": "online", "category": "processing_delay",
-                            "complainant_id": "citizen-0001"}
+def complaint_filed(
+    cid: str, agency: str, at: datetime, *, kind: str = "complaint", dossier: str | None = None
+) -> CloudEvent:
+    data: dict[str, Any] = {
+        "kind": kind,
+        "channel": "online",
+        "category": "processing_delay",
+        "complainant_id": "citizen-0001",
+    }
     if dossier:
         data["dossier_code"] = dossier
     return event("complaint.filed", cid, agency, at, data)
 
 
 def complaint_resolved(cid: str, agency: str, at: datetime, substantiated: bool) -> CloudEvent:
-    return event("complaint.resolved", cid, agency, at, {
-        "substantiated": substantiated, "resolution": "answered", "officer_id": "officer-0001",
-    })
+    return event(
+        "complaint.resolved",
+        cid,
+        agency,
+        at,
+        {
+            "substantiated": substantiated,
+            "resolution": "answered",
+            "officer_id": "officer-0001",
+        },
+    )
 
 
 def rating(rid: str, agency: str, at: datetime, score: int) -> CloudEvent:
     return event("satisfaction.rated", rid, agency, at, {"channel": "counter", "score": score})
 
 
-def audit_conducted(aid: str, publisher_agency: str, audited: str, at: datetime, *, kind: str,
-                    on_site: bool) -> CloudEvent:
-    return event("audit.conducted", aid, publisher_agency, at, {
-        "kind": kind, "audited_agency": audited, "on_site": on_site,
-        "auditor_ids": ["auditor-0001"],
-    })
+def audit_conducted(
+    aid: str, publisher_agency: str, audited: str, at: datetime, *, kind: str, on_site: bool
+) -> CloudEvent:
+    return event(
+        "audit.conducted",
+        aid,
+        publisher_agency,
+        at,
+        {
+            "kind": kind,
+            "audited_agency": audited,
+            "on_site": on_site,
+            "auditor_ids": ["auditor-0001"],
+        },
+    )
 
 
-def finding(aid: str, publisher_agency: str, audited: str, at: datetime, finding_id: str,
-            classification: str, kind: str = "internal_audit") -> CloudEvent:
-    return event("audit.finding_recorded", aid, publisher_agency, at, {
-        "finding_id": finding_id, "kind": kind, "audited_agency": audited,
-        "classification": classification, "iso_clause": "8.5.1", "process": "land registration",
-        "description": "step skipped", "auditor_id": "auditor-0001",
-    })
+def finding(
+    aid: str,
+    publisher_agency: str,
+    audited: str,
+    at: datetime,
+    finding_id: str,
+    classification: str,
+    kind: str = "internal_audit",
+) -> CloudEvent:
+    return event(
+        "audit.finding_recorded",
+        aid,
+        publisher_agency,
+        at,
+        {
+            "finding_id": finding_id,
+            "kind": kind,
+            "audited_agency": audited,
+            "classification": classification,
+            "iso_clause": "8.5.1",
+            "process": "land registration",
+            "description": "step skipped",
+            "auditor_id": "auditor-0001",
+        },
+    )
 
 
-def objective_set(oid: str, agency: str, at: datetime, indicator: str, target: float,
-                  period: str) -> CloudEvent:
-    return event("objective.set", oid, agency, at, {
-        "indicator": indicator, "target": target, "comparison": "at_least", "period": period,
-    })
+def objective_set(
+    oid: str, agency: str, at: datetime, indicator: str, target: float, period: str
+) -> CloudEvent:
+    return event(
+        "objective.set",
+        oid,
+        agency,
+        at,
+        {
+            "indicator": indicator,
+            "target": target,
+            "comparison": "at_least",
+            "period": period,
+        },
+    )
 
 
-def capa(type_: str, capa_id: str, agency: str, at: datetime, sequence: int,
-         **data: Any) -> CloudEvent:
-    base: dict[str, Any] = {"sequence": sequence, "actor_id": "system:policy",
-                            "actor_role": "system"}
+def capa(
+    type_: str, capa_id: str, agency: str, at: datetime, sequence: int, **data: Any
+) -> CloudEvent:
+    base: dict[str, Any] = {
+        "sequence": sequence,
+        "actor_id": "system:policy",
+        "actor_role": "system",
+    }
     if type_ == "opened":
-        base.update({
-            "source": "late_dossiers", "agency": agency, "process": "land registration",
-            "severity": "minor", "description": "late dossiers", "owner_id": "owner-0001",
-            "correction_due_on": (at + days(7)).date().isoformat(),
-            "closure_due_on": (at + days(data.pop("closure_days", 60))).date().isoformat(),
-        })
+        base.update(
+            {
+                "source": "late_dossiers",
+                "agency": agency,
+                "process": "land registration",
+                "severity": "minor",
+                "description": "late dossiers",
+                "owner_id": "owner-0001",
+                "correction_due_on": (at + days(7)).date().isoformat(),
+                "closure_due_on": (at + days(data.pop("closure_days", 60))).date().isoformat(),
+            }
+        )
     elif type_ == "effectiveness_verified":
         base.update({"verified_on": at.date().isoformat()})
     elif type_ == "closed":

@@ -26,9 +26,16 @@ def dossier_province(seed: int, dossiers: int) -> list[CloudEvent]:
         )
         due = received_at + f.days(rng.choice((3, 5, 10)))
         online = rng.random() < 0.5
-        events.append(f.received(code, agency, received_at, due,
-                                 channel="online" if online else "counter",
-                                 level=rng.choice((2, 3, 4)) if online else None))
+        events.append(
+            f.received(
+                code,
+                agency,
+                received_at,
+                due,
+                channel="online" if online else "counter",
+                level=rng.choice((2, 3, 4)) if online else None,
+            )
+        )
         if rng.random() < 0.15:
             due = due + f.days(4)
             events.append(f.supplement_received(code, agency, received_at + f.days(1), due))
@@ -53,8 +60,10 @@ def expected_by_agency_month(events: list[CloudEvent]) -> dict[tuple[str, str], 
                 sets[(e.agencycode, month)]["on_time"].add(e.subject)
     return {
         key: {
-            "received": len(s["received"]), "resolved": len(s["resolved"]),
-            "on_time": len(s["on_time"]), "late": len(s["resolved"]) - len(s["on_time"]),
+            "received": len(s["received"]),
+            "resolved": len(s["resolved"]),
+            "on_time": len(s["on_time"]),
+            "late": len(s["resolved"]) - len(s["on_time"]),
         }
         for key, s in sets.items()
     }
@@ -78,29 +87,52 @@ def other_families(seed: int) -> list[CloudEvent]:
     for n in range(60):
         agency = rng.choice(AGENCIES)
         filed = start + timedelta(hours=rng.randrange(0, 85 * 24))
-        events.append(f.complaint_filed(f"C-{n:04d}", agency, filed,
-                                        kind=rng.choice(("complaint", "feedback"))))
+        events.append(
+            f.complaint_filed(
+                f"C-{n:04d}", agency, filed, kind=rng.choice(("complaint", "feedback"))
+            )
+        )
         if rng.random() < 0.7:
-            events.append(f.complaint_resolved(f"C-{n:04d}", agency,
-                                               filed + f.days(rng.uniform(1, 20)),
-                                               substantiated=rng.random() < 0.4))
+            events.append(
+                f.complaint_resolved(
+                    f"C-{n:04d}",
+                    agency,
+                    filed + f.days(rng.uniform(1, 20)),
+                    substantiated=rng.random() < 0.4,
+                )
+            )
     for n in range(200):
-        events.append(f.rating(f"R-{n:04d}", rng.choice(AGENCIES),
-                               start + timedelta(hours=rng.randrange(0, 88 * 24)),
-                               rng.randint(1, 5)))
+        events.append(
+            f.rating(
+                f"R-{n:04d}",
+                rng.choice(AGENCIES),
+                start + timedelta(hours=rng.randrange(0, 88 * 24)),
+                rng.randint(1, 5),
+            )
+        )
     # Internal audits of two of the three agencies; four inspections, one on site.
     for n, audited in enumerate(AGENCIES[:2]):
         at = start + f.days(10 + n)
-        events.append(f.audit_conducted(f"A-{n}", "H56", audited, at, kind="internal_audit",
-                                        on_site=True))
+        events.append(
+            f.audit_conducted(f"A-{n}", "H56", audited, at, kind="internal_audit", on_site=True)
+        )
         events.append(f.finding(f"A-{n}", "H56", audited, at, f"F-{n}-1", "minor"))
         events.append(f.finding(f"A-{n}", "H56", audited, at, f"F-{n}-2", "observation"))
     for n in range(4):
-        events.append(f.audit_conducted(f"I-{n}", "H56", AGENCIES[n % 3], start + f.days(30 + n),
-                                        kind="inspection", on_site=n == 0))
+        events.append(
+            f.audit_conducted(
+                f"I-{n}",
+                "H56",
+                AGENCIES[n % 3],
+                start + f.days(30 + n),
+                kind="inspection",
+                on_site=n == 0,
+            )
+        )
     for agency in AGENCIES:
-        events.append(f.objective_set(f"O-{agency}", agency, start, "on_time_rate", 90.0,
-                                      "2026-Q1"))
+        events.append(
+            f.objective_set(f"O-{agency}", agency, start, "on_time_rate", 90.0, "2026-Q1")
+        )
     # CAPAs: one closed effective first time, one reopened then effective, one open overdue,
     # one open with recurrence, one cancelled.
     t = start + f.days(5)
@@ -109,15 +141,17 @@ def other_families(seed: int) -> list[CloudEvent]:
         f.capa("effectiveness_verified", "CAPA-1", "H56.01", t + f.days(20), 2, result="effective"),
         f.capa("closed", "CAPA-1", "H56.01", t + f.days(21), 3),
         f.capa("opened", "CAPA-2", "H56.01", t, 1),
-        f.capa("effectiveness_verified", "CAPA-2", "H56.01", t + f.days(20), 2,
-               result="ineffective"),
+        f.capa(
+            "effectiveness_verified", "CAPA-2", "H56.01", t + f.days(20), 2, result="ineffective"
+        ),
         f.capa("reopened", "CAPA-2", "H56.01", t + f.days(20), 3),
         f.capa("effectiveness_verified", "CAPA-2", "H56.01", t + f.days(40), 4, result="effective"),
         f.capa("closed", "CAPA-2", "H56.01", t + f.days(41), 5),
         f.capa("opened", "CAPA-3", "H56.02", t, 1, closure_days=10),
         f.capa("opened", "CAPA-4", "H56.02", t, 1),
-        f.capa("recurrence_flagged", "CAPA-4", "H56.02", t + f.days(1), 2,
-               earlier_capa_id="CAPA-1"),
+        f.capa(
+            "recurrence_flagged", "CAPA-4", "H56.02", t + f.days(1), 2, earlier_capa_id="CAPA-1"
+        ),
         f.capa("opened", "CAPA-5", "H56.03", t, 1),
         f.capa("cancelled", "CAPA-5", "H56.03", t + f.days(2), 2, justification="duplicate"),
     ]

@@ -43,10 +43,13 @@ class Letters:
 
 
 def records() -> list[Record]:
-    e = f.received("D1", "H56.01", datetime(2026, 1, 5, tzinfo=ICT),
-                   datetime(2026, 1, 9, tzinfo=ICT))
-    return [Record(RecordPosition("qms.dossier.v1", 0, 1), b"D1", to_kafka_record(e).value),
-            Record(RecordPosition("qms.dossier.v1", 0, 2), b"x", b"garbage")]
+    e = f.received(
+        "D1", "H56.01", datetime(2026, 1, 5, tzinfo=ICT), datetime(2026, 1, 9, tzinfo=ICT)
+    )
+    return [
+        Record(RecordPosition("qms.dossier.v1", 0, 1), b"D1", to_kafka_record(e).value),
+        Record(RecordPosition("qms.dossier.v1", 0, 2), b"x", b"garbage"),
+    ]
 
 
 async def test_insert_is_retried_and_completes_before_dead_letters() -> None:
@@ -78,15 +81,33 @@ async def test_redelivered_batch_gets_the_same_token() -> None:
 
 def test_report_html_escapes_and_draws_inline_svg() -> None:
     data = ReportData(
-        agency="H56.01", period="2026", generated_at="now",
+        agency="H56.01",
+        period="2026",
+        generated_at="now",
         dossiers_total={"received": 3, "resolved": 2, "on_time": 1, "late": 1},
-        dossiers_by_month=[{"month": "2026-01", "received": 3, "resolved": 2, "on_time": 1,
-                            "late": 1, "received_online": 1, "supplement_requested": 0,
-                            "apologies": 0}],
-        in_progress={}, objectives=[{"indicator": "<script>", "period": "2026", "target": 1.0,
-                                     "comparison": "at_least"}],
-        satisfaction_by_month=[], satisfaction_total={}, complaints_by_month=[],
-        complaints_total={}, capa={}, audits={}, score_by_month=[],
+        dossiers_by_month=[
+            {
+                "month": "2026-01",
+                "received": 3,
+                "resolved": 2,
+                "on_time": 1,
+                "late": 1,
+                "received_online": 1,
+                "supplement_requested": 0,
+                "apologies": 0,
+            }
+        ],
+        in_progress={},
+        objectives=[
+            {"indicator": "<script>", "period": "2026", "target": 1.0, "comparison": "at_least"}
+        ],
+        satisfaction_by_month=[],
+        satisfaction_total={},
+        complaints_by_month=[],
+        complaints_total={},
+        capa={},
+        audits={},
+        score_by_month=[],
     )
     html = render_report(data)
     assert "<script>" not in html and "&lt;script&gt;" in html

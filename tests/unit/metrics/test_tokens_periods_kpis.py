@@ -42,10 +42,15 @@ def test_month_ranges_include_both_ends() -> None:
     assert month_range(None, "2026-02").contains(date(2020, 1, 1))
 
 
-@pytest.mark.parametrize(("start", "end", "field"), [
-    ("2026-13", None, "from"), ("2026-1", None, "from"), (None, "26-01", "to"),
-    ("2026-03", "2026-01", "to"),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("2026-13", None, "from"),
+        ("2026-1", None, "from"),
+        (None, "26-01", "to"),
+        ("2026-03", "2026-01", "to"),
+    ],
+)
 def test_bad_months_name_the_parameter(start: str | None, end: str | None, field: str) -> None:
     with pytest.raises(PeriodError, match=f"^{field}:"):
         month_range(start, end)
@@ -60,10 +65,24 @@ def test_periods() -> None:
 
 
 def test_score_drops_unmeasurable_components_and_renormalises() -> None:
-    components = score_components(received=10, resolved=8, on_time=6, late=2, received_online=5,
-                                  received_online_l34=2, apologies=1, ratings=0, satisfied=0)
-    assert components == {"progress": 75.0, "online_service": 50.0, "satisfaction": None,
-                          "transparency": 50.0, "digitisation": 20.0}
+    components = score_components(
+        received=10,
+        resolved=8,
+        on_time=6,
+        late=2,
+        received_online=5,
+        received_online_l34=2,
+        apologies=1,
+        ratings=0,
+        satisfied=0,
+    )
+    assert components == {
+        "progress": 75.0,
+        "online_service": 50.0,
+        "satisfaction": None,
+        "transparency": 50.0,
+        "digitisation": 20.0,
+    }
     expected = (30 * 75 + 20 * 50 + 15 * 50 + 15 * 20) / 80
     assert public_service_score(components) == pytest.approx(expected)
     assert public_service_score({k: None for k in components}) is None
@@ -85,10 +104,14 @@ def test_migrations_are_numbered_without_gaps_and_idempotent() -> None:
         for statement in m.statements:
             # Re-running any statement changes nothing: create-if-missing, replace, drop-if-
             # present, or a backfill into a table whose duplicates collapse (dossier marks).
-            idempotent = ("IF NOT EXISTS" in statement
-                          or statement.startswith(("CREATE OR REPLACE VIEW", "DROP VIEW IF EXISTS",
-                                                   "DROP TABLE IF EXISTS",
-                                                   "INSERT INTO dossier_marks ")))
+            idempotent = "IF NOT EXISTS" in statement or statement.startswith(
+                (
+                    "CREATE OR REPLACE VIEW",
+                    "DROP VIEW IF EXISTS",
+                    "DROP TABLE IF EXISTS",
+                    "INSERT INTO dossier_marks ",
+                )
+            )
             assert idempotent, (m.name, statement[:60])
 
 
