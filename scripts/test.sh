@@ -9,7 +9,7 @@ layer=""
 if [[ "${1:-}" == "--layer" ]]; then layer="$2"; shift 2; fi
 
 if [[ -z "$layer" ]]; then
-  echo "== ruff";      $BIN/ruff check .
+  echo "== ruff";      $BIN/ruff check . && $BIN/ruff format --check .
   echo "== mypy";      $BIN/mypy
   echo "== imports";   $BIN/lint-imports
   echo "== contracts"; $BIN/qms schemas check

@@ -17,10 +17,11 @@ class CapaSettings(CommonSettings):
     host: str = Field(default="127.0.0.1", validation_alias="QMS_CAPA_HOST")
     port: int = Field(default=8082, ge=1, le=65535, validation_alias="QMS_CAPA_PORT")
     app_id: str = Field(
-        default="qms-capa",
-        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        default="",
+        pattern=r"^[A-Za-z0-9._-]{0,100}$",
         validation_alias="QMS_CAPA_APP_ID",
-        description="faust app id: the consumer group and the prefix of its internal topics.",
+        description="faust app id: the consumer group and the prefix of its internal topics. "
+        "Empty means `<topic_prefix>capa`.",
     )
     users_file: Path = Field(default=DEV_USERS_FILE, validation_alias="QMS_CAPA_USERS_FILE")
     escalation_interval_s: float = Field(
@@ -47,6 +48,14 @@ class CapaSettings(CommonSettings):
         validation_alias="QMS_CAPA_STATE_DIR",
         description="RocksDB directory of the tables; default <data_dir>/capa/<app_id>.",
     )
+
+    @model_validator(mode="after")
+    def _app_id_of_this_deployment(self) -> CapaSettings:
+        # Group, changelogs and reply topics belong to one deployment: two topic prefixes on
+        # one broker must not share (and recover) each other's tables.
+        if not self.app_id:
+            self.app_id = f"{self.topic_prefix}capa"
+        return self
 
     @model_validator(mode="after")
     def _no_dev_users_in_production(self) -> CapaSettings:

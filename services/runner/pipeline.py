@@ -112,10 +112,12 @@ def _drive_demo(
         for row in rows
     }
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
+    capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console)
     return {
         "seed": demo.seed,
         "capa": capa,
+        "capa_in_clickhouse": capa_in_clickhouse,
         "audit_trail": audit_trail,
         "events_published": len(province.events),
         "publish": vars(report),
@@ -141,6 +143,21 @@ def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str
             outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)
         console.print(f"[green]✓[/] {len(outcome.closed)} CAPAs walked to closure over the API")
         return {**capa.summary(), "expected_opened": expected, "scripted": outcome.as_dict()}
+
+
+def _wait_for_capa_board(
+    metrics: httpx.Client, capa: dict[str, Any], console: Console
+) -> dict[str, int]:
+    """The CAPA board as ClickHouse sees it, once it has every CAPA event of the service."""
+    deadline = time.monotonic() + 120
+    with console.status("Waiting for the CAPA board in ClickHouse…"):
+        while True:
+            rows = metrics.get("/v1/kpi/capa/by-agency").raise_for_status().json()["rows"]
+            board = {k: sum(row[k] for row in rows) for k in ("capas", "closed", "backlog")}
+            caught_up = board["capas"] == capa["opened"] and board["closed"] == capa["closed"]
+            if caught_up or time.monotonic() > deadline:
+                return board
+            time.sleep(1)
 
 
 def _verify_audit_trail(settings: CommonSettings, console: Console) -> dict[str, Any]:

@@ -34,6 +34,12 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             f"CAPA: {capa['opened']:,} opened, {capa['closed']:,} closed, "
             f"{capa['overdue']:,} overdue"
         )
+    board = summary.get("capa_in_clickhouse")
+    if board:
+        console.print(
+            f"CAPA board in ClickHouse: {board['capas']:,} CAPAs, {board['closed']:,} closed, "
+            f"{board['backlog']:,} in the backlog"
+        )
     audit = summary.get("audit_trail")
     if audit:
         verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"

@@ -85,6 +85,9 @@ def test_the_run_prints_per_agency_figures_equal_to_the_ground_truth(
     assert capa["opened"] == truth.expected_capas["total"] > 0
     assert capa["closed"] == capa["scripted"]["closed"] > 0
     assert "CAPA:" in completed.stdout
+    board = summary["capa_in_clickhouse"]
+    assert board["capas"] == capa["opened"] and board["closed"] == capa["closed"]
+    assert board["backlog"] == capa["opened"] - capa["closed"] - capa.get("cancelled", 0)
 
     trail = summary["audit_trail"]
     assert trail["ok"], trail

@@ -57,8 +57,12 @@ async def verify_topics(
     if events_topic is not None and len(chosen) != 1:
         raise ValueError("--events-topic needs exactly one --topic")
     bootstrap = settings.kafka_bootstrap_servers
-    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    # Checkpoints, then the ledger, then the events: a running worker signs a checkpoint only
+    # once its entries are in the ledger, and writes an entry only after its event, so each
+    # read finds everything the earlier ones refer to (read the other way round, a checkpoint
+    # signed meanwhile would look like a ledger shorter than its checkpoint).
     notes, bad_notes = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
     notes = [*notes, *extra_checkpoints]
     source_of = {name: events_topic or name for name in chosen}
     records = await read_topics(bootstrap, sorted(set(source_of.values())))
@@ -99,8 +103,9 @@ async def trail_document(
     With a `verifier`, only checkpoints it accepts are offered as the covering one.
     """
     bootstrap = settings.kafka_bootstrap_servers
-    entries, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    # Checkpoints first: every entry a checkpoint covers is then in the ledger read after it.
     notes, _ = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+    entries, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
     if verifier is not None:
         notes = [note for note in notes if note.verified_by(verifier)]
     by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)

@@ -18,6 +18,15 @@ A crash anywhere before 3 redelivers the records and produces the very same entr
 A failure stops the worker instead of skipping a record. A timer signs, every T seconds,
 the chains that grew since their last checkpoint (it only reads the table).
 
+The chain head, not faust, says which record comes next. faust drops records it has already
+fetched when it resumes the flow at the end of a rebalance (table recovery included): it
+clears the agents' buffers and counts on having sought back to the committed offsets, but it
+seeks before the records arrive, and for a partition that never committed (new topics) the
+seek does nothing at all. So (a) a batch whose records skip offsets past the head gets the
+skipped ones read straight from the topic and chained first, in order; and (b) when a
+rebalance ends, every chained partition of the worker is sought to the offset after its head,
+so dropped records come again even when no later record of the partition arrives.
+
     python -m services.intake.ledger.worker      # or: qms audit ledger-worker
 """
 
@@ -26,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +45,7 @@ from faust.types import EventT
 
 from services.common.topics import ensure_topics, load_topic_specs
 from services.intake.ledger.adapters.checkpoint_file import append_note
+from services.intake.ledger.adapters.kafka import read_ranges
 from services.intake.ledger.adapters.keys import load_signer
 from services.intake.ledger.adapters.publisher import LedgerPublisher
 from services.intake.ledger.domain.chain import (
@@ -44,6 +54,7 @@ from services.intake.ledger.domain.chain import (
     chain_key,
     extend_all,
     split_chain_key,
+    undelivered,
 )
 from services.intake.ledger.domain.note import Checkpoint, Signer, origin_for, sign_checkpoint
 from services.intake.ledger.settings import LedgerSettings
@@ -70,6 +81,17 @@ def source_partitions(settings: LedgerSettings) -> int:
 def event_record(event: EventT[Any]) -> EventRecord:
     message = event.message
     return EventRecord(message.topic, message.partition, message.offset, message.value or b"")
+
+
+class RebalanceEnd(faust.Sensor):
+    """Calls `callback` once a rebalance has fully completed (table recovery included)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def on_rebalance_end(self, app: faust.types.AppT, state: dict[str, Any]) -> None:
+        self._callback()
 
 
 def ledger_datadir(settings: LedgerSettings) -> Path:
@@ -105,6 +127,7 @@ def build_ledger_app(
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     checkpointed: dict[str, int] = {}  # chain → last size signed by this worker (memory only)
+    chained_topics = set(settings.chained_topic_names())
 
     async def publish_checkpoint(head: ChainHead) -> None:
         """Sign the head of a chain, publish the note and append it to the anchor file."""
@@ -134,16 +157,43 @@ def build_ledger_app(
         finally:
             faust.streams._current_event.reset(token)
 
+    async def read_undelivered(
+        chain_heads: dict[str, ChainHead], records: dict[str, list[EventRecord]]
+    ) -> None:
+        """Add to each partition's `records` those that faust skipped after the chain head."""
+        gaps = {
+            split_chain_key(key): ranges
+            for key, chain_records in records.items()
+            if (ranges := undelivered(chain_heads[key], (r.offset for r in chain_records)))
+        }
+        if not gaps:
+            return
+        found = await read_ranges(settings.kafka_bootstrap_servers, gaps)
+        for (topic, partition), missing in found.items():
+            key = chain_key(topic, partition)
+            log.warning(
+                "%s: offsets %s were not delivered by the consumer; %d record(s) read from "
+                "the topic and chained first",
+                key,
+                ", ".join(f"{start}..{stop - 1}" for start, stop in gaps[(topic, partition)]),
+                len(missing),
+            )
+            records[key] = sorted([*records[key], *missing], key=lambda record: record.offset)
+
     async def chain_batch(batch: Sequence[EventT[Any]]) -> None:
         """Chain a batch: every entry acked (and checkpoint signed) before any head moves."""
         by_chain: dict[str, list[EventT[Any]]] = {}
         for event in batch:
             key = chain_key(event.message.topic, event.message.partition)
             by_chain.setdefault(key, []).append(event)
-        extensions = {
-            key: extend_all(stored_head(key), map(event_record, events))
+        chain_heads = {key: stored_head(key) for key in by_chain}
+        # In offset order: after a seek back, a batch can hold a partition's records twice.
+        records = {
+            key: sorted(map(event_record, events), key=lambda record: record.offset)
             for key, events in by_chain.items()
         }
+        await read_undelivered(chain_heads, records)
+        extensions = {key: extend_all(chain_heads[key], records[key]) for key in by_chain}
         for key, extension in extensions.items():
             if extension.redelivered:
                 log.info(
@@ -215,6 +265,39 @@ def build_ledger_app(
     app.timer(interval=settings.checkpoint_seconds, name="checkpoint-grown-chains")(
         checkpoint_grown_chains
     )
+
+    async def resume_from_chain_heads() -> None:
+        """Seek each chained partition of this worker to the offset after its chain head."""
+        generation = app.consumer_generation_id
+        positions = {
+            tp: stored_head(chain_key(tp.topic, tp.partition)).last_offset + 1
+            for tp in app.assignor.assigned_actives()
+            if tp.topic in chained_topics
+        }
+        if not positions or app.consumer_generation_id != generation:
+            return  # a newer rebalance is under way; its end seeks again
+        try:
+            await app.consumer.seek_wait(positions)
+        except Exception:  # e.g. revoked meanwhile: the next rebalance's end seeks again
+            log.exception("could not resume the chained partitions from their heads")
+            return
+        log.info(
+            "resumed %d chained partitions from their heads: %s",
+            len(positions),
+            ", ".join(
+                f"{tp.topic}/{tp.partition}@{offset}" for tp, offset in sorted(positions.items())
+            ),
+        )
+
+    resuming: set[asyncio.Task[None]] = set()
+
+    def on_rebalance_end() -> None:
+        # After faust's own seek to the committed offsets and the clearing of the buffers.
+        task = asyncio.ensure_future(resume_from_chain_heads())
+        resuming.add(task)
+        task.add_done_callback(resuming.discard)
+
+    app.sensors.add(RebalanceEnd(on_rebalance_end))
     return app
 
 

@@ -17,6 +17,7 @@ from services.intake.ledger.domain.chain import (
     extend,
     extend_all,
     split_chain_key,
+    undelivered,
 )
 from tests.unit.ledger.builders import TOPIC, chain_over, records
 
@@ -127,3 +128,23 @@ def test_checkpoints_fall_on_every_multiple_of_n_inside_a_batch() -> None:
     sizes = [(head.size, head.head, head.last_offset) for head in batch.checkpoints(4)]
     assert sizes == [(4, entries[3].hash, 3), (8, entries[7].hash, 7)]
     assert extend_all(batch.head, []).checkpoints(4) == []
+
+
+@pytest.mark.parametrize(
+    ("last_offset", "offsets", "gaps"),
+    [
+        (-1, [0, 1, 2], []),  # a fresh chain that starts at offset 0: nothing skipped
+        (-1, [2, 3], [(0, 2)]),  # the `qms run` failure: offsets 0 and 1 never delivered
+        (6, [7, 49, 50], [(8, 49)]),  # a run in the middle
+        (6, [9, 12], [(7, 9), (10, 12)]),  # several runs
+        (10, [3, 4, 11], []),  # redeliveries are not gaps
+        (10, [8, 9, 10, 13], [(11, 13)]),  # a gap after redeliveries
+        (4, [5, 5, 6], []),  # the same offset twice (delivered again after a seek back)
+        (4, [], []),
+    ],
+)
+def test_undelivered_names_the_offsets_a_batch_skips_after_the_head(
+    last_offset: int, offsets: list[int], gaps: list[tuple[int, int]]
+) -> None:
+    head = ChainHead(TOPIC, 0, size=last_offset + 1, last_offset=last_offset)
+    assert undelivered(head, offsets) == gaps

@@ -6,9 +6,10 @@ never disturbs the ledger worker or any other consumer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -19,6 +20,7 @@ from services.intake.ledger.domain.note import SignedCheckpoint, parse_note
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_MS = 1000
+_RANGE_READ_DEADLINE_S = 60.0  # a broker that serves nothing this long stops the worker
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,42 @@ async def fetch_values(
                     for message in batch.get(tp, []):
                         if message.offset == offset:
                             found[(tp.topic, tp.partition, offset)] = message.value or b""
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def read_ranges(
+    bootstrap: str, wanted: Mapping[tuple[str, int], Sequence[tuple[int, int]]]
+) -> dict[tuple[str, int], list[EventRecord]]:
+    """The records at `start <= offset < stop` for each range of each (topic, partition), in
+    offset order. An offset that holds no record (a transaction marker, say) yields nothing;
+    one before the start of the log (deleted by retention) too."""
+    found: dict[tuple[str, int], list[EventRecord]] = {key: [] for key in wanted}
+    if not any(wanted.values()):
+        return found
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _RANGE_READ_DEADLINE_S
+    try:
+        partitions = [TopicPartition(topic, partition) for topic, partition in wanted]
+        consumer.assign(partitions)
+        for tp in partitions:
+            records = found[(tp.topic, tp.partition)]
+            for start, stop in wanted[(tp.topic, tp.partition)]:
+                consumer.seek(tp, start)
+                while await consumer.position(tp) < stop:
+                    if loop.time() > deadline:
+                        raise TimeoutError(
+                            f"could not read {tp.topic}/{tp.partition} offsets {start}..{stop - 1}"
+                        )
+                    batch = await consumer.getmany(tp, timeout_ms=_FETCH_TIMEOUT_MS)
+                    records.extend(
+                        EventRecord(tp.topic, tp.partition, message.offset, message.value or b"")
+                        for message in batch.get(tp, [])
+                        if start <= message.offset < stop
+                    )
         return found
     finally:
         await consumer.stop()

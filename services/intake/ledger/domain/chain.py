@@ -235,6 +235,19 @@ def extend_all(head: ChainHead, records: Iterable[EventRecord]) -> Extension:
     return Extension(tuple(entries), head, tuple(redelivered))
 
 
+def undelivered(head: ChainHead, offsets: Iterable[int]) -> list[tuple[int, int]]:
+    """The offset ranges `[start, stop)` past `head` that a partition's delivered `offsets`
+    (ascending) leave out: records the consumer never handed over, or offsets that hold no
+    record at all (only reading the topic tells which). Redeliveries are not gaps."""
+    gaps: list[tuple[int, int]] = []
+    expected = head.last_offset + 1
+    for offset in offsets:
+        if offset > expected:
+            gaps.append((expected, offset))
+        expected = max(expected, offset + 1)
+    return gaps
+
+
 def record_leaf(value: bytes) -> bytes:
     """The leaf a record value must have."""
     return leaf_hash(canonical_value(value).data)
