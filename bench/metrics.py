@@ -1,6 +1,6 @@
 """Metrics benchmark: ingestion and replay throughput, dashboard query latency at scale.
 
-    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 .venv/bin/python bench/metrics.py \
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 .venv/bin/python bench/metrics.py \
         [--kafka-events 100000] [--query-events 10000000] [--repeat 10]
 
 Prints, from one run:

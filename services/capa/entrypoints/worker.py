@@ -9,6 +9,14 @@ Every command for one CAPA travels on the partition that owns its id, and one ag
 instance handles a partition at a time, so decisions on one CAPA are serialised. Delivery
 is at least once: a redelivered command finds its events already in the table (a source
 event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
+
+After every rebalance the source topics and the sightings topic are re-read from their
+committed offsets (`services.common.faust_rebalance`): faust 0.15.3 drops records fetched
+during table recovery on partitions that never committed. Re-reading them is safe: the
+policies derive the CAPA id from the source event and `decide` ignores a reference it has
+already recorded; a sighting replaces itself and a recurrence already flagged is ignored.
+The commands topic is not re-read: an HTTP command without an expected version, replayed
+after later commands, could apply again, and its caller already had its reply.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from services.capa.domain.recurrence import RootCauseSighting, find_recurrence, 
 from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersion
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import Role
+from services.common.faust_rebalance import reread_from_committed_after_rebalance
 
 log = logging.getLogger(__name__)
 
@@ -291,5 +300,9 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
                     )
                 )
 
+    # Idempotent consumers only (see the module docstring): not the commands topic.
+    reread_from_committed_after_rebalance(
+        app, [*(settings.topic(t) for t in SOURCE_TOPICS), sightings_topic.get_topic_name()]
+    )
     streams = CapaStreams(app, settings, store, handle_commands, commands_topic)
     return streams

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +43,7 @@ import faust
 import faust.streams
 from faust.types import EventT
 
+from services.common.faust_rebalance import RebalanceEnd
 from services.common.topics import ensure_topics, load_topic_specs
 from services.intake.ledger.adapters.checkpoint_file import append_note
 from services.intake.ledger.adapters.kafka import read_ranges
@@ -81,17 +82,6 @@ def source_partitions(settings: LedgerSettings) -> int:
 def event_record(event: EventT[Any]) -> EventRecord:
     message = event.message
     return EventRecord(message.topic, message.partition, message.offset, message.value or b"")
-
-
-class RebalanceEnd(faust.Sensor):
-    """Calls `callback` once a rebalance has fully completed (table recovery included)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__()
-        self._callback = callback
-
-    def on_rebalance_end(self, app: faust.types.AppT, state: dict[str, Any]) -> None:
-        self._callback()
 
 
 def ledger_datadir(settings: LedgerSettings) -> Path:

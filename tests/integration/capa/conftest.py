@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.binding import to_kafka_record
 from schemas.catalogue import parse_event
 from services.common.settings import REPO_ROOT
-from services.common.topics import ensure_topics, load_topic_specs
+from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
 
 TOKENS = {
     "owner": "dev-capa-owner-token",  # owner:H56.01, agencies H56.*
@@ -109,10 +109,11 @@ class CapaProcess:
 
 
 @pytest.fixture(scope="module")
-async def capa_prefix(kafka_bootstrap: str) -> str:
+async def capa_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
     prefix = f"tc{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
-    return prefix
+    yield prefix
+    await delete_topics_under(kafka_bootstrap, prefix)  # faust's topics too (app id below)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,7 @@ async def capa_service(
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "QMS_TOPIC_PREFIX": capa_prefix,
-        "QMS_CAPA_APP_ID": f"capa-{capa_prefix.rstrip('.')}",
+        "QMS_CAPA_APP_ID": f"{capa_prefix}capa",
         "QMS_CAPA_ESCALATION_INTERVAL_S": "1",
         "QMS_ENV": "development",
         "QMS_LOG_LEVEL": "WARNING",
