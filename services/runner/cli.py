@@ -55,7 +55,12 @@ def run(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     console.print(f"Full summary: {path}")
-    if not (summary["matches_ground_truth"] and summary["audit_trail"]["ok"]):
+    capa = summary["capa"]
+    if not (
+        summary["matches_ground_truth"]
+        and summary["audit_trail"]["ok"]
+        and capa["opened"] == capa["expected_opened"]
+    ):
         raise typer.Exit(1)
 
 

@@ -31,7 +31,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     capa = summary.get("capa")
     if capa:
         console.print(
-            f"CAPA: {capa['opened']:,} opened, {capa['closed']:,} closed, "
+            f"CAPA: {capa['opened']:,} opened ({capa['expected_opened']:,} expected from the "
+            f"demo's findings, complaints, late dossiers and objectives), "
+            f"{capa['closed']:,} closed, "
             f"{capa['overdue']:,} overdue"
         )
     board = summary.get("capa_in_clickhouse")
