@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
+import subprocess
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -21,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.binding import to_kafka_record
 from schemas.catalogue import topic_for
 from schemas.envelope import CloudEvent
+from services.common.settings import REPO_ROOT
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Batch, RecordPosition
@@ -109,7 +113,7 @@ def metrics_settings(
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -121,7 +125,7 @@ async def running_service(
     settings: MetricsSettings, *, consume: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service as `qms metrics serve` runs it, on this test's event loop."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(settings, consume=consume),
         host="127.0.0.1",
@@ -233,3 +237,35 @@ def loaded(chdb_dsn: str, province: list[CloudEvent]) -> Iterator[ClickHouseStor
     insert_events(store, shuffled, batch=250)  # duplicates, cut differently, out of order
     yield store
     store.close()
+
+
+def worker_env(
+    bootstrap: str, prefix: str, workdir: Path, port: int, batch_size: int
+) -> dict[str, str]:
+    """The environment of a `qms metrics serve` child process with small, quick batches."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "QMS_TOPIC_PREFIX": prefix,
+        "QMS_DATA_DIR": str(workdir),
+        "CLICKHOUSE_DSN": f"chdb://{workdir / 'chdb'}",
+        "CLICKHOUSE_DATABASE": "qms",
+        "QMS_METRICS_PORT": str(port),
+        "QMS_METRICS_BATCH_SIZE": str(batch_size),
+        "QMS_METRICS_FLUSH_INTERVAL_S": "0.2",
+        "QMS_LOG_LEVEL": "WARNING",
+        "QMS_METRICS_SESSION_TIMEOUT_S": "6",
+    }
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`qms metrics serve` as a child process (so that a test can SIGKILL it)."""
+    code = "from services.metrics.entrypoints.cli import app; app()"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "serve"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -9,38 +9,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.metrics.conftest import produce
+from tests.integration.metrics.conftest import free_port, produce, start_worker, worker_env
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    code = "from services.metrics.entrypoints.cli import app; app()"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", code, "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 async def _stats(client: httpx.AsyncClient) -> dict[str, int] | None:
@@ -56,22 +34,10 @@ async def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
 ) -> None:
     events = dossier_province(seed=23, dossiers=2500)
     await produce(kafka_bootstrap, topic_prefix, events)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "QMS_TOPIC_PREFIX": topic_prefix,
-        "QMS_DATA_DIR": str(tmp_path),
-        "CLICKHOUSE_DSN": f"chdb://{tmp_path / 'chdb'}",
-        "CLICKHOUSE_DATABASE": "qms",
-        "QMS_METRICS_PORT": str(port),
-        "QMS_METRICS_BATCH_SIZE": "40",
-        "QMS_METRICS_FLUSH_INTERVAL_S": "0.2",
-        "QMS_LOG_LEVEL": "WARNING",
-        "QMS_METRICS_SESSION_TIMEOUT_S": "6",
-    }
+    port = free_port()
+    env = worker_env(kafka_bootstrap, topic_prefix, tmp_path, port, batch_size=40)
     log = tmp_path / "metrics.log"
-    worker = _start(env, log)
+    worker = start_worker(env, log)
     killed_at = 0
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
@@ -88,7 +54,7 @@ async def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
             worker.wait(timeout=30)
             assert 0 < killed_at < len(events), "the worker was not caught mid-stream"
 
-            worker = _start(env, log)
+            worker = start_worker(env, log)
             final: dict[str, int] | None = None
             for _ in range(1200):
                 final = await _stats(api)

@@ -23,7 +23,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,13 +39,15 @@ from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import (
     committed_and_end,
+    free_port,
     produce,
     running_service,
+    start_worker,
     wait_until_drained,
+    worker_env,
 )
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
 SEED = 4  # a draw with complaints (some substantiated), a major finding, external audits
 DOSSIER_FIELDS = (
@@ -344,18 +345,6 @@ def api_store(settings: MetricsSettings) -> ClickHouseStore:
     return ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database).open()
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    code = "from services.metrics.entrypoints.cli import app; app()"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", code, "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def _alive(worker: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
     def check() -> None:
         assert worker.poll() is None, log.read_text()
@@ -379,23 +368,11 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
     truth: GroundTruth,
 ) -> None:
     await deliver_twice(kafka_bootstrap, topic_prefix, province)
-    port = _free_port()
+    port = free_port()
     group = f"{topic_prefix}metrics"
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "QMS_TOPIC_PREFIX": topic_prefix,
-        "QMS_DATA_DIR": str(tmp_path),
-        "CLICKHOUSE_DSN": f"chdb://{tmp_path / 'chdb'}",
-        "CLICKHOUSE_DATABASE": "qms",
-        "QMS_METRICS_PORT": str(port),
-        "QMS_METRICS_BATCH_SIZE": "100",
-        "QMS_METRICS_FLUSH_INTERVAL_S": "0.2",
-        "QMS_LOG_LEVEL": "WARNING",
-        "QMS_METRICS_SESSION_TIMEOUT_S": "6",
-    }
+    env = worker_env(kafka_bootstrap, topic_prefix, tmp_path, port, batch_size=100)
     log = tmp_path / "metrics.log"
-    worker = _start(env, log)
+    worker = start_worker(env, log)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
             # Kill while records are inserted but their offsets not yet committed (faust
@@ -414,7 +391,7 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
             worker.wait(timeout=30)
             assert uncommitted > 0, "the worker was not caught between insert and commit"
 
-            worker = _start(env, log)
+            worker = start_worker(env, log)
             await wait_until_drained(
                 kafka_bootstrap, topic_prefix, group, alive=_alive(worker, log)
             )
@@ -431,12 +408,3 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
