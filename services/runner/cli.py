@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -48,13 +48,18 @@ def run(
     )
     started = time.monotonic()
     ports = Ports(intake=port_base + 1, capa=port_base + 2, metrics=port_base + 3)
-    summary = run_pipeline(settings, demo, ports, keep_running=keep_running, console=console)
-    summary["elapsed_seconds"] = round(time.monotonic() - started, 1)
-    render_summary(summary, console)
     path = summary_json or settings.data_dir / "run" / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    console.print(f"Full summary: {path}")
+
+    def report(summary: dict[str, Any]) -> None:
+        summary["elapsed_seconds"] = round(time.monotonic() - started, 1)
+        render_summary(summary, console)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        console.print(f"Full summary: {path}")
+
+    summary = run_pipeline(
+        settings, demo, ports, keep_running=keep_running, console=console, on_summary=report
+    )
     capa = summary["capa"]
     if not (
         summary["matches_ground_truth"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -53,7 +56,14 @@ def run_pipeline(
     *,
     keep_running: bool,
     console: Console,
+    on_summary: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
+    """Bring the stack up, drive the demo, hand the summary over, stop everything again.
+
+    Ctrl-C or SIGTERM at any point stops every process this run started.
+    """
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _interrupt)
     env = _service_env(settings)
     logs = settings.data_dir / "run" / "logs"
     services = [
@@ -78,6 +88,7 @@ def run_pipeline(
                 service.wait_healthy(timeout=120)
             console.print(f"[green]✓[/] {service.name} up (log: {service.log_path})")
         summary = _drive_demo(settings, demo, ports, console)
+        on_summary(summary)
         if keep_running:
             console.print("Stack running; Ctrl-C stops everything.")
             _wait_for_interrupt()
@@ -196,6 +207,10 @@ def _wait_until_counted(metrics: httpx.Client, published: int, console: Console)
                 return
             time.sleep(1)
     raise StackError("metrics did not count every published event within 300 s")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_interrupt() -> None:
