@@ -26,6 +26,14 @@ def run(
     keep_running: Annotated[
         bool, typer.Option(help="Stay up after the summary until Ctrl-C.")
     ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh/--keep-state",
+            help="Start from empty state (local broker reset, services' state wiped); "
+            "--keep-state adds this run's events to the previous ones.",
+        ),
+    ] = True,
     now: Annotated[
         str | None,
         typer.Option(help="Pretend it is this ISO 8601 moment (reproducible demos)."),
@@ -58,7 +66,13 @@ def run(
         console.print(f"Full summary: {path}")
 
     summary = run_pipeline(
-        settings, demo, ports, keep_running=keep_running, console=console, on_summary=report
+        settings,
+        demo,
+        ports,
+        keep_running=keep_running,
+        fresh=fresh,
+        console=console,
+        on_summary=report,
     )
     capa = summary["capa"]
     if not (

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -55,6 +57,7 @@ def run_pipeline(
     ports: Ports,
     *,
     keep_running: bool,
+    fresh: bool,
     console: Console,
     on_summary: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
@@ -64,8 +67,9 @@ def run_pipeline(
     """
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _interrupt)
-    env = _service_env(settings)
-    logs = settings.data_dir / "run" / "logs"
+    run_dir = settings.data_dir / "run"
+    env = _service_env(settings, state_dir=run_dir / "state")
+    logs = run_dir / "logs"
     services = [
         ServiceProcess(
             name,
@@ -79,6 +83,12 @@ def run_pipeline(
         ServiceProcess("ledger", qms_command("audit", "ledger-worker"), None, logs / "ledger.log")
     )
     local_kafka = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+    if fresh:
+        # The demo's figures are compared with its ground truth: earlier runs' events
+        # (another seed, another size) must not be counted with them.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if local_kafka:
+            kafka("reset", env)
     with console.status("Starting Kafka…"):
         kafka("start", env)
     try:
@@ -221,9 +231,9 @@ def _wait_for_interrupt() -> None:
         pass
 
 
-def _service_env(settings: CommonSettings) -> dict[str, str]:
+def _service_env(settings: CommonSettings, state_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
     env.setdefault("QMS_TOPIC_PREFIX", settings.topic_prefix)
-    env.setdefault("QMS_DATA_DIR", str(settings.data_dir))
+    env["QMS_DATA_DIR"] = str(state_dir)
     return env
