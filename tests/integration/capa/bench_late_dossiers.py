@@ -24,7 +24,7 @@ from schemas.catalogue import parse_event
 async def main(prefix: str, n: int, url: str) -> None:
     due = datetime(2026, 11, 3, 10, tzinfo=UTC)
     p = AIOKafkaProducer(
-        bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+        bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
         acks="all",
         linger_ms=5,
     )
