@@ -29,14 +29,17 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic_core import to_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from schemas import parse_event, to_kafka_record, topic_for  # noqa: E402
-from services.common.topics import ensure_topics, load_topic_specs  # noqa: E402
+from services.common.topics import (  # noqa: E402
+    delete_topics_under,
+    ensure_topics,
+    load_topic_specs,
+)
 from services.intake.config import IntakeSettings  # noqa: E402
 
 COUNTS = re.compile(
@@ -249,18 +252,6 @@ def run_queue_seconds(pid: int) -> float:
         return 0.0
 
 
-async def delete_topics(bootstrap: str, prefixes: tuple[str, ...]) -> None:
-    """Remove this run's topics: a benchmark leaves nothing behind on a shared broker."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 def prepare(
     count: int, batch: int, run: str, raw_prefix: str
 ) -> tuple[list[bytes], list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]]:
@@ -356,7 +347,8 @@ async def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-        await delete_topics(args.bootstrap, (prefix, raw_prefix))
+        for run_prefix in (prefix, raw_prefix):
+            await delete_topics_under(args.bootstrap, run_prefix)
 
     intake_rate = statistics.median(intake_rates)
     raw_rate = statistics.median(raw_rates)

@@ -33,13 +33,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from schemas import parse_event, to_kafka_record  # noqa: E402
-from services.common.topics import TopicSpec, ensure_topics, load_topic_specs  # noqa: E402
+from services.common.topics import (  # noqa: E402
+    TopicSpec,
+    delete_topics_under,
+    ensure_topics,
+    load_topic_specs,
+)
 
 WAIT_S = 900.0  # a deadline, not a measurement: the pre-batching worker needs minutes
 
@@ -188,18 +192,6 @@ async def rate_of(bootstrap: str, topic: str) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def delete_prefixed_topics(bootstrap: str, prefix: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-        return names
-    finally:
-        await admin.close()
-
-
 def stop(worker: subprocess.Popen[bytes]) -> None:
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)
@@ -244,7 +236,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if worker is not None:
             stop(worker)
-        deleted = await delete_prefixed_topics(args.bootstrap, prefix)
+        deleted = await delete_topics_under(args.bootstrap, prefix)
         print(f"deleted {len(deleted)} topics under {prefix}")
         if args.keep_log:
             print(f"worker log: {workdir / 'worker.log'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from schemas.binding import to_kafka_record
 from schemas.catalogue import parse_event
 from services.common.settings import REPO_ROOT
 from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
+from tests.support import free_port
 
 TOKENS = {
     "owner": "dev-capa-owner-token",  # owner:H56.01, agencies H56.*
@@ -36,20 +36,13 @@ def bearer(who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[who]}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class CapaProcess:
     """`python -m services.capa.entrypoints.cli serve` with its own app id and state dir."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         self.env = env
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.common.settings import REPO_ROOT
+from services.common.topics import delete_topics_under
 from services.intake.ledger.adapters.kafka import read_checkpoints, read_ledger
 from services.intake.ledger.settings import LedgerSettings
 
@@ -117,18 +118,6 @@ async def set_topic_config(bootstrap: str, topic: str, config: Mapping[str, str]
     await admin.start()
     try:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, dict(config))])
-    finally:
-        await admin.close()
-
-
-async def delete_topics_under(bootstrap: str, prefix: str) -> None:
-    """Delete every topic named `<prefix>…`, the worker's changelog and assignor topics too."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
     finally:
         await admin.close()
 

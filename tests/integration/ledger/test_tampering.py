@@ -17,7 +17,7 @@ import typer
 from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
-from services.common.topics import TopicSpec, ensure_topics, load_topic_specs
+from services.common.topics import TopicSpec, delete_topics_under, ensure_topics, load_topic_specs
 from services.intake.entrypoints.audit_routes import router
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.kafka import read_topics
@@ -29,7 +29,6 @@ from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import DEV_PUBLIC_KEY_FILE, LedgerSettings
 from tests.integration.ledger.conftest import (
     LedgerWorker,
-    delete_topics_under,
     ledger_env,
     produce,
     settings_from,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import uuid
@@ -31,6 +30,7 @@ from services.metrics.domain.rows import Batch, RecordPosition
 from services.metrics.domain.tokens import batch_token
 from services.metrics.entrypoints.api import create_app
 from services.metrics.entrypoints.consumer import EVENT_TOPICS
+from tests.support import free_port
 from tests.unit.metrics.scenario import dossier_province, other_families
 
 
@@ -111,13 +111,6 @@ def metrics_settings(
         batch_size=200,
         flush_interval_s=0.3,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

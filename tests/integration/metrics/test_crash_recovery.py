@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.metrics.conftest import free_port, produce, start_worker, worker_env
+from tests.integration.metrics.conftest import produce, start_worker, worker_env
+from tests.support import free_port
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency
 
 pytestmark = pytest.mark.integration

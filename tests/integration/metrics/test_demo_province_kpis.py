@@ -39,13 +39,13 @@ from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import (
     committed_and_end,
-    free_port,
     produce,
     running_service,
     start_worker,
     wait_until_drained,
     worker_env,
 )
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
