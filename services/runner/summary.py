@@ -47,7 +47,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"
         console.print(
             f"Audit trail: {audit['entries']:,} entries in {audit['chains']} hash chains, "
-            f"anchored by {audit['checkpoints']} signed checkpoints: {verdict}"
+            f"anchored by {audit['checkpoints']} signed checkpoints "
+            f"({audit.get('checkpoints_outside_kafka', 0)} also kept outside Kafka): {verdict}"
         )
     console.print(
         f"{summary['events_published']:,} events published; "

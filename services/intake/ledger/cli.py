@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import LedgerKeyError, load_verifier
 from services.intake.ledger.domain.trail import TrailReport, verify_trail
 from services.intake.ledger.service import VerifyResult, verify_topics
 from services.intake.ledger.settings import LedgerSettings
+
+EXIT_OK, EXIT_BROKEN, EXIT_UNREADABLE = 0, 1, 2
 
 
 def register_audit_commands(audit_app: typer.Typer) -> None:
@@ -36,7 +39,11 @@ def verify(
         typer.Option(help="Full name of a copy of --topic to read the events from instead."),
     ] = None,
     checkpoint_file: Annotated[
-        Path | None, typer.Option(help="Checkpoint file kept outside Kafka (JSON lines).")
+        Path | None,
+        typer.Option(
+            help="Checkpoint file kept outside Kafka (JSON lines); default: "
+            "QMS_LEDGER_CHECKPOINT_FILE when that file exists."
+        ),
     ] = None,
     public_key: Annotated[
         Path | None,
@@ -47,24 +54,29 @@ def verify(
         typer.Option(help="Check a saved GET /v1/audit/trail/{subject} response offline."),
     ] = None,
 ) -> None:
-    """Recompute every leaf, link and checkpoint; exit 1 naming the first broken entry."""
+    """Recompute every leaf, link and checkpoint; exit 1 naming the first broken entry.
+
+    Exit codes: 0 verified, 1 the trail is broken (tampering or loss), 2 it could not be
+    read (no key, no broker, an unreadable file): automation tells an outage from tampering.
+    """
     settings = LedgerSettings()
     try:
         verifier = load_verifier(settings, public_key)
     except LedgerKeyError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(EXIT_UNREADABLE) from exc
     if trail_file is not None:
         try:
             document = json.loads(trail_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             typer.echo(f"error: {trail_file}: {exc}", err=True)
-            raise typer.Exit(2) from exc
+            raise typer.Exit(EXIT_UNREADABLE) from exc
         report = verify_trail(document, verifier)
         _print_trail(report)
-        raise typer.Exit(0 if report.ok else 1)
+        raise typer.Exit(EXIT_OK if report.ok else EXIT_BROKEN)
+    anchor = checkpoint_file or _existing(settings.checkpoint_file)
     try:
-        extra = read_notes(checkpoint_file) if checkpoint_file is not None else []
+        extra = read_notes(anchor) if anchor is not None else []
         result = asyncio.run(
             verify_topics(
                 settings,
@@ -75,11 +87,17 @@ def verify(
                 extra_checkpoints=extra,
             )
         )
-    except (ValueError, LookupError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except (ValueError, LookupError, OSError, KafkaError) as exc:
+        typer.echo(f"error: could not read the trail: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
     _print_result(result)
-    raise typer.Exit(0 if result.ok else 1)
+    if anchor is not None:
+        typer.echo(f"checked against {len(extra)} checkpoint(s) kept outside Kafka in {anchor}")
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_BROKEN)
+
+
+def _existing(path: Path | None) -> Path | None:
+    return path if path is not None and path.exists() else None
 
 
 def ledger_worker(

@@ -17,7 +17,12 @@ from services.intake.ledger.adapters.kafka import (
 from services.intake.ledger.domain.chain import LedgerEntry, chain_key, split_chain_key
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier
 from services.intake.ledger.domain.trail import ChainMaterial, build_trail
-from services.intake.ledger.domain.verify import ChainReport, order_entries, verify_chain
+from services.intake.ledger.domain.verify import (
+    ChainReport,
+    Coverage,
+    order_entries,
+    verify_chain,
+)
 from services.intake.ledger.settings import LedgerSettings
 
 
@@ -61,15 +66,28 @@ async def verify_topics(
     # once its entries are in the ledger, and writes an entry only after its event, so each
     # read finds everything the earlier ones refer to (read the other way round, a checkpoint
     # signed meanwhile would look like a ledger shorter than its checkpoint).
-    notes, bad_notes = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+    checkpoint_topic = settings.topic("ledger.checkpoints.v1")
+    notes, bad_notes = await read_checkpoints(bootstrap, checkpoint_topic)
     entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
-    notes = [*notes, *extra_checkpoints]
     source_of = {name: events_topic or name for name in chosen}
     records = await read_topics(bootstrap, sorted(set(source_of.values())))
 
     by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:
         by_chain[entry.chain].append(entry)
+    # A running worker signs while we read: checkpoints of entries we did read may have
+    # arrived after the first read. Read again, keep those within what we read of the
+    # ledger, so that a busy chain is not mistaken for one whose checkpoints were removed.
+    later, _ = await read_checkpoints(bootstrap, checkpoint_topic)
+    read_sizes = {
+        chain: 1 + max(e.seq for e in chain_entries) for chain, chain_entries in by_chain.items()
+    }
+    notes = [
+        *notes,
+        *(n for n in later if n.checkpoint.size <= read_sizes.get(n.checkpoint.chain, 0)),
+        *extra_checkpoints,
+    ]
+    coverage = Coverage(every=settings.checkpoint_every, batch=settings.batch_size)
     chains = set(by_chain) | {note.checkpoint.chain for note in notes}
     for topic, partition in records:
         for name, source in source_of.items():
@@ -90,6 +108,7 @@ async def verify_topics(
                 verifier,
                 check_offsets=events_topic is None,
                 subject=subject,
+                coverage=coverage,
             )
         )
     return VerifyResult(reports, [*unreadable, *bad_notes], subject)

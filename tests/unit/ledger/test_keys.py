@@ -8,7 +8,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.intake.ledger.adapters.keys import LedgerKeyError, load_signer, load_verifier
+from services.intake.ledger.adapters.keys import (
+    LedgerKeyError,
+    is_dev_key,
+    load_signer,
+    load_verifier,
+    verifier_from_text,
+)
 from services.intake.ledger.settings import (
     DEV_PUBLIC_KEY_FILE,
     DEV_SIGNING_KEY_FILE,
@@ -67,3 +73,24 @@ def test_production_signs_with_its_own_key_and_name() -> None:
 def test_a_bad_key_says_where() -> None:
     with pytest.raises(LedgerKeyError, match="QMS_LEDGER_SIGNING_KEY"):
         load_signer(settings(QMS_ENV="development", QMS_LEDGER_SIGNING_KEY="not a key"))
+
+
+@pytest.mark.parametrize(
+    "key_file",
+    [DEV_PUBLIC_KEY_FILE, DEV_PUBLIC_KEY_FILE.with_suffix(".pub.pem")],
+    ids=["vkey", "pem"],
+)
+def test_production_verification_refuses_the_development_public_key(key_file: object) -> None:
+    # Under any key name: the development key is known by its fingerprint, not its name.
+    prod = settings(QMS_ENV="production", QMS_LEDGER_KEY_NAME="qms-trail-h56")
+    with pytest.raises(LedgerKeyError, match="development key is public"):
+        load_verifier(prod, key_file)  # type: ignore[arg-type]
+
+
+def test_the_development_key_fingerprint_is_the_shipped_key() -> None:
+    shipped = verifier_from_text(DEV_PUBLIC_KEY_FILE.read_text(encoding="utf-8"), "dev key")
+    assert is_dev_key(shipped.public_key)
+    other = Ed25519PrivateKey.generate().public_key()
+    assert not is_dev_key(
+        other.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )

@@ -10,9 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.ledger.domain.canonical import canonical_value
-from services.intake.ledger.domain.chain import EventRecord, LedgerEntry, entry_hash, extend
+from services.intake.ledger.domain.chain import (
+    ZERO_HASH,
+    ChainHead,
+    EventRecord,
+    LedgerEntry,
+    entry_hash,
+    extend,
+)
 from services.intake.ledger.domain.note import SignedCheckpoint
-from services.intake.ledger.domain.verify import Breakage, ChainReport, verify_chain
+from services.intake.ledger.domain.verify import Breakage, ChainReport, Coverage, verify_chain
 from tests.unit.ledger.builders import (
     TOPIC,
     chain_over,
@@ -122,12 +129,57 @@ def test_a_flipped_byte_in_a_leaf_breaks_the_entry() -> None:
     assert broken(check(entries=entries)) == (Breakage.ALTERED_ENTRY, 4)
 
 
-def test_a_re_hashed_entry_no_longer_matches_its_event() -> None:
+def test_an_entry_rewritten_in_place_is_an_altered_entry_not_an_altered_event() -> None:
     entries = list(ENTRIES)
     forged = replace(entries[4], leaf=bytes(32))
     entries[4] = replace(forged, hash=forged.expected_hash())
-    # Entry 4 is self-consistent now, but it commits to another event than the topic holds.
-    assert broken(check(entries=entries)) == (Breakage.ALTERED_EVENT, 4)
+    # Entry 4 is self-consistent now, but entry 5 still links to the original: the ledger
+    # changed, the event did not.
+    report = check(entries=entries)
+    assert broken(report) == (Breakage.ALTERED_ENTRY, 4)
+    assert report.problem is not None and "rewritten in place" in report.problem.detail
+
+
+def test_the_last_entry_rewritten_in_place_is_caught_by_its_checkpoint() -> None:
+    entries = list(ENTRIES)
+    forged = replace(entries[9], leaf=bytes(32))
+    entries[9] = replace(forged, hash=forged.expected_hash())
+    assert broken(check(entries=entries)) == (Breakage.ALTERED_ENTRY, 9)
+
+
+def forged_insert(at: int) -> list[LedgerEntry]:
+    """The ledger with a forged entry slipped in before seq `at`, re-chained from there on."""
+    forged_event = records(1, subject="H56.01-FORGED")[0].value
+    fake = EventRecord(TOPIC, 0, ITEMS[at].offset, forged_event)
+    return rechain([*ITEMS[:at], fake, *ITEMS[at:]])
+
+
+def rechain(items: list[EventRecord]) -> list[LedgerEntry]:
+    """Chain `items` as given, offsets and all: a forger's consistent rewrite."""
+    entries: list[LedgerEntry] = []
+    for seq, record in enumerate(items):
+        prev = entries[-1].hash if entries else ZERO_HASH
+        head = ChainHead(TOPIC, 0, seq, prev, record.offset - 1)
+        entry, _ = extend(head, record)
+        entries.append(entry)
+    return entries
+
+
+def test_an_inserted_forged_entry_is_not_a_dropped_event() -> None:
+    entries = forged_insert(4)
+    assert broken(check(entries=entries, checkpoints=[])) == (Breakage.INSERTED_ENTRY, 4)
+    # On a copy of the topic the offsets of the topic prove nothing, the chain's own do.
+    assert broken(check(entries=entries, checkpoints=[], check_offsets=False)) == (
+        Breakage.INSERTED_ENTRY,
+        4,
+    )
+
+
+def test_a_dropped_event_on_a_copy_stays_a_dropped_event() -> None:
+    assert broken(check(ITEMS[:4] + ITEMS[5:], check_offsets=False)) == (
+        Breakage.DROPPED_EVENT,
+        4,
+    )
 
 
 def test_a_re_linked_entry_is_a_bad_link() -> None:
@@ -145,6 +197,42 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint() -> None:
     report = check(items, entries=rewritten)
     assert broken(report) == (Breakage.ROOT_MISMATCH, 9)
     assert check(items, entries=rewritten, checkpoints=[]).ok  # hence: anchor checkpoints
+
+
+def test_a_rewritten_chain_whose_checkpoints_were_deleted_is_caught() -> None:
+    items = list(ITEMS)
+    items[7] = altered(items[7])
+    rewritten = chain_over(items)
+    every_five = Coverage(every=5, batch=1)
+    report = verify_chain(CHAIN, rewritten, items, [], VERIFIER, coverage=every_five)
+    assert broken(report) == (Breakage.MISSING_CHECKPOINT, 4)
+    assert report.problem is not None and "checkpoints were removed" in report.problem.detail
+    # The untouched chain with its checkpoints meets the same rule.
+    assert verify_chain(CHAIN, ENTRIES, ITEMS, CHECKPOINTS, VERIFIER, coverage=every_five).ok
+
+
+@pytest.mark.parametrize(
+    ("entries", "every", "batch", "required"),
+    [
+        (10, 5, 1, 5),
+        (9, 5, 1, 5),
+        (5, 5, 1, 0),
+        (10, 5, 5, 5),
+        (10, 5, 6, 0),
+        (2500, 1000, 1000, 1000),
+    ],
+)
+def test_how_far_a_chain_may_run_ahead_of_its_checkpoints(
+    entries: int, every: int, batch: int, required: int
+) -> None:
+    assert Coverage(every, batch).required_size(entries) == required
+
+
+def test_only_valid_checkpoints_count_as_coverage() -> None:
+    forged = checkpoint_at(ENTRIES, 10, new_signer("test-ledger"))
+    report = verify_chain(CHAIN, ENTRIES, ITEMS, [forged], VERIFIER, coverage=Coverage(5, 1))
+    assert report.anchored_size == 0
+    assert broken(report) == (Breakage.MISSING_CHECKPOINT, 4)
 
 
 def test_a_flipped_byte_in_a_signature_is_named() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -12,7 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.common.settings import Environment
 from services.intake.ledger.domain.note import check_key_name, format_vkey, key_id, parse_vkey
-from services.intake.ledger.settings import DEV_KEY_NAME, DEV_PUBLIC_KEY_FILE, LedgerSettings
+from services.intake.ledger.settings import DEV_KEY_NAME, LedgerSettings
+
+# SHA-256 of the raw public key of deploy/intake/ledger-dev-key.pem: that key is published
+# in this repository, so outside development neither its signatures nor a verification
+# against it prove anything. Recognised by fingerprint, whatever name or file it comes
+# under, and even where the deploy/ files are not installed.
+DEV_PUBLIC_KEY_SHA256 = "6f73749840a0d7ba9bd70a8ce1077210e9c07ba7456b3fe53f4cb61e5e28b817"
 
 
 class LedgerKeyError(ValueError):
@@ -129,7 +136,7 @@ def load_signer(settings: LedgerSettings) -> Ed25519Signer:
     signer = Ed25519Signer(settings.key_name, private_key_from_text(text, where))
     if settings.environment is not Environment.DEVELOPMENT:
         # The checked-in key is public: its signatures would prove nothing.
-        if _is_dev_key(signer.public_key):
+        if is_dev_key(signer.public_key):
             raise LedgerKeyError(f"{where}: the development key is refused outside development")
         if settings.key_name == DEV_KEY_NAME:
             raise LedgerKeyError(
@@ -146,13 +153,16 @@ def load_verifier(settings: LedgerSettings, path: Path | None = None) -> Ed25519
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise LedgerKeyError(f"cannot read public key {source}: {exc}") from exc
-        return verifier_from_text(text, str(source), settings.key_name)
+        verifier = verifier_from_text(text, str(source), settings.key_name)
+        if settings.environment is not Environment.DEVELOPMENT and is_dev_key(verifier.public_key):
+            raise LedgerKeyError(
+                f"{source}: the development key is public; outside development a "
+                "verification against it proves nothing"
+            )
+        return verifier
     return load_signer(settings).verifier()
 
 
-def _is_dev_key(public_key: bytes) -> bool:
-    try:
-        dev = verifier_from_text(DEV_PUBLIC_KEY_FILE.read_text(encoding="utf-8"), "dev key")
-    except (OSError, LedgerKeyError):
-        return False
-    return dev.public_key == public_key
+def is_dev_key(public_key: bytes) -> bool:
+    """Whether a raw Ed25519 public key is the checked-in development key."""
+    return hashlib.sha256(public_key).hexdigest() == DEV_PUBLIC_KEY_SHA256

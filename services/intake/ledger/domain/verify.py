@@ -29,10 +29,12 @@ class Breakage(StrEnum):
     MISSING_ENTRY = "missing ledger entry"
     FORKED_ENTRY = "conflicting ledger entry"
     ALTERED_ENTRY = "altered ledger entry"
+    INSERTED_ENTRY = "inserted ledger entry"
     BAD_LINK = "bad link"
     BAD_SIGNATURE = "bad checkpoint signature"
     ROOT_MISMATCH = "checkpoint root mismatch"
     TRUNCATED_LEDGER = "ledger shorter than its checkpoint"
+    MISSING_CHECKPOINT = "missing checkpoint"
     MISSING_EVENT = "subject event left out"
     MALFORMED = "malformed"
 
@@ -73,6 +75,41 @@ class ChainReport:
     def pending(self) -> int:
         """Records not chained yet (the ledger agent lags behind): not an error."""
         return max(0, self.events - self.entries)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How far the ledger worker may leave a chain ahead of its last signed checkpoint.
+
+    The worker signs a checkpoint at every `every`-th entry right after the entries of a
+    batch are acknowledged, so a reader may find at most one batch (`batch` entries) written
+    but not yet checkpointed beyond the last multiple of `every`.
+    """
+
+    every: int
+    batch: int
+
+    def required_size(self, entries: int) -> int:
+        """The checkpoint size a chain of `entries` entries must at least be anchored at."""
+        settled = max(0, entries - self.batch)
+        return settled - settled % self.every
+
+    def problems(self, chain: str, ordered: Sequence[LedgerEntry], anchored: int) -> list[Problem]:
+        required = self.required_size(len(ordered))
+        if anchored >= required:
+            return []
+        entry = ordered[required - 1]
+        return [
+            Problem(
+                chain,
+                required - 1,
+                entry.offset,
+                Breakage.MISSING_CHECKPOINT,
+                f"{len(ordered)} entries, but no valid signed checkpoint covers more than "
+                f"{anchored}; the ledger signs one every {self.every} entries, so one of size "
+                f"{required} must exist: checkpoints were removed or the chain was rewritten",
+            )
+        ]
 
 
 def order_entries(
@@ -129,8 +166,14 @@ def verify_chain(
     *,
     check_offsets: bool = True,
     subject: str | None = None,
+    coverage: Coverage | None = None,
 ) -> ChainReport:
-    """Verify one chain; `check_offsets` is off when `records` come from a copy of the topic."""
+    """Verify one chain; `check_offsets` is off when `records` come from a copy of the topic.
+
+    With `coverage`, a chain whose entries run further beyond its largest verified checkpoint
+    than the ledger worker ever leaves them is broken: checkpoints were removed (or never
+    signed, for a rewritten chain), and without them a consistent rewrite would verify.
+    """
     ordered, duplicates, ledger_problem = order_entries(chain, entries)
     notes, problems = _checked_checkpoints(chain, checkpoints, verifier)
     by_size: dict[int, list[SignedCheckpoint]] = {}
@@ -143,14 +186,16 @@ def verify_chain(
     walk_problem = _walk(
         chain, ordered, records, leaves, first_position, entry_positions, by_size, check_offsets
     )
+    anchored = [n.checkpoint.size for n in notes if n.checkpoint.size <= len(ordered)]
     if walk_problem is not None:
         problems.append(walk_problem)
     elif ledger_problem is None:
         problems.extend(_beyond_the_ledger(chain, ordered, by_size))
+        if coverage is not None:
+            problems.extend(coverage.problems(chain, ordered, max(anchored, default=0)))
     if ledger_problem is not None:
         problems.append(ledger_problem)
     problem = min(problems, key=lambda p: p.seq) if problems else None
-    anchored = [n.checkpoint.size for n in notes if n.checkpoint.size <= len(ordered)]
     return ChainReport(
         chain=chain,
         entries=len(ordered),
@@ -190,7 +235,15 @@ def _walk(
         record = records[seq]
         if leaves[seq] != entry.leaf:
             return _diagnose(
-                chain, entry, seq, record, leaves[seq], record_position, entry_position
+                chain,
+                ordered,
+                seq,
+                record,
+                leaves[seq],
+                record_position,
+                entry_position,
+                {r.offset for r in records} if check_offsets else None,
+                checkpoints_by_size,
             )
         if check_offsets and record.offset != entry.offset:
             return Problem(
@@ -246,17 +299,45 @@ def check_entry(chain: str, entry: LedgerEntry, seq: int, prev: bytes) -> Proble
 
 def _diagnose(
     chain: str,
-    entry: LedgerEntry,
+    ordered: Sequence[LedgerEntry],
     seq: int,
     record: EventRecord,
     leaf: bytes,
     record_position: Mapping[bytes, int],
     entry_position: Mapping[bytes, int],
+    topic_offsets: set[int] | None,
+    checkpoints_by_size: Mapping[int, list[SignedCheckpoint]],
 ) -> Problem:
-    """Why the record at position `seq` is not the one the entry chained."""
+    """Why the record at position `seq` is not the one the entry chained.
+
+    The event topic and the ledger are told apart by what each still commits to: an entry
+    rewritten in place no longer matches its successor's link (or the checkpoint at its
+    size), an entry slipped into the ledger points at an offset that holds another event
+    (or does not advance the offsets), and only otherwise did the topic change.
+    """
+    entry = ordered[seq]
     later_entry = entry_position.get(leaf)
     expected_later = record_position.get(entry.leaf)
     where = f"topic offset {record.offset}"
+    name = f"event {entry.id or '?'} ({entry.type or '?'})"
+    successor = ordered[seq + 1] if seq + 1 < len(ordered) else None
+    signed_roots = {note.checkpoint.root for note in checkpoints_by_size.get(seq + 1, ())}
+    if (successor is not None and successor.prev != entry.hash) or (
+        signed_roots and entry.hash not in signed_roots
+    ):
+        contradicted_by = (
+            f"entry {seq + 1} links to another entry {seq}"
+            if successor is not None and successor.prev != entry.hash
+            else f"the signed checkpoint of size {seq + 1} has another root"
+        )
+        return Problem(
+            chain,
+            seq,
+            entry.offset,
+            Breakage.ALTERED_ENTRY,
+            f"the entry was rewritten in place ({contradicted_by}); it now commits to "
+            f"{name}, which the topic does not hold at {where}",
+        )
     if later_entry is not None and later_entry > seq:
         if expected_later is not None and expected_later > seq:
             return Problem(
@@ -267,12 +348,21 @@ def _diagnose(
                 f"event {entry.id or '?'} chained at seq {seq} is at position {expected_later} "
                 f"of the topic; {where} holds the event chained at seq {later_entry}",
             )
+        if expected_later is None and _slipped_in(entry, successor, topic_offsets):
+            return Problem(
+                chain,
+                seq,
+                entry.offset,
+                Breakage.INSERTED_ENTRY,
+                f"the entry chains {name}, an event the topic never held at offset "
+                f"{entry.offset}; the topic's next event is chained at seq {later_entry}",
+            )
         return Problem(
             chain,
             seq,
             entry.offset,
             Breakage.DROPPED_EVENT,
-            f"event {entry.id or '?'} ({entry.type or '?'}) chained at seq {seq} is missing; "
+            f"{name} chained at seq {seq} is missing; "
             f"{where} holds the event chained at seq {later_entry}",
         )
     if expected_later is not None and expected_later > seq:
@@ -289,9 +379,22 @@ def _diagnose(
         seq,
         entry.offset,
         Breakage.ALTERED_EVENT,
-        f"event {entry.id or '?'} ({entry.type or '?'}) at {where} does not match its leaf "
-        f"{entry.leaf.hex()[:16]}…",
+        f"{name} at {where} does not match its leaf {entry.leaf.hex()[:16]}…",
     )
+
+
+def _slipped_in(
+    entry: LedgerEntry, successor: LedgerEntry | None, topic_offsets: set[int] | None
+) -> bool:
+    """Whether an entry whose event is nowhere in the topic was added to the ledger.
+
+    Kafka never reuses an offset: if the topic (not a copy) still has a record at the
+    entry's offset, that record is another event, so the entry is the forgery. On a copy,
+    offsets say nothing about the topic, but along a genuine chain they always increase.
+    """
+    if topic_offsets is not None and entry.offset in topic_offsets:
+        return True
+    return successor is not None and successor.offset <= entry.offset
 
 
 def _beyond_the_ledger(
