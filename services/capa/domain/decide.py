@@ -52,8 +52,8 @@ from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import (
     PERMITTED_ROLES,
     SYSTEM_COMMANDS,
-    TRANSITIONS,
     Role,
+    admits,
     allowed_commands,
 )
 
@@ -71,7 +71,7 @@ def decide(command: Command, state: CapaState | None) -> list[CloudEvent]:
         raise CapaNotFound(f"no CAPA {command.capa_id}")
     if command.expected_version is not None and command.expected_version != state.version:
         raise StaleVersion(command.expected_version, state.version)
-    if command.name not in SYSTEM_COMMANDS and command.name not in TRANSITIONS[state.status]:
+    if command.name not in SYSTEM_COMMANDS and not admits(state.status, command.name):
         raise IllegalTransition(command.name, state.status, allowed_commands(state.status))
     handler = _HANDLERS[type(command)]
     try:

@@ -26,7 +26,9 @@ from schemas.capa import (
 from schemas.envelope import CloudEvent
 from services.capa.domain.refusals import InvalidEvent
 from services.capa.domain.state import Action, CapaState, RootCause, Verification
-from services.capa.domain.transitions import Status
+from services.capa.domain.transitions import CommandName, Status, UnlistedTransition, next_status
+
+_C = CommandName
 
 
 def evolve(state: CapaState | None, event: CloudEvent) -> CapaState:
@@ -99,18 +101,27 @@ def _opened(event: CapaOpened) -> CapaState:
     )
 
 
+def _lead(state: CapaState, command: CommandName, outcome: Status | None = None) -> Status:
+    """The status `command` leads to, as the life-cycle table draws it."""
+    try:
+        return next_status(state.status, command, outcome)
+    except UnlistedTransition as exc:
+        raise InvalidEvent(f"{state.capa_id}: {exc}") from exc
+
+
 def _linked(state: CapaState, event: CapaNonconformityLinked) -> CapaState:
     return replace(state, references=(*state.references, event.data.reference))
 
 
 def _correction(state: CapaState, event: CapaCorrectionRecorded) -> CapaState:
-    return replace(state, status=Status.CORRECTION_RECORDED, correction=event.data.correction)
+    status = _lead(state, _C.RECORD_CORRECTION)
+    return replace(state, status=status, correction=event.data.correction)
 
 
 def _root_cause(state: CapaState, event: CapaRootCauseRecorded) -> CapaState:
     data = event.data
     cause = RootCause(data.method, data.category, data.text, event.time)
-    return replace(state, status=Status.ROOT_CAUSE_RECORDED, root_cause=cause)
+    return replace(state, status=_lead(state, _C.RECORD_ROOT_CAUSE), root_cause=cause)
 
 
 def _planned(state: CapaState, event: CapaActionsPlanned) -> CapaState:
@@ -118,7 +129,10 @@ def _planned(state: CapaState, event: CapaActionsPlanned) -> CapaState:
         Action(a.action_id, a.description, a.owner_id, a.due_on) for a in event.data.actions
     )
     return replace(
-        state, status=Status.ACTIONS_PLANNED, actions=actions, plan_rounds=state.plan_rounds + 1
+        state,
+        status=_lead(state, _C.PLAN_ACTIONS),
+        actions=actions,
+        plan_rounds=state.plan_rounds + 1,
     )
 
 
@@ -135,9 +149,8 @@ def _action_completed(state: CapaState, event: CapaActionCompleted) -> CapaState
         else a
         for a in state.actions
     )
-    done = all(a.done for a in actions)
-    status = Status.ACTIONS_COMPLETED if done else Status.ACTIONS_PLANNED
-    return replace(state, actions=actions, status=status)
+    outcome = Status.ACTIONS_COMPLETED if all(a.done for a in actions) else Status.ACTIONS_PLANNED
+    return replace(state, actions=actions, status=_lead(state, _C.COMPLETE_ACTION, outcome))
 
 
 def _verified(state: CapaState, event: CapaEffectivenessVerified) -> CapaState:
@@ -145,21 +158,24 @@ def _verified(state: CapaState, event: CapaEffectivenessVerified) -> CapaState:
     check = Verification(data.actor_id, data.result, data.verified_on, tuple(data.evidence))
     # An ineffective result is followed by `reopened`, which moves the status.
     status = (
-        Status.VERIFIED_EFFECTIVE if data.result is VerificationResult.EFFECTIVE else state.status
+        _lead(state, _C.VERIFY_EFFECTIVENESS, Status.VERIFIED_EFFECTIVE)
+        if data.result is VerificationResult.EFFECTIVE
+        else state.status
     )
     return replace(state, verifications=(*state.verifications, check), status=status)
 
 
 def _closed(state: CapaState, event: CapaClosed) -> CapaState:
-    return replace(state, status=Status.CLOSED, closed_on=event.data.closed_on)
+    return replace(state, status=_lead(state, _C.CLOSE), closed_on=event.data.closed_on)
 
 
 def _reopened(state: CapaState, event: CapaReopened) -> CapaState:
-    return replace(state, status=Status.REOPENED)
+    return replace(state, status=_lead(state, _C.VERIFY_EFFECTIVENESS, Status.REOPENED))
 
 
 def _cancelled(state: CapaState, event: CapaCancelled) -> CapaState:
-    return replace(state, status=Status.CANCELLED, cancellation=event.data.justification)
+    status = _lead(state, _C.CANCEL)
+    return replace(state, status=status, cancellation=event.data.justification)
 
 
 def _escalated(state: CapaState, event: CapaEscalated) -> CapaState:

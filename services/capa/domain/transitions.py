@@ -1,4 +1,5 @@
-"""The CAPA life cycle in one table: which commands each status admits, and who may give them.
+"""The CAPA life cycle in one table: which commands each status admits, where each leads,
+and who may give them (ISO 9001:2015 §10.2).
 
     opened ─▶ correction_recorded ─▶ root_cause_recorded ─▶ actions_planned ─▶ actions_completed
        └──────────────(correction is optional)──┘                                   │
@@ -51,19 +52,68 @@ class Role(StrEnum):
 
 
 _C = CommandName
+_S = Status
 
-# The life cycle. A command not listed for the current status is refused with this list.
-TRANSITIONS: Mapping[Status, frozenset[CommandName]] = {
-    Status.OPENED: frozenset({_C.RECORD_CORRECTION, _C.RECORD_ROOT_CAUSE, _C.CANCEL}),
-    Status.CORRECTION_RECORDED: frozenset({_C.RECORD_ROOT_CAUSE, _C.CANCEL}),
-    Status.ROOT_CAUSE_RECORDED: frozenset({_C.PLAN_ACTIONS, _C.CANCEL}),
-    Status.ACTIONS_PLANNED: frozenset({_C.COMPLETE_ACTION, _C.CANCEL}),
-    Status.ACTIONS_COMPLETED: frozenset({_C.VERIFY_EFFECTIVENESS, _C.CANCEL}),
-    Status.VERIFIED_EFFECTIVE: frozenset({_C.CLOSE}),
-    Status.REOPENED: frozenset({_C.RECORD_ROOT_CAUSE, _C.PLAN_ACTIONS, _C.CANCEL}),
-    Status.CLOSED: frozenset(),
-    Status.CANCELLED: frozenset(),
+# The life cycle, the one table: per status, the commands it admits and the statuses each
+# may lead to. A command not listed for the current status is refused with this list;
+# `evolve` takes every status change from here (`next_status`). Two commands have two
+# outcomes: completing an action leaves the plan open until the last one is done, and a
+# verification is either effective or reopens the CAPA.
+TRANSITIONS: Mapping[Status, Mapping[CommandName, frozenset[Status]]] = {
+    _S.OPENED: {
+        _C.RECORD_CORRECTION: frozenset({_S.CORRECTION_RECORDED}),
+        _C.RECORD_ROOT_CAUSE: frozenset({_S.ROOT_CAUSE_RECORDED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.CORRECTION_RECORDED: {
+        _C.RECORD_ROOT_CAUSE: frozenset({_S.ROOT_CAUSE_RECORDED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.ROOT_CAUSE_RECORDED: {
+        _C.PLAN_ACTIONS: frozenset({_S.ACTIONS_PLANNED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.ACTIONS_PLANNED: {
+        _C.COMPLETE_ACTION: frozenset({_S.ACTIONS_PLANNED, _S.ACTIONS_COMPLETED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.ACTIONS_COMPLETED: {
+        _C.VERIFY_EFFECTIVENESS: frozenset({_S.VERIFIED_EFFECTIVE, _S.REOPENED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.VERIFIED_EFFECTIVE: {
+        _C.CLOSE: frozenset({_S.CLOSED}),
+    },
+    _S.REOPENED: {
+        _C.RECORD_ROOT_CAUSE: frozenset({_S.ROOT_CAUSE_RECORDED}),
+        _C.PLAN_ACTIONS: frozenset({_S.ACTIONS_PLANNED}),
+        _C.CANCEL: frozenset({_S.CANCELLED}),
+    },
+    _S.CLOSED: {},
+    _S.CANCELLED: {},
 }
+
+
+class UnlistedTransition(ValueError):
+    """A status change the life-cycle table does not draw."""
+
+
+def next_status(status: Status, command: CommandName, outcome: Status | None = None) -> Status:
+    """Where `command` leads from `status`: its only target, or `outcome` among its targets."""
+    targets = TRANSITIONS[status].get(command)
+    if not targets:
+        raise UnlistedTransition(f"{command} is not admitted in status {status}")
+    if outcome is None:
+        if len(targets) != 1:
+            raise UnlistedTransition(
+                f"{command} from {status} needs its outcome: {sorted(targets)}"
+            )
+        (only,) = targets
+        return only
+    if outcome not in targets:
+        raise UnlistedTransition(f"{command} from {status} cannot lead to {outcome}")
+    return outcome
+
 
 # Facts the system records whatever the status (each is a no-op where it does not apply):
 # another occurrence of the nonconformity, an escalation, a recurrence.
@@ -83,6 +133,11 @@ PERMITTED_ROLES: Mapping[CommandName, frozenset[Role]] = {
     _C.ESCALATE: frozenset({Role.SYSTEM}),
     _C.FLAG_RECURRENCE: frozenset({Role.SYSTEM}),
 }
+
+
+def admits(status: Status, command: CommandName) -> bool:
+    """Whether the status admits a user command (system commands are always recorded)."""
+    return command in TRANSITIONS[status]
 
 
 def allowed_commands(status: Status) -> list[str]:

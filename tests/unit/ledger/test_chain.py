@@ -19,6 +19,7 @@ from services.intake.ledger.domain.chain import (
     split_chain_key,
     undelivered,
 )
+from services.intake.ledger.domain.verify import order_entries
 from tests.unit.ledger.builders import TOPIC, chain_over, records
 
 pytestmark = pytest.mark.unit
@@ -117,9 +118,15 @@ def test_a_batch_after_a_crash_skips_what_was_chained_and_reproduces_the_rest() 
 
 
 def test_a_batch_whose_head_did_not_move_reproduces_the_same_entries() -> None:
-    items = records(5)
+    # The worker published a batch's entries, then died before its head moved: the records
+    # come again (read anew from the topic) and are chained from the same head.
     head = ChainHead(TOPIC, 0)
-    assert extend_all(head, items) == extend_all(head, items)  # exact duplicates, never a fork
+    published = extend_all(head, records(5)).entries
+    redone = extend_all(head, records(5)).entries
+    assert list(published) == chain_over(records(5))
+    # The ledger then holds every entry twice: exact duplicates, which are tolerated, not a fork.
+    ordered, duplicates, problem = order_entries(f"{TOPIC}/0", [*published, *redone])
+    assert problem is None and duplicates == 5 and ordered == list(published)
 
 
 def test_checkpoints_fall_on_every_multiple_of_n_inside_a_batch() -> None:
