@@ -1,11 +1,12 @@
 """OIDC access tokens (JWT) checked against the issuer's JWKS; claims become a publisher scope.
 
 Production option beside the static tokens: an identity provider issues short-lived
-tokens to integrating systems (client-credentials grant), with the agency codes and event
-families they may publish in two claims (names configurable). Signatures: RS256, ES256,
-EdDSA (Ed25519), verified with `cryptography`; `alg: none` and HMAC are refused. The JWKS
-is fetched over HTTPS (or read from a `file://` URL) and cached; an unknown `kid` triggers
-one refresh, at most every `min_refresh_s`, so key rotation needs no restart.
+tokens to integrating systems (client-credentials grant), with the agency codes, event
+families and source URIs they may publish in three claims (names configurable).
+Signatures: RS256, ES256, EdDSA (Ed25519), verified with `cryptography`; `alg: none` and
+HMAC are refused. The JWKS is fetched over HTTPS (or read from a `file://` URL) and
+cached; an unknown `kid` triggers one refresh, at most every `min_refresh_s`, so key
+rotation needs no restart.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class OidcAuthenticator:
         audience: str | None,
         agencies_claim: str = "qms_agencies",
         families_claim: str = "qms_families",
+        sources_claim: str = "qms_sources",
         fetch_jwks: Callable[[], Awaitable[Jwks]] | None = None,
         clock: Callable[[], float] = time.time,
         leeway_s: float = 60.0,
@@ -111,6 +113,7 @@ class OidcAuthenticator:
         self.audience = audience
         self.agencies_claim = agencies_claim
         self.families_claim = families_claim
+        self.sources_claim = sources_claim
         self.clock = clock
         self.leeway_s = leeway_s
         self.cache_s = cache_s
@@ -129,6 +132,7 @@ class OidcAuthenticator:
             audience=settings.oidc_audience,
             agencies_claim=settings.oidc_agencies_claim,
             families_claim=settings.oidc_families_claim,
+            sources_claim=settings.oidc_sources_claim,
         )
 
     async def authenticate(self, token: str) -> Publisher | None:
@@ -142,6 +146,7 @@ class OidcAuthenticator:
             name=f"oidc:{name}",
             agencies=tuple(_scope(claims.get(self.agencies_claim))),
             families=families,
+            sources=tuple(_scope(claims.get(self.sources_claim))),
         )
 
     async def verify(self, token: str) -> dict[str, Any]:

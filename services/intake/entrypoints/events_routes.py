@@ -24,12 +24,14 @@ SLUGS = {
     "invalid": "invalid-event",
     "forbidden": "forbidden-scope",
     "future_time": "event-time-in-future",
+    "conflict": "id-conflict",
     "unavailable": "log-unavailable",
 }
 DETAILS = {
     "invalid": "the event does not match its contract",
     "forbidden": "the publisher may not publish this event",
     "future_time": "the event time is too far ahead of intake's clock",
+    "conflict": "an event with this source and id was accepted before with other content",
     "unavailable": "Kafka did not acknowledge the event",
 }
 

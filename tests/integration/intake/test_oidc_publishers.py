@@ -36,6 +36,7 @@ async def test_an_oidc_token_is_scoped_by_its_claims(
             "exp": int(time.time()) + 300,
             "qms_agencies": ["H56.*"],
             "qms_families": ["dossier"],
+            "qms_sources": ["urn:vn:gov:h56:one-stop-shop"],
         },
     )
     ok = await intake.post("/v1/events", json=event("dossier.received"), headers=bearer(token))
