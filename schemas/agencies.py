@@ -8,8 +8,9 @@ family is covered without a list to maintain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
+from operator import attrgetter
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -43,6 +44,45 @@ def agency_codes(event: BaseModel) -> Iterator[tuple[str, str]]:
     """(dotted field path, agency code) for every agency the event names."""
     for path in agency_paths(type(event)):
         yield from _values(event, path, "")
+
+
+def agency_values(event: BaseModel) -> tuple[str | None, ...]:
+    """The agency codes the event names (None for an absent optional one): the hot path's."""
+    model = type(event)
+    read = _READERS.get(model)
+    if read is None:
+        read = _READERS[model] = _reader(model)
+    return read(event)
+
+
+AgencyReader = Callable[[BaseModel], tuple[str | None, ...]]
+_READERS: dict[type[BaseModel], AgencyReader] = {}
+
+
+def _reader(model: type[BaseModel]) -> AgencyReader:
+    paths = agency_paths(model)
+    if any("*" in path for path in paths) or any(_optional_steps(model, p) for p in paths):
+        # Through a list or an optional nested contract: the general walk.
+        return lambda event: tuple(code for _, code in agency_codes(event))
+    if len(paths) == 1 and len(paths[0]) == 1:
+        (name,) = paths[0]
+        return lambda event: (getattr(event, name),)
+    if len(paths) == 1:
+        one = attrgetter(".".join(paths[0]))
+        return lambda event: (one(event),)
+    # attrgetter reads dotted paths in C and, given several, returns a tuple.
+    several: AgencyReader = attrgetter(*(".".join(path) for path in paths))
+    return several
+
+
+def _optional_steps(model: type[BaseModel], path: AgencyPath) -> bool:
+    """Whether a contract on the way to the field may be absent."""
+    for step in path[:-1]:
+        annotation = model.model_fields[step].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return True
+        model = annotation
+    return False
 
 
 def _values(value: Any, path: AgencyPath, prefix: str) -> Iterator[tuple[str, str]]:

@@ -73,7 +73,8 @@ def admit_valid_batch(
         if (
             not event.model_fields_set.isdisjoint(INTAKE_ATTRIBUTES)
             or event.time > latest
-            or not publisher.may_publish(event)
+            or family not in publisher.families
+            or not publisher.covers(event)
             or next(chronology_problems(event), None) is not None
         ):
             return None

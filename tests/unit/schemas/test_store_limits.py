@@ -6,10 +6,11 @@ import copy
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas import EVENT_TYPES, EventValidationError, FieldError, parse_event
-from schemas.agencies import agency_codes, agency_paths
+from schemas.agencies import agency_codes, agency_paths, agency_values
+from schemas.base import AgencyCode, Contract
 from services.intake.entrypoints.examples import EXAMPLE_EVENTS
 
 pytestmark = pytest.mark.unit
@@ -171,3 +172,46 @@ def _all_models() -> list[type[BaseModel]]:
                 if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                     pending.append(candidate)
     return seen
+
+
+class _Inspected(Contract):
+    audited_agency: AgencyCode
+
+
+class _Future(Contract):
+    """A shape no family has yet: agency lists and an optional nested contract."""
+
+    agencycode: AgencyCode
+    agencies: list[AgencyCode] = Field(default_factory=list)
+    inspections: list[_Inspected] = Field(default_factory=list)
+    lead: _Inspected | None = None
+
+
+def test_agency_fields_are_found_in_lists_and_optional_contracts_too() -> None:
+    assert agency_paths(_Future) == (
+        ("agencycode",),
+        ("agencies", "*"),
+        ("inspections", "*", "audited_agency"),
+        ("lead", "audited_agency"),
+    )
+    full = _Future(
+        agencycode="A1",
+        agencies=["B1", "B2"],
+        inspections=[_Inspected(audited_agency="C1")],
+        lead=_Inspected(audited_agency="D1"),
+    )
+    assert list(agency_codes(full)) == [
+        ("agencycode", "A1"),
+        ("agencies.0", "B1"),
+        ("agencies.1", "B2"),
+        ("inspections.0.audited_agency", "C1"),
+        ("lead.audited_agency", "D1"),
+    ]
+    assert agency_values(full) == ("A1", "B1", "B2", "C1", "D1")
+    assert agency_values(_Future(agencycode="A1")) == ("A1",)
+
+
+def test_agency_values_reads_what_agency_codes_walks_for_every_event_type() -> None:
+    for name in EXAMPLE_EVENTS:
+        event = parse_event(EXAMPLE_EVENTS[name])
+        assert agency_values(event) == tuple(code for _, code in agency_codes(event))
