@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class AgencyField:
@@ -77,6 +77,22 @@ WINDOW_REASON = (
     f"(times: from {EARLIEST_TIME.isoformat()} to {LATEST_TIME.isoformat()})"
 )
 
+
+def _written_as_time(value: Any) -> Any:
+    # pydantic's lax datetime also reads a number, or a string of digits, as Unix seconds;
+    # a time travels as RFC 3339 text (or a datetime, when a service builds an event).
+    if isinstance(value, datetime) or (isinstance(value, str) and value[4:5] == "-"):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string, e.g. '2025-03-01T08:15:00+07:00'")
+
+
+def _written_as_date(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and value[4:5] == "-"):
+        return value
+    raise ValueError("must be an ISO 8601 date string, e.g. '2025-03-01'")
+
+
+# The bounds come before the shape check, so pydantic-core compares in Rust.
 Timestamp = Annotated[
     AwareDatetime,
     Field(
@@ -84,9 +100,12 @@ Timestamp = Annotated[
         le=LATEST_TIME,
         description=f"RFC 3339 with a time zone; {WINDOW_REASON}.",
     ),
+    BeforeValidator(_written_as_time),
 ]
 Day = Annotated[
-    date, Field(ge=FIRST_DAY, le=LAST_DAY, description=f"ISO 8601 date; {WINDOW_REASON}.")
+    date,
+    Field(ge=FIRST_DAY, le=LAST_DAY, description=f"ISO 8601 date; {WINDOW_REASON}."),
+    BeforeValidator(_written_as_date),
 ]
 
 # Integers and floats are strict: `true` is not 1 and `"5"` is not 5. Counts fit the UInt32

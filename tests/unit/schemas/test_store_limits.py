@@ -124,6 +124,20 @@ def test_booleans_are_not_numbers_and_numbers_are_not_strings(
     assert [e.field for e in refused_fields(changed(raw, path, value))] == [path]
 
 
+@pytest.mark.parametrize("value", [1700000000, 1.7e9, "1700000000", True])
+def test_a_time_is_rfc_3339_text_never_a_number(value: Any) -> None:
+    errors = refused_fields(changed("satisfaction.rated", "time", value))
+    assert errors == [
+        FieldError("time", "must be an RFC 3339 date-time string, e.g. '2025-03-01T08:15:00+07:00'")
+    ]
+
+
+@pytest.mark.parametrize("value", [20250502, "20250502", False])
+def test_a_date_is_iso_8601_text_never_a_number(value: Any) -> None:
+    errors = refused_fields(changed(AUDIT_PLANNED, "data.planned_on", value))
+    assert [e.field for e in errors] == ["data.planned_on"]
+
+
 def test_an_integer_is_a_valid_float() -> None:
     assert parse_event(changed("objective.set", "data.target", 98)).data.target == 98.0  # type: ignore[attr-defined]
 
