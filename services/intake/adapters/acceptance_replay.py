@@ -100,10 +100,11 @@ def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Accepta
 
 def _content(value: bytes, body: dict[str, Any]) -> bytes:
     """The digest admission computed: from the bytes when intake wrote them, else the model."""
-    stamp = stamp_json(str(body["receivedtime"]), str(body["publisher"]))
-    digest = record_digest(value, stamp)
-    if digest is not None:
-        return digest
+    publisher = body.get("publisher")
+    if isinstance(publisher, str):
+        digest = record_digest(value, stamp_json(str(body["receivedtime"]), publisher))
+        if digest is not None:
+            return digest
     try:
         return event_digest(parse_event(body))
     except EventValidationError:

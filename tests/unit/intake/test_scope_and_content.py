@@ -86,3 +86,12 @@ def test_a_record_without_the_stamp_bytes_is_digested_from_its_model() -> None:
     rewritten = json.dumps(json.loads(admitted.record.value), indent=1, sort_keys=True)
     replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, rewritten.encode())
     assert replayed is not None and replayed.content == admitted.content
+
+
+def test_a_record_without_a_publisher_is_still_remembered() -> None:
+    admitted = admit_event(example("audit.finding_recorded"), H56_AUDITS, NOW, LATEST, "qms.")
+    assert isinstance(admitted, Admitted)
+    body = json.loads(admitted.record.value)
+    del body["publisher"]
+    replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, json.dumps(body).encode())
+    assert replayed is not None and replayed.content == admitted.content
