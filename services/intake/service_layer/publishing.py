@@ -153,6 +153,29 @@ class PublishingService:
             )
         return [outcome for outcome in outcomes if outcome is not None]
 
+    def conflicts(self, admissions: Sequence[Admission]) -> list[tuple[int, Refused]]:
+        """The admitted events that would be refused 409, found before anything is appended.
+
+        For all-or-nothing batches: an id accepted before with other content, or sent
+        twice in the batch with two contents.
+        """
+        now = self.clock()
+        first: dict[EventKey, Admitted] = {}
+        found: list[tuple[int, Refused]] = []
+        for index, admission in enumerate(admissions):
+            if isinstance(admission, Refused):
+                continue
+            # The same answers `append` gives: against the accepted original when there is
+            # one, else against the batch's first copy.
+            known = self.index.get(admission.key, now)
+            if known is not None:
+                outcome = _resent(known, admission)
+                if isinstance(outcome, Refused):
+                    found.append((index, outcome))
+            elif first.setdefault(admission.key, admission).content != admission.content:
+                found.append((index, _conflict(admission, "is in this batch with other content")))
+        return found
+
     async def publish(self, raws: Sequence[Any], publisher: Publisher) -> list[Outcome]:
         """Admit then append (per item: refused items are left out of the log)."""
         return await self.append(self.admit_all(raws, publisher))
@@ -175,20 +198,14 @@ def _resent(original: Acceptance, admitted: Admitted) -> Outcome:
     """A second event with an accepted (source, id): a duplicate if equal, else a conflict."""
     if original.content == admitted.content:
         return Accepted(original, True, admitted.family)
+    where = f"{original.topic} partition {original.partition} offset {original.offset}"
+    return _conflict(admitted, f"was accepted before with other content ({where})")
+
+
+def _conflict(admitted: Admitted, what: str) -> Refused:
     source, event_id = admitted.key
-    return Refused(
-        409,
-        "conflict",
-        [
-            FieldError(
-                "id",
-                f"id {event_id!r} of source {source!r} was accepted before with other content "
-                f"({original.topic} partition {original.partition} offset {original.offset}); "
-                "a different event needs a new id",
-            )
-        ],
-        event_id,
-    )
+    reason = f"id {event_id!r} of source {source!r} {what}; a different event needs a new id"
+    return Refused(409, "conflict", [FieldError("id", reason)], event_id)
 
 
 def _unavailable(admitted: Admitted, error: BaseException | None) -> Refused:

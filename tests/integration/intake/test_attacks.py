@@ -74,6 +74,21 @@ async def test_a_publisher_cannot_squat_another_publishers_source_and_id(
     assert await read_topic(kafka_bootstrap, f"{topic_prefix}complaint.v1") == []
 
 
+async def test_an_atomic_batch_with_a_conflicting_id_publishes_nothing(
+    intake: httpx.AsyncClient, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    headers = bearer(H56_DOSSIER_TOKEN)
+    assert (
+        await intake.post("/v1/events", json=event("dossier.received"), headers=headers)
+    ).status_code == 202
+    batch = [event("dossier.resolved"), event("dossier.received", subject="H56.01-250301-9999")]
+    body = problem(
+        await intake.post("/v1/events/batch?atomic=true", json=batch, headers=headers), 409
+    )
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, "id")]
+    assert len(await read_topic(kafka_bootstrap, f"{topic_prefix}dossier.v1")) == 1
+
+
 async def test_conflicts_are_recognised_after_a_restart_and_by_another_replica(
     start_intake: IntakeFactory, kafka_bootstrap: str, topic_prefix: str
 ) -> None:

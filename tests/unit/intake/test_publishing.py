@@ -237,3 +237,23 @@ async def test_past_the_window_an_event_is_appended_again() -> None:
     assert isinstance(outside, Accepted) and not outside.duplicate
     assert len(log.records) == 2
     assert len(svc.index) == 1
+
+
+async def test_conflicts_are_found_before_anything_is_appended() -> None:
+    log = MemoryLog()
+    svc = service(log)
+    await svc.publish([example("dossier.received")], DEMO)
+    batch = svc.admit_all(
+        [
+            example("dossier.resolved"),
+            example("dossier.received", subject="changed"),  # accepted before, other content
+            example("dossier.resolved", subject="changed"),  # twice in this batch, other content
+            example("dossier.received"),  # a plain duplicate is no conflict
+        ],
+        DEMO,
+    )
+    assert [(index, refused.status) for index, refused in svc.conflicts(batch)] == [
+        (1, 409),
+        (2, 409),
+    ]
+    assert len(log.records) == 1
