@@ -85,9 +85,9 @@ def admit_event(
     except EventValidationError:
         others = [e for e in _all_problems(raw) if e.field not in INTAKE_ATTRIBUTES]
         return Refused(422, "invalid", owned + others, item_id)
-    forbidden = scope_problems(publisher, event)
-    if forbidden:
-        return Refused(403, "forbidden", forbidden, item_id)
+    # The yes/no first: the reasons are only built for an event that is refused.
+    if not (publisher.may_publish_family(event.family) and publisher.covers(event)):
+        return Refused(403, "forbidden", scope_problems(publisher, event), item_id)
     future = future_time_problems(event, now, latest)
     if future:
         return Refused(422, "future_time", future, item_id)
