@@ -5,7 +5,6 @@ The subject of every audit event is the audit id.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Literal
 
@@ -14,10 +13,13 @@ from pydantic import Field
 from schemas.base import (
     AgencyCode,
     Contract,
+    Count,
+    Day,
     IsoClause,
     ProcedureCode,
     PseudonymousId,
     ShortText,
+    StrictBool,
     Text,
 )
 from schemas.envelope import CloudEvent
@@ -39,8 +41,8 @@ class FindingClassification(StrEnum):
 class AuditPlannedData(Contract):
     kind: AuditKind
     audited_agency: AgencyCode
-    planned_on: date
-    on_site: bool = Field(description="True for an on-site audit or inspection.")
+    planned_on: Day
+    on_site: StrictBool = Field(description="True for an on-site audit or inspection.")
     scope: Text
     lead_auditor_id: PseudonymousId
 
@@ -48,7 +50,7 @@ class AuditPlannedData(Contract):
 class AuditConductedData(Contract):
     kind: AuditKind
     audited_agency: AgencyCode
-    on_site: bool
+    on_site: StrictBool
     auditor_ids: list[PseudonymousId] = Field(min_length=1, max_length=20)
 
 
@@ -67,7 +69,7 @@ class AuditFindingRecordedData(Contract):
 class AuditClosedData(Contract):
     kind: AuditKind
     audited_agency: AgencyCode
-    findings: int = Field(ge=0)
+    findings: Count
 
 
 class AuditPlanned(CloudEvent):

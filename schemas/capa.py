@@ -6,7 +6,6 @@ position in the CAPA's stream (`sequence`, 1-based, gap-free).
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Literal
 
@@ -14,8 +13,10 @@ from pydantic import Field
 
 from schemas.audit import FindingClassification
 from schemas.base import (
+    UINT32_MAX,
     AgencyCode,
     Contract,
+    Day,
     IsoClause,
     ProcedureCode,
     PseudonymousId,
@@ -69,7 +70,9 @@ class SourceReference(Contract):
 
 
 class CapaEventData(Contract):
-    sequence: int = Field(ge=1, description="Position in this CAPA's stream, gap-free.")
+    sequence: int = Field(
+        strict=True, ge=1, le=UINT32_MAX, description="Position in this CAPA's stream, gap-free."
+    )
     actor_id: PseudonymousId = Field(description="Who did it (a user or 'system:policy').")
     actor_role: ShortText
     reason: Text | None = Field(default=None, description="Why, in the actor's words.")
@@ -79,7 +82,7 @@ class PlannedAction(Contract):
     action_id: str = Field(min_length=1, max_length=64)
     description: Text
     owner_id: PseudonymousId
-    due_on: date
+    due_on: Day
 
 
 class CapaOpenedData(CapaEventData):
@@ -93,8 +96,8 @@ class CapaOpenedData(CapaEventData):
     iso_clause: IsoClause | None = None
     description: Text
     owner_id: PseudonymousId
-    correction_due_on: date
-    closure_due_on: date
+    correction_due_on: Day
+    closure_due_on: Day
     period: str | None = Field(default=None, max_length=16)
 
 
@@ -118,18 +121,18 @@ class CapaActionsPlannedData(CapaEventData):
 
 class CapaActionCompletedData(CapaEventData):
     action_id: str = Field(min_length=1, max_length=64)
-    completed_on: date
+    completed_on: Day
     evidence: list[str] = Field(default_factory=list, max_length=50)
 
 
 class CapaEffectivenessVerifiedData(CapaEventData):
     result: VerificationResult
-    verified_on: date
+    verified_on: Day
     evidence: list[str] = Field(default_factory=list, max_length=50)
 
 
 class CapaClosedData(CapaEventData):
-    closed_on: date
+    closed_on: Day
 
 
 class CapaReopenedData(CapaEventData):
@@ -141,7 +144,7 @@ class CapaCancelledData(CapaEventData):
 
 
 class CapaEscalatedData(CapaEventData):
-    overdue_since: date
+    overdue_since: Day
     escalated_to: ShortText
 
 

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.audit import AUDIT_EVENTS
-from schemas.base import unknown_fields
+from schemas.base import (
+    EARLIEST_TIME,
+    FIRST_DAY,
+    LAST_DAY,
+    LATEST_TIME,
+    WINDOW_REASON,
+    unknown_fields,
+)
 from schemas.capa import CAPA_EVENTS, CapaOpened
 from schemas.complaint import COMPLAINT_EVENTS
 from schemas.dossier import (
@@ -102,13 +110,26 @@ def parse_event(raw: Any, *, refuse_unknown_fields: bool = False) -> CloudEvent:
     return event
 
 
+# pydantic states a bound of the time window as the instant it compares with; say the rule.
+_WINDOW_BOUNDS = frozenset(
+    bound.isoformat() for bound in (EARLIEST_TIME, LATEST_TIME, FIRST_DAY, LAST_DAY)
+)
+
+
 def field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(part) for part in error["loc"])
         reason = error["msg"].removeprefix("Value error, ")
+        if _outside_window(error):
+            reason = f"{error['input']!s} is outside the time window: {WINDOW_REASON}"
         errors.append(FieldError(field, reason))
     return errors
+
+
+def _outside_window(error: ErrorDetails) -> bool:
+    ctx = error.get("ctx") or {}
+    return str(ctx.get("ge", ctx.get("le"))) in _WINDOW_BOUNDS
 
 
 def _due_after_received(event: DossierReceived) -> Iterator[FieldError]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Contract, ProcedureCode, PseudonymousId, ShortText, Text
+from schemas.base import Contract, ProcedureCode, PseudonymousId, ShortText, StrictBool, Text
 from schemas.dossier import Channel
 from schemas.envelope import CloudEvent
 
@@ -32,7 +32,7 @@ class ComplaintAcknowledgedData(Contract):
 
 
 class ComplaintResolvedData(Contract):
-    substantiated: bool = Field(description="True when the complaint was found justified.")
+    substantiated: StrictBool = Field(description="True when the complaint was found justified.")
     resolution: Text
     officer_id: PseudonymousId
     procedure_code: ProcedureCode | None = None

@@ -34,6 +34,7 @@ class DossierReceivedData(Contract):
     channel: Channel
     online_level: int | None = Field(
         default=None,
+        strict=True,
         ge=1,
         le=4,
         description="Online public-service level (1-4); required for online dossiers.",
@@ -51,7 +52,9 @@ class DossierReceivedData(Contract):
 
 class DossierStepTransferredData(Contract):
     procedure_code: ProcedureCode
-    step: int = Field(ge=1, le=100, description="Step number on the process control sheet.")
+    step: int = Field(
+        strict=True, ge=1, le=100, description="Step number on the process control sheet."
+    )
     from_unit: ShortText
     to_unit: ShortText
     officer_id: PseudonymousId

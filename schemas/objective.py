@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Contract, ShortText
+from schemas.base import Contract, FiniteFloat, ShortText, StrictBool
 from schemas.envelope import CloudEvent
 
 
@@ -31,16 +31,16 @@ Period = ShortText
 
 class QualityObjectiveSetData(Contract):
     indicator: Indicator
-    target: float = Field(ge=0, description="Target value; rates in percent (0-100).")
+    target: FiniteFloat = Field(ge=0, description="Target value; rates in percent (0-100).")
     comparison: Comparison = Comparison.AT_LEAST
     period: Period = Field(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$", examples=["2026"])
 
 
 class QualityObjectiveEvaluatedData(Contract):
     indicator: Indicator
-    target: float = Field(ge=0)
-    actual: float = Field(ge=0)
-    met: bool
+    target: FiniteFloat = Field(ge=0)
+    actual: FiniteFloat = Field(ge=0)
+    met: StrictBool
     period: Period = Field(pattern=r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 
 

@@ -15,7 +15,9 @@ class SatisfactionRatedData(Contract):
     dossier_code: str | None = Field(default=None, max_length=64)
     procedure_code: ProcedureCode | None = None
     channel: Channel
-    score: int = Field(ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied).")
+    score: int = Field(
+        strict=True, ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied)."
+    )
 
 
 class SatisfactionRated(CloudEvent):

@@ -22,6 +22,11 @@ class PublisherConfig(BaseModel):
         min_length=1, description="Agency codes or glob patterns ('H56.*', '*')."
     )
     families: list[str] = Field(min_length=1, description="Event families it may publish.")
+    sources: list[str] = Field(
+        min_length=1,
+        description="CloudEvents source URIs it owns: exact URIs or glob patterns "
+        "('urn:vn:gov:h56:*'). An event with any other source is refused (403).",
+    )
     events_per_second: float | None = Field(default=None, gt=0)
     burst: int | None = Field(default=None, ge=1)
 
@@ -99,6 +104,9 @@ class IntakeSettings(CommonSettings):
     )
     oidc_families_claim: str = Field(
         default="qms_families", validation_alias="QMS_INTAKE_OIDC_FAMILIES_CLAIM"
+    )
+    oidc_sources_claim: str = Field(
+        default="qms_sources", validation_alias="QMS_INTAKE_OIDC_SOURCES_CLAIM"
     )
 
     @model_validator(mode="after")

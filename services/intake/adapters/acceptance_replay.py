@@ -2,7 +2,9 @@
 
 The event topics are the record of what intake accepted; every record carries `id`,
 `source` and `receivedtime`, and its timestamp is the receipt time, so `offsets_for_times`
-finds where the window starts on each partition.
+finds where the window starts on each partition. The content digest of each event is
+computed again from the record, so a resent id with other content is still a conflict
+after a restart.
 """
 
 from __future__ import annotations
@@ -10,11 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas import EventValidationError, parse_event
 from services.intake.domain.acceptance import Acceptance
 from services.intake.domain.idempotency import AcceptanceIndex
+from services.intake.service_layer.content import (
+    content_digest,
+    event_digest,
+    record_digest,
+    stamp_json,
+)
 
 
 async def replay_acceptances(
@@ -74,6 +84,7 @@ def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Accepta
     try:
         body = json.loads(value or b"")
         received = datetime.fromisoformat(body["receivedtime"])
+        content = _content(value or b"", body)
         return Acceptance(
             id=str(body["id"]),
             source=str(body["source"]),
@@ -81,6 +92,22 @@ def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Accepta
             partition=tp.partition,
             offset=offset,
             receivedtime=received,
+            content=content,
         )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _content(value: bytes, body: dict[str, Any]) -> bytes:
+    """The digest admission computed: from the bytes when intake wrote them, else the model."""
+    publisher = body.get("publisher")
+    if isinstance(publisher, str):
+        digest = record_digest(value, stamp_json(str(body["receivedtime"]), publisher))
+        if digest is not None:
+            return digest
+    try:
+        return event_digest(parse_event(body))
+    except EventValidationError:
+        # Accepted under an older contract: digest the record as it lies (minus the stamp).
+        unstamped = {k: v for k, v in body.items() if k not in ("receivedtime", "publisher")}
+        return content_digest(json.dumps(unstamped, sort_keys=True).encode())

@@ -1,11 +1,17 @@
 """OIDC access tokens (JWT) checked against the issuer's JWKS; claims become a publisher scope.
 
 Production option beside the static tokens: an identity provider issues short-lived
-tokens to integrating systems (client-credentials grant), with the agency codes and event
-families they may publish in two claims (names configurable). Signatures: RS256, ES256,
-EdDSA (Ed25519), verified with `cryptography`; `alg: none` and HMAC are refused. The JWKS
-is fetched over HTTPS (or read from a `file://` URL) and cached; an unknown `kid` triggers
-one refresh, at most every `min_refresh_s`, so key rotation needs no restart.
+tokens to integrating systems (client-credentials grant), with the agency codes, event
+families and source URIs they may publish in three claims (names configurable).
+Signatures: RS256, ES256, EdDSA (Ed25519), verified with `cryptography`; `alg: none` and
+HMAC are refused. The JWKS is fetched over HTTPS (or read from a `file://` URL) and
+cached; an unknown `kid` triggers one refresh, at most every `min_refresh_s`, so key
+rotation needs no restart.
+
+Anything malformed in a token (not three parts, bad base64, a header or claims that are
+not JSON objects, wrong-typed members) is an invalid token, never an error of ours. When
+the JWKS cannot be fetched and no cached key can decide, `JwksUnavailable` says so: the
+caller answers 503, since the token may well be valid.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 import httpx
@@ -39,8 +45,27 @@ class InvalidToken(ValueError):
     """Why a JWT was not accepted (logged, never sent back in detail)."""
 
 
+class JwksUnavailable(Exception):
+    """The issuer's keys could not be fetched, so a token could not be checked."""
+
+
 def b64url_decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    try:
+        padded = part + "=" * (-len(part) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True)
+    except ValueError as exc:  # binascii.Error (outside the alphabet); non-ASCII input
+        raise InvalidToken("bad base64url") from exc
+
+
+def json_object(part: str, what: str) -> dict[str, Any]:
+    """A base64url-encoded JSON object (a JWS header or claims set)."""
+    try:
+        value = json.loads(b64url_decode(part))
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise InvalidToken(f"{what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidToken(f"{what} is not a JSON object")
+    return value
 
 
 def _int(part: str) -> int:
@@ -80,6 +105,10 @@ def verify_signature(algorithm: str, key: PublicKey, signed: bytes, signature: b
         raise InvalidToken("bad signature") from exc
 
 
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _scope(value: Any) -> list[str]:
     """A scope claim: a JSON list of strings or one space-separated string."""
     if isinstance(value, str):
@@ -100,25 +129,30 @@ class OidcAuthenticator:
         audience: str | None,
         agencies_claim: str = "qms_agencies",
         families_claim: str = "qms_families",
+        sources_claim: str = "qms_sources",
         fetch_jwks: Callable[[], Awaitable[Jwks]] | None = None,
         clock: Callable[[], float] = time.time,
         leeway_s: float = 60.0,
         cache_s: float = 300.0,
         min_refresh_s: float = 30.0,
+        retry_s: float = 2.0,
     ) -> None:
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
         self.agencies_claim = agencies_claim
         self.families_claim = families_claim
+        self.sources_claim = sources_claim
         self.clock = clock
         self.leeway_s = leeway_s
         self.cache_s = cache_s
         self.min_refresh_s = min_refresh_s
+        self.retry_s = retry_s
         self._http: httpx.AsyncClient | None = None
         self._fetch = fetch_jwks or self._fetch_url
         self._keys: dict[str, tuple[str | None, PublicKey]] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> OidcAuthenticator:
@@ -129,19 +163,32 @@ class OidcAuthenticator:
             audience=settings.oidc_audience,
             agencies_claim=settings.oidc_agencies_claim,
             families_claim=settings.oidc_families_claim,
+            sources_claim=settings.oidc_sources_claim,
         )
 
     async def authenticate(self, token: str) -> Publisher | None:
+        """The publisher of a valid token, None for an invalid one.
+
+        Raises JwksUnavailable when the keys needed to decide cannot be fetched.
+        """
         try:
             claims = await self.verify(token)
-        except (InvalidToken, ValueError, KeyError, TypeError):
+        except InvalidToken:
             return None
-        name = claims.get("azp") or claims.get("client_id") or claims.get("sub") or "unknown"
+        name = next(
+            (
+                claims[claim]
+                for claim in ("azp", "client_id", "sub")
+                if isinstance(claims.get(claim), str) and claims[claim]
+            ),
+            "unknown",
+        )
         families = frozenset(_scope(claims.get(self.families_claim))) & set(PUBLISHED_FAMILIES)
         return Publisher(
             name=f"oidc:{name}",
             agencies=tuple(_scope(claims.get(self.agencies_claim))),
             families=families,
+            sources=tuple(_scope(claims.get(self.sources_claim))),
         )
 
     async def verify(self, token: str) -> dict[str, Any]:
@@ -149,30 +196,38 @@ class OidcAuthenticator:
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("not a JWS compact token")
-        header = json.loads(b64url_decode(parts[0]))
+        # Everything about the token itself is checked before any key is fetched: a
+        # malformed token is refused even while the issuer is unreachable.
+        header = json_object(parts[0], "header")
+        claims = json_object(parts[1], "claims")
+        signature = b64url_decode(parts[2])
         algorithm = header.get("alg")
-        if algorithm not in ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
             raise InvalidToken(f"algorithm {algorithm!r} not accepted")
-        key = await self._key(header.get("kid"), algorithm)
-        verify_signature(algorithm, key, f"{parts[0]}.{parts[1]}".encode(), b64url_decode(parts[2]))
-        claims: dict[str, Any] = json.loads(b64url_decode(parts[1]))
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("kid is not a string")
+        key = await self._key(kid, algorithm)
+        verify_signature(algorithm, key, f"{parts[0]}.{parts[1]}".encode(), signature)
         self._check_claims(claims)
         return claims
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = self.clock()
         expires = claims.get("exp")
-        if not isinstance(expires, int | float) or now > expires + self.leeway_s:
+        if not _is_number(expires) or now > expires + self.leeway_s:
             raise InvalidToken("expired or without exp")
         not_before = claims.get("nbf")
-        if isinstance(not_before, int | float) and now < not_before - self.leeway_s:
+        if not_before is not None and not _is_number(not_before):
+            raise InvalidToken("nbf is not a number")
+        if not_before is not None and now < not_before - self.leeway_s:
             raise InvalidToken("not yet valid")
         if self.issuer is not None and claims.get("iss") != self.issuer:
             raise InvalidToken("wrong issuer")
         if self.audience is not None:
             audience = claims.get("aud")
             audiences = audience if isinstance(audience, list) else [audience]
-            if self.audience not in audiences:
+            if not any(self.audience == item for item in audiences):
                 raise InvalidToken("wrong audience")
 
     async def _key(self, kid: str | None, algorithm: str) -> PublicKey:
@@ -183,7 +238,13 @@ class OidcAuthenticator:
             and self._fetched_at is not None
             and now - self._fetched_at > self.min_refresh_s
         ):
-            await self._refresh(now)
+            try:
+                await self._refresh(now)
+            except JwksUnavailable:
+                # Keys fetched earlier still decide for the kids they hold (a short outage
+                # of the issuer does not stop publishing); any other token cannot be decided.
+                if kid not in self._keys and not (kid is None and len(self._keys) == 1):
+                    raise
         if kid is None and len(self._keys) == 1:
             kid = next(iter(self._keys))
         if kid not in self._keys:
@@ -194,17 +255,29 @@ class OidcAuthenticator:
         return key
 
     async def _refresh(self, now: float) -> None:
-        document = await self._fetch()
+        if self._failed_at is not None and now - self._failed_at < self.retry_s:
+            # Refused at once while the issuer was just found down: a wait per request
+            # would pile requests up behind the fetch timeout.
+            raise JwksUnavailable(f"the JWKS at {self.jwks_url} was unreachable just now")
+        try:
+            document = await self._fetch()
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            self._failed_at = now
+            raise JwksUnavailable(f"cannot fetch the JWKS from {self.jwks_url}: {exc}") from exc
+        listed = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(listed, list):
+            raise JwksUnavailable(f"the JWKS at {self.jwks_url} has no 'keys' list")
         keys: dict[str, tuple[str | None, PublicKey]] = {}
-        for jwk in document.get("keys", []):
-            if jwk.get("use", "sig") != "sig":
+        for jwk in listed:
+            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
                 continue
             try:
                 keys[str(jwk.get("kid"))] = (jwk.get("alg"), public_key(jwk))
-            except (InvalidToken, KeyError, ValueError):
+            except (InvalidToken, KeyError, ValueError, TypeError):
                 continue  # one unusable key does not disable the others
         self._keys = keys
         self._fetched_at = now
+        self._failed_at = None
 
     async def _fetch_url(self) -> Jwks:
         url = urlparse(self.jwks_url)

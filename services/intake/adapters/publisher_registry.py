@@ -88,6 +88,7 @@ def _publisher(config: PublisherConfig) -> Publisher:
         name=config.name,
         agencies=tuple(config.agencies),
         families=check_families(config.name, config.families),
+        sources=tuple(config.sources),
         events_per_second=config.events_per_second,
         burst=config.burst,
     )

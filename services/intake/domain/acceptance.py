@@ -22,6 +22,7 @@ class Acceptance(NamedTuple):
     partition: int
     offset: int
     receivedtime: datetime
+    content: bytes  # digest of the event as its publisher sent it (service_layer.content)
 
     @property
     def key(self) -> EventKey:

@@ -1,44 +1,59 @@
-"""Publishers and what each may publish: agency codes (glob patterns) and event families."""
+"""Publishers and what each may publish: agencies, source URIs (glob patterns) and families."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from functools import lru_cache
 
 from schemas import FieldError
+from schemas.agencies import agency_codes, agency_values
 from schemas.catalogue import PUBLISHED_FAMILIES
 from schemas.envelope import CloudEvent
+from services.common.credentials import hash_token, scope_covers
 
-
-def hash_token(token: str) -> str:
-    """The SHA-256 (hex) under which a bearer token is stored; the token itself never is."""
-    return hashlib.sha256(token.encode()).hexdigest()
+__all__ = [
+    "Publisher",
+    "PublisherConfigError",
+    "check_families",
+    "hash_token",
+    "scope_problems",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Publisher:
-    """An authenticated integrating system and the scope of its credential."""
+    """An authenticated integrating system and the scope of its credential.
+
+    `sources` are the CloudEvents source URIs it owns (exact URIs or glob patterns): the
+    (source, id) pair is an event's identity, so a publisher that could use another's
+    source could take that publisher's ids first and have its real events refused.
+    """
 
     name: str
     agencies: tuple[str, ...]
     families: frozenset[str]
+    sources: tuple[str, ...] = ()
     events_per_second: float | None = None
     burst: int | None = None
 
     def may_publish_for(self, agency_code: str) -> bool:
-        return _matches_any(self.agencies, agency_code)
+        return scope_covers(self.agencies, agency_code)
 
     def may_publish_family(self, family: str) -> bool:
         return family in self.families
 
+    def owns_source(self, source: str) -> bool:
+        return scope_covers(self.sources, source)
 
-@lru_cache(maxsize=65536)
-def _matches_any(patterns: tuple[str, ...], agency_code: str) -> bool:
-    # Cached: a province has a few hundred agency codes and publishers send thousands of
-    # events for each, so the glob match runs once per (scope, code).
-    return any(fnmatchcase(agency_code, pattern) for pattern in patterns)
+    def covers(self, event: CloudEvent) -> bool:
+        """Whether the event's source and every agency it names are in scope (the hot path;
+        `scope_problems` gives the reasons)."""
+        if not scope_covers(self.sources, event.source):
+            return False
+        agencies = self.agencies
+        for code in agency_values(event):  # a loop: cheaper than all() over a generator
+            if code is not None and not scope_covers(agencies, code):
+                return False
+        return True
 
 
 class PublisherConfigError(ValueError):
@@ -68,12 +83,21 @@ def scope_problems(publisher: Publisher, event: CloudEvent) -> list[FieldError]:
                 f"(allowed families: {sorted(publisher.families)})",
             )
         )
-    if not publisher.may_publish_for(event.agencycode):
+    if not publisher.owns_source(event.source):
         problems.append(
             FieldError(
-                "agencycode",
-                f"publisher {publisher.name!r} may not publish for agency "
-                f"{event.agencycode!r} (allowed: {list(publisher.agencies)})",
+                "source",
+                f"publisher {publisher.name!r} does not own source {event.source!r} "
+                f"(its sources: {list(publisher.sources)})",
             )
         )
+    for field, code in agency_codes(event):
+        if not publisher.may_publish_for(code):
+            problems.append(
+                FieldError(
+                    field,
+                    f"publisher {publisher.name!r} may not publish for agency {code!r} "
+                    f"(allowed: {list(publisher.agencies)})",
+                )
+            )
     return problems

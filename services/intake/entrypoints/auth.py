@@ -8,6 +8,7 @@ import structlog
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.intake.adapters.oidc import JwksUnavailable
 from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.problems import ProblemError
 from services.intake.entrypoints.runtime import Runtime
@@ -36,7 +37,17 @@ async def current_publisher(
     for authenticator in runtime.authenticators:
         if publisher is not None:
             break
-        publisher = await authenticator.authenticate(token)
+        try:
+            publisher = await authenticator.authenticate(token)
+        except JwksUnavailable as exc:
+            # The token may be valid: the caller should retry, not give up on its credential.
+            raise ProblemError(
+                503,
+                "identity-provider-unavailable",
+                "the identity provider's signing keys cannot be fetched; retry later",
+                headers={"Retry-After": "5"},
+                reason="jwks_unavailable",
+            ) from exc
     if publisher is None:
         raise ProblemError(
             401,

@@ -53,15 +53,38 @@ async def read_single_event(request: Request, limit: int) -> Any:
 
 
 def binary_event(request: Request, data: Any) -> dict[str, Any]:
-    """CloudEvents HTTP binding, binary mode: attributes are percent-encoded ce-* headers."""
+    """CloudEvents HTTP binding, binary mode: attributes are percent-encoded ce-* headers.
+
+    Each value is percent-decoded (UTF-8) before it is validated and scope-checked like a
+    structured event's, so `ce-agencycode: H57%2E01` is the agency H57.01.
+    """
     event: dict[str, Any] = {
-        name[3:]: unquote(value)
+        name[3:]: header_attribute(name, value)
         for name, value in request.headers.items()
         if name.startswith("ce-") and len(name) > 3
     }
     event["datacontenttype"] = BINARY_DATA_TYPE
     event["data"] = data
     return event
+
+
+def header_attribute(name: str, value: str) -> str:
+    """The attribute value of one ce-* header, or 422 naming the attribute."""
+    reason = None
+    if not value.isascii() or not value.isprintable():
+        reason = "a header value must be printable ASCII; percent-encode anything else"
+    else:
+        try:
+            return unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            reason = "the percent-encoded bytes are not UTF-8"
+    raise ProblemError(
+        422,
+        "invalid-event",
+        "the event does not match its contract",
+        [{"field": name[3:], "reason": f"header {name}: {reason}"}],
+        reason="invalid",
+    )
 
 
 async def read_batch_body(request: Request, byte_limit: int) -> bytes:

@@ -24,12 +24,14 @@ SLUGS = {
     "invalid": "invalid-event",
     "forbidden": "forbidden-scope",
     "future_time": "event-time-in-future",
+    "conflict": "id-conflict",
     "unavailable": "log-unavailable",
 }
 DETAILS = {
     "invalid": "the event does not match its contract",
     "forbidden": "the publisher may not publish this event",
     "future_time": "the event time is too far ahead of intake's clock",
+    "conflict": "an event with this source and id was accepted before with other content",
     "unavailable": "Kafka did not acknowledge the event",
 }
 
@@ -83,7 +85,7 @@ async def publish_batch(
         bool,
         Query(
             description="All-or-nothing: any refused event refuses the whole batch "
-            "(422, or 403 when every refusal is a scope refusal)."
+            "(422, or 403 / 409 when every refusal is a scope refusal / an id conflict)."
         ),
     ] = False,
 ) -> Response:
@@ -104,6 +106,7 @@ async def publish_batch(
     runtime.charge(publisher, len(admissions))
     if atomic:
         refused = [(i, a) for i, a in enumerate(admissions) if isinstance(a, Refused)]
+        refused += service.conflicts(admissions)
         if refused:
             _count(runtime, [a for _, a in refused])
             _refuse_whole_batch(refused, len(admissions))
@@ -113,8 +116,11 @@ async def publish_batch(
 
 
 def _refuse_whole_batch(refused: Sequence[tuple[int, Refused]], size: int) -> None:
-    status = 403 if all(r.status == 403 for _, r in refused) else 422
-    errors = [item for index, r in refused for item in field_error_items(r.errors, index)]
+    # One kind of refusal keeps its status (403 scope, 409 id conflict); a mixture is 422.
+    statuses = {r.status for _, r in refused}
+    status = next(iter(statuses)) if len(statuses) == 1 and statuses <= {403, 409} else 422
+    in_order = sorted(refused, key=lambda item: item[0])
+    errors = [item for index, r in in_order for item in field_error_items(r.errors, index)]
     raise ProblemError(
         status,
         "batch-refused",

@@ -50,7 +50,11 @@ def _problem(description: str) -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _problem("The body is not JSON."),
     401: _problem("Missing or unknown bearer token."),
-    403: _problem("The publisher may not publish for this agency or event family."),
+    403: _problem(
+        "The publisher may not publish this event: an agency it names, its family or its "
+        "source is outside the credential's scope."
+    ),
+    409: _problem("An event with this source and id was accepted before with other content."),
     413: _problem("Body, batch or burst too large."),
     415: _problem("Unsupported content type."),
     422: _problem("Invalid event (field and reason listed), or time too far in the future."),

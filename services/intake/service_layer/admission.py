@@ -21,6 +21,7 @@ from services.intake.domain.admission import (
 )
 from services.intake.domain.publishers import Publisher, scope_problems
 from services.intake.domain.unknown_fields import has_unknown_fields
+from services.intake.service_layer.content import event_digest, record_digest, stamp_json
 from services.intake.service_layer.encoding import encode_record
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
 from services.intake.service_layer.valid_batch import admit_valid_batch, build_validator
@@ -31,7 +32,7 @@ class Refused:
     """An event intake did not append, with the HTTP status and every reason."""
 
     status: int
-    reason: str  # metrics label: invalid, forbidden, future_time, unavailable
+    reason: str  # metrics label: invalid, forbidden, future_time, conflict, unavailable
     errors: list[FieldError]
     id: str | None = None
 
@@ -84,13 +85,14 @@ def admit_event(
     except EventValidationError:
         others = [e for e in _all_problems(raw) if e.field not in INTAKE_ATTRIBUTES]
         return Refused(422, "invalid", owned + others, item_id)
-    forbidden = scope_problems(publisher, event)
-    if forbidden:
-        return Refused(403, "forbidden", forbidden, item_id)
+    # The yes/no first: the reasons are only built for an event that is refused.
+    if not (publisher.may_publish_family(event.family) and publisher.covers(event)):
+        return Refused(403, "forbidden", scope_problems(publisher, event), item_id)
     future = future_time_problems(event, now, latest)
     if future:
         return Refused(422, "future_time", future, item_id)
     record = encode_record(event)
+    content = record_digest(record.value, stamp_json(now, publisher.name)) or event_digest(event)
     return Admitted(
         (event.source, event.id),
         event.family,
@@ -102,6 +104,7 @@ def admit_event(
             int(now.timestamp() * 1000),
         ),
         now,
+        content,
     )
 
 

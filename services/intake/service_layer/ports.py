@@ -28,6 +28,7 @@ class Admitted(NamedTuple):
     family: str
     record: OutgoingRecord
     receivedtime: datetime
+    content: bytes  # digest of the event as sent: a resent id with other content conflicts
 
 
 class Position(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -67,8 +67,8 @@ class PublishingService:
         self.max_future_skew = max_future_skew
         self.clock = clock
         # Keys being appended right now, each mapped to the future of the append call that
-        # carries it: a concurrent duplicate waits for that call, then reads the index.
-        self._in_flight: dict[EventKey, asyncio.Future[None]] = {}
+        # carries it: a concurrent duplicate waits for that call and reads its acceptances.
+        self._in_flight: dict[EventKey, asyncio.Future[Mapping[EventKey, Acceptance]]] = {}
 
     def admit(
         self, raw: Any, publisher: Publisher, now: datetime, latest: datetime | None = None
@@ -101,31 +101,39 @@ class PublishingService:
         return [self.admit(raw, publisher, now, latest) for raw in raws]
 
     async def append(self, admissions: Sequence[Admission]) -> list[Outcome]:
-        """Append the admitted events not already accepted; one outcome per admission."""
+        """Append the admitted events not already accepted; one outcome per admission.
+
+        An event whose (source, id) is already accepted is answered with the original
+        acceptance when its content is the same, and refused (409) when it differs.
+        """
         now = self.clock()
         self.index.forget_older_than(now)  # cheap: stops at the first entry still inside
         outcomes: list[Outcome | None] = [None] * len(admissions)
-        call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        call: asyncio.Future[Mapping[EventKey, Acceptance]] = (
+            asyncio.get_running_loop().create_future()
+        )
         to_send: list[tuple[int, Admitted]] = []
-        to_wait: list[tuple[int, Admitted, asyncio.Future[None]]] = []
+        to_wait: list[tuple[int, Admitted, asyncio.Future[Mapping[EventKey, Acceptance]]]] = []
         for index, admission in enumerate(admissions):
             if isinstance(admission, Refused):
                 outcomes[index] = admission
                 continue
             known = self.index.get(admission.key, now)
             if known is not None:
-                outcomes[index] = Accepted(known, True, admission.family)
+                outcomes[index] = _resent(known, admission)
             elif admission.key in self._in_flight:
                 to_wait.append((index, admission, self._in_flight[admission.key]))
             else:
                 self._in_flight[admission.key] = call
                 to_send.append((index, admission))
+        appended: dict[EventKey, Acceptance] = {}
         try:
             results = await self.log.append([admitted.record for _, admitted in to_send])
             for (index, admitted), result in zip(to_send, results, strict=True):
                 if isinstance(result, Position):
                     acceptance = _acceptance(admitted, result)
                     self.index.remember(acceptance)
+                    appended[admitted.key] = acceptance
                     outcomes[index] = Accepted(acceptance, False, admitted.family)
                 else:
                     outcomes[index] = _unavailable(admitted, result)
@@ -133,18 +141,40 @@ class PublishingService:
             for _, admitted in to_send:
                 if self._in_flight.get(admitted.key) is call:
                     del self._in_flight[admitted.key]
-            call.set_result(None)
+            call.set_result(appended)
 
         for index, admitted, pending in to_wait:
-            if pending is not call:
-                await pending
-            original = self.index.get(admitted.key, now)
+            # The original's own answer first: the index may already have evicted it.
+            original = (await pending).get(admitted.key) or self.index.get(admitted.key, now)
             outcomes[index] = (
-                Accepted(original, True, admitted.family)
+                _resent(original, admitted)
                 if original is not None
                 else _unavailable(admitted, None)
             )
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def conflicts(self, admissions: Sequence[Admission]) -> list[tuple[int, Refused]]:
+        """The admitted events that would be refused 409, found before anything is appended.
+
+        For all-or-nothing batches: an id accepted before with other content, or sent
+        twice in the batch with two contents.
+        """
+        now = self.clock()
+        first: dict[EventKey, Admitted] = {}
+        found: list[tuple[int, Refused]] = []
+        for index, admission in enumerate(admissions):
+            if isinstance(admission, Refused):
+                continue
+            # The same answers `append` gives: against the accepted original when there is
+            # one, else against the batch's first copy.
+            known = self.index.get(admission.key, now)
+            if known is not None:
+                outcome = _resent(known, admission)
+                if isinstance(outcome, Refused):
+                    found.append((index, outcome))
+            elif first.setdefault(admission.key, admission).content != admission.content:
+                found.append((index, _conflict(admission, "is in this batch with other content")))
+        return found
 
     async def publish(self, raws: Sequence[Any], publisher: Publisher) -> list[Outcome]:
         """Admit then append (per item: refused items are left out of the log)."""
@@ -160,7 +190,22 @@ def _acceptance(admitted: Admitted, position: Position) -> Acceptance:
         position.partition,
         position.offset,
         admitted.receivedtime,
+        admitted.content,
     )
+
+
+def _resent(original: Acceptance, admitted: Admitted) -> Outcome:
+    """A second event with an accepted (source, id): a duplicate if equal, else a conflict."""
+    if original.content == admitted.content:
+        return Accepted(original, True, admitted.family)
+    where = f"{original.topic} partition {original.partition} offset {original.offset}"
+    return _conflict(admitted, f"was accepted before with other content ({where})")
+
+
+def _conflict(admitted: Admitted, what: str) -> Refused:
+    source, event_id = admitted.key
+    reason = f"id {event_id!r} of source {source!r} {what}; a different event needs a new id"
+    return Refused(409, "conflict", [FieldError("id", reason)], event_id)
 
 
 def _unavailable(admitted: Admitted, error: BaseException | None) -> Refused:

@@ -20,7 +20,6 @@ from functools import cache
 from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
-from pydantic_core import to_json
 
 from schemas import EVENT_TYPES, family_of, topic_for
 from schemas.binding import STRUCTURED_CONTENT_TYPE
@@ -28,6 +27,7 @@ from schemas.catalogue import chronology_problems
 from schemas.envelope import CloudEvent
 from services.intake.domain.admission import INTAKE_ATTRIBUTES
 from services.intake.domain.publishers import Publisher
+from services.intake.service_layer.content import content_digest, stamp_json
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
 
 _CONTENT_TYPE_HEADER = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
@@ -74,11 +74,12 @@ def admit_valid_batch(
             not event.model_fields_set.isdisjoint(INTAKE_ATTRIBUTES)
             or event.time > latest
             or family not in publisher.families
-            or not publisher.may_publish_for(event.agencycode)
+            or not publisher.covers(event)
             or next(chronology_problems(event), None) is not None
         ):
             return None
-        value = stamped_value(event, stamp)
+        unstamped: bytes = event.__pydantic_serializer__.to_json(event, exclude_none=True)
+        value = stamped_value(event, unstamped, stamp)
         if value is None:
             value = (
                 event.model_copy(update={"receivedtime": now, "publisher": publisher.name})
@@ -88,16 +89,13 @@ def admit_valid_batch(
         record = OutgoingRecord(
             topic, event.subject.encode(), value, [_CONTENT_TYPE_HEADER], timestamp_ms
         )
-        admitted.append(Admitted((event.source, event.id), family, record, now))
+        admitted.append(
+            Admitted((event.source, event.id), family, record, now, content_digest(unstamped))
+        )
     return admitted
 
 
-def stamp_json(now: datetime, publisher: str) -> bytes:
-    """The two intake attributes as JSON members, serialised once per batch."""
-    return b',"receivedtime":' + to_json(now) + b',"publisher":' + to_json(publisher)
-
-
-def stamped_value(event: CloudEvent, stamp: bytes) -> bytes | None:
+def stamped_value(event: CloudEvent, unstamped: bytes, stamp: bytes) -> bytes | None:
     """The event's JSON with the stamp members where the stamped model would put them.
 
     The envelope declares `agencycode`, `receivedtime`, `publisher`, then the family's
@@ -107,13 +105,12 @@ def stamped_value(event: CloudEvent, stamp: bytes) -> bytes | None:
     string can hold an unescaped quote, so the first match is the envelope's member.
     None if the member is not found (then the caller copies the model).
     """
-    value: bytes = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     member = b'"agencycode":"' + event.agencycode.encode() + b'"'
-    at = value.find(member)
+    at = unstamped.find(member)
     if at < 0:
         return None
     end = at + len(member)
-    return value[:end] + stamp + value[end:]
+    return unstamped[:end] + stamp + unstamped[end:]
 
 
 def build_validator() -> Any:

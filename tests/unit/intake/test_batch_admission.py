@@ -13,7 +13,7 @@ from tests.unit.intake.conftest import example
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
-DEMO = Publisher("demo", ("*",), frozenset({"dossier", "complaint"}))
+DEMO = Publisher("demo", ("*",), frozenset({"dossier", "complaint"}), sources=("urn:*",))
 
 
 def admit(body: bytes, max_events: int = 10):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def accepted(event_id: str, at: datetime, offset: int = 0) -> Acceptance:
-    return Acceptance(event_id, "urn:s", "qms.dossier.v1", 0, offset, at)
+    return Acceptance(event_id, "urn:s", "qms.dossier.v1", 0, offset, at, b"digest")
 
 
 def test_remembers_the_original_acceptance_within_the_window() -> None:

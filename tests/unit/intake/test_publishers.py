@@ -20,8 +20,10 @@ from tests.unit.intake.conftest import example
 pytestmark = pytest.mark.unit
 
 
-def scoped(agencies: tuple[str, ...], families: set[str]) -> Publisher:
-    return Publisher("p", agencies, frozenset(families))
+def scoped(
+    agencies: tuple[str, ...], families: set[str], sources: tuple[str, ...] = ("urn:vn:gov:*",)
+) -> Publisher:
+    return Publisher("p", agencies, frozenset(families), sources)
 
 
 def test_agency_globs() -> None:
@@ -87,7 +89,7 @@ def test_production_refuses_a_known_dev_token_in_any_file(tmp_path: Path) -> Non
         "publishers:\n"
         "  - name: copied\n"
         f"    token_sha256: {hash_token('dev-demo-province-token')}\n"
-        "    agencies: ['*']\n    families: [dossier]\n"
+        "    agencies: ['*']\n    families: [dossier]\n    sources: ['urn:x']\n"
     )
     settings = IntakeSettings.model_validate(
         {"QMS_ENV": "production", "QMS_INTAKE_PUBLISHERS_FILE": str(path)}
@@ -106,6 +108,7 @@ def test_production_accepts_its_own_publishers_from_the_environment() -> None:
                     "token_sha256": hash_token("a-real-secret"),
                     "agencies": ["H56.*"],
                     "families": ["dossier"],
+                    "sources": ["urn:vn:gov:h56:one-stop-shop"],
                 }
             ],
         }
@@ -116,7 +119,12 @@ def test_production_accepts_its_own_publishers_from_the_environment() -> None:
 
 
 def test_two_publishers_sharing_a_token_are_refused(tmp_path: Path) -> None:
-    entry = {"token_sha256": hash_token("same"), "agencies": ["*"], "families": ["dossier"]}
+    entry = {
+        "token_sha256": hash_token("same"),
+        "agencies": ["*"],
+        "families": ["dossier"],
+        "sources": ["urn:x"],
+    }
     settings = dev_settings(
         QMS_INTAKE_PUBLISHERS_FILE=None,
         QMS_INTAKE_PUBLISHERS=[{"name": "a", **entry}, {"name": "b", **entry}],

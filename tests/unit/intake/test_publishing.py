@@ -19,7 +19,9 @@ from tests.unit.intake.conftest import example
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-DEMO = Publisher("demo", ("*",), frozenset({"dossier", "complaint", "objective"}))
+DEMO = Publisher(
+    "demo", ("*",), frozenset({"dossier", "complaint", "objective"}), sources=("urn:*",)
+)
 
 
 class MemoryLog:
@@ -69,10 +71,58 @@ async def test_a_duplicate_gets_the_original_acceptance_and_is_not_appended() ->
     log = MemoryLog()
     svc = service(log)
     [first] = await svc.publish([example("dossier.received")], DEMO)
-    [again] = await svc.publish([example("dossier.received", subject="changed")], DEMO)
+    [again] = await svc.publish([example("dossier.received")], DEMO)
     assert isinstance(first, Accepted) and isinstance(again, Accepted)
     assert again.duplicate and again.acceptance == first.acceptance
     assert len(log.records) == 1
+
+
+async def test_the_same_content_written_differently_is_still_a_duplicate() -> None:
+    svc = service(MemoryLog())
+    await svc.publish([example("dossier.received")], DEMO)
+    same_instant = example("dossier.received", time="2025-03-01T08:15:00.000+07:00")
+    [again] = await svc.publish([same_instant], DEMO)
+    assert isinstance(again, Accepted) and again.duplicate
+
+
+async def test_an_accepted_id_sent_with_other_content_is_a_conflict_not_a_duplicate() -> None:
+    log = MemoryLog()
+    svc = service(log)
+    [first] = await svc.publish([example("dossier.received")], DEMO)
+    [other] = await svc.publish([example("dossier.received", subject="changed")], DEMO)
+    assert isinstance(first, Accepted)
+    assert isinstance(other, Refused) and other.status == 409 and other.reason == "conflict"
+    assert [e.field for e in other.errors] == ["id"]
+    assert len(log.records) == 1
+
+
+async def test_a_batch_with_two_contents_under_one_id_appends_the_first_only() -> None:
+    log = MemoryLog()
+    batch = [example("dossier.received"), example("dossier.received", subject="changed")]
+    first, second = await service(log).publish(batch, DEMO)
+    assert isinstance(first, Accepted) and not first.duplicate
+    assert isinstance(second, Refused) and second.status == 409
+    assert len(log.records) == 1
+
+
+async def test_a_batch_copy_is_a_duplicate_whatever_the_window_size() -> None:
+    # A window of one entry evicts the original before the copy is answered: the copy
+    # must still be answered from the original's own acceptance, never as a failure.
+    svc = PublishingService(
+        MemoryLog(),
+        AcceptanceIndex(timedelta(hours=24), 1),
+        topic_prefix="qms.",
+        max_future_skew=timedelta(seconds=300),
+        clock=lambda: NOW,
+    )
+    batch = [example("dossier.received"), example("dossier.resolved")] * 2
+    outcomes = await svc.publish(batch, DEMO)
+    assert [(type(o).__name__, getattr(o, "duplicate", None)) for o in outcomes] == [
+        ("Accepted", False),
+        ("Accepted", False),
+        ("Accepted", True),
+        ("Accepted", True),
+    ]
 
 
 async def test_the_same_id_from_another_source_is_another_event() -> None:
@@ -157,7 +207,7 @@ async def test_the_future_skew_is_configurable() -> None:
 
 
 async def test_scope_refusals_are_403() -> None:
-    narrow = Publisher("narrow", ("H57.*",), frozenset({"complaint"}))
+    narrow = Publisher("narrow", ("H57.*",), frozenset({"complaint"}), sources=("urn:*",))
     [outcome] = await service(MemoryLog()).publish([example("dossier.received")], narrow)
     assert isinstance(outcome, Refused) and outcome.status == 403
     assert [e.field for e in outcome.errors] == ["type", "agencycode"]
@@ -187,3 +237,23 @@ async def test_past_the_window_an_event_is_appended_again() -> None:
     assert isinstance(outside, Accepted) and not outside.duplicate
     assert len(log.records) == 2
     assert len(svc.index) == 1
+
+
+async def test_conflicts_are_found_before_anything_is_appended() -> None:
+    log = MemoryLog()
+    svc = service(log)
+    await svc.publish([example("dossier.received")], DEMO)
+    batch = svc.admit_all(
+        [
+            example("dossier.resolved"),
+            example("dossier.received", subject="changed"),  # accepted before, other content
+            example("dossier.resolved", subject="changed"),  # twice in this batch, other content
+            example("dossier.received"),  # a plain duplicate is no conflict
+        ],
+        DEMO,
+    )
+    assert [(index, refused.status) for index, refused in svc.conflicts(batch)] == [
+        (1, 409),
+        (2, 409),
+    ]
+    assert len(log.records) == 1

@@ -18,8 +18,9 @@ from services.intake.adapters.kafka_partitioner import default_partitioner, murm
 from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.examples import EXAMPLE_EVENTS
 from services.intake.service_layer.admission import Admitted, admit_event
+from services.intake.service_layer.content import stamp_json
 from services.intake.service_layer.encoding import encode_record
-from services.intake.service_layer.valid_batch import admit_valid_batch, stamp_json, stamped_value
+from services.intake.service_layer.valid_batch import admit_valid_batch, stamped_value
 
 pytestmark = pytest.mark.unit
 
@@ -29,8 +30,11 @@ EVERYONE = Publisher(
     "demo-province",
     ("*",),
     frozenset({"dossier", "complaint", "satisfaction", "audit", "objective"}),
+    ("urn:vn:gov:h56:*",),
 )
-H56_DOSSIERS = Publisher("h56", ("H56.*",), frozenset({"dossier"}))
+H56_DOSSIERS = Publisher(
+    "h56", ("H56.*",), frozenset({"dossier"}), ("urn:vn:gov:h56:one-stop-shop",)
+)
 
 
 def fast(events: list[Any], publisher: Publisher = EVERYONE, max_events: int = 1000) -> Any:
@@ -60,9 +64,17 @@ def variants() -> list[tuple[str, dict[str, Any]]]:
         out.append((f"{name}: capa type", {**copy.deepcopy(raw), "type": "vn.qms.capa.opened.v1"}))
         out.append((f"{name}: unknown type", {**copy.deepcopy(raw), "type": "vn.qms.nope.v1"}))
         out.append((f"{name}: string data", {**copy.deepcopy(raw), "data": "x"}))
+        out.append((f"{name}: foreign source", {**copy.deepcopy(raw), "source": "urn:other"}))
+        out.append((f"{name}: year 1", {**copy.deepcopy(raw), "time": "0001-01-01T00:00:00Z"}))
     late = copy.deepcopy(EXAMPLE_EVENTS["dossier.received"])
     late["data"]["due_at"] = "2020-01-01T00:00:00+07:00"  # before `time`: a chronology rule
     out.append(("dossier.received: due before received", late))
+    elsewhere = copy.deepcopy(EXAMPLE_EVENTS["audit.finding_recorded"])
+    elsewhere["data"]["audited_agency"] = "G01.003"
+    out.append(("audit.finding_recorded: audited agency out of scope", elsewhere))
+    infinite = copy.deepcopy(EXAMPLE_EVENTS["objective.set"])
+    infinite["data"]["target"] = float("inf")
+    out.append(("objective.set: infinite target", infinite))
     return out
 
 
@@ -93,7 +105,9 @@ def test_one_bad_event_sends_the_whole_batch_to_the_general_path() -> None:
 def test_the_stamp_is_spliced_where_the_stamped_model_has_it(name: str) -> None:
     raw = EXAMPLE_EVENTS[name]
     stamped = parse_event({**raw, "receivedtime": NOW, "publisher": "demo-province"})
-    spliced = stamped_value(parse_event(raw), stamp_json(NOW, "demo-province"))
+    event = parse_event(raw)
+    unstamped = event.model_dump_json(exclude_none=True).encode()
+    spliced = stamped_value(event, unstamped, stamp_json(NOW, "demo-province"))
     assert spliced == encode_record(stamped).value
 
 
