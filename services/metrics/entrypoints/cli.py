@@ -119,11 +119,23 @@ def report(
             "(needed with chDB while `qms metrics serve` runs)",
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Bearer token of a platform user who may read the agency "
+            "(default: QMS_READ_TOKEN, the development national reader)",
+        ),
+    ] = None,
     dsn: DsnOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Write the ISO 9001 §9.3 management-review report of one agency as a single HTML file."""
-    from services.metrics.entrypoints.report_cli import write_report
+    from services.metrics.entrypoints.report_cli import ReportError, write_report
 
-    path = write_report(_settings(dsn, database), agency, period, output, url)
+    try:
+        path = write_report(_settings(dsn, database), agency, period, output, url, token)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"report written to {path}")
