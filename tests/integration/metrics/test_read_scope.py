@@ -189,3 +189,24 @@ async def test_edges_of_the_calendar_are_422_naming_the_parameter(
     assert response.headers["content-type"] == "application/problem+json"
     assert {"type", "title", "status", "detail"} <= body.keys() and body["status"] == 422
     assert [e["field"] for e in body["errors"]] == [field]
+
+
+def test_a_report_on_another_agency_is_refused_and_nothing_is_written(
+    loaded: ClickHouseStore, chdb_dsn: str, users_file: Path, tmp_path: Path
+) -> None:
+    from services.metrics.entrypoints.report_cli import ReportError, write_report
+
+    settings = MetricsSettings(
+        clickhouse_dsn=chdb_dsn, clickhouse_database=loaded.database, users_file=users_file
+    )
+    stolen = tmp_path / "stolen.html"
+    with pytest.raises(ReportError, match=r"404 no data for agency 'H56\.01'"):
+        write_report(settings, "H56.01", "2026-Q1", stolen, None, token="token-of-attacker")
+    assert not stolen.exists()
+    with pytest.raises(ReportError, match="401"):
+        write_report(settings, "H56.01", "2026-Q1", stolen, None, token="not-a-token")
+    assert not stolen.exists()
+    own = write_report(
+        settings, "H56.02", "2026-Q1", tmp_path / "own.html", None, "token-of-attacker"
+    )
+    assert "H56.02" in own.read_text(encoding="utf-8")
