@@ -53,6 +53,15 @@ class Problem(BaseModel):
     errors: list[ProblemItem] = Field(default_factory=list)
 
 
+def openapi_problem(description: str) -> dict[str, Any]:
+    """A route's `responses` entry for a problem document, for the OpenAPI document."""
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 def problem_type(slug: str) -> str:
     return f"/problems/{slug}"
 

@@ -20,6 +20,10 @@ _YEAR = re.compile(r"^([0-9]{4})\Z")
 # The first and the last year a month, period or instant may name.
 FIRST_YEAR = 1970
 LAST_YEAR = 2148
+# The same years as a regular expression, for the OpenAPI document (a test keeps them equal).
+YEAR_PATTERN = "(19[7-9][0-9]|20[0-9][0-9]|21[0-3][0-9]|214[0-8])"
+MONTH_PATTERN = f"^{YEAR_PATTERN}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = f"^{YEAR_PATTERN}(-Q[1-4]|-0[1-9]|-1[0-2])?$"
 
 
 class PeriodError(ValueError):
@@ -36,6 +40,25 @@ def _check_year(year: int, field: str, text: object) -> None:
         raise PeriodError(
             field, f"{text} is outside the years {FIRST_YEAR}–{LAST_YEAR} the store holds"
         )
+
+
+# RFC 3339 date-time: a time zone is required, and nothing else (no bare numbers).
+_INSTANT = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+
+
+def parse_instant(text: str, field: str) -> datetime:
+    """An RFC 3339 instant (`2026-03-01T08:00:00+07:00`) in UTC, within the years held."""
+    if not _INSTANT.match(text):
+        raise PeriodError(field, f"expected an RFC 3339 date-time with a time zone, got {text!r}")
+    try:
+        # fromisoformat takes at most microseconds: cut longer fractions, they cannot count.
+        at = datetime.fromisoformat(re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", text.upper()))
+    except ValueError as exc:
+        raise PeriodError(field, f"{text!r} is not a date and time of the calendar") from exc
+    return utc_instant(at, field)
 
 
 def utc_instant(at: datetime, field: str) -> datetime:
@@ -77,8 +100,8 @@ def month_start(text: str, field: str) -> date:
 
 def month_range(start: str | None, end: str | None) -> DayRange:
     """Months `start` to `end`, both included (`from=2026-01&to=2026-03` is a quarter)."""
-    first = month_start(start, "from") if start else None
-    last = month_start(end, "to") if end else None
+    first = month_start(start, "from") if start is not None else None
+    last = month_start(end, "to") if end is not None else None
     if first and last and last < first:
         raise PeriodError("to", f"{end} is before from: {start}")
     return DayRange(first, _next_month(last.year, last.month) if last else None)

@@ -23,7 +23,7 @@ from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
-from services.metrics.entrypoints.deps import Reader, Store, not_found
+from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
 from services.metrics.entrypoints.kpi_routes import router as kpi_router
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
         store.query("SELECT 1")
         return {"status": "ok", "database": store.database}
 
-    @api.get("/v1/stats")
+    @api.get("/v1/stats", responses={k: READ_RESPONSES[k] for k in (401, 404)})
     def stats(store: Store, reader: Reader) -> dict[str, Any]:
         """Distinct events stored (all, published by intake, per type and family).
 

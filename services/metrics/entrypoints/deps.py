@@ -17,11 +17,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schemas.base import AgencyCode, ProcedureCode
 from services.common.credentials import AgencyScope
-from services.common.problems import ProblemError
+from services.common.problems import ProblemError, openapi_problem
 from services.common.users import PlatformUser, UserDirectory
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.domain.periods import DayRange, PeriodError, month_range, period_range
-from services.metrics.domain.periods import utc_instant as checked_instant
+from services.metrics.domain.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MONTH_PATTERN,
+    PERIOD_PATTERN,
+    DayRange,
+    PeriodError,
+    month_range,
+    parse_instant,
+    period_range,
+)
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -60,6 +69,14 @@ def get_reader(
 
 Reader = Annotated[PlatformUser, Depends(get_reader)]
 
+# The refusals of every route that reads agency data, as the OpenAPI document states them.
+READ_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: openapi_problem("Missing or unknown bearer token."),
+    404: openapi_problem("An agency outside the caller's scope (or a national-only route)."),
+    422: openapi_problem("A parameter that cannot be read; `errors` names it and says why."),
+}
+YEARS = f"years {FIRST_YEAR}–{LAST_YEAR}"
+
 
 def not_found(detail: str) -> ProblemError:
     return ProblemError(404, "not-found", detail)
@@ -93,9 +110,22 @@ def visibility(
     return Visibility(reader.scope, agency)
 
 
+# Patterns are documented, not enforced by FastAPI: the checks below give the reasons.
+_MONTH = {"pattern": MONTH_PATTERN}
+_PERIOD = {"pattern": PERIOD_PATTERN}
+
+
 def month_bounds(
-    from_: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
-    to: Annotated[str | None, Query(description="Last month (included), YYYY-MM")] = None,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from", description=f"First month, YYYY-MM ({YEARS})", json_schema_extra=_MONTH
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(description=f"Last month (included), YYYY-MM ({YEARS})", json_schema_extra=_MONTH),
+    ] = None,
 ) -> DayRange:
     try:
         return month_range(from_, to)
@@ -104,7 +134,10 @@ def month_bounds(
 
 
 def period_filter(
-    period: Annotated[str | None, Query(description="YYYY, YYYY-Qn or YYYY-MM")] = None,
+    period: Annotated[
+        str | None,
+        Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD),
+    ] = None,
 ) -> str | None:
     """An optional period, checked like every other period (format and years)."""
     if period is not None:
@@ -125,11 +158,16 @@ def checked_period(period: str) -> DayRange:
 
 def instant(
     at: Annotated[
-        datetime | None, Query(description="Instant (RFC 3339, with a time zone); default now")
+        str | None,
+        Query(
+            description=f"Instant (RFC 3339, with a time zone, in the {YEARS} in UTC too); "
+            "default now",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
 ) -> datetime | None:
     try:
-        return None if at is None else checked_instant(at, "at")
+        return None if at is None else parse_instant(at, "at")
     except PeriodError as exc:
         raise parameter_problem(exc) from exc
 
@@ -139,4 +177,7 @@ Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]
 Instant = Annotated[datetime | None, Depends(instant)]
+RequiredPeriod = Annotated[
+    str, Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD)
+]
 ProcedureFilter = Annotated[ProcedureCode | None, Query(description="Only this procedure code")]

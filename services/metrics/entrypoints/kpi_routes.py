@@ -6,9 +6,9 @@ Every route reads within the caller's agency scope (`Visible`, entrypoints/deps.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from services.metrics.adapters import kpi_queries
 from services.metrics.domain.kpis import (
@@ -18,10 +18,12 @@ from services.metrics.domain.kpis import (
     score_components,
 )
 from services.metrics.entrypoints.deps import (
+    READ_RESPONSES,
     Instant,
     Months,
     Period,
     ProcedureFilter,
+    RequiredPeriod,
     Store,
     Visible,
     checked_period,
@@ -31,7 +33,7 @@ from services.metrics.service_layer.objectives import (
     objectives_against_target,
 )
 
-router = APIRouter(prefix="/v1/kpi")
+router = APIRouter(prefix="/v1/kpi", responses=READ_RESPONSES)
 
 
 @router.get("/dossiers/by-agency")
@@ -161,7 +163,7 @@ def score_by_agency_month(store: Store, visible: Visible, months: Months) -> dic
 def score_by_agency(
     store: Store,
     visible: Visible,
-    period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
+    period: RequiredPeriod,
 ) -> dict[str, Any]:
     """Public-service score over a whole period, from the period's totals."""
     days = checked_period(period)

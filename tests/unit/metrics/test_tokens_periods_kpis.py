@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -16,9 +17,12 @@ from services.metrics.domain.kpis import (
 from services.metrics.domain.periods import (
     FIRST_YEAR,
     LAST_YEAR,
+    MONTH_PATTERN,
+    PERIOD_PATTERN,
     DayRange,
     PeriodError,
     month_range,
+    parse_instant,
     period_range,
     utc_instant,
 )
@@ -105,7 +109,41 @@ def test_instants_that_cannot_be_read_are_refused_naming_the_parameter(at: datet
         utc_instant(at, "at")
 
 
+def test_the_documented_patterns_accept_exactly_the_years_held() -> None:
+    for year in range(10_000):
+        held = FIRST_YEAR <= year <= LAST_YEAR
+        assert bool(re.match(MONTH_PATTERN, f"{year:04d}-07")) is held, year
+        assert bool(re.match(PERIOD_PATTERN, f"{year:04d}")) is held, year
+        assert bool(re.match(PERIOD_PATTERN, f"{year:04d}-Q3")) is held, year
+
+
+def test_an_empty_month_is_refused_not_taken_as_unbounded() -> None:
+    with pytest.raises(PeriodError, match=r"^to:"):
+        month_range(None, "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.5",
+        "1700000000",
+        "2026-01-01T00:00:00",
+        "2026-02-30T00:00:00Z",
+        "0999-12-31T00:00:00Z",
+        "9999-12-31T23:59:59-07:00",
+        "2026-01-01T00:00:00+99:00",
+        "2026-01-01T00:00:00Z\n",
+    ],
+)
+def test_instant_parameters_are_rfc_3339_with_a_zone_within_the_years(text: str) -> None:
+    with pytest.raises(PeriodError, match=r"^at:"):
+        parse_instant(text, "at")
+
+
 def test_an_instant_is_read_in_utc() -> None:
+    assert parse_instant("2026-03-01T08:00:00.1234567+07:00", "at") == datetime(
+        2026, 3, 1, 1, 0, 0, 123456, tzinfo=UTC
+    )
     at = datetime(2026, 1, 1, 7, tzinfo=timezone(timedelta(hours=7)))
     assert utc_instant(at, "at") == datetime(2026, 1, 1, tzinfo=UTC)
 
