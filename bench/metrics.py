@@ -107,7 +107,10 @@ async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[flo
     task = asyncio.create_task(server.serve())
     first: tuple[float, int] | None = None
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}") as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.port}",
+            headers={"Authorization": f"Bearer {settings.read_token}"},
+        ) as api:
             while True:
                 await asyncio.sleep(0.25)
                 try:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from services.common.settings import REPO_ROOT, CommonSettings, Environment
+from services.common.settings import DEV_USERS_FILE, CommonSettings, Environment
 
-DEV_USERS_FILE = REPO_ROOT / "deploy" / "capa" / "users.dev.yaml"
+__all__ = ["DEV_USERS_FILE", "CapaSettings"]
 
 
 class CapaSettings(CommonSettings):
@@ -23,7 +23,6 @@ class CapaSettings(CommonSettings):
         description="faust app id: the consumer group and the prefix of its internal topics. "
         "Empty means `<topic_prefix>capa`.",
     )
-    users_file: Path = Field(default=DEV_USERS_FILE, validation_alias="QMS_CAPA_USERS_FILE")
     escalation_interval_s: float = Field(
         default=60.0, gt=0, validation_alias="QMS_CAPA_ESCALATION_INTERVAL_S"
     )
@@ -61,7 +60,7 @@ class CapaSettings(CommonSettings):
     def _no_dev_users_in_production(self) -> CapaSettings:
         if self.environment is Environment.PRODUCTION and self.users_file == DEV_USERS_FILE:
             raise ValueError(
-                "QMS_CAPA_USERS_FILE points at the development users file, whose tokens are "
+                "QMS_USERS_FILE points at the development users file, whose tokens are "
                 "public: mount a users file of your own in production"
             )
         return self

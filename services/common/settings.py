@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_USERS_FILE = REPO_ROOT / "deploy" / "users.dev.yaml"
 
 
 class Environment(StrEnum):
@@ -28,6 +29,19 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field(default="qms.", validation_alias="QMS_TOPIC_PREFIX")
     data_dir: Path = Field(default=REPO_ROOT / "var", validation_alias="QMS_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
+    users_file: Path = Field(
+        default=DEV_USERS_FILE,
+        validation_alias=AliasChoices("QMS_USERS_FILE", "QMS_CAPA_USERS_FILE"),
+        description="The platform's users (services.common.users); QMS_CAPA_USERS_FILE is "
+        "the older name of the same setting.",
+    )
+    read_token: str = Field(
+        default="dev-national-reader-token",
+        validation_alias="QMS_READ_TOKEN",
+        description="Bearer token the platform's own readers (`qms run`, `qms report`) send "
+        "to the metrics API and the audit-trail endpoint; default: the development national "
+        "reader of deploy/users.dev.yaml.",
+    )
 
     def topic(self, short_name: str) -> str:
         """Full topic name for a short name from `deploy/kafka/topics.yaml`."""

@@ -128,7 +128,12 @@ def _drive_demo(
     truth = ground_truth(province.events)
     report = publish_sync(province.events, ports.url("intake"), DEMO_TOKEN)
     console.print(f"[green]✓[/] published {len(province.events):,} events through intake")
-    metrics = httpx.Client(base_url=ports.url("metrics"), timeout=30)
+    # The run reads the KPIs as a national reader (QMS_READ_TOKEN, the dev one by default).
+    metrics = httpx.Client(
+        base_url=ports.url("metrics"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {settings.read_token}"},
+    )
     _wait_until_counted(metrics, len(province.events), console)
     rows = metrics.get("/v1/kpi/dossiers/by-agency").raise_for_status().json()["rows"]
     expected = {agency: counts.as_dict() for agency, counts in truth.agencies.items()}

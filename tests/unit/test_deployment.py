@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -130,3 +131,84 @@ def test_grafana_data_source_points_at_the_clickhouse_service_as_read_only_user(
     assert interpolate(clickhouse[0]["secureJsonData"]["password"]) == expand(
         clickhouse_env["QMS_GRAFANA_CLICKHOUSE_PASSWORD"]
     )
+
+
+def _clickhouse_users() -> dict[str, ElementTree.Element]:
+    users: dict[str, ElementTree.Element] = {}
+    for path in sorted((REPO_ROOT / "deploy" / "clickhouse" / "users.d").glob("*.xml")):
+        for user in ElementTree.parse(path).getroot().findall("users/*"):
+            users[user.tag] = user
+    return users
+
+
+def _profiles() -> dict[str, ElementTree.Element]:
+    path = REPO_ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-readonly.xml"
+    return {p.tag: p for p in ElementTree.parse(path).getroot().findall("profiles/*")}
+
+
+def test_every_grafana_data_source_reads_with_a_read_only_select_only_user() -> None:
+    provisioning = REPO_ROOT / "deploy" / "grafana" / "provisioning" / "datasources"
+    grafana_env = {k: expand(v) for k, v in SERVICES["grafana"]["environment"].items()}
+    users, profiles = _clickhouse_users(), _profiles()
+    sources = [
+        s
+        for path in sorted(provisioning.glob("*.y*ml"))
+        for s in yaml.safe_load(path.read_text())["datasources"]
+        if s["type"] == "grafana-clickhouse-datasource"
+    ]
+    assert len(sources) >= 2  # the national one and the example agency's
+    for source in sources:
+        name = re.sub(
+            r"\$\{?([A-Z0-9_]+)\}?",
+            lambda m: grafana_env[m.group(1)],
+            source["jsonData"]["username"],
+        )
+        user = users[name]
+        profile = profiles[user.findtext("profile", "")]
+        assert profile.findtext("readonly") == "1", name
+        grants = [q.text for q in user.findall("grants/query")]
+        assert grants == ["GRANT SELECT ON qms.*"], (name, grants)
+        password = user.find("password")
+        assert (
+            password is not None
+            and password.get("from_env") in (SERVICES["clickhouse"]["environment"])
+        ), name
+
+
+def test_the_agency_user_filters_every_agency_table_as_generated_from_the_one_list() -> None:
+    from services.metrics.adapters.row_policies import (
+        AGENCY_TABLES,
+        EXAMPLE_AGENCY,
+        EXAMPLE_PASSWORD_ENV,
+        EXAMPLE_USER,
+        agency_user_xml,
+    )
+
+    path = REPO_ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-agency-h57-01.xml"
+    assert path.read_text() == agency_user_xml(EXAMPLE_USER, EXAMPLE_AGENCY, EXAMPLE_PASSWORD_ENV)
+    user = _clickhouse_users()[EXAMPLE_USER]
+    filters = {t.tag: t.findtext("filter") for t in user.findall("databases/qms/*")}
+    assert filters == {table: f"{column} = '{EXAMPLE_AGENCY}'" for table, column in AGENCY_TABLES}
+    mounted = [v.split(":")[0] for v in SERVICES["clickhouse"]["volumes"]]
+    assert "./deploy/clickhouse/users.d/grafana-agency-h57-01.xml" in mounted
+
+
+def test_row_policy_statements_cover_every_agency_table_and_refuse_injection() -> None:
+    from services.metrics.adapters.row_policies import AGENCY_TABLES, row_policies_sql
+
+    sql = row_policies_sql("grafana_h56_02", "H56.02")
+    statements = re.findall(
+        r"^CREATE ROW POLICY OR REPLACE (\w+) ON qms\.(\w+) AS PERMISSIVE FOR SELECT "
+        r"USING (\w+) = 'H56\.02' TO grafana_h56_02;$",
+        sql,
+        flags=re.MULTILINE,
+    )
+    assert [(table, column) for _, table, column in statements] == list(AGENCY_TABLES)
+    assert {name for name, _, _ in statements} == {"agency_h56_02"}
+    for agency, user in (("H56.02' OR 1=1 --", "g"), ("H56.02", "g; DROP USER x")):
+        with pytest.raises(ValueError):
+            row_policies_sql(user, agency)
+    result = CliRunner().invoke(
+        qms, ["metrics", "row-policies", "--agency", "x'", "--user", "grafana_x"]
+    )
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output

@@ -1,4 +1,9 @@
-"""GET /v1/audit/trail/{subject}: an aggregate's events with the proof the ledger chained them."""
+"""GET /v1/audit/trail/{subject}: an aggregate's events with the proof the ledger chained them.
+
+Read like a write is scoped: the caller is a publisher (its token's agencies) or a platform
+user (services.common.users; `*` is a national reader). A trail holding an event of an
+agency outside the caller's scope is answered 404, exactly like a subject that has no trail.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from services.common.credentials import AgencyScope
 from services.common.settings import CommonSettings
+from services.common.users import UserDirectory, load_user_directory
 from services.intake.entrypoints.models import PROBLEM_RESPONSES
 from services.intake.ledger.adapters.keys import Ed25519Verifier, LedgerKeyError, load_verifier
 from services.intake.ledger.service import trail_document
@@ -68,6 +76,79 @@ def get_trail_source(request: Request) -> TrailSource:
 
 TrailSourceDep = Annotated[TrailSource, Depends(get_trail_source)]
 
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A publisher token (its agencies) or a platform user's token (QMS_USERS_FILE).",
+)
+
+
+def _platform_users(state: Any, settings: CommonSettings) -> UserDirectory:
+    """The users file of these settings, read once per app; unreadable means no users."""
+    users = getattr(state, "trail_users", None)
+    if not isinstance(users, UserDirectory):
+        try:
+            users = load_user_directory(settings.users_file, settings.environment)
+        except ValueError as exc:
+            # Publishers still read their own trails; no platform user can until it is fixed.
+            log.error("audit trail: no platform users: %s", exc)
+            users = UserDirectory([])
+        state.trail_users = users
+    return users
+
+
+async def trail_reader_scope(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AgencyScope:
+    """The agencies the caller may read trails of, or 401."""
+    state = request.app.state
+    runtime = getattr(state, "intake", None)
+    settings = getattr(runtime, "settings", None) or get_trail_source(request).settings
+    if credentials is None or not credentials.credentials:
+        raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)", "")
+    token = credentials.credentials
+    user = _platform_users(state, settings).authenticate(token)
+    if user is not None:
+        return user.scope
+    if runtime is not None:
+        publisher = runtime.registry.authenticate(token)
+        for authenticator in runtime.authenticators:
+            if publisher is not None:
+                break
+            publisher = await authenticator.authenticate(token)
+        if publisher is not None:
+            return AgencyScope(tuple(publisher.agencies))
+    raise _unauthenticated(
+        "the bearer token is neither a publisher's nor a platform user's", ', error="invalid_token"'
+    )
+
+
+def _unauthenticated(detail: str, error: str) -> HTTPException:
+    # An HTTPException, as the route's other refusals: the app makes it a problem document.
+    return HTTPException(
+        401, detail, headers={"WWW-Authenticate": f'Bearer realm="qms-intake"{error}'}
+    )
+
+
+TrailReaderScope = Annotated[AgencyScope, Depends(trail_reader_scope)]
+
+
+def visible_to(scope: AgencyScope, document: dict[str, Any]) -> bool:
+    """Whether every event of the trail belongs to an agency of the scope.
+
+    An event whose agency cannot be read (stored bytes that are not JSON, a missing
+    record) is shown to national readers only.
+    """
+    if scope.national:
+        return True
+    for chain in document["chains"]:
+        for item in chain["events"]:
+            event = item.get("event")
+            agency = event.get("agencycode") if isinstance(event, dict) else None
+            if not isinstance(agency, str) or not scope.covers(agency):
+                return False
+    return True
+
 
 class TrailEvent(BaseModel):
     seq: int = Field(description="Position of the event's entry in its chain.")
@@ -105,7 +186,11 @@ class Trail(BaseModel):
     response_model=None,
     responses={
         200: {"model": Trail, "description": "The trail; check it with `qms audit verify`."},
-        404: {**PROBLEM_RESPONSES[503], "description": "No chained event has this subject."},
+        401: PROBLEM_RESPONSES[401],
+        404: {
+            **PROBLEM_RESPONSES[503],
+            "description": "No chained event has this subject that the caller may read.",
+        },
         422: {**PROBLEM_RESPONSES[422], "description": "The subject is not a valid aggregate id."},
         503: {**PROBLEM_RESPONSES[503], "description": "The ledger topics cannot be read."},
     },
@@ -113,13 +198,15 @@ class Trail(BaseModel):
 async def audit_trail(
     subject: Annotated[str, PathParam(pattern=SUBJECT_PATTERN, max_length=64)],
     source: TrailSourceDep,
+    scope: TrailReaderScope,
 ) -> JSONResponse:
     """An aggregate's events, their ledger entries, the chain segment and the signed checkpoint."""
     try:
         document = await source.trail(subject)
     except (KafkaError, LookupError, OSError) as exc:
         raise HTTPException(503, f"the ledger cannot be read: {exc}") from exc
-    if not document["chains"]:
+    # Another agency's trail is indistinguishable from a missing one.
+    if not document["chains"] or not visible_to(scope, document):
         raise HTTPException(404, f"no chained event has subject {subject!r}")
     # Returned as built: re-serialising through a model could drop a null inside an event,
     # and the event must stay byte-for-byte canonicalisable to its leaf.

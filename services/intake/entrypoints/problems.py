@@ -1,74 +1,41 @@
-"""RFC 9457 problem details: every error intake returns, as application/problem+json."""
+"""RFC 9457 problem details: every error intake returns, as application/problem+json.
+
+The shape is the platform's (services.common.problems); intake adds its field errors of
+batch items and counts each refusal by reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from pydantic import BaseModel, Field
-from pydantic_core import to_json
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas import FieldError
+from services.common import problems as common
+from services.common.problems import (
+    PROBLEM_CONTENT_TYPE,
+    TITLES,
+    Problem,
+    ProblemError,
+    ProblemItem,
+    problem_body,
+    problem_response,
+    problem_type,
+)
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-
-TITLES = {
-    400: "Malformed request",
-    401: "Unauthenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Content too large",
-    415: "Unsupported media type",
-    422: "Invalid event",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
-}
-
-
-class ProblemItem(BaseModel):
-    """One reason: which event of a batch (index), which field, why."""
-
-    index: int | None = None
-    field: str = Field(description="Dotted path, e.g. 'data.due_at'; empty for the whole event.")
-    reason: str
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details with the list of field errors."""
-
-    type: str = Field(examples=["/problems/invalid-event"])
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[ProblemItem] = Field(default_factory=list)
-
-
-def problem_type(slug: str) -> str:
-    return f"/problems/{slug}"
-
-
-def problem_body(
-    status: int,
-    slug: str,
-    detail: str,
-    errors: Iterable[Mapping[str, Any]] = (),
-    title: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "type": problem_type(slug),
-        "title": title or TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "errors": list(errors),
-    }
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "TITLES",
+    "Problem",
+    "ProblemError",
+    "ProblemItem",
+    "field_error_items",
+    "install_problem_handlers",
+    "problem_body",
+    "problem_response",
+    "problem_type",
+]
 
 
 def field_error_items(
@@ -80,63 +47,12 @@ def field_error_items(
     return items
 
 
-class ProblemError(Exception):
-    """Raised anywhere in a request to answer with a problem document."""
-
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        detail: str,
-        errors: Iterable[Mapping[str, Any]] = (),
-        headers: Mapping[str, str] | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.body = problem_body(status, slug, detail, errors)
-        self.headers = dict(headers or {})
-        self.reason = reason or slug  # the metrics label
-
-
-def problem_response(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        content=to_json(body),
-        status_code=int(body["status"]),
-        media_type=PROBLEM_CONTENT_TYPE,
-        headers=dict(headers or {}),
-    )
+def _count_refusal(request: Request, exc: ProblemError) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.requests_rejected.labels(reason=exc.reason, status=str(exc.status)).inc()
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error, ours or the framework's, a problem document."""
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
-        metrics = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
-            metrics.requests_rejected.labels(reason=exc.reason, status=str(exc.status)).inc()
-        return problem_response({**exc.body, "instance": request.url.path}, exc.headers)
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        body = problem_body(exc.status_code, "http-error", str(exc.detail))
-        return problem_response({**body, "instance": request.url.path}, exc.headers)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
-        ]
-        body = problem_body(
-            422,
-            "invalid-request",
-            "the request parameters are invalid",
-            errors,
-            title="Invalid request",
-        )
-        return problem_response({**body, "instance": request.url.path})
-
-    app.add_exception_handler(ProblemError, on_problem)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RequestValidationError, on_validation)
+    """Make every error, ours or the framework's, a problem document; count refusals."""
+    common.install_problem_handlers(app, on_refusal=_count_refusal)

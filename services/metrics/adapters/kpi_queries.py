@@ -6,14 +6,26 @@ from datetime import date
 from typing import Any
 
 from schemas.catalogue import PUBLISHED_FAMILIES
+from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
 from services.metrics.domain.periods import DayRange
 
 
-def _where(days: DayRange, column: str = "day", **equals: str | None) -> tuple[str, dict[str, Any]]:
-    """A WHERE clause (possibly empty) with server-side bound parameters."""
+def _where(
+    days: DayRange,
+    column: str = "day",
+    scope: AgencyScope = EVERY_AGENCY,
+    **equals: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (possibly empty) with server-side bound parameters.
+
+    `scope` limits the rows to the caller's agencies (on the `agency` column).
+    """
     clauses: list[str] = []
     params: dict[str, Any] = {}
+    if (visible := scope_condition(scope, "agency", params)) is not None:
+        clauses.append(visible)
     if days.start is not None:
         clauses.append(f"{column} >= {{start:Date}}")
         params["start"] = days.start
@@ -52,10 +64,12 @@ def dossiers_by(
     group: tuple[str, ...],
     agency: str | None = None,
     procedure: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Dossier counts grouped by any of agency / procedure / month over a day range."""
     keys = [("toStartOfMonth(day) AS month" if g == "month" else g) for g in group]
-    where, params = _where(days, agency=agency, procedure=procedure)
+    where, params = _where(days, scope=scope, agency=agency, procedure=procedure)
     sql = (
         f"SELECT {', '.join(keys)}, {DOSSIER_MEASURES} FROM dossier_marks_final{where} "
         f"GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}"
@@ -107,12 +121,17 @@ def _group(group: tuple[str, ...]) -> tuple[str, str]:
 
 
 def complaints_by(
-    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Complaints filed (by filing month), resolved and substantiated (by resolution month),
     average resolution days, and complaints per 1,000 dossiers received."""
     keys, grouping = _group(group)
-    where, params = _where(days, column="month", agency=agency)
+    where, params = _where(days, column="month", scope=scope, agency=agency)
     join_on = " AND ".join(f"c.{g} = d.{g}" for g in group) or "1"
     sql = f"""
         SELECT {", ".join(f"c.{g} AS {g}" for g in group)}{"," if group else ""}
@@ -137,11 +156,16 @@ def complaints_by(
 
 
 def satisfaction_by(
-    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Ratings, satisfied (score 4–5), satisfaction rate and average score."""
     keys, grouping = _group(group)
-    where, params = _where(days, column="month", agency=agency)
+    where, params = _where(days, column="month", scope=scope, agency=agency)
     sql = f"""
         SELECT {keys}{"," if group else ""} n AS ratings, happy AS satisfied,
             100.0 * happy / nullIf(n, 0) AS satisfaction_rate,
@@ -156,11 +180,16 @@ def satisfaction_by(
 
 
 def audits_by(
-    store: ClickHouseStore, days: DayRange, group: tuple[str, ...], agency: str | None = None
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Audits and inspections conducted, on-site inspections and findings per audited agency."""
     keys, grouping = _group(group)
-    where, params = _where(days, column="month", agency=agency)
+    where, params = _where(days, column="month", scope=scope, agency=agency)
     sql = f"""
         SELECT {keys}{"," if group else ""} sum(internal_audits) AS internal_audits,
             sum(external_audits) AS external_audits, sum(inspections) AS inspections,
@@ -171,12 +200,15 @@ def audits_by(
     return _rows(store, sql, params)
 
 
-def audit_coverage(store: ClickHouseStore, days: DayRange) -> dict[str, Any]:
+def audit_coverage(
+    store: ClickHouseStore, days: DayRange, *, scope: AgencyScope = EVERY_AGENCY
+) -> dict[str, Any]:
     """Share of agencies internally audited, and the on-site share of inspections."""
-    where, params = _where(days, column="toDate(addHours(conducted_time, 7))")
+    where, params = _where(days, column="toDate(addHours(conducted_time, 7))", scope=scope)
+    agencies_where, _ = _where(DayRange(), scope=scope)  # the same parameters, bound once
     sql = f"""
         SELECT
-            (SELECT count() FROM agencies) AS agencies,
+            (SELECT count() FROM agencies{agencies_where}) AS agencies,
             uniqExactIf(agency, kind = 'internal_audit') AS internally_audited,
             uniqExactIf(agency, kind = 'inspection') AS inspected,
             countIf(kind = 'inspection') AS inspections,
@@ -187,17 +219,24 @@ def audit_coverage(store: ClickHouseStore, days: DayRange) -> dict[str, Any]:
     return {k: int(v) for k, v in row.items()}
 
 
-def capa_by_agency(store: ClickHouseStore, agency: str | None = None) -> list[dict[str, Any]]:
+def capa_by_agency(
+    store: ClickHouseStore, agency: str | None = None, *, scope: AgencyScope = EVERY_AGENCY
+) -> list[dict[str, Any]]:
     """CAPA backlog, overdue, ageing buckets, first-time effectiveness and recurrence (now)."""
-    where, params = _where(DayRange(), agency=agency)
+    where, params = _where(DayRange(), scope=scope, agency=agency)
     return _rows(store, f"SELECT * FROM kpi_capa_agency{where} ORDER BY agency", params)
 
 
 def dossiers_open(
-    store: ClickHouseStore, at: Any, agency: str | None = None, procedure: str | None = None
+    store: ClickHouseStore,
+    at: Any,
+    agency: str | None = None,
+    procedure: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Dossiers in progress at instant `at` and how many of them are past their due time."""
-    where, params = _where(DayRange(), agency=agency, procedure=procedure)
+    where, params = _where(DayRange(), scope=scope, agency=agency, procedure=procedure)
     params["at"] = at
     sql = f"""
         SELECT agency, count() AS in_progress,
@@ -212,10 +251,14 @@ def dossiers_open(
 
 
 def objectives(
-    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+    store: ClickHouseStore,
+    agency: str | None = None,
+    period: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Objectives in force with their target and the publisher's own evaluation."""
-    where, params = _where(DayRange(), agency=agency, period=period)
+    where, params = _where(DayRange(), scope=scope, agency=agency, period=period)
     sql = f"""
         SELECT agency, objective, indicator, period, target, comparison, reported_actual,
                reported_met
@@ -225,10 +268,17 @@ def objectives(
 
 
 def objective_evaluations(
-    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+    store: ClickHouseStore,
+    agency: str | None = None,
+    period: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Each objective's evaluation per period as reported, with the comparison in force."""
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if (visible := scope_condition(scope, "e.agency", params)) is not None:
+        clauses.append(visible)
     if agency is not None:
         clauses.append("e.agency = {agency:String}")
         params["agency"] = agency
@@ -249,10 +299,14 @@ def objective_evaluations(
 
 
 def score_by(
-    store: ClickHouseStore, days: DayRange, agency: str | None = None
+    store: ClickHouseStore,
+    days: DayRange,
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Public-service score and its components per agency and month."""
-    where, params = _where(days, column="month", agency=agency)
+    where, params = _where(days, column="month", scope=scope, agency=agency)
     return _rows(
         store,
         f"SELECT * FROM kpi_public_service_score_month{where} ORDER BY agency, month",

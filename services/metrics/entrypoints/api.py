@@ -1,7 +1,8 @@
 """The metrics read API, and (with `consume=True`) the faust consumer in the same process.
 
 With the embedded engine only one process may open the data path, so this process is
-the only reader and writer: every other process reads the KPIs over this API.
+the only reader and writer: every other process reads the KPIs over this API. Every route
+that returns agency data needs a platform user's bearer token (entrypoints/deps.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
+from services.common.problems import install_problem_handlers
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.users import load_user_directory
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
-from services.metrics.entrypoints.deps import AgencyFilter, Months, ProcedureFilter, Store
+from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
 from services.metrics.entrypoints.kpi_routes import router as kpi_router
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: MetricsSettings | None = None, *, consume: bool = True) -> FastAPI:
     """The FastAPI app; `consume=False` serves the API without running the consumer."""
     settings = settings or MetricsSettings()
+    # Read now, so that a bad users file (or development tokens in production) stops start-up.
+    users = load_user_directory(settings.users_file, settings.environment)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +61,8 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
         lifespan=lifespan,
     )
     api.state.settings = settings
+    api.state.users = users
+    install_problem_handlers(api)
 
     @api.get("/healthz")
     def healthz(store: Store) -> dict[str, Any]:
@@ -63,43 +70,15 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
         store.query("SELECT 1")
         return {"status": "ok", "database": store.database}
 
-    @api.get("/v1/stats")
-    def stats(store: Store) -> dict[str, Any]:
-        """Distinct events stored (all, published by intake, per type and family)."""
+    @api.get("/v1/stats", responses={k: READ_RESPONSES[k] for k in (401, 404)})
+    def stats(store: Store, reader: Reader) -> dict[str, Any]:
+        """Distinct events stored (all, published by intake, per type and family).
+
+        National readers only: the counters span every agency. Anyone else gets 404.
+        """
+        if not reader.scope.national:
+            raise not_found("the platform-wide counters are for national readers")
         return kpi_queries.stats(store)
-
-    @api.get("/v1/kpi/dossiers/by-agency")
-    def dossiers_by_agency(
-        store: Store,
-        months: Months,
-        agency: AgencyFilter = None,
-        procedure: ProcedureFilter = None,
-    ) -> dict[str, Any]:
-        """Dossiers received, resolved, on time and late per agency over the months."""
-        rows = kpi_queries.dossiers_by(store, months, ("agency",), agency, procedure)
-        return {"rows": rows}
-
-    @api.get("/v1/kpi/dossiers/by-agency-month")
-    def dossiers_by_agency_month(
-        store: Store,
-        months: Months,
-        agency: AgencyFilter = None,
-        procedure: ProcedureFilter = None,
-    ) -> dict[str, Any]:
-        """Dossier counts per agency and month (YYYY-MM)."""
-        rows = kpi_queries.dossiers_by(store, months, ("agency", "month"), agency, procedure)
-        return {"rows": rows}
-
-    @api.get("/v1/kpi/dossiers/by-procedure")
-    def dossiers_by_procedure(
-        store: Store,
-        months: Months,
-        agency: AgencyFilter = None,
-        procedure: ProcedureFilter = None,
-    ) -> dict[str, Any]:
-        """Dossier counts per agency and procedure over the months."""
-        rows = kpi_queries.dossiers_by(store, months, ("agency", "procedure"), agency, procedure)
-        return {"rows": rows}
 
     api.include_router(kpi_router)
     return api

@@ -89,6 +89,34 @@ def replay(
     )
 
 
+@app.command("row-policies")
+def row_policies(
+    agency: Annotated[str, typer.Option("--agency", help="Agency code, e.g. H57.01")],
+    user: Annotated[str, typer.Option("--user", help="ClickHouse user, e.g. grafana_h57_01")],
+    output_format: Annotated[
+        str, typer.Option("--format", help="sql (CREATE ROW POLICY) or xml (users.d file)")
+    ] = "sql",
+    password_env: Annotated[
+        str, typer.Option("--password-env", help="Environment variable of its password (xml)")
+    ] = "QMS_GRAFANA_AGENCY_CLICKHOUSE_PASSWORD",
+    database: Annotated[str, typer.Option("--database", help="ClickHouse database")] = "qms",
+) -> None:
+    """Print the row policies of a read-only ClickHouse user who sees one agency's rows."""
+    from services.metrics.adapters.row_policies import agency_user_xml, row_policies_sql
+
+    try:
+        if output_format == "sql":
+            text = row_policies_sql(user, agency, database)
+        elif output_format == "xml":
+            text = agency_user_xml(user, agency, password_env, database)
+        else:
+            raise ValueError(f"--format: {output_format!r} is neither sql nor xml")
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(text, nl=False)
+
+
 def migrate(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
     """Apply the pending ClickHouse migrations of the metrics service."""
     from services.metrics.adapters.clickhouse import ClickHouseStore
@@ -119,11 +147,23 @@ def report(
             "(needed with chDB while `qms metrics serve` runs)",
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Bearer token of a platform user who may read the agency "
+            "(default: QMS_READ_TOKEN, the development national reader)",
+        ),
+    ] = None,
     dsn: DsnOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Write the ISO 9001 §9.3 management-review report of one agency as a single HTML file."""
-    from services.metrics.entrypoints.report_cli import write_report
+    from services.metrics.entrypoints.report_cli import ReportError, write_report
 
-    path = write_report(_settings(dsn, database), agency, period, output, url)
+    try:
+        path = write_report(_settings(dsn, database), agency, period, output, url, token)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"report written to {path}")

@@ -1,13 +1,41 @@
-"""FastAPI dependencies shared by the read API's routers."""
+"""FastAPI dependencies shared by the read API's routers: the store, the caller, parameters.
+
+Every route that returns agency data takes `Visible` (or `Reader`): the caller's bearer
+token from the platform's user directory (services.common.users), and the agencies the
+answer may contain. An explicit `agency=` outside the caller's scope is 404, the same
+answer as an agency with no data, so nothing tells an outsider which agencies exist.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from schemas.base import AgencyCode, ProcedureCode
+from services.common.credentials import AgencyScope
+from services.common.problems import ProblemError, openapi_problem
+from services.common.users import PlatformUser, UserDirectory
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.domain.periods import DayRange, PeriodError, month_range
+from services.metrics.domain.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MONTH_PATTERN,
+    PERIOD_PATTERN,
+    DayRange,
+    PeriodError,
+    month_range,
+    parse_instant,
+    period_range,
+)
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A platform user's token (QMS_USERS_FILE); a scope of `*` reads every agency.",
+)
 
 
 def get_store(request: Request) -> ClickHouseStore:
@@ -15,17 +43,141 @@ def get_store(request: Request) -> ClickHouseStore:
     return store
 
 
+def get_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> PlatformUser:
+    """The authenticated platform user, or 401 with WWW-Authenticate."""
+    users: UserDirectory = request.app.state.users
+    if credentials is None or not credentials.credentials:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "missing bearer token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": 'Bearer realm="qms-metrics"'},
+        )
+    user = users.authenticate(credentials.credentials)
+    if user is None:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "the bearer token is not valid for any user",
+            headers={"WWW-Authenticate": 'Bearer realm="qms-metrics", error="invalid_token"'},
+        )
+    return user
+
+
+Reader = Annotated[PlatformUser, Depends(get_reader)]
+
+# The refusals of every route that reads agency data, as the OpenAPI document states them.
+READ_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: openapi_problem("Missing or unknown bearer token."),
+    404: openapi_problem("An agency outside the caller's scope (or a national-only route)."),
+    422: openapi_problem("A parameter that cannot be read; `errors` names it and says why."),
+}
+YEARS = f"years {FIRST_YEAR}–{LAST_YEAR}"
+
+
+def not_found(detail: str) -> ProblemError:
+    return ProblemError(404, "not-found", detail)
+
+
+def parameter_problem(exc: PeriodError) -> ProblemError:
+    """A 422 naming the query parameter, in the shape of FastAPI's own validation errors."""
+    return ProblemError(
+        422,
+        "invalid-request",
+        str(exc),
+        [{"field": f"query.{exc.field}", "reason": exc.reason}],
+        title="Invalid request",
+    )
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a request may see: the caller's scope, narrowed by an explicit `agency=`."""
+
+    scope: AgencyScope
+    agency: str | None
+
+
+def visibility(
+    reader: Reader,
+    agency: Annotated[AgencyCode | None, Query(description="Only this agency code")] = None,
+) -> Visibility:
+    if agency is not None and not reader.scope.covers(agency):
+        raise not_found(f"no data for agency {agency!r}")
+    return Visibility(reader.scope, agency)
+
+
+# Patterns are documented, not enforced by FastAPI: the checks below give the reasons.
+_MONTH = {"pattern": MONTH_PATTERN}
+_PERIOD = {"pattern": PERIOD_PATTERN}
+
+
 def month_bounds(
-    from_: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
-    to: Annotated[str | None, Query(description="Last month (included), YYYY-MM")] = None,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from", description=f"First month, YYYY-MM ({YEARS})", json_schema_extra=_MONTH
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(description=f"Last month (included), YYYY-MM ({YEARS})", json_schema_extra=_MONTH),
+    ] = None,
 ) -> DayRange:
     try:
         return month_range(from_, to)
     except PeriodError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+        raise parameter_problem(exc) from exc
+
+
+def period_filter(
+    period: Annotated[
+        str | None,
+        Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD),
+    ] = None,
+) -> str | None:
+    """An optional period, checked like every other period (format and years)."""
+    if period is not None:
+        try:
+            period_range(period)
+        except PeriodError as exc:
+            raise parameter_problem(exc) from exc
+    return period
+
+
+def checked_period(period: str) -> DayRange:
+    """The days of a required `period` parameter, or its 422."""
+    try:
+        return period_range(period)
+    except PeriodError as exc:
+        raise parameter_problem(exc) from exc
+
+
+def instant(
+    at: Annotated[
+        str | None,
+        Query(
+            description=f"Instant (RFC 3339, with a time zone, in the {YEARS} in UTC too); "
+            "default now",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+) -> datetime | None:
+    try:
+        return None if at is None else parse_instant(at, "at")
+    except PeriodError as exc:
+        raise parameter_problem(exc) from exc
 
 
 Store = Annotated[ClickHouseStore, Depends(get_store)]
+Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
-AgencyFilter = Annotated[str | None, Query(description="Only this agency code")]
-ProcedureFilter = Annotated[str | None, Query(description="Only this procedure code")]
+Period = Annotated[str | None, Depends(period_filter)]
+Instant = Annotated[datetime | None, Depends(instant)]
+RequiredPeriod = Annotated[
+    str, Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD)
+]
+ProcedureFilter = Annotated[ProcedureCode | None, Query(description="Only this procedure code")]

@@ -1,11 +1,14 @@
-"""Read API routes of the KPI families beyond dossier counts (all JSON, `{"rows": [...]}`)."""
+"""Read API routes of the KPI families beyond dossier counts (all JSON, `{"rows": [...]}`).
+
+Every route reads within the caller's agency scope (`Visible`, entrypoints/deps.py).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter
 
 from services.metrics.adapters import kpi_queries
 from services.metrics.domain.kpis import (
@@ -14,76 +17,114 @@ from services.metrics.domain.kpis import (
     public_service_score,
     score_components,
 )
-from services.metrics.domain.periods import PeriodError, period_range
-from services.metrics.entrypoints.deps import AgencyFilter, Months, ProcedureFilter, Store
+from services.metrics.entrypoints.deps import (
+    READ_RESPONSES,
+    Instant,
+    Months,
+    Period,
+    ProcedureFilter,
+    RequiredPeriod,
+    Store,
+    Visible,
+    checked_period,
+)
 from services.metrics.service_layer.objectives import (
     evaluations_against_target,
     objectives_against_target,
 )
 
-router = APIRouter(prefix="/v1/kpi")
-PeriodQuery = Annotated[str | None, Query(description="YYYY, YYYY-Qn or YYYY-MM")]
+router = APIRouter(prefix="/v1/kpi", responses=READ_RESPONSES)
+
+
+@router.get("/dossiers/by-agency")
+def dossiers_by_agency(
+    store: Store, visible: Visible, months: Months, procedure: ProcedureFilter = None
+) -> dict[str, Any]:
+    """Dossiers received, resolved, on time and late per agency over the months."""
+    return {"rows": _dossiers(store, visible, months, ("agency",), procedure)}
+
+
+@router.get("/dossiers/by-agency-month")
+def dossiers_by_agency_month(
+    store: Store, visible: Visible, months: Months, procedure: ProcedureFilter = None
+) -> dict[str, Any]:
+    """Dossier counts per agency and month (YYYY-MM)."""
+    return {"rows": _dossiers(store, visible, months, ("agency", "month"), procedure)}
+
+
+@router.get("/dossiers/by-procedure")
+def dossiers_by_procedure(
+    store: Store, visible: Visible, months: Months, procedure: ProcedureFilter = None
+) -> dict[str, Any]:
+    """Dossier counts per agency and procedure over the months."""
+    return {"rows": _dossiers(store, visible, months, ("agency", "procedure"), procedure)}
+
+
+def _dossiers(
+    store: Store, visible: Visible, months: Months, group: tuple[str, ...], procedure: str | None
+) -> list[dict[str, Any]]:
+    return kpi_queries.dossiers_by(
+        store, months, group, visible.agency, procedure, scope=visible.scope
+    )
 
 
 @router.get("/dossiers/in-progress")
 def dossiers_in_progress(
-    store: Store,
-    agency: AgencyFilter = None,
-    procedure: ProcedureFilter = None,
-    at: Annotated[datetime | None, Query(description="Instant (RFC 3339); default now")] = None,
+    store: Store, visible: Visible, at: Instant = None, procedure: ProcedureFilter = None
 ) -> dict[str, Any]:
     """Dossiers in progress at an instant, and how many are overdue."""
-    if at is not None and at.tzinfo is None:
-        raise HTTPException(422, "at: the instant needs a time zone")
-    moment = (at or datetime.now(UTC)).astimezone(UTC)
-    return {
-        "at": moment.isoformat(),
-        "rows": kpi_queries.dossiers_open(store, moment, agency, procedure),
-    }
+    moment = at or datetime.now(UTC)
+    rows = kpi_queries.dossiers_open(store, moment, visible.agency, procedure, scope=visible.scope)
+    return {"at": moment.isoformat(), "rows": rows}
 
 
 @router.get("/complaints/by-agency")
-def complaints_by_agency(
-    store: Store, months: Months, agency: AgencyFilter = None
-) -> dict[str, Any]:
+def complaints_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Complaints filed, resolved, substantiated, per 1,000 dossiers, resolution days."""
-    return {"rows": kpi_queries.complaints_by(store, months, ("agency",), agency)}
+    rows = kpi_queries.complaints_by(
+        store, months, ("agency",), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
 
 
 @router.get("/complaints/by-agency-month")
-def complaints_by_agency_month(
-    store: Store, months: Months, agency: AgencyFilter = None
-) -> dict[str, Any]:
+def complaints_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Complaint KPIs per agency and month."""
-    return {"rows": kpi_queries.complaints_by(store, months, ("agency", "month"), agency)}
+    rows = kpi_queries.complaints_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
 
 
 @router.get("/satisfaction/by-agency")
-def satisfaction_by_agency(
-    store: Store, months: Months, agency: AgencyFilter = None
-) -> dict[str, Any]:
+def satisfaction_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Ratings, satisfied, satisfaction rate and average score per agency."""
-    return {"rows": kpi_queries.satisfaction_by(store, months, ("agency",), agency)}
+    rows = kpi_queries.satisfaction_by(
+        store, months, ("agency",), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
 
 
 @router.get("/satisfaction/by-agency-month")
-def satisfaction_by_agency_month(
-    store: Store, months: Months, agency: AgencyFilter = None
-) -> dict[str, Any]:
+def satisfaction_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Satisfaction per agency and month."""
-    return {"rows": kpi_queries.satisfaction_by(store, months, ("agency", "month"), agency)}
+    rows = kpi_queries.satisfaction_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
 
 
 @router.get("/audits/by-agency")
-def audits_by_agency(store: Store, months: Months, agency: AgencyFilter = None) -> dict[str, Any]:
+def audits_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Audits, inspections (on-site) and findings per audited agency."""
-    return {"rows": kpi_queries.audits_by(store, months, ("agency",), agency)}
+    rows = kpi_queries.audits_by(store, months, ("agency",), visible.agency, scope=visible.scope)
+    return {"rows": rows}
 
 
 @router.get("/audits/coverage")
-def audits_coverage(store: Store, months: Months) -> dict[str, Any]:
-    """Internal-audit coverage of agencies and on-site inspection share against 30%."""
-    c = kpi_queries.audit_coverage(store, months)
+def audits_coverage(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Internal-audit coverage of the caller's agencies and on-site inspection share against 30%."""
+    c = kpi_queries.audit_coverage(store, months, scope=visible.scope)
     onsite = pct(c["onsite_inspections"], c["inspections"])
     return {
         **c,
@@ -95,51 +136,44 @@ def audits_coverage(store: Store, months: Months) -> dict[str, Any]:
 
 
 @router.get("/capa/by-agency")
-def capa_by_agency(store: Store, agency: AgencyFilter = None) -> dict[str, Any]:
+def capa_by_agency(store: Store, visible: Visible) -> dict[str, Any]:
     """CAPA backlog, overdue, ageing, first-time effectiveness and recurrence, now."""
-    return {"rows": kpi_queries.capa_by_agency(store, agency)}
+    return {"rows": kpi_queries.capa_by_agency(store, visible.agency, scope=visible.scope)}
 
 
 @router.get("/objectives")
-def objectives(
-    store: Store, agency: AgencyFilter = None, period: PeriodQuery = None
-) -> dict[str, Any]:
+def objectives(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
     """Quality objectives: target, reported and measured actual, met or missed."""
-    return {"rows": objectives_against_target(store, agency, period)}
+    return {"rows": objectives_against_target(store, visible.agency, period, visible.scope)}
 
 
 @router.get("/objectives/evaluations")
-def objective_evaluations(
-    store: Store, agency: AgencyFilter = None, period: PeriodQuery = None
-) -> dict[str, Any]:
+def objective_evaluations(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
     """Each objective's evaluation per period: reported and measured actual, met or missed."""
-    return {"rows": evaluations_against_target(store, agency, period)}
+    return {"rows": evaluations_against_target(store, visible.agency, period, visible.scope)}
 
 
 @router.get("/public-service-score/by-agency-month")
-def score_by_agency_month(
-    store: Store, months: Months, agency: AgencyFilter = None
-) -> dict[str, Any]:
+def score_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Public-service score (Decision 766 spirit) and its components per month."""
-    return {"rows": kpi_queries.score_by(store, months, agency)}
+    return {"rows": kpi_queries.score_by(store, months, visible.agency, scope=visible.scope)}
 
 
 @router.get("/public-service-score/by-agency")
 def score_by_agency(
     store: Store,
-    period: Annotated[str, Query(description="YYYY, YYYY-Qn or YYYY-MM")],
-    agency: AgencyFilter = None,
+    visible: Visible,
+    period: RequiredPeriod,
 ) -> dict[str, Any]:
     """Public-service score over a whole period, from the period's totals."""
-    try:
-        days = period_range(period)
-    except PeriodError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    days = checked_period(period)
+    agency, scope = visible.agency, visible.scope
     ratings = {
-        r["agency"]: r for r in kpi_queries.satisfaction_by(store, days, ("agency",), agency)
+        r["agency"]: r
+        for r in kpi_queries.satisfaction_by(store, days, ("agency",), agency, scope=scope)
     }
     rows = []
-    for d in kpi_queries.dossiers_by(store, days, ("agency",), agency):
+    for d in kpi_queries.dossiers_by(store, days, ("agency",), agency, scope=scope):
         s = ratings.get(d["agency"], {})
         components = score_components(
             received=d["received"],

@@ -8,11 +8,51 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
+from schemas.base import AgencyCode
 from services.common.settings import REPO_ROOT
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.periods import period_range
+from services.metrics.domain.periods import PeriodError, period_range
 from services.metrics.domain.report_html import ReportData, render_report
+
+REPORTS_DIR = REPO_ROOT / "reports"
+_AGENCY_CODE: TypeAdapter[str] = TypeAdapter(AgencyCode)
+
+
+class ReportError(ValueError):
+    """What stops a report, in one line: a bad agency or period, a refusal of the API."""
+
+
+def checked_agency(agency: str) -> str:
+    """The agency as the contracts define a code; it names a file and a query."""
+    try:
+        return _AGENCY_CODE.validate_python(agency)
+    except ValidationError as exc:
+        raise ReportError(
+            f"--agency: {agency!r} is not an agency code (upper case letters, digits, '.', "
+            "'_' and '-', e.g. H56.01)"
+        ) from exc
+
+
+def report_path(agency: str, period: str, output: Path | None) -> Path:
+    """Where the report goes: `output`, or reports/management-review-AGENCY-PERIOD.html.
+
+    The agency and the period are checked first: both name the default file, which must
+    resolve inside the reports folder.
+    """
+    agency = checked_agency(agency)
+    try:
+        period_range(period)
+    except PeriodError as exc:
+        raise ReportError(f"--{exc}") from exc
+    if output is not None:
+        return output  # the operator's own choice of file
+    folder = REPORTS_DIR.resolve()
+    path = (folder / f"management-review-{agency}-{period}.html").resolve()
+    if not path.is_relative_to(folder):
+        raise ReportError(f"the report path {path} is outside {folder}")
+    return path
 
 
 def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,8 +70,10 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
     }
 
     def rows(path: str, **params: Any) -> list[dict[str, Any]]:
-        body = client.get(path, params=params).raise_for_status().json()
-        result: list[dict[str, Any]] = body["rows"]
+        response = client.get(path, params=params)
+        if response.is_error:
+            raise ReportError(f"{path}: {response.status_code} {_detail(response)}")
+        result: list[dict[str, Any]] = response.json()["rows"]
         return result
 
     client.get("/healthz").raise_for_status()
@@ -61,13 +103,29 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
     )
 
 
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text[:200]
+
+
 def write_report(
-    settings: MetricsSettings, agency: str, period: str, output: Path | None, url: str | None
+    settings: MetricsSettings,
+    agency: str,
+    period: str,
+    output: Path | None,
+    url: str | None,
+    token: str | None = None,
 ) -> Path:
-    """Render the report to `output` (default reports/management-review-AGENCY-PERIOD.html)."""
-    path = output or REPO_ROOT / "reports" / f"management-review-{agency}-{period}.html"
+    """Render the report to `output` (default reports/management-review-AGENCY-PERIOD.html).
+
+    Reads as `token` (default: the read token setting, QMS_READ_TOKEN).
+    """
+    path = report_path(agency, period, output)
+    headers = {"Authorization": f"Bearer {token or settings.read_token}"}
     if url:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
             data = gather(client, agency, period)
     else:
         # No service running: open the store in this process behind the same API.
@@ -77,7 +135,7 @@ def write_report(
 
         from services.metrics.entrypoints.api import create_app
 
-        with TestClient(create_app(settings, consume=False)) as client:
+        with TestClient(create_app(settings, consume=False), headers=headers) as client:
             data = gather(client, agency, period)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")

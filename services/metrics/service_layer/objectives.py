@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.credentials import AgencyScope
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.scope_sql import EVERY_AGENCY
 from services.metrics.domain.kpis import objective_met, pct
 from services.metrics.domain.periods import PeriodError, period_range
 
 
-def measured_by_agency(store: ClickHouseStore, period: str) -> dict[str, dict[str, float | None]]:
-    """Each indicator of docs/kpis.md measured per agency over one period."""
+def measured_by_agency(
+    store: ClickHouseStore, period: str, scope: AgencyScope = EVERY_AGENCY
+) -> dict[str, dict[str, float | None]]:
+    """Each indicator of docs/kpis.md measured per agency (of the scope) over one period."""
     days = period_range(period)
     measured: dict[str, dict[str, float | None]] = {}
-    for row in kpi_queries.dossiers_by(store, days, ("agency",)):
+    for row in kpi_queries.dossiers_by(store, days, ("agency",), scope=scope):
         m = measured.setdefault(row["agency"], {})
         m["on_time_rate"] = pct(row["on_time"], row["resolved"])
         m["online_share"] = pct(row["received_online"], row["received"])
-    for row in kpi_queries.satisfaction_by(store, days, ("agency",)):
+    for row in kpi_queries.satisfaction_by(store, days, ("agency",), scope=scope):
         measured.setdefault(row["agency"], {})["satisfaction_rate"] = pct(
             row["satisfied"], row["ratings"]
         )
-    for row in kpi_queries.complaints_by(store, days, ("agency",)):
+    for row in kpi_queries.complaints_by(store, days, ("agency",), scope=scope):
         measured.setdefault(row["agency"], {})["complaint_resolution_rate"] = pct(
             row["resolved"], row["filed"]
         )
@@ -30,26 +34,36 @@ def measured_by_agency(store: ClickHouseStore, period: str) -> dict[str, dict[st
 
 
 def objectives_against_target(
-    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+    store: ClickHouseStore,
+    agency: str | None = None,
+    period: str | None = None,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Every objective with its measured value and whether it meets the target."""
-    return _with_measurement(store, kpi_queries.objectives(store, agency, period))
+    rows = kpi_queries.objectives(store, agency, period, scope=scope)
+    return _with_measurement(store, rows, scope)
 
 
 def evaluations_against_target(
-    store: ClickHouseStore, agency: str | None = None, period: str | None = None
+    store: ClickHouseStore,
+    agency: str | None = None,
+    period: str | None = None,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Every reported evaluation (objective × period) beside our own measurement of it."""
-    return _with_measurement(store, kpi_queries.objective_evaluations(store, agency, period))
+    rows = kpi_queries.objective_evaluations(store, agency, period, scope=scope)
+    return _with_measurement(store, rows, scope)
 
 
-def _with_measurement(store: ClickHouseStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_measurement(
+    store: ClickHouseStore, rows: list[dict[str, Any]], scope: AgencyScope
+) -> list[dict[str, Any]]:
     """Adds `measured_actual` and `measured_met` for each row's agency and period."""
     cache: dict[str, dict[str, dict[str, float | None]]] = {}
     for row in rows:
         try:
             if row["period"] not in cache:
-                cache[row["period"]] = measured_by_agency(store, row["period"])
+                cache[row["period"]] = measured_by_agency(store, row["period"], scope)
         except PeriodError:
             cache[row["period"]] = {}
         actual = cache[row["period"]].get(row["agency"], {}).get(row["indicator"])

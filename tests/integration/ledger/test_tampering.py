@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from services.common.topics import TopicSpec, delete_topics_under, ensure_topics, load_topic_specs
+from services.common.users import DEV_NATIONAL_READER_TOKEN
 from services.intake.entrypoints.audit_routes import router
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.kafka import read_topics
@@ -39,6 +40,7 @@ from tests.unit.ledger.builders import dossier_received_value
 pytestmark = pytest.mark.integration
 
 PER_PARTITION = 8
+NATIONAL_READER = {"Authorization": f"Bearer {DEV_NATIONAL_READER_TOKEN}"}
 SUBJECT = "H56.01-260302-TRAIL"
 
 
@@ -162,7 +164,9 @@ async def test_a_subject_trail_is_verifiable_offline(chained: Chained, tmp_path:
     app.include_router(router)
     app.state.ledger_settings = chained.settings
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=NATIONAL_READER
+    ) as client:
         response = await client.get(f"/v1/audit/trail/{SUBJECT}")
         missing = await client.get("/v1/audit/trail/H56.01-NO-SUCH-DOSSIER")
         bad = await client.get("/v1/audit/trail/%20bad%20subject")
@@ -211,7 +215,9 @@ async def test_the_intake_app_serves_the_trail(chained: Chained) -> None:
     )
     app = create_app(intake_settings)  # the lifespan is not needed by the audit route
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=NATIONAL_READER
+    ) as client:
         response = await client.get(f"/v1/audit/trail/{SUBJECT}")
         missing = await client.get("/v1/audit/trail/H56.01-NO-SUCH-DOSSIER")
     assert response.status_code == 200, response.text

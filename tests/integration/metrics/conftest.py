@@ -24,6 +24,7 @@ from schemas.binding import to_kafka_record
 from schemas.catalogue import topic_for
 from schemas.envelope import CloudEvent
 from services.common.settings import REPO_ROOT
+from services.common.users import DEV_NATIONAL_READER_TOKEN
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Batch, RecordPosition
@@ -32,6 +33,9 @@ from services.metrics.entrypoints.api import create_app
 from services.metrics.entrypoints.consumer import EVENT_TOPICS
 from tests.support import free_port
 from tests.unit.metrics.scenario import dossier_province, other_families
+
+# The service's own clients read as the development national reader (every agency).
+NATIONAL_READER = {"Authorization": f"Bearer {DEV_NATIONAL_READER_TOKEN}"}
 
 
 async def committed_and_end(
@@ -117,7 +121,8 @@ def metrics_settings(
 async def running_service(
     settings: MetricsSettings, *, consume: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The service as `qms metrics serve` runs it, on this test's event loop."""
+    """The service as `qms metrics serve` runs it, on this test's event loop; the client
+    sends the national reader's token."""
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, consume=consume),
@@ -136,7 +141,9 @@ async def running_service(
             await asyncio.sleep(0.1)
         if not server.started:
             raise RuntimeError("metrics service did not start")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=NATIONAL_READER
+        ) as client:
             yield client
     finally:
         server.should_exit = True

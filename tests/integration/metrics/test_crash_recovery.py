@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.metrics.conftest import produce, start_worker, worker_env
+from tests.integration.metrics.conftest import NATIONAL_READER, produce, start_worker, worker_env
 from tests.support import free_port
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency
 
@@ -41,7 +41,9 @@ async def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
     worker = start_worker(env, log)
     killed_at = 0
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, headers=NATIONAL_READER
+        ) as api:
             # Kill as soon as part of the stream is in: offsets of the batches inserted
             # since the last commit (every ~2.8 s) will be delivered again.
             for _ in range(1200):

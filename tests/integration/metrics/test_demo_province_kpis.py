@@ -38,6 +38,7 @@ from services.demo.domain.truth_kpis import public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import (
+    NATIONAL_READER,
     committed_and_end,
     produce,
     running_service,
@@ -374,7 +375,9 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
     log = tmp_path / "metrics.log"
     worker = start_worker(env, log)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=NATIONAL_READER
+        ) as api:
             # Kill while records are inserted but their offsets not yet committed (faust
             # commits every ~2.8 s): those records will be delivered again after restart.
             uncommitted = 0

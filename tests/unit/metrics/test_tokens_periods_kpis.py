@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -13,7 +14,18 @@ from services.metrics.domain.kpis import (
     score_components,
     transparency,
 )
-from services.metrics.domain.periods import DayRange, PeriodError, month_range, period_range
+from services.metrics.domain.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MONTH_PATTERN,
+    PERIOD_PATTERN,
+    DayRange,
+    PeriodError,
+    month_range,
+    parse_instant,
+    period_range,
+    utc_instant,
+)
 from services.metrics.domain.rows import RecordPosition
 from services.metrics.domain.tokens import batch_token
 
@@ -62,6 +74,78 @@ def test_periods() -> None:
     assert period_range("2026-02") == DayRange(date(2026, 2, 1), date(2026, 3, 1))
     with pytest.raises(PeriodError, match="period"):
         period_range("2026-W01")
+
+
+@pytest.mark.parametrize(
+    "period", ["0000", "9999", "9999-Q4", "9999-12", "0000-01", "1969-12", "2026\n", "٢٠٢٦"]
+)
+def test_periods_outside_the_years_held_or_not_ascii_are_refused(period: str) -> None:
+    with pytest.raises(PeriodError, match=r"^period:"):
+        period_range(period)
+
+
+@pytest.mark.parametrize(("start", "end"), [("0000-01", None), (None, "9999-12")])
+def test_months_outside_the_years_held_are_refused(start: str | None, end: str | None) -> None:
+    with pytest.raises(PeriodError, match="outside the years"):
+        month_range(start, end)
+
+
+def test_the_first_and_last_years_held_are_whole_periods() -> None:
+    assert period_range(str(FIRST_YEAR)).start == date(FIRST_YEAR, 1, 1)
+    assert month_range(None, f"{LAST_YEAR}-12").end == date(LAST_YEAR + 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(999, 12, 31, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-7))),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=8))),  # year 0 in UTC
+        datetime(2026, 1, 1),  # no time zone
+    ],
+)
+def test_instants_that_cannot_be_read_are_refused_naming_the_parameter(at: datetime) -> None:
+    with pytest.raises(PeriodError, match=r"^at:"):
+        utc_instant(at, "at")
+
+
+def test_the_documented_patterns_accept_exactly_the_years_held() -> None:
+    for year in range(10_000):
+        held = FIRST_YEAR <= year <= LAST_YEAR
+        assert bool(re.match(MONTH_PATTERN, f"{year:04d}-07")) is held, year
+        assert bool(re.match(PERIOD_PATTERN, f"{year:04d}")) is held, year
+        assert bool(re.match(PERIOD_PATTERN, f"{year:04d}-Q3")) is held, year
+
+
+def test_an_empty_month_is_refused_not_taken_as_unbounded() -> None:
+    with pytest.raises(PeriodError, match=r"^to:"):
+        month_range(None, "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.5",
+        "1700000000",
+        "2026-01-01T00:00:00",
+        "2026-02-30T00:00:00Z",
+        "0999-12-31T00:00:00Z",
+        "9999-12-31T23:59:59-07:00",
+        "2026-01-01T00:00:00+99:00",
+        "2026-01-01T00:00:00Z\n",
+    ],
+)
+def test_instant_parameters_are_rfc_3339_with_a_zone_within_the_years(text: str) -> None:
+    with pytest.raises(PeriodError, match=r"^at:"):
+        parse_instant(text, "at")
+
+
+def test_an_instant_is_read_in_utc() -> None:
+    assert parse_instant("2026-03-01T08:00:00.1234567+07:00", "at") == datetime(
+        2026, 3, 1, 1, 0, 0, 123456, tzinfo=UTC
+    )
+    at = datetime(2026, 1, 1, 7, tzinfo=timezone(timedelta(hours=7)))
+    assert utc_instant(at, "at") == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_score_drops_unmeasurable_components_and_renormalises() -> None:
