@@ -6,6 +6,7 @@ import clickhouse_connect
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.common import deadletter
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import produce, produce_raw, running_service, wait_for
 from tests.unit.metrics.scenario import (
@@ -88,6 +89,7 @@ async def test_dossiers_counted_once_per_agency_and_month_even_when_delivered_tw
     finally:
         await consumer.stop()
     assert [r.value for r in records] == [b"{not json"]
-    headers = dict(records[0].headers)
-    assert headers["dlq-original-topic"] == f"{topic_prefix}dossier.v1".encode()
-    assert b"not JSON" in headers["dlq-reason"]
+    headers = deadletter.read_headers(records[0].headers)
+    assert headers[deadletter.TOPIC] == f"{topic_prefix}dossier.v1"
+    assert headers[deadletter.CONSUMER] == metrics_settings.consumer_group
+    assert "not JSON" in headers[deadletter.REASON]

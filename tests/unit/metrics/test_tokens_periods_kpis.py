@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from services.common.deadletter import RecordPosition
 from services.metrics.adapters.migrations import load_migrations, split_statements
 from services.metrics.domain.kpis import (
     objective_met,
@@ -14,7 +15,6 @@ from services.metrics.domain.kpis import (
     transparency,
 )
 from services.metrics.domain.periods import DayRange, PeriodError, month_range, period_range
-from services.metrics.domain.rows import RecordPosition
 from services.metrics.domain.tokens import batch_token
 
 pytestmark = pytest.mark.unit
