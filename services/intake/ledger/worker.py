@@ -44,6 +44,7 @@ import faust.streams
 from faust.types import EventT
 
 from services.common.faust_rebalance import RebalanceEnd
+from services.common.logs import configure_worker_logging
 from services.common.topics import ensure_topics, load_topic_specs
 from services.intake.ledger.adapters.checkpoint_file import append_note
 from services.intake.ledger.adapters.kafka import read_ranges
@@ -297,9 +298,7 @@ def run_worker(
     publisher_type: type[LedgerPublisher] = LedgerPublisher,
 ) -> None:
     """Create the topics, then run the ledger worker until SIGTERM/SIGINT."""
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_worker_logging(loglevel)
     settings = settings or LedgerSettings()
     signer = load_signer(settings)  # fail before connecting if the key is wrong
     asyncio.run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -44,12 +43,11 @@ def serve(
     """Run the consumer of every event topic and the read API in one process."""
     import uvicorn
 
+    from services.common.logs import configure_worker_logging
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_worker_logging(settings.log_level)
     uvicorn.run(
         create_app(settings, consume=consume),
         host=host or settings.host,
