@@ -117,3 +117,23 @@ def poison_records() -> list[Poison]:
         Poison("not JSON", "dossier.v1", b'{"specversion": "1.0", "id": ', "value"),
         Poison("not UTF-8", "dossier.v1", not_utf8, "value"),
     ]
+
+
+def hostile_bytes() -> dict[str, bytes]:
+    """Record values a ledger must chain without stalling (none is I-JSON)."""
+    event = dossier_received()
+    huge_subject = dict(event, subject="ệ" * 300_000)  # 900 kB of UTF-8, 1.8 MB as \\u escapes
+    return {
+        "not UTF-8": b"\xff\xfe\xfd",
+        "not JSON": b"{not json",
+        "empty": b"",
+        "1e999": _with_number(dossier_received(), "1e999"),
+        "NaN": _with_number(dossier_received(), "NaN"),
+        "Infinity": _with_number(dossier_received(), "-Infinity"),
+        "huge integer": _with_number(dossier_received(), "9" * 5000),
+        "integer beyond 2^53": _with_number(dossier_received(), str(2**53 + 1)),
+        "lone surrogate": json.dumps(dict(event, subject="\ud800")).encode(),
+        "nested 500 deep": b"[" * 500 + b"]" * 500,
+        "nested 100000 deep": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        "huge non-ASCII subject": json.dumps(huge_subject, ensure_ascii=False).encode(),
+    }
