@@ -28,6 +28,13 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field(default="qms.", validation_alias="QMS_TOPIC_PREFIX")
     data_dir: Path = Field(default=REPO_ROOT / "var", validation_alias="QMS_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
+    stop_grace_s: float = Field(
+        default=8.0,
+        gt=0,
+        validation_alias="QMS_STOP_GRACE_S",
+        description="After SIGTERM/SIGINT, a worker still stopping this long exits at once "
+        "(its uncommitted records come again).",
+    )
 
     def topic(self, short_name: str) -> str:
         """Full topic name for a short name from `deploy/kafka/topics.yaml`."""

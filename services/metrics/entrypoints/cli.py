@@ -44,17 +44,19 @@ def serve(
     import uvicorn
 
     from services.common.logs import configure_worker_logging
+    from services.common.shutdown import StopDeadline, StoppingServer
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
     configure_worker_logging(settings.log_level)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, consume=consume),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         workers=1,
     )
+    StoppingServer(config, StopDeadline(settings.stop_grace_s, "metrics service")).run()
 
 
 @app.command("migrate")
