@@ -60,6 +60,7 @@ from services.capa.service_layer.policies import (
 )
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
+from services.common.kafka_errors import message_too_large
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,15 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         await future  # acknowledged by Kafka before the source offset may be committed
 
     async def send_dead_letter(letter: DeadLetter) -> None:
+        try:
+            await produce_dead_letter(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await produce_dead_letter(letter.without_value())
+
+    async def produce_dead_letter(letter: DeadLetter) -> None:
         headers = letter.headers()
         future = await deadletter_topic.send(key=letter.key, value=letter.value, headers=headers)
         await future

@@ -20,6 +20,8 @@ from faust.types import EventT
 
 from services.common.backoff import Backoff
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
+from services.common.faust_rebalance import reread_from_committed_after_rebalance
+from services.common.kafka_errors import message_too_large
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
@@ -57,6 +59,15 @@ class FaustDeadLetters:
 
     async def send(self, rejected: Rejected) -> None:
         letter = dead_letter(rejected, self.consumer)
+        try:
+            await self._send(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await self._send(letter.without_value())
+
+    async def _send(self, letter: DeadLetter) -> None:
         pending = await self.topic.send(
             key=letter.key, value=letter.value, headers=letter.headers()
         )
@@ -151,4 +162,8 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
                 await manual.ack(event)  # only now may faust commit their offsets
 
     app.agent(topics, name="metrics-ingest", concurrency=1)(ingest)
+    # faust 0.15.3 drops records fetched while a rebalance ends, and on a partition that never
+    # committed nothing brings them back: seek to the committed offsets once it has ended.
+    # Safe here: ingestion is idempotent, what comes again is stored once.
+    reread_from_committed_after_rebalance(app, [settings.topic(name) for name in EVENT_TOPICS])
     return app, ingestor

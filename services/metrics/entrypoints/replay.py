@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
+from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
+from services.common.kafka_errors import message_too_large
 from services.common.topics import ensure_topics, load_topic_specs
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
@@ -40,6 +41,15 @@ class KafkaDeadLetters:
 
     async def send(self, rejected: Rejected) -> None:
         letter = dead_letter(rejected, self.consumer)
+        try:
+            await self._send(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await self._send(letter.without_value())
+
+    async def _send(self, letter: DeadLetter) -> None:
         await self.producer.send_and_wait(
             self.topic, key=letter.key, value=letter.value, headers=letter.headers()
         )
