@@ -284,10 +284,14 @@ def _finite(text: str) -> float:
     return number
 
 
+# One decoder for every record: json.loads with hooks would build a new one per call.
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def strict_json(value: bytes) -> Any:
     """The record value as strict JSON: finite numbers only (no NaN, Infinity or 1e999)."""
     try:
-        return json.loads(value, parse_constant=_refuse_constant, parse_float=_finite)
+        return _STRICT.decode(value.decode("utf-8"))
     except RecordRefused as exc:
         raise RecordRefused(f"{_non_finite_path(value)}: {exc}") from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -316,17 +320,26 @@ def _non_finite_path(value: bytes) -> str:
 
 def utc(moment: datetime, name: str = "time") -> datetime:
     """`moment` in UTC, refused (naming the field) outside what `DateTime64(3)` holds."""
-    if not INSTANT_MIN <= moment <= INSTANT_MAX:
+    try:
+        instant = moment.astimezone(UTC)
+    except OverflowError:  # beyond year 1 or 9999 once in UTC
+        instant = None
+    # Both sides in UTC: the comparison needs no offset arithmetic (this runs per field).
+    if instant is None or not INSTANT_MIN <= instant <= INSTANT_MAX:
         raise RecordRefused(
             f"{name}: {moment.isoformat()} is outside what the store holds "
             f"({INSTANT_MIN:%Y-%m-%d} to {INSTANT_MAX:%Y-%m-%d})"
         )
-    return moment.astimezone(UTC)
+    return instant
 
 
 def local_day(moment: datetime, name: str = "time") -> date:
     """The reporting calendar day (UTC+07:00) an instant falls on, refused outside `Date`."""
-    day = utc(moment, name).astimezone(REPORTING_TZ).date()
+    return _local_day(utc(moment, name), moment, name)
+
+
+def _local_day(instant: datetime, moment: datetime, name: str) -> date:
+    day = instant.astimezone(REPORTING_TZ).date()
     if not DATE_MIN <= day <= DATE_MAX:
         raise RecordRefused(
             f"{name}: {moment.isoformat()} falls on {day.isoformat()}, outside the days the "
@@ -382,7 +395,8 @@ def _head(event: CloudEvent) -> tuple[Any, ...]:
 
 
 def _when(event: CloudEvent) -> tuple[datetime, date]:
-    return utc(event.time), local_day(event.time)
+    instant = utc(event.time)
+    return instant, _local_day(instant, event.time, "time")
 
 
 def _data(event: CloudEvent) -> BaseModel:
