@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services.common.settings import REPO_ROOT
 
 
 def free_port() -> int:
@@ -10,3 +17,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ThrowawayBroker:
+    """A local single-node broker of one test's own (deploy/kafka/kafka.sh), to stop at will."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "KAFKA_DATA_DIR": str(self.data_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+        }
+        script = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
+        subprocess.run(["bash", str(script), command], env=env, check=True, timeout=180)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@contextmanager
+def throwaway_broker(data_dir: Path) -> Iterator[ThrowawayBroker]:
+    """A started throwaway broker, stopped at the end whatever happened."""
+    broker = ThrowawayBroker(data_dir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -16,7 +16,7 @@ Only failures that may pass (a store or broker outage) are retried.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEADLETTER_TOPIC = "deadletter.v1"
 
@@ -49,6 +49,12 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     error: str = ""
+
+    def without_value(self) -> DeadLetter:
+        """The same dead letter without the original value, for one too large to copy:
+        the headers still say where to find it."""
+        note = " (value left out: too large for the dead-letter topic; read it at its offset)"
+        return replace(self, value=None, reason=self.reason + note)
 
     def headers(self) -> list[tuple[str, bytes]]:
         p = self.position

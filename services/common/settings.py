@@ -42,6 +42,13 @@ class CommonSettings(BaseSettings):
         "to the metrics API and the audit-trail endpoint; default: the development national "
         "reader of deploy/users.dev.yaml.",
     )
+    stop_grace_s: float = Field(
+        default=8.0,
+        gt=0,
+        validation_alias="QMS_STOP_GRACE_S",
+        description="After SIGTERM/SIGINT, a worker still stopping this long exits at once "
+        "(its uncommitted records come again).",
+    )
 
     def topic(self, short_name: str) -> str:
         """Full topic name for a short name from `deploy/kafka/topics.yaml`."""

@@ -20,8 +20,10 @@ def serve(
 
     from services.capa.config import CapaSettings
     from services.capa.entrypoints.api import create_app
+    from services.common.logs import configure_worker_logging
 
     settings = CapaSettings()
+    configure_worker_logging(settings.log_level)
     updates: dict[str, object] = {}
     if host is not None:
         updates["host"] = host

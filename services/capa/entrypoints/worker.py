@@ -22,7 +22,6 @@ after later commands, could apply again, and its caller already had its reply.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -34,11 +33,9 @@ import faust
 
 from schemas.binding import event_to_json, to_kafka_record
 from schemas.capa import CapaRootCauseRecorded, Severity
-from schemas.catalogue import EventValidationError, parse_event
 from schemas.envelope import CloudEvent
 from services.capa.adapters.codec import (
     decode_command,
-    decode_sightings,
     encode_command,
     encode_events,
     encode_sightings,
@@ -46,28 +43,28 @@ from services.capa.adapters.codec import (
 )
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
-from services.capa.domain.commands import Command, EscalateOverdue, FlagRecurrence
+from services.capa.domain.commands import Command, EscalateOverdue
 from services.capa.domain.decide import decide
 from services.capa.domain.evolve import evolve
-from services.capa.domain.policies import DueDatePolicy, commands_for
-from services.capa.domain.recurrence import RootCauseSighting, find_recurrence, remember
+from services.capa.domain.policies import DueDatePolicy
+from services.capa.domain.recurrence import RootCauseSighting
 from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersion
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import Role
+from services.capa.service_layer.policies import (
+    Outgoing,
+    RecordHandler,
+    SourceRecord,
+    policy_commands,
+    recurrence_commands,
+)
+from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
+from services.common.kafka_errors import message_too_large
 
 log = logging.getLogger(__name__)
 
 SOURCE_TOPICS = ("audit.v1", "complaint.v1", "dossier.v1", "objective.v1")
-# Only these event types can open a CAPA; the rest of the source topics is skipped unparsed.
-POLICY_EVENT_TYPES = frozenset(
-    {
-        "vn.qms.audit.finding_recorded.v1",
-        "vn.qms.complaint.resolved.v1",
-        "vn.qms.dossier.resolved.v1",
-        "vn.qms.objective.evaluated.v1",
-    }
-)
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
 
 
@@ -82,6 +79,12 @@ def due_date_policy(settings: CapaSettings) -> DueDatePolicy:
             Severity.MINOR: settings.closure_days_minor,
         },
     )
+
+
+def source_record(event: Any) -> SourceRecord:
+    message = event.message
+    position = RecordPosition(message.topic, message.partition, message.offset)
+    return SourceRecord(position, message.key, message.value or b"")
 
 
 def refusal_reply(refusal: Refusal, state: CapaState | None) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
     commands_topic = app.topic(settings.topic("capa.commands.v1"), **raw)
     capa_topic = app.topic(settings.topic("capa.v1"), **raw)
-    deadletter_topic = app.topic(settings.topic("deadletter.v1"), **raw)
+    deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
     )
@@ -226,59 +229,44 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
                 continue
             yield await decide_and_store(command)
 
+    async def send_command(command: Outgoing) -> None:
+        future = await commands_topic.send(key=command.key, value=command.value)
+        await future  # acknowledged by Kafka before the source offset may be committed
+
+    async def send_dead_letter(letter: DeadLetter) -> None:
+        try:
+            await produce_dead_letter(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await produce_dead_letter(letter.without_value())
+
+    async def produce_dead_letter(letter: DeadLetter) -> None:
+        headers = letter.headers()
+        future = await deadletter_topic.send(key=letter.key, value=letter.value, headers=headers)
+        await future
+
+    records = RecordHandler(send_command, send_dead_letter, settings.app_id)
+
     @app.agent(source_topic)
     async def apply_policies(stream: Any) -> None:
         """Turn nonconformities on the source topics into open-or-link commands."""
         async for event in stream.events():
-            message = event.message
-            try:
-                document = json.loads(event.value)
-                if not isinstance(document, dict) or document.get("type") not in POLICY_EVENT_TYPES:
-                    continue
-                source_event = parse_event(document)
-            except (ValueError, EventValidationError) as exc:
-                await send_to_deadletter(message, event.value, str(exc))
-                continue
-            for command in commands_for(source_event, policy):
-                await streams.cast(command)
-
-    async def send_to_deadletter(message: Any, value: bytes, reason: str) -> None:
-        log.warning(
-            "dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
-        )
-        headers = [
-            ("qms-reason", reason[:1000].encode()),
-            ("qms-origin-topic", str(message.topic).encode()),
-            ("qms-origin-partition", str(message.partition).encode()),
-            ("qms-origin-offset", str(message.offset).encode()),
-            ("qms-consumer", settings.app_id.encode()),
-        ]
-        future = await deadletter_topic.send(key=message.key, value=value, headers=headers)
-        await future
+            await records.handle(source_record(event), lambda value: policy_commands(value, policy))
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:
         """Keep root causes per agency|process|category and flag recurrences."""
-        async for value in stream:
-            for sighting in decode_sightings(value):
-                known = decode_sightings(sightings_table.get(sighting.key))
-                found = find_recurrence(known, sighting)
-                sightings_table[sighting.key] = encode_sightings(remember(known, sighting))
-                if found is not None:
-                    await streams.cast(
-                        FlagRecurrence(
-                            capa_id=found.later.capa_id,
-                            actor_id="system:recurrence",
-                            actor_role=Role.SYSTEM,
-                            at=datetime.now(UTC),
-                            reason=(
-                                f"same agency, process and root-cause category as "
-                                f"{found.earlier.capa_id} within twelve months"
-                            ),
-                            earlier_capa_id=found.earlier.capa_id,
-                            category=sighting.category,
-                        )
-                    )
+
+        def index(value: bytes) -> list[Command]:
+            writes, commands = recurrence_commands(value, sightings_table.get, datetime.now(UTC))
+            for key, sightings in writes.items():  # only once the whole record went through
+                sightings_table[key] = sightings
+            return commands
+
+        async for event in stream.events():
+            await records.handle(source_record(event), index)
 
     @app.timer(interval=settings.escalation_interval_s)  # type: ignore[untyped-decorator]
     async def escalate_overdue() -> None:

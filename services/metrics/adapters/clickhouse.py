@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from services.metrics.adapters.migrations import MIGRATIONS_DIR, load_migrations
 from services.metrics.domain.rows import INSERT_ORDER, TABLE_COLUMNS, Row
@@ -24,6 +26,13 @@ log = logging.getLogger(__name__)
 # in the table (with non_replicated_deduplication_window set on it), the second setting
 # extends that to the materialized views fed by the table.
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+# Server errors that mean "not now" rather than "never" (overload, timeouts, replicas or
+# Keeper away): an insert refused with one of these is retried as it is, never split.
+_TRANSIENT_CODES = frozenset(
+    {159, 164, 202, 203, 209, 210, 236, 241, 242, 252, 285, 319, 394, 425, 999}
+)
+_ERROR_CODE = re.compile(r"Code: (\d+)")
 
 
 class ClickHouseStore:
@@ -130,6 +139,19 @@ class ClickHouseStore:
 
     async def ainsert_batch(self, rows: Mapping[str, Sequence[Row]], token: str) -> int:
         return await asyncio.to_thread(self.insert_batch, rows, token)
+
+    async def is_refusal(self, error: Exception) -> bool:
+        """True when the store answers (a cheap probe works) but refused the data itself."""
+        if isinstance(error, OperationalError):  # connection level: the store is away
+            return False
+        code = _ERROR_CODE.search(str(error))
+        if code is not None and int(code.group(1)) in _TRANSIENT_CODES:
+            return False
+        try:
+            await asyncio.to_thread(self.query, "SELECT 1")
+        except Exception:
+            return False
+        return True
 
     async def aquery_dicts(
         self, sql: str, parameters: Mapping[str, Any] | None = None

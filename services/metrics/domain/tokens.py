@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from services.metrics.domain.rows import RecordPosition
+from services.common.deadletter import RecordPosition
 
 
 def batch_token(positions: Iterable[RecordPosition]) -> str:

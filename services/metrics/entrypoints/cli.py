@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -44,19 +43,20 @@ def serve(
     """Run the consumer of every event topic and the read API in one process."""
     import uvicorn
 
+    from services.common.logs import configure_worker_logging
+    from services.common.shutdown import StopDeadline, StoppingServer
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(
+    configure_worker_logging(settings.log_level)
+    config = uvicorn.Config(
         create_app(settings, consume=consume),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         workers=1,
     )
+    StoppingServer(config, StopDeadline(settings.stop_grace_s, "metrics service")).run()
 
 
 @app.command("migrate")

@@ -1,23 +1,29 @@
 """The faust app: one agent reads every event topic in batches and hands them to ingestion.
 
-faust's `take_events` turns per-event acks off and acknowledges a batch only when the
-loop body has finished with it; the consumer commits acknowledged offsets only. So the
-insert (and the dead-lettering) completes before any offset of the batch can be
-committed: a crash in between means redelivery, which the deduplicated inserts absorb.
+The agent takes batches with `noack_take` (faust acknowledges nothing by itself) and acks
+a batch's events only once `ingest` has stored or dead-lettered every one of them; the
+consumer commits acknowledged offsets only. So nothing is committed past a record that is
+neither in ClickHouse nor on the dead-letter topic: a crash or a stop in between means
+redelivery, which the deduplicated inserts absorb. A stop while a batch waits for
+ClickHouse or Kafka simply leaves the batch unacknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Awaitable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import faust
+from faust.types import EventT
 
+from services.common.backoff import Backoff
+from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
+from services.common.faust_rebalance import reread_from_committed_after_rebalance
+from services.common.kafka_errors import message_too_large
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import RecordPosition, Rejected
+from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
 
 EVENT_TOPICS: tuple[str, ...] = (
@@ -29,20 +35,19 @@ EVENT_TOPICS: tuple[str, ...] = (
     "capa.v1",
     "ledger.checkpoints.v1",
 )
-DEADLETTER_TOPIC = "deadletter.v1"
 log = logging.getLogger(__name__)
 
 
-def deadletter_headers(rejected: Rejected, consumer: str) -> list[tuple[str, bytes]]:
-    """Where the poison record came from and why it was refused."""
-    p = rejected.position
-    return [
-        ("dlq-reason", rejected.reason.encode()[:4000]),
-        ("dlq-original-topic", p.topic.encode()),
-        ("dlq-original-partition", str(p.partition).encode()),
-        ("dlq-original-offset", str(p.offset).encode()),
-        ("dlq-consumer", consumer.encode()),
-    ]
+def dead_letter(rejected: Rejected, consumer: str) -> DeadLetter:
+    """The dead-letter record of a refused record (the one header contract)."""
+    return DeadLetter(
+        position=rejected.position,
+        reason=rejected.reason,
+        consumer=consumer,
+        key=rejected.key,
+        value=rejected.value,
+        error=rejected.error,
+    )
 
 
 class FaustDeadLetters:
@@ -53,15 +58,23 @@ class FaustDeadLetters:
         self.consumer = consumer
 
     async def send(self, rejected: Rejected) -> None:
+        letter = dead_letter(rejected, self.consumer)
+        try:
+            await self._send(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await self._send(letter.without_value())
+
+    async def _send(self, letter: DeadLetter) -> None:
         pending = await self.topic.send(
-            key=rejected.key,
-            value=rejected.value,
-            headers=deadletter_headers(rejected, self.consumer),
+            key=letter.key, value=letter.value, headers=letter.headers()
         )
         await pending
 
 
-def to_records(events: Sequence[Any]) -> list[Record]:
+def to_records(events: Sequence[EventT[Any]]) -> list[Record]:
     """faust events to plain records (topic, partition, offset, key, value)."""
     records = []
     for event in events:
@@ -69,30 +82,39 @@ def to_records(events: Sequence[Any]) -> list[Record]:
         records.append(
             Record(
                 RecordPosition(message.topic, message.partition, message.offset),
-                event.key,
-                event.value,
+                message.key,
+                message.value or b"",
             )
         )
     return records
 
 
-async def finish_even_if_cancelled(work: Awaitable[Any], grace_s: float = 30.0) -> None:
-    """Run `work`; if the worker is stopped meanwhile, let it finish before stopping.
+async def ingest_until_done(
+    ingestor: Ingestor, records: Sequence[Record], backoff: Backoff | None = None
+) -> None:
+    """Ingest one batch, however long it takes; never give up on it.
 
-    `take_events` acknowledges the buffered batch when the loop is torn down, and the
-    acknowledged offsets are committed on shutdown: an insert cut short there would be
-    lost. So a stop waits for the insert; if it cannot finish in `grace_s` (ClickHouse
-    down), the process exits at once, without committing, and the batch is redelivered.
+    `ingest` handles every failure it knows (poison records, a refusing or absent store, a
+    failed dead-letter produce). Anything else is a bug: the batch is retried, so the
+    partition waits with its records unacknowledged instead of losing them.
     """
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        done, _ = await asyncio.wait({task}, timeout=grace_s)
-        if not done:
-            log.critical("batch not stored %.0fs after stop: exiting without commit", grace_s)
-            os._exit(70)
-        raise
+    backoff = backoff or Backoff(initial_s=1.0, max_s=60.0)
+    while True:
+        try:
+            await ingestor.ingest(records)
+            return
+        except Exception:
+            delay = backoff.next_delay()
+            first = records[0].position
+            log.exception(
+                "batch of %d records from %s[%d]@%d failed; retrying in %.0fs",
+                len(records),
+                first.topic,
+                first.partition,
+                first.offset,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
 
 def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ingestor]:
@@ -130,10 +152,18 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
     )
     ingestor = Ingestor(store, FaustDeadLetters(deadletter, settings.consumer_group))
 
-    async def ingest(stream: Any) -> None:
-        """Insert each batch, then let faust acknowledge it (next loop iteration)."""
-        async for events in stream.take_events(settings.batch_size, settings.flush_interval_s):
-            await finish_even_if_cancelled(ingestor.ingest(to_records(events)))
+    async def ingest(stream: faust.StreamT[Any]) -> None:
+        """Store or dead-letter each batch, then acknowledge its events."""
+        manual = cast("faust.Stream[Any]", stream)
+        async for taken in manual.noack_take(settings.batch_size, settings.flush_interval_s):
+            events = cast("list[EventT[Any]]", taken)  # noack_take yields the events
+            await ingest_until_done(ingestor, to_records(events))
+            for event in events:
+                await manual.ack(event)  # only now may faust commit their offsets
 
     app.agent(topics, name="metrics-ingest", concurrency=1)(ingest)
+    # faust 0.15.3 drops records fetched while a rebalance ends, and on a partition that never
+    # committed nothing brings them back: seek to the committed offsets once it has ended.
+    # Safe here: ingestion is idempotent, what comes again is stored once.
+    reread_from_committed_after_rebalance(app, [settings.topic(name) for name in EVENT_TOPICS])
     return app, ingestor

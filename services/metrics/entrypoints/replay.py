@@ -14,15 +14,13 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
+from services.common.kafka_errors import message_too_large
 from services.common.topics import ensure_topics, load_topic_specs
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import RecordPosition, Rejected
-from services.metrics.entrypoints.consumer import (
-    DEADLETTER_TOPIC,
-    EVENT_TOPICS,
-    deadletter_headers,
-)
+from services.metrics.domain.rows import Rejected
+from services.metrics.entrypoints.consumer import EVENT_TOPICS, dead_letter
 from services.metrics.service_layer.ingestion import Ingestor, Record
 
 
@@ -36,16 +34,24 @@ class ReplayResult:
 class KafkaDeadLetters:
     """Dead-letter sink on a plain aiokafka producer (waits for the broker's ack)."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, consumer: str) -> None:
         self.producer = producer
         self.topic = topic
+        self.consumer = consumer
 
     async def send(self, rejected: Rejected) -> None:
+        letter = dead_letter(rejected, self.consumer)
+        try:
+            await self._send(letter)
+        except Exception as exc:
+            if not message_too_large(exc):
+                raise  # transient: the caller retries
+            # never retried as it is: it would never pass
+            await self._send(letter.without_value())
+
+    async def _send(self, letter: DeadLetter) -> None:
         await self.producer.send_and_wait(
-            self.topic,
-            key=rejected.key,
-            value=rejected.value,
-            headers=deadletter_headers(rejected, "replay"),
+            self.topic, key=letter.key, value=letter.value, headers=letter.headers()
         )
 
 
@@ -75,7 +81,9 @@ async def replay_all(
     try:
         ingestor = Ingestor(
             store,
-            KafkaDeadLetters(producer, settings.topic(DEADLETTER_TOPIC)),
+            KafkaDeadLetters(
+                producer, settings.topic(DEADLETTER_TOPIC), f"{settings.consumer_group}-replay"
+            ),
             retry_forever=False,
         )
         partitions = [

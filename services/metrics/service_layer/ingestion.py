@@ -1,7 +1,16 @@
 """Ingest one batch: map records to rows, insert them deduplicated, dead-letter the poison.
 
-The caller acknowledges the batch's offsets only after `ingest` returns, so whatever is
-acknowledged is already in ClickHouse (effectively-once with the deduplicated inserts).
+`ingest` returns only once every record of the batch is either stored or on the
+dead-letter topic; the caller acknowledges the batch's offsets only then, so whatever is
+acknowledged is in ClickHouse or dead-lettered (effectively-once with the deduplicated
+inserts). What goes wrong is told apart:
+
+- one record that cannot be mapped (whatever the exception) is refused alone;
+- an insert the store refuses while it answers (a value it cannot hold) is split in
+  halves, each inserted with its own deterministic token, down to the records it refuses;
+- a store that does not answer (down, overloaded) is waited for, with jittered
+  exponential backoff, forever: the partition waits (back-pressure), nothing is skipped;
+- a dead-letter produce that fails is retried the same way.
 """
 
 from __future__ import annotations
@@ -9,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.metrics.domain.rows import Batch, RecordPosition, Rejected, Row
+from services.common.backoff import Backoff, retry_until_done
+from services.common.deadletter import RecordPosition, reason_for
+from services.metrics.domain.rows import Batch, Mapped, Mapper, Rejected, Row, rows_of
 from services.metrics.domain.tokens import batch_token
 
 log = logging.getLogger(__name__)
@@ -20,6 +31,11 @@ log = logging.getLogger(__name__)
 
 class RowSink(Protocol):
     async def ainsert_batch(self, rows: Mapping[str, Sequence[Row]], token: str) -> int: ...
+
+    async def is_refusal(self, error: Exception) -> bool:
+        """True when the store answers but refuses the data (retrying cannot help);
+        False when the failure may pass (unreachable, overloaded)."""
+        ...
 
 
 class DeadLetterSink(Protocol):
@@ -35,6 +51,14 @@ class Record:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """What became of one batch: how many records were stored, and the refused ones."""
+
+    stored: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+
 class Ingestor:
     """Turns batches of records into deduplicated ClickHouse inserts."""
 
@@ -44,48 +68,89 @@ class Ingestor:
         deadletters: DeadLetterSink,
         *,
         retry_forever: bool = True,
+        initial_backoff_s: float = 0.2,
         max_backoff_s: float = 30.0,
+        mapper: Mapper | None = None,
     ) -> None:
         self.store = store
+        self.mapper = mapper
         self.deadletters = deadletters
         self.retry_forever = retry_forever
+        self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
         self.ingested = 0
         self.rejected = 0
 
-    async def ingest(self, records: Sequence[Record]) -> Batch:
-        """Store a batch; returns only once every row is inserted and every reject sent."""
-        batch = Batch()
+    async def ingest(self, records: Sequence[Record]) -> Ingested:
+        """Store a batch; returns only once every record is stored or dead-lettered."""
+        batch = Batch(mapper=self.mapper)
         for record in records:
             batch.add(record.position, record.key, record.value)
-        if not batch.size:
-            return batch
-        token = batch_token(batch.positions)
-        await self._insert_until_done(batch, token)
-        for rejected in batch.rejected:
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s",
-                rejected.position.topic,
-                rejected.position.partition,
-                rejected.position.offset,
-                rejected.reason,
-            )
-            await self.deadletters.send(rejected)
-        self.ingested += batch.size - len(batch.rejected)
-        self.rejected += len(batch.rejected)
-        return batch
+        refused = await self._store(batch.mapped)
+        rejected = sorted([*batch.rejected, *refused], key=lambda r: _order(r.position))
+        for one in rejected:
+            await self._dead_letter(one)
+        stored = len(batch.mapped) - len(refused)
+        self.ingested += stored
+        self.rejected += len(rejected)
+        return Ingested(stored, rejected)
 
-    async def _insert_until_done(self, batch: Batch, token: str) -> None:
-        # Never give up silently: returning would let the offsets be committed. While
-        # ClickHouse is down the partition waits (back-pressure), nothing is lost.
-        backoff = 0.5
+    def _backoff(self) -> Backoff:
+        return Backoff(self.initial_backoff_s, self.max_backoff_s)
+
+    async def _store(self, part: Sequence[Mapped]) -> list[Rejected]:
+        """Insert `part`; returns the records the store refuses (none, normally)."""
+        if not part:
+            return []
+        backoff = self._backoff()
         while True:
             try:
-                await self.store.ainsert_batch(batch.rows, token)
-                return
-            except Exception:
+                await self.store.ainsert_batch(rows_of(part), batch_token(r.position for r in part))
+                return []
+            except Exception as exc:
+                if await self.store.is_refusal(exc):
+                    refusal = exc
+                    break
                 if not self.retry_forever:
                     raise
-                log.exception("insert of %d records failed; retrying in %.1fs", batch.size, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                delay = backoff.next_delay()
+                log.warning(
+                    "insert of %d records failed, the store is not answering (%s: %s); "
+                    "retrying in %.1fs",
+                    len(part),
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        if len(part) == 1:
+            (only,) = part
+            reason, error = reason_for(refusal)
+            return [
+                Rejected(
+                    only.position, f"the store refused it: {reason}", only.key, only.value, error
+                )
+            ]
+        # The store answers but refuses the block: find the records it refuses by halves.
+        log.warning(
+            "the store refused a block of %d records (%s); splitting it", len(part), refusal
+        )
+        middle = len(part) // 2
+        return [*await self._store(part[:middle]), *await self._store(part[middle:])]
+
+    async def _dead_letter(self, rejected: Rejected) -> None:
+        p = rejected.position
+        log.warning("dead-lettering %s[%d]@%d: %s", p.topic, p.partition, p.offset, rejected.reason)
+        if not self.retry_forever:
+            await self.deadletters.send(rejected)
+            return
+        await retry_until_done(
+            lambda: self.deadletters.send(rejected),
+            f"dead-letter produce of {p.topic}[{p.partition}]@{p.offset}",
+            log,
+            self._backoff(),
+        )
+
+
+def _order(position: RecordPosition) -> tuple[str, int, int]:
+    return position.topic, position.partition, position.offset

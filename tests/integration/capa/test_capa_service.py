@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.capa.domain.policies import capa_id_for
 from services.capa.domain.state import local_date
+from services.common import deadletter
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints.app import create_app as create_intake_app
 from tests.integration.capa.conftest import (
@@ -355,6 +358,62 @@ async def test_late_dossiers_of_a_month_share_one_capa(
         "vn.qms.capa.opened.v1",
         "vn.qms.capa.nonconformity_linked.v1",
     ]
+
+
+async def test_a_poison_finding_is_dead_lettered_and_the_findings_around_it_open_once(
+    api: httpx.AsyncClient, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    before, after = finding("poison-before-1"), finding("poison-after-1")
+    year_one = finding("poison-year-one-1") | {"time": "0001-01-01T00:00:00+08:00"}
+    values = [json.dumps(e).encode() for e in (before, year_one)] + [b"{not json"]
+    values.append(json.dumps(after).encode())
+    # One key: one partition of audit.v1, the poison records between ordinary findings.
+    topic = f"{capa_prefix}audit.v1"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send_and_wait(topic, v, key=b"AUD-2026-07") for v in values]
+    finally:
+        await producer.stop()
+    assert len({m.partition for m in sent}) == 1
+
+    for event in (before, after):
+        await eventually(lambda event=event: get_capa(api, finding_capa_id(event["id"])))
+    listed = (await api.get("/v1/capas", params={"limit": 1000}, headers=bearer("viewer"))).json()
+    ids = [c["capa_id"] for c in listed["items"]]
+    for event in (before, after):
+        assert ids.count(finding_capa_id(event["id"])) == 1
+        body = await get_capa(api, finding_capa_id(event["id"]))
+        assert [e["type"] for e in body["history"]] == ["vn.qms.capa.opened.v1"]
+    assert finding_capa_id("poison-year-one-1") not in ids
+
+    letters = await dead_letters(kafka_bootstrap, f"{capa_prefix}deadletter.v1", 2)
+    by_offset = {int(h[deadletter.OFFSET]): h for h in letters}
+    for metadata in sent[1:3]:
+        headers = by_offset[metadata.offset]
+        assert headers[deadletter.TOPIC] == topic
+        assert int(headers[deadletter.PARTITION]) == metadata.partition
+        assert headers[deadletter.CONSUMER] == f"{capa_prefix}capa"
+    assert "time" in by_offset[sent[1].offset][deadletter.REASON]
+    assert "JSON" in by_offset[sent[2].offset][deadletter.REASON]
+
+
+async def dead_letters(bootstrap: str, topic: str, at_least: int) -> list[dict[str, str]]:
+    """The contract headers of the dead-letter topic's records (waits for `at_least`)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[dict[str, str]] = []
+    try:
+        for _ in range(60):
+            batches = await consumer.getmany(timeout_ms=1000)
+            found += [deadletter.read_headers(r.headers) for rs in batches.values() for r in rs]
+            if len(found) >= at_least:
+                break
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def test_worker_killed_and_restarted_answers_with_the_same_state(

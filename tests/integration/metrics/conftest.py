@@ -23,11 +23,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.binding import to_kafka_record
 from schemas.catalogue import topic_for
 from schemas.envelope import CloudEvent
+from services.common.deadletter import RecordPosition
 from services.common.settings import REPO_ROOT
 from services.common.users import DEV_NATIONAL_READER_TOKEN
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import Batch, RecordPosition
+from services.metrics.domain.rows import Batch
 from services.metrics.domain.tokens import batch_token
 from services.metrics.entrypoints.api import create_app
 from services.metrics.entrypoints.consumer import EVENT_TOPICS

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
-from services.intake.ledger.domain.canonical import CanonicalForm, canonical_value
+from services.intake.ledger.domain.canonical import (
+    MAX_DEPTH,
+    Canonical,
+    CanonicalForm,
+    canonical_value,
+)
+from tests.poison import hostile_bytes
 from tests.unit.ledger.builders import dossier_received_value
 
 pytestmark = pytest.mark.unit
@@ -43,3 +50,31 @@ def test_values_outside_i_json_are_committed_raw(value: bytes) -> None:
     canonical = canonical_value(value)
     assert canonical.form is CanonicalForm.RAW
     assert canonical.data == value
+
+
+@pytest.mark.parametrize("name", list(hostile_bytes()))
+def test_hostile_values_are_committed_raw_whatever_the_callers_stack_depth(name: str) -> None:
+    value = hostile_bytes()[name]
+    if name == "huge non-ASCII subject":  # valid I-JSON: canonical, never raw
+        assert canonical_value(value).form is CanonicalForm.JCS
+        return
+    assert canonical_value(value) == Canonical(CanonicalForm.RAW, value, None)
+    assert called_at_depth(700, lambda: canonical_value(value).form) is CanonicalForm.RAW
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, MAX_DEPTH + 1, 400, 990])
+def test_the_form_of_nested_json_does_not_depend_on_the_recursion_limit(depth: int) -> None:
+    value = b"[" * depth + b"]" * depth
+    expected = CanonicalForm.JCS if depth <= MAX_DEPTH else CanonicalForm.RAW
+    assert canonical_value(value).form is expected
+    assert called_at_depth(800, lambda: canonical_value(value).form) is expected
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    value = json.dumps({"text": "[" * 500 + '"{' * 100}).encode()
+    assert canonical_value(value).form is CanonicalForm.JCS
+
+
+def called_at_depth(frames: int, call: Callable[[], CanonicalForm]) -> CanonicalForm:
+    """`call()` made `frames` Python frames deeper than the test (as inside a worker)."""
+    return call() if frames == 0 else called_at_depth(frames - 1, call)

@@ -9,6 +9,8 @@ import struct
 import pytest
 import rfc8785
 
+from services.intake.ledger.adapters.publisher import entry_value
+from services.intake.ledger.domain.canonical import CanonicalForm
 from services.intake.ledger.domain.chain import (
     ZERO_HASH,
     ChainHead,
@@ -16,10 +18,12 @@ from services.intake.ledger.domain.chain import (
     LedgerEntry,
     extend,
     extend_all,
+    record_leaf,
     split_chain_key,
     undelivered,
 )
 from services.intake.ledger.domain.verify import order_entries
+from tests.poison import hostile_bytes
 from tests.unit.ledger.builders import TOPIC, chain_over, records
 
 pytestmark = pytest.mark.unit
@@ -155,3 +159,11 @@ def test_undelivered_names_the_offsets_a_batch_skips_after_the_head(
 ) -> None:
     head = ChainHead(TOPIC, 0, size=last_offset + 1, last_offset=last_offset)
     assert undelivered(head, offsets) == gaps
+
+
+def test_a_huge_envelope_field_is_not_copied_so_the_entry_stays_small() -> None:
+    value = hostile_bytes()["huge non-ASCII subject"]
+    entry, _ = extend(ChainHead("qms.dossier.v1", 0), EventRecord("qms.dossier.v1", 0, 0, value))
+    assert entry.form is CanonicalForm.JCS and entry.subject is None and entry.id is not None
+    assert len(entry_value(entry)) < 2_000
+    assert entry.leaf == record_leaf(value)

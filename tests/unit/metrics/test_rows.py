@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from schemas.binding import to_kafka_record
+from services.common.deadletter import RecordPosition
 from services.metrics.domain.rows import (
     INSERT_ORDER,
     TABLE_COLUMNS,
     Batch,
-    RecordPosition,
     RecordRefused,
     local_day,
     map_record,

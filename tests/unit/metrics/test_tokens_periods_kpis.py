@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from services.common.deadletter import RecordPosition
 from services.metrics.adapters.migrations import load_migrations, split_statements
 from services.metrics.domain.kpis import (
     objective_met,
@@ -26,7 +27,6 @@ from services.metrics.domain.periods import (
     period_range,
     utc_instant,
 )
-from services.metrics.domain.rows import RecordPosition
 from services.metrics.domain.tokens import batch_token
 
 pytestmark = pytest.mark.unit

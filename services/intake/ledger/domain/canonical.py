@@ -3,19 +3,31 @@
 An accepted event is stored as a CloudEvents structured-JSON record value. Its canonical
 form is the RFC 8785 (JSON Canonicalization Scheme) serialisation of that whole JSON value,
 so re-serialising the same event (key order, whitespace, escapes) never changes its leaf,
-while any change of meaning does. A value that is not I-JSON (not JSON, duplicate keys,
-NaN, integers beyond 2^53) cannot be canonicalised; it is committed to byte for byte
-(form `raw`) so that nothing on a topic escapes the chain.
+while any change of meaning does. A value that is not I-JSON (not JSON, not UTF-8, duplicate keys,
+NaN or Infinity, numbers beyond what a double holds such as 1e999, integers beyond 2^53,
+nesting deeper than `MAX_DEPTH`) cannot be canonicalised; it is committed to byte for
+byte (form `raw`) so that nothing on a topic escapes the chain.
+
+The choice between the two forms must come out the same in the worker that chains and in
+the verifier that checks, whatever the Python stack depth of each: so nesting is bounded
+by an explicit count, never by where the interpreter's recursion limit happens to bite.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import rfc8785
+
+# Deep enough for any event; shallow enough that parsing and canonicalising never come near
+# the recursion limit, from any caller.
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class CanonicalForm(StrEnum):
@@ -50,8 +62,22 @@ def _refuse_constant(name: str) -> Any:
     raise _NotIJson(f"{name} is not JSON")
 
 
+def nested_deeper_than(value: bytes, limit: int) -> bool:
+    """True when arrays and objects in `value` nest more than `limit` levels deep."""
+    if value.count(b"[") + value.count(b"{") <= limit:
+        return False  # the common case, without a scan
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b"", value)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def parse_i_json(value: bytes) -> Any:
     """Parse strict I-JSON (RFC 7493) or raise ValueError."""
+    if nested_deeper_than(value, MAX_DEPTH):
+        raise _NotIJson(f"nested deeper than {MAX_DEPTH} levels")
     return json.loads(
         value.decode("utf-8"),
         object_pairs_hook=_refuse_duplicate_keys,

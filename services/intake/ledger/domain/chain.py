@@ -24,6 +24,10 @@ from services.intake.ledger.domain.canonical import CanonicalForm, canonical_val
 HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
 ENTRY_VERSION = 1
+# Envelope fields are copied into an entry for lookups only when they are this short (the
+# contracts allow far less): a hostile value of any size can never make an entry too large
+# to publish. The leaf commits to the whole event either way.
+MAX_COPIED_CHARS = 512
 
 
 def chain_key(topic: str, partition: int) -> str:
@@ -257,7 +261,8 @@ def _envelope_fields(document: Any) -> dict[str, str | None]:
     fields: dict[str, str | None] = {}
     for name in ("source", "id", "type", "subject"):
         value = document.get(name) if isinstance(document, dict) else None
-        fields[name] = value if isinstance(value, str) else None
+        copied = isinstance(value, str) and len(value) <= MAX_COPIED_CHARS
+        fields[name] = value if copied else None
     return fields
 
 
