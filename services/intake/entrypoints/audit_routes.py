@@ -76,9 +76,9 @@ async def audit_trail(
 ) -> Response:
     """An aggregate's events, their ledger entries, the chain segment and the signed checkpoint."""
     async with source.slot():  # 429 past the caller's rate or the global cap on reads
-        document = await source.trail(subject)  # from the subject index; 503 while it lags
-        if not document["chains"]:
-            raise HTTPException(404, f"no chained event has subject {subject!r}")
-        # Returned as built: re-serialising through a model could drop a null inside an event,
-        # and the event must stay byte-for-byte canonicalisable to its leaf.
-        return await source.response(document)
+        trail = await source.trail(subject)  # from the subject index; 503 while it lags
+    if not trail.chains:
+        raise HTTPException(404, f"no chained event has subject {subject!r}")
+    # Sent as built (JSON rendered in a reader process): re-serialising through a model could
+    # drop a null inside an event, and the event must stay canonicalisable to its leaf.
+    return Response(trail.body, media_type="application/json")

@@ -13,13 +13,13 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
 
 from services.common.credentials import hash_token
 from services.common.settings import CommonSettings
@@ -27,6 +27,7 @@ from services.intake.domain.rate_limit import TokenBucket
 from services.intake.entrypoints.problems import ProblemError
 from services.intake.ledger.adapters.keys import Ed25519Verifier, LedgerKeyError, load_verifier
 from services.intake.ledger.settings import LedgerSettings
+from services.intake.ledger.trail_pool import RenderedTrail
 from services.intake.ledger.trails import IndexBehind, TrailIndex
 
 log = logging.getLogger(__name__)
@@ -87,20 +88,16 @@ class TrailSource:
             self.settings.trail_max_concurrent_reads,
         )
 
-    async def trail(self, subject: str) -> dict[str, Any]:
+    async def trail(self, subject: str) -> RenderedTrail:
         """The document from the index; 503 (problem, Retry-After) while it cannot answer."""
         if self.index is None:
             raise _unavailable("the trail index is not running in this process", 5)
         try:
-            return await self.index.document(subject)
+            return await self.index.read(subject)
         except IndexBehind as exc:
             raise _unavailable(str(exc), min(30, 1 + exc.lag // 10_000)) from exc
-        except (KafkaError, LookupError, OSError) as exc:
+        except (KafkaError, LookupError, OSError, BrokenProcessPool) as exc:
             raise _unavailable(f"the ledger cannot be read: {exc}", 5) from exc
-
-    async def response(self, document: dict[str, Any]) -> Response:
-        assert self.index is not None
-        return Response(await self.index.render(document), media_type="application/json")
 
 
 def _unavailable(detail: str, retry_after: int) -> ProblemError:
@@ -123,11 +120,8 @@ class TrailReader:
     def slot(self) -> Any:
         return self.source.limiter.slot(self.caller)
 
-    async def trail(self, subject: str) -> dict[str, Any]:
+    async def trail(self, subject: str) -> RenderedTrail:
         return await self.source.trail(subject)
-
-    async def response(self, document: dict[str, Any]) -> Response:
-        return await self.source.response(document)
 
 
 def trail_source_for(state: Any) -> TrailSource:
@@ -175,7 +169,7 @@ async def trail_lifespan(app: FastAPI) -> AsyncIterator[None]:
     source = app_trail_source(app)
     try:
         source.index = TrailIndex(
-            source.settings, source.verifier, threads=source.settings.trail_max_concurrent_reads
+            source.settings, source.verifier, readers=source.settings.trail_max_concurrent_reads
         )
     except Exception:  # publishing must not depend on the trail index
         log.exception("the trail index cannot be opened; trail reads answer 503")

@@ -3,7 +3,8 @@
 `TrailIndex` owns one process's index (a RocksDB store under `QMS_DATA_DIR`, kept current by
 a tail of the ledger and checkpoint topics) and builds a subject's document from it: the
 segments and entries from the store, the subject's few event bodies from the event topic by
-offset, the document itself in a worker thread.
+offset (one small fetch each: the index keeps no copy of the events), the document itself in
+a reader process (`trail_pool.py`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
+from services.intake.ledger import trail_pool
 from services.intake.ledger.adapters.kafka import fetch_values
+from services.intake.ledger.adapters.keys import Ed25519Verifier
 from services.intake.ledger.adapters.trail_index import TrailIndexStore
 from services.intake.ledger.adapters.trail_tailer import LedgerTailer
-from services.intake.ledger.domain.chain import LedgerEntry, chain_key
-from services.intake.ledger.domain.note import Verifier
-from services.intake.ledger.domain.trail import Segment, trail_from_segments
+from services.intake.ledger.domain.chain import chain_key, split_chain_key
+from services.intake.ledger.domain.trail import Segment
 from services.intake.ledger.settings import LedgerSettings
+from services.intake.ledger.trail_pool import RenderedTrail
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +46,33 @@ class TrailIndex:
     """The subject index of one process and the documents built from it."""
 
     def __init__(
-        self, settings: LedgerSettings, verifier: Verifier | None, *, threads: int = 2
+        self, settings: LedgerSettings, verifier: Ed25519Verifier | None, *, readers: int = 2
     ) -> None:
         self.settings = settings
-        self.verifier = verifier
-        # Its own threads: the store, the document and its JSON never run on the event loop,
-        # nor in a pool that anything else waits for.
-        self.executor = ThreadPoolExecutor(threads + 1, thread_name_prefix="trail")
         self.store = TrailIndexStore(settings.trail_index_path())
+        # The store's writes (one thread, the tailer's) and the reads (`readers` processes,
+        # spawned on the first read) never run on the event loop.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="trail-index")
+        self._pool_args = (readers, str(self.store.path), verifier.vkey if verifier else None)
+        self._pool = self._new_pool()
         self.tailer = LedgerTailer(
             self.store,
             settings.kafka_bootstrap_servers,
             settings.topic("ledger.v1"),
             settings.topic("ledger.checkpoints.v1"),
-            self.executor,
+            self._writer,
         )
         self._task: asyncio.Task[None] | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        readers, primary, vkey = self._pool_args
+        return ProcessPoolExecutor(
+            readers,
+            # spawn, not fork: this process runs an event loop, Kafka clients and RocksDB.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=trail_pool.open_reader,
+            initargs=(primary, vkey),
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.tailer.run(), name="trail-index-tailer")
@@ -62,10 +81,11 @@ class TrailIndex:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.to_thread(self.executor.shutdown, wait=True)
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
         self.store.close()
 
-    async def document(self, subject: str) -> dict[str, Any]:
+    async def read(self, subject: str) -> RenderedTrail:
         """The trail of `subject` as far as the ledger is indexed (no chains: none chained).
 
         Waits up to `QMS_TRAIL_WAIT_MS` for the index to reach the ledger's end as last seen
@@ -81,37 +101,38 @@ class TrailIndex:
                 "the trail index is still reading the ledger"
                 + (f" ({tailer.error})" if tailer.error else f": {tailer.lag()} records to go"),
             )
-        loop = asyncio.get_running_loop()
-        planned = await loop.run_in_executor(
-            self.executor,
-            self.store.plan,
-            subject,
-            self.verifier,
-            self.settings.trail_max_segment_entries,
+        segments = await self._in_pool(
+            trail_pool.plan, subject, self.settings.trail_max_segment_entries
         )
-        if not planned and not reached:
+        if not segments and not reached:
             lag = tailer.lag(ends)
             raise IndexBehind(lag, f"the trail index is {lag} ledger records behind")
-        values = await fetch_values(self.settings.kafka_bootstrap_servers, _wanted(planned))
+        values = await fetch_values(self.settings.kafka_bootstrap_servers, _wanted(segments))
         by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
-        return await loop.run_in_executor(
-            self.executor, trail_from_segments, subject, planned, by_chain
+        rendered: RenderedTrail = await self._in_pool(
+            trail_pool.render, subject, segments, by_chain
         )
+        return rendered
 
-    async def render(self, document: dict[str, Any]) -> bytes:
-        """The JSON of a document, off the event loop (a long segment is a large document)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, _json, document)
+    async def document(self, subject: str) -> dict[str, Any]:
+        """`read`, parsed (for tests and tools; the endpoint sends the bytes as they are)."""
+        document: dict[str, Any] = json.loads((await self.read(subject)).body)
+        return document
+
+    async def _in_pool(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, function, *args)
+        except BrokenProcessPool:
+            # A reader process died (killed, out of memory): the next read gets new ones.
+            log.error("a trail reader process died; starting new ones")
+            self._pool = self._new_pool()
+            raise
 
 
-def _wanted(planned: list[tuple[Segment, list[LedgerEntry]]]) -> dict[tuple[str, int], list[int]]:
+def _wanted(segments: list[Segment]) -> dict[tuple[str, int], list[int]]:
     wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for segment, entries in planned:
-        for entry in entries:
-            if entry.seq in segment.seqs:
-                wanted[(entry.topic, entry.partition)].append(entry.offset)
+    for segment in segments:
+        topic, partition = split_chain_key(segment.chain)
+        wanted[(topic, partition)].extend(segment.offsets)
     return wanted
-
-
-def _json(document: dict[str, Any]) -> bytes:
-    # As Starlette's JSONResponse renders it; an event must stay canonicalisable to its leaf.
-    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

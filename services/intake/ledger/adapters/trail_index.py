@@ -1,11 +1,12 @@
 """The subject index of the ledger, in RocksDB: what a trail document needs, without a scan.
 
 Fed, in ledger-topic order, with the records of `ledger.v1` and `ledger.checkpoints.v1`
-(`apply`, one call per fetched batch, from one thread); read from any thread through a
-snapshot (`plan`). Keys (raw bytes, integers big-endian so that keys sort by number):
+(`apply`, one call per fetched batch, from one thread); read through snapshots by a
+`TrailIndexReader`, in this process or in another one that opens the store as a RocksDB
+secondary instance. Keys (raw bytes, integers big-endian so that keys sort by number):
 
     E chain 0x00 u64(seq)                        → the ledger record value (the entry)
-    S subject 0x00 chain 0x00 u64(seq)           → b""
+    S subject 0x00 chain 0x00 u64(seq)           → u64(offset of the event)
     C chain 0x00 u64(size) u32(partition) u64(offset) → the checkpoint note (UTF-8)
     H chain                                      → {"size": n, "stopped": bool} (JSON)
     P topic 0x00 u32(partition)                  → u64(next offset to read)
@@ -25,10 +26,10 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rocksdict import Options, Rdict, Snapshot, WriteBatch
+from rocksdict import AccessType, Options, Rdict, Snapshot, WriteBatch
 
 from services.intake.ledger.domain.chain import LedgerEntry
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier, parse_note
@@ -145,7 +146,7 @@ class TrailIndexStore:
             if entry.subject is not None:
                 batch.put(
                     _subject_prefix(entry.subject) + entry.chain.encode() + _SEP + _u64(entry.seq),
-                    b"",
+                    _u64(entry.offset),
                 )
             state.size += 1
             return 1
@@ -183,29 +184,70 @@ class TrailIndexStore:
             self._chains[chain] = state
         return state
 
-    # -- reading (any thread) -------------------------------------------------------------
+    def reader(self) -> TrailIndexReader:
+        """Reads over this store in this process (the tests; the endpoint reads in its pool)."""
+        return TrailIndexReader(self._db)
 
-    def plan(
-        self, subject: str, verifier: Verifier | None, max_entries: int
-    ) -> list[tuple[Segment, list[LedgerEntry]]]:
-        """The segments of `subject`'s trail with their entries, from one consistent snapshot.
+
+class TrailIndexReader:
+    """Reads of a store, in the writing process or in another one (a RocksDB secondary)."""
+
+    def __init__(self, db: Rdict, *, secondary: bool = False) -> None:
+        self._db = db
+        self._secondary = secondary
+
+    @classmethod
+    def secondary_of(cls, primary: Path, scratch: Path) -> TrailIndexReader:
+        """Another process's view of the store at `primary` (`scratch`: its own log files)."""
+        options = Options(raw_mode=True)
+        options.set_max_open_files(-1)  # as RocksDB requires of a secondary instance
+        return cls(
+            Rdict(str(primary), options, access_type=AccessType.secondary(str(scratch))),
+            secondary=True,
+        )
+
+    def _snapshot(self) -> Snapshot:
+        if self._secondary:
+            self._db.try_catch_up_with_primary()  # at least what the writer had written
+        return self._db.snapshot()
+
+    def plan(self, subject: str, verifier: Verifier | None, max_entries: int) -> list[Segment]:
+        """The segments of `subject`'s trail, from one consistent snapshot.
 
         With a `verifier`, only checkpoints it accepts are offered.
         """
-        snapshot = self._db.snapshot()
-        seqs: dict[str, list[int]] = {}
+        snapshot = self._snapshot()
+        offsets: dict[str, dict[int, int]] = {}  # chain → seq → event offset
         prefix = _subject_prefix(subject)
-        for key, _ in _scan(snapshot, prefix, prefix):
+        for key, value in _scan(snapshot, prefix, prefix):
             chain = key[len(prefix) : -len(_SEP) - 8].decode()  # (a u64 may hold zero bytes)
-            seqs.setdefault(chain, []).append(struct.unpack(">Q", key[-8:])[0])
-        planned = []
-        for chain, chain_seqs in sorted(seqs.items()):
+            seq = struct.unpack(">Q", key[-8:])[0]
+            offsets.setdefault(chain, {})[seq] = struct.unpack(">Q", value)[0]
+        planned: list[Segment] = []
+        for chain, offset_of in sorted(offsets.items()):
             size = _ChainState(**json.loads(snapshot[b"H" + chain.encode()])).size
             covering = _SnapshotCheckpoints(snapshot, chain, size, verifier)
-            chain_seqs = sorted(seq for seq in chain_seqs if seq < size)
-            for segment in plan_segments(chain, chain_seqs, covering, max_entries):
-                planned.append((segment, _entries(snapshot, chain, segment.first, segment.end)))
+            seqs = sorted(seq for seq in offset_of if seq < size)
+            planned.extend(
+                replace(segment, offsets=tuple(offset_of[seq] for seq in segment.seqs))
+                for segment in plan_segments(chain, seqs, covering, max_entries)
+            )
         return planned
+
+    def entries(self, segment: Segment) -> list[LedgerEntry]:
+        """The entries `first..end` of a planned segment (never rewritten once indexed)."""
+        snapshot = self._snapshot()
+        entries: list[LedgerEntry] = []
+        prefix = b"E" + segment.chain.encode() + _SEP
+        for _, value in _scan(snapshot, prefix, _entry_key(segment.chain, segment.first)):
+            if len(entries) > segment.end - segment.first:
+                break
+            entries.append(LedgerEntry.from_json(json.loads(value)))
+        if len(entries) != segment.end - segment.first + 1:
+            raise LookupError(
+                f"the index lacks entries {segment.first}..{segment.end} of {segment.chain}"
+            )
+        return entries
 
 
 def _scan(
@@ -216,16 +258,6 @@ def _scan(
         if not (isinstance(key, bytes) and key.startswith(prefix)):
             return
         yield key, bytes(value)
-
-
-def _entries(snapshot: Snapshot, chain: str, first: int, end: int) -> list[LedgerEntry]:
-    entries: list[LedgerEntry] = []
-    prefix = b"E" + chain.encode() + _SEP
-    for _, value in _scan(snapshot, prefix, _entry_key(chain, first)):
-        if len(entries) > end - first:
-            break
-        entries.append(LedgerEntry.from_json(json.loads(value)))
-    return entries
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class Segment:
     end: int
     seqs: tuple[int, ...]
     checkpoint: SignedCheckpoint | None
+    offsets: tuple[int, ...] = ()  # the event offsets at `seqs`, when the planner knows them
 
 
 def plan_segments(

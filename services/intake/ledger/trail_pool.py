@@ -1,0 +1,85 @@
+"""What a trail-read worker process does: plan a subject's segments and render its document.
+
+The intake process writes the subject index; its few reader processes open the same store as
+RocksDB secondary instances and do the CPU-heavy part of a read (parsing a segment's entries,
+building the document, its JSON) there, so that a read never holds the intake process's GIL
+while the event loop has publishing to do. Only the JSON bytes come back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.intake.ledger.adapters.keys import verifier_from_text
+from services.intake.ledger.adapters.trail_index import TrailIndexReader
+from services.intake.ledger.domain.note import Verifier
+from services.intake.ledger.domain.trail import Segment, trail_from_segments
+
+READER_NICENESS = 10
+_reader: TrailIndexReader | None = None
+_verifier: Verifier | None = None
+
+
+@dataclass(frozen=True)
+class RenderedTrail:
+    """A trail document as JSON, with what the endpoint decides on without parsing it."""
+
+    body: bytes
+    chains: int  # 0: no chained event has the subject
+    agencies: tuple[str, ...]  # the events' agency codes
+
+
+def open_reader(primary: str, vkey: str | None) -> None:
+    """Process initializer: this process's secondary view of the index, and the key."""
+    global _reader, _verifier
+    # Below the intake process in the CPU scheduler's eyes: on a busy machine the time a
+    # reader takes comes out of other readers, not out of publishing.
+    os.nice(READER_NICENESS)
+    scratch = tempfile.mkdtemp(prefix="qms-trail-reader-")
+    atexit.register(shutil.rmtree, scratch, True)
+    _reader = TrailIndexReader.secondary_of(Path(primary), Path(scratch))
+    _verifier = verifier_from_text(vkey, "the trail index's checkpoint key") if vkey else None
+
+
+def warm() -> None:
+    """Nothing: submitted once so that the process is spawned and imported before a read."""
+
+
+def plan(subject: str, max_entries: int) -> list[Segment]:
+    return _opened().plan(subject, _verifier, max_entries)
+
+
+def render(
+    subject: str, segments: Sequence[Segment], values: Mapping[tuple[str, int], bytes]
+) -> RenderedTrail:
+    """The document of planned `segments`, with the event `values` by (chain, offset)."""
+    reader = _opened()
+    document = trail_from_segments(
+        subject, [(segment, reader.entries(segment)) for segment in segments], values
+    )
+    agencies = {
+        event["event"].get("agencycode")
+        for chain in document["chains"]
+        for event in chain["events"]
+        if isinstance(event.get("event"), dict)
+    }
+    # As Starlette's JSONResponse renders it; an event must stay canonicalisable to its leaf.
+    body = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return RenderedTrail(
+        body.encode(),
+        len(document["chains"]),
+        tuple(sorted(a for a in agencies if isinstance(a, str))),
+    )
+
+
+def _opened() -> TrailIndexReader:
+    if _reader is None:
+        raise RuntimeError("open_reader was not run in this process")
+    return _reader
