@@ -5,7 +5,7 @@ Fed, in ledger-topic order, with the records of `ledger.v1` and `ledger.checkpoi
 `TrailIndexReader`, in this process or in another one that opens the store as a RocksDB
 secondary instance. Keys (raw bytes, integers big-endian so that keys sort by number):
 
-    E chain 0x00 u64(seq)                        → the ledger record value (the entry)
+    E chain 0x00 u64(seq)                        → the entry's JSON (as the worker writes it)
     S subject 0x00 chain 0x00 u64(seq)           → u64(offset of the event)
     C chain 0x00 u64(size) u32(partition) u64(offset) → the checkpoint note (UTF-8)
     H chain                                      → {"size": n, "stopped": bool} (JSON)
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from rocksdict import AccessType, Options, Rdict, Snapshot, WriteBatch
 
+from services.intake.ledger.adapters.publisher import entry_value
 from services.intake.ledger.domain.chain import LedgerEntry
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier, parse_note
 from services.intake.ledger.domain.trail import Segment, plan_segments
@@ -140,9 +141,11 @@ class TrailIndexStore:
             return 0
         touched.add(entry.chain)
         key = _entry_key(entry.chain, entry.seq)
+        # Stored as a trail document carries it, so that a read splices it in unparsed.
+        normalized = entry_value(entry)
         if entry.seq == state.size:
-            batch.put(key, record.value)
-            pending[key] = record.value
+            batch.put(key, normalized)
+            pending[key] = normalized
             if entry.subject is not None:
                 batch.put(
                     _subject_prefix(entry.subject) + entry.chain.encode() + _SEP + _u64(entry.seq),
@@ -151,7 +154,7 @@ class TrailIndexStore:
             state.size += 1
             return 1
         known = (pending.get(key) or self._db.get(key)) if entry.seq < state.size else None
-        if known is not None and LedgerEntry.from_json(json.loads(known)) == entry:
+        if known == normalized:
             return 0  # an exact redelivery of the worker's, as `verify` ignores it
         state.stopped = True
         log.warning(
@@ -234,20 +237,25 @@ class TrailIndexReader:
             )
         return planned
 
-    def entries(self, segment: Segment) -> list[LedgerEntry]:
-        """The entries `first..end` of a planned segment (never rewritten once indexed)."""
+    def entries(self, segment: Segment) -> tuple[list[bytes], list[LedgerEntry]]:
+        """The JSON of a planned segment's entries `first..end` (never rewritten once
+        indexed), and the subject's entries among them, parsed."""
         snapshot = self._snapshot()
-        entries: list[LedgerEntry] = []
+        raw: list[bytes] = []
+        mine: list[LedgerEntry] = []
         prefix = b"E" + segment.chain.encode() + _SEP
+        wanted = set(segment.seqs)
         for _, value in _scan(snapshot, prefix, _entry_key(segment.chain, segment.first)):
-            if len(entries) > segment.end - segment.first:
+            if len(raw) > segment.end - segment.first:
                 break
-            entries.append(LedgerEntry.from_json(json.loads(value)))
-        if len(entries) != segment.end - segment.first + 1:
+            if segment.first + len(raw) in wanted:
+                mine.append(LedgerEntry.from_json(json.loads(value)))
+            raw.append(value)
+        if len(raw) != segment.end - segment.first + 1:
             raise LookupError(
                 f"the index lacks entries {segment.first}..{segment.end} of {segment.chain}"
             )
-        return entries
+        return raw, mine
 
 
 def _scan(

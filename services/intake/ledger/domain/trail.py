@@ -98,6 +98,20 @@ def _segment_end(last: int, note: SignedCheckpoint | None) -> int:
     return max(last, note.checkpoint.size - 1) if note else last
 
 
+def segment_document(
+    segment: Segment, mine: Sequence[LedgerEntry], values: Mapping[tuple[str, int], bytes]
+) -> dict[str, Any]:
+    """One item of a trail's `chains`, all but its `entries`: the subject's events (`mine`,
+    the entries at `segment.seqs`, with their `values` by (chain, offset)) and the checkpoint."""
+    return {
+        "chain": segment.chain,
+        "topic": mine[0].topic,
+        "partition": mine[0].partition,
+        "events": [_event_document(e, values.get((segment.chain, e.offset))) for e in mine],
+        "checkpoint": segment.checkpoint.text if segment.checkpoint else None,
+    }
+
+
 def trail_from_segments(
     subject: str,
     segments: Sequence[tuple[Segment, Sequence[LedgerEntry]]],
@@ -109,17 +123,8 @@ def trail_from_segments(
     documents = []
     for segment, entries in sorted(segments, key=lambda item: (item[0].chain, item[0].first)):
         by_seq = {entry.seq: entry for entry in entries}
-        mine = [by_seq[seq] for seq in segment.seqs]
-        documents.append(
-            {
-                "chain": segment.chain,
-                "topic": mine[0].topic,
-                "partition": mine[0].partition,
-                "events": [_event_document(e, values.get((segment.chain, e.offset))) for e in mine],
-                "entries": [e.to_json() for e in entries],
-                "checkpoint": segment.checkpoint.text if segment.checkpoint else None,
-            }
-        )
+        document = segment_document(segment, [by_seq[seq] for seq in segment.seqs], values)
+        documents.append({**document, "entries": [e.to_json() for e in entries]})
     return {"version": TRAIL_VERSION, "subject": subject, "chains": documents}
 
 
