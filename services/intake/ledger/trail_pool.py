@@ -1,24 +1,29 @@
 """What a trail-read worker process does: plan a subject's segments and render its document.
 
 The intake process writes the subject index; its few reader processes open the same store as
-RocksDB secondary instances and do the CPU-heavy part of a read (parsing a segment's entries,
-building the document, its JSON) there, so that a read never holds the intake process's GIL
-while the event loop has publishing to do. Only the JSON bytes come back.
+RocksDB secondary instances and do all of a read there (planning the segments, fetching the
+subject's events from Kafka by offset, building the document and its JSON), so that a read
+never holds the intake process's GIL nor its event loop while publishing has work to do.
+Only the JSON bytes come back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
 import shutil
 import tempfile
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.intake.ledger.adapters.kafka import fetch_values
 from services.intake.ledger.adapters.keys import verifier_from_text
 from services.intake.ledger.adapters.trail_index import TrailIndexReader
+from services.intake.ledger.domain.chain import chain_key, split_chain_key
 from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TRAIL_VERSION, Segment, segment_document
 
@@ -52,8 +57,20 @@ def warm() -> None:
     """Nothing: submitted once so that the process is spawned and imported before a read."""
 
 
-def plan(subject: str, max_entries: int) -> list[Segment]:
-    return _opened().plan(subject, _verifier, max_entries)
+def read(subject: str, max_entries: int, bootstrap: str) -> RenderedTrail:
+    """A subject's whole read: plan its segments, fetch its events from their topic by offset,
+    render the document (all of it here, none of it in the process that serves publishers)."""
+    segments = _opened().plan(subject, _verifier, max_entries)
+    values = asyncio.run(fetch_values(bootstrap, _wanted(segments))) if segments else {}
+    by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
+    return render(subject, segments, by_chain)
+
+
+def _wanted(segments: Sequence[Segment]) -> dict[tuple[str, int], list[int]]:
+    wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for segment in segments:
+        wanted[split_chain_key(segment.chain)].extend(segment.offsets)
+    return wanted
 
 
 def render(

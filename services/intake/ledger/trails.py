@@ -13,19 +13,15 @@ import asyncio
 import json
 import logging
 import multiprocessing
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from services.intake.ledger import trail_pool
-from services.intake.ledger.adapters.kafka import fetch_values
 from services.intake.ledger.adapters.keys import Ed25519Verifier
 from services.intake.ledger.adapters.trail_index import TrailIndexStore
 from services.intake.ledger.adapters.trail_tailer import LedgerTailer
-from services.intake.ledger.domain.chain import chain_key, split_chain_key
-from services.intake.ledger.domain.trail import Segment
 from services.intake.ledger.settings import LedgerSettings
 from services.intake.ledger.trail_pool import RenderedTrail
 
@@ -101,17 +97,15 @@ class TrailIndex:
                 "the trail index is still reading the ledger"
                 + (f" ({tailer.error})" if tailer.error else f": {tailer.lag()} records to go"),
             )
-        segments = await self._in_pool(
-            trail_pool.plan, subject, self.settings.trail_max_segment_entries
+        rendered: RenderedTrail = await self._in_pool(
+            trail_pool.read,
+            subject,
+            self.settings.trail_max_segment_entries,
+            self.settings.kafka_bootstrap_servers,
         )
-        if not segments and not reached:
+        if not rendered.chains and not reached:
             lag = tailer.lag(ends)
             raise IndexBehind(lag, f"the trail index is {lag} ledger records behind")
-        values = await fetch_values(self.settings.kafka_bootstrap_servers, _wanted(segments))
-        by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
-        rendered: RenderedTrail = await self._in_pool(
-            trail_pool.render, subject, segments, by_chain
-        )
         return rendered
 
     async def document(self, subject: str) -> dict[str, Any]:
@@ -128,11 +122,3 @@ class TrailIndex:
             log.error("a trail reader process died; starting new ones")
             self._pool = self._new_pool()
             raise
-
-
-def _wanted(segments: list[Segment]) -> dict[tuple[str, int], list[int]]:
-    wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for segment in segments:
-        topic, partition = split_chain_key(segment.chain)
-        wanted[(topic, partition)].extend(segment.offsets)
-    return wanted
