@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +117,7 @@ class TrailReader:
     source: TrailSource
     caller: str
 
-    def slot(self) -> Any:
+    def slot(self) -> AbstractAsyncContextManager[None]:
         return self.source.limiter.slot(self.caller)
 
     async def trail(self, subject: str) -> RenderedTrail:

@@ -20,6 +20,7 @@ from services.common.topics import delete_topics_under, ensure_topics, load_topi
 from services.intake.entrypoints.audit_routes import router, trail_lifespan
 from services.intake.entrypoints.problems import install_problem_handlers
 from services.intake.ledger.adapters.keys import load_verifier
+from services.intake.ledger.adapters.trail_index import TrailIndexStore
 from services.intake.ledger.domain.trail import verify_trail
 from services.intake.ledger.service import scanned_trail_document
 from services.intake.ledger.settings import LedgerSettings
@@ -168,6 +169,18 @@ async def test_a_restarted_index_resumes_where_it_stood(ledger: Ledger, tmp_path
         grown = await index.document(CLOSE)
         assert sum(len(c["events"]) for c in grown["chains"]) == 4
         await assert_index_matches_scan(index, ledger.settings, (FAR, CLOSE, TWO_CHAINS, LATER))
+
+
+async def test_an_index_of_recreated_topics_is_rebuilt(ledger: Ledger, tmp_path: Path) -> None:
+    # An index that read further than the topics now reach describes topics since deleted.
+    stale = TrailIndexStore(tmp_path)
+    stale.apply(
+        ledger.settings.topic("ledger.v1"), [], {(ledger.settings.topic("ledger.v1"), 0): 10**6}
+    )
+    stale.close()
+    async with running_index(ledger.settings, tmp_path) as index:
+        await assert_index_matches_scan(index, ledger.settings, (FAR, CLOSE, TWO_CHAINS))
+        assert all(offset == 0 for offset in index.tailer.resumed_from.values())
 
 
 async def test_a_subject_is_not_reported_missing_while_the_index_is_behind(

@@ -187,6 +187,11 @@ class TrailIndexStore:
             self._chains[chain] = state
         return state
 
+    def clear(self) -> None:
+        """Forget everything (the topics were recreated: the index describes another ledger)."""
+        self._db.delete_range(b"\x00", b"\xff")  # every key starts with a letter
+        self._chains.clear()
+
     def reader(self) -> TrailIndexReader:
         """Reads over this store in this process (the tests; the endpoint reads in its pool)."""
         return TrailIndexReader(self._db)

@@ -101,6 +101,12 @@ class LedgerTailer:
             stored = await loop.run_in_executor(
                 self.executor, self.store.positions, [(tp.topic, tp.partition) for tp in partitions]
             )
+            ends = await consumer.end_offsets(partitions)
+            if any(stored.get((tp.topic, tp.partition), 0) > end for tp, end in ends.items()):
+                # A topic is shorter than what was indexed of it: deleted and created again.
+                log.warning("trail index: the ledger topics were recreated; indexing them anew")
+                await loop.run_in_executor(self.executor, self.store.clear)
+                stored = {}
             for tp in partitions:
                 start = stored.get((tp.topic, tp.partition))
                 if start is None:
@@ -109,7 +115,6 @@ class LedgerTailer:
                     consumer.seek(tp, start)
                 self.indexed[(tp.topic, tp.partition)] = await consumer.position(tp)
             self.resumed_from = dict(self.indexed)
-            ends = await consumer.end_offsets(partitions)
             self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
             if self._start_ends is None:
                 self._start_ends = dict(self.ends)
