@@ -7,9 +7,9 @@ import gc
 import importlib
 import importlib.util
 import multiprocessing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
 
 import structlog
@@ -60,6 +60,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _audit_trail_lifespan(app), _publishing_lifespan(app):
+            yield
+
+    @asynccontextmanager
+    async def _publishing_lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = make_producer(settings)
         await producer.start()
         try:
@@ -141,6 +146,15 @@ def tune_garbage_collector(gen0_threshold: int) -> None:
 def restore_garbage_collector() -> None:
     gc.unfreeze()
     gc.set_threshold(*_DEFAULT_GC_THRESHOLD)
+
+
+def _audit_trail_lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """The audit module's subject index (tailed in the background), when the module exists."""
+    if importlib.util.find_spec(AUDIT_ROUTES_MODULE) is None:
+        return nullcontext()
+    trail_lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]
+    trail_lifespan = importlib.import_module(AUDIT_ROUTES_MODULE).trail_lifespan
+    return trail_lifespan(app)
 
 
 def _include_audit_routes(app: FastAPI) -> None:

@@ -8,13 +8,11 @@ agency outside the caller's scope is answered 404, exactly like a subject that h
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -22,59 +20,24 @@ from services.common.credentials import AgencyScope
 from services.common.settings import CommonSettings
 from services.common.users import UserDirectory, load_user_directory
 from services.intake.entrypoints.models import PROBLEM_RESPONSES
-from services.intake.ledger.adapters.keys import Ed25519Verifier, LedgerKeyError, load_verifier
-from services.intake.ledger.service import trail_document
-from services.intake.ledger.settings import LedgerSettings
+from services.intake.entrypoints.trail_reads import (
+    TrailReader,
+    app_trail_source,
+    get_trail_reader,
+    trail_lifespan,
+)
+from services.intake.ledger.trail_pool import RenderedTrail
 
 log = logging.getLogger(__name__)
+
+__all__ = ["router", "trail_lifespan"]
 
 router = APIRouter(tags=["audit trail"])
 
 SUBJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$"  # as schemas.envelope.CloudEvent.subject
 
 
-@dataclass
-class TrailSource:
-    """Where trails are read from: the ledger settings and, if known, the checkpoint key."""
-
-    settings: LedgerSettings
-    verifier: Ed25519Verifier | None
-
-    async def trail(self, subject: str) -> dict[str, Any]:
-        return await trail_document(self.settings, subject, self.verifier)
-
-
-def trail_source_for(state: Any) -> TrailSource:
-    """Ledger settings from `app.state.ledger_settings`, else the intake app's Kafka settings."""
-    settings = getattr(state, "ledger_settings", None)
-    if not isinstance(settings, LedgerSettings):
-        base = getattr(getattr(state, "intake", None), "settings", None)
-        settings = LedgerSettings()
-        if isinstance(base, CommonSettings):
-            settings = settings.model_copy(
-                update={
-                    "kafka_bootstrap_servers": base.kafka_bootstrap_servers,
-                    "topic_prefix": base.topic_prefix,
-                }
-            )
-    try:
-        verifier: Ed25519Verifier | None = load_verifier(settings)
-    except LedgerKeyError as exc:
-        # Without a key every checkpoint is offered; the offline verifier still checks them.
-        log.warning("audit trail served without a checkpoint key: %s", exc)
-        verifier = None
-    return TrailSource(settings, verifier)
-
-
-def get_trail_source(request: Request) -> TrailSource:
-    source = getattr(request.app.state, "audit_trail", None)
-    if not isinstance(source, TrailSource):
-        source = trail_source_for(request.app.state)
-        request.app.state.audit_trail = source
-    return source
-
-
-TrailSourceDep = Annotated[TrailSource, Depends(get_trail_source)]
+TrailSourceDep = Annotated[TrailReader, Depends(get_trail_reader)]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -103,7 +66,7 @@ async def trail_reader_scope(
     """The agencies the caller may read trails of, or 401."""
     state = request.app.state
     runtime = getattr(state, "intake", None)
-    settings = getattr(runtime, "settings", None) or get_trail_source(request).settings
+    settings = getattr(runtime, "settings", None) or app_trail_source(request.app).settings
     if credentials is None or not credentials.credentials:
         raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)", "")
     token = credentials.credentials
@@ -133,7 +96,7 @@ def _unauthenticated(detail: str, error: str) -> HTTPException:
 TrailReaderScope = Annotated[AgencyScope, Depends(trail_reader_scope)]
 
 
-def visible_to(scope: AgencyScope, document: dict[str, Any]) -> bool:
+def visible_to(scope: AgencyScope, trail: RenderedTrail) -> bool:
     """Whether every event of the trail belongs to an agency of the scope.
 
     An event whose agency cannot be read (stored bytes that are not JSON, a missing
@@ -141,13 +104,7 @@ def visible_to(scope: AgencyScope, document: dict[str, Any]) -> bool:
     """
     if scope.national:
         return True
-    for chain in document["chains"]:
-        for item in chain["events"]:
-            event = item.get("event")
-            agency = event.get("agencycode") if isinstance(event, dict) else None
-            if not isinstance(agency, str) or not scope.covers(agency):
-                return False
-    return True
+    return not trail.unattributed and all(scope.covers(a) for a in trail.agencies)
 
 
 class TrailEvent(BaseModel):
@@ -192,22 +149,27 @@ class Trail(BaseModel):
             "description": "No chained event has this subject that the caller may read.",
         },
         422: {**PROBLEM_RESPONSES[422], "description": "The subject is not a valid aggregate id."},
-        503: {**PROBLEM_RESPONSES[503], "description": "The ledger topics cannot be read."},
+        429: {
+            **PROBLEM_RESPONSES[429],
+            "description": "Over the caller's read rate or the global read cap; see Retry-After.",
+        },
+        503: {
+            **PROBLEM_RESPONSES[503],
+            "description": "The subject index is behind the ledger, or the ledger cannot be read.",
+        },
     },
 )
 async def audit_trail(
     subject: Annotated[str, PathParam(pattern=SUBJECT_PATTERN, max_length=64)],
     source: TrailSourceDep,
     scope: TrailReaderScope,
-) -> JSONResponse:
+) -> Response:
     """An aggregate's events, their ledger entries, the chain segment and the signed checkpoint."""
-    try:
-        document = await source.trail(subject)
-    except (KafkaError, LookupError, OSError) as exc:
-        raise HTTPException(503, f"the ledger cannot be read: {exc}") from exc
+    async with source.slot():  # 429 past the caller's rate or the global cap on reads
+        trail = await source.trail(subject)  # from the subject index; 503 while it lags
     # Another agency's trail is indistinguishable from a missing one.
-    if not document["chains"] or not visible_to(scope, document):
+    if not trail.chains or not visible_to(scope, trail):
         raise HTTPException(404, f"no chained event has subject {subject!r}")
-    # Returned as built: re-serialising through a model could drop a null inside an event,
-    # and the event must stay byte-for-byte canonicalisable to its leaf.
-    return JSONResponse(document)
+    # Sent as built (JSON rendered in a reader process): re-serialising through a model could
+    # drop a null inside an event, and the event must stay canonicalisable to its leaf.
+    return Response(trail.body, media_type="application/json")

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.common.settings import REPO_ROOT, CommonSettings, Environment
 from services.intake.ledger.domain.note import DEFAULT_ORIGIN_PREFIX, check_key_name
+from services.intake.ledger.domain.trail import DEFAULT_MAX_SEGMENT_ENTRIES
 
 DEV_SIGNING_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pem"
 DEV_PUBLIC_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pub"
@@ -90,6 +91,43 @@ class LedgerSettings(CommonSettings):
         description="Short names of the event topics to chain (JSON list).",
     )
 
+    # -- GET /v1/audit/trail/{subject} (served by intake from its subject index) ------------
+    trail_index_dir: Path | None = Field(
+        default=None,
+        validation_alias="QMS_TRAIL_INDEX_DIR",
+        description="RocksDB directory of intake's subject index (default under QMS_DATA_DIR).",
+    )
+    trail_wait_ms: int = Field(
+        default=2000,
+        ge=0,
+        validation_alias="QMS_TRAIL_WAIT_MS",
+        description="How long a read waits for the index to reach the ledger's end first.",
+    )
+    trail_max_segment_entries: int = Field(
+        default=DEFAULT_MAX_SEGMENT_ENTRIES,
+        ge=1,
+        validation_alias="QMS_TRAIL_MAX_SEGMENT_ENTRIES",
+        description="Split a trail's chain segment at a checkpoint beyond this many entries.",
+    )
+    trail_reads_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias="QMS_TRAIL_READS_PER_SECOND",
+        description="Trail reads per second per caller (token bucket)...",
+    )
+    trail_read_burst: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="QMS_TRAIL_READ_BURST",
+        description="...and the burst a caller may send at once.",
+    )
+    trail_max_concurrent_reads: int = Field(
+        default=2,
+        ge=1,
+        validation_alias="QMS_TRAIL_MAX_CONCURRENT_READS",
+        description="Trail reads built at the same time, all callers together; more get 429.",
+    )
+
     @field_validator("key_name")
     @classmethod
     def _key_name_is_valid(cls, value: str) -> str:
@@ -114,6 +152,10 @@ class LedgerSettings(CommonSettings):
         if not self.app_id:
             self.app_id = f"{self.topic_prefix}ledger"
         return self
+
+    def trail_index_path(self) -> Path:
+        """`$QMS_DATA_DIR/<topic prefix>trail-index` unless QMS_TRAIL_INDEX_DIR says otherwise."""
+        return self.trail_index_dir or self.data_dir / f"{self.topic_prefix}trail-index"
 
     def chained_topic_names(self) -> list[str]:
         return [self.topic(short) for short in self.chained_topics]

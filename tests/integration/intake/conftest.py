@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,11 +50,15 @@ def settings_for(kafka_bootstrap: str, topic_prefix: str, **overrides: Any) -> I
 
 
 @pytest.fixture
-async def start_intake(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[IntakeFactory]:
-    """Start intake apps (lifespan included) on this test's topics; all stopped at the end."""
+async def start_intake(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> AsyncIterator[IntakeFactory]:
+    """Start intake apps (lifespan included) on this test's topics; all stopped at the end.
+    Their data directory (the trail index) is the test's own."""
     stops: list[Callable[[], Awaitable[None]]] = []
 
     async def start(**overrides: Any) -> httpx.AsyncClient:
+        overrides = {"QMS_DATA_DIR": str(tmp_path), **overrides}
         app: FastAPI = create_app(settings_for(kafka_bootstrap, topic_prefix, **overrides))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 from services.common.topics import TopicSpec, delete_topics_under, ensure_topics, load_topic_specs
 from services.common.users import DEV_NATIONAL_READER_TOKEN
-from services.intake.entrypoints.audit_routes import router
+from services.intake.entrypoints.audit_routes import router, trail_lifespan
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.kafka import read_topics
 from services.intake.ledger.adapters.keys import load_verifier
@@ -162,14 +162,18 @@ async def test_a_tampered_copy_fails_naming_the_first_broken_entry(chained: Chai
 async def test_a_subject_trail_is_verifiable_offline(chained: Chained, tmp_path: Path) -> None:
     app = FastAPI()
     app.include_router(router)
-    app.state.ledger_settings = chained.settings
+    # The first read waits until the subject index has read the ledger (a deadline).
+    app.state.ledger_settings = chained.settings.model_copy(update={"trail_wait_ms": 60_000})
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://intake", headers=NATIONAL_READER
-    ) as client:
-        response = await client.get(f"/v1/audit/trail/{SUBJECT}")
-        missing = await client.get("/v1/audit/trail/H56.01-NO-SUCH-DOSSIER")
-        bad = await client.get("/v1/audit/trail/%20bad%20subject")
+    async with (
+        trail_lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        response = await client.get(f"/v1/audit/trail/{SUBJECT}", headers=NATIONAL_READER)
+        missing = await client.get(
+            "/v1/audit/trail/H56.01-NO-SUCH-DOSSIER", headers=NATIONAL_READER
+        )
+        bad = await client.get("/v1/audit/trail/%20bad%20subject", headers=NATIONAL_READER)
     assert response.status_code == 200, response.text
     assert missing.status_code == 404
     assert bad.status_code == 422
@@ -203,23 +207,30 @@ async def test_subject_proof_in_verify(chained: Chained) -> None:
     assert "verified, anchored" in cli.output
 
 
-async def test_the_intake_app_serves_the_trail(chained: Chained) -> None:
+async def test_the_intake_app_serves_the_trail(
+    chained: Chained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from services.intake.config import IntakeSettings
     from services.intake.entrypoints.app import create_app
 
+    monkeypatch.setenv("QMS_TRAIL_WAIT_MS", "60000")  # a deadline for the index's first read
     intake_settings = IntakeSettings.model_validate(
         {
             "KAFKA_BOOTSTRAP_SERVERS": chained.settings.kafka_bootstrap_servers,
             "QMS_TOPIC_PREFIX": chained.settings.topic_prefix,
+            "QMS_DATA_DIR": str(tmp_path),
         }
     )
-    app = create_app(intake_settings)  # the lifespan is not needed by the audit route
+    app = create_app(intake_settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://intake", headers=NATIONAL_READER
-    ) as client:
-        response = await client.get(f"/v1/audit/trail/{SUBJECT}")
-        missing = await client.get("/v1/audit/trail/H56.01-NO-SUCH-DOSSIER")
+    async with (
+        app.router.lifespan_context(app),  # the lifespan opens and tails the subject index
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        response = await client.get(f"/v1/audit/trail/{SUBJECT}", headers=NATIONAL_READER)
+        missing = await client.get(
+            "/v1/audit/trail/H56.01-NO-SUCH-DOSSIER", headers=NATIONAL_READER
+        )
     assert response.status_code == 200, response.text
     assert verify_trail(response.json(), load_verifier(chained.settings)).ok
     assert missing.status_code == 404

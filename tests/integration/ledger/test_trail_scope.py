@@ -92,8 +92,12 @@ async def intake(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
             "QMS_TOPIC_PREFIX": ledger.settings.topic_prefix,
         }
     )
-    transport = httpx.ASGITransport(app=create_app(settings))  # the route needs no lifespan
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),  # the lifespan opens and tails the subject index
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
         yield client
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_MS = 1000
 _RANGE_READ_DEADLINE_S = 60.0  # a broker that serves nothing this long stops the worker
+_ONE_RECORD_FETCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ async def fetch_values(
     """The values of the records at the given (topic, partition) → offsets."""
     if not wanted:
         return {}  # (stopping an aiokafka consumer that was never assigned raises CancelledError)
-    consumer = _consumer(bootstrap)
+    # Small fetches: each seek fetches from its offset, and only that one record is wanted
+    # (the broker still returns a whole record batch when it is larger).
+    consumer = _consumer(bootstrap, max_partition_fetch_bytes=_ONE_RECORD_FETCH_BYTES)
     await consumer.start()
     found: dict[tuple[str, int, int], bytes] = {}
     try:
@@ -170,9 +173,10 @@ async def read_checkpoints(
     return notes, unreadable
 
 
-def _consumer(bootstrap: str) -> AIOKafkaConsumer:
+def _consumer(bootstrap: str, **options: int) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **options,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

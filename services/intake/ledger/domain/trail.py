@@ -6,7 +6,10 @@ signed checkpoint. Recomputing every leaf and link of the segment and landing on
 checkpoint's root proves the events are the ones the ledger chained, unaltered, in order.
 With a hash chain (not yet a Merkle tree) the proof starts at the subject's first entry:
 that no earlier event of the subject was removed is proven by `qms audit verify` over
-the whole chain, not by the trail.
+the whole chain, not by the trail. A subject whose events lie far apart in a chain gets
+several segments of that chain, each ending at the checkpoint nearest its events, so that a
+document stays small however long the chain; between two segments the trail proves nothing
+(`qms audit verify --subject` does).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from services.intake.ledger.domain.canonical import (
     CanonicalForm,
@@ -29,6 +32,10 @@ from services.intake.ledger.domain.verify import Breakage, Problem, check_entry
 TRAIL_VERSION = 1
 
 
+# A segment longer than this is split at a checkpoint (unless one event's window is longer).
+DEFAULT_MAX_SEGMENT_ENTRIES = 2000
+
+
 @dataclass(frozen=True)
 class ChainMaterial:
     """What the server read for one chain: seq-ordered entries, event values, checkpoints."""
@@ -38,28 +45,110 @@ class ChainMaterial:
     checkpoints: Sequence[SignedCheckpoint]
 
 
-def build_trail(subject: str, chains: Mapping[str, ChainMaterial]) -> dict[str, Any]:
-    """The trail document of `subject` (see module docstring)."""
+class CoveringCheckpoint(Protocol):
+    """`covering_checkpoint` of one chain, over whatever store holds its checkpoints."""
+
+    def __call__(self, first: int, last: int) -> SignedCheckpoint | None: ...
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of a chain in a trail: entries `first..end`, the subject's `seqs` in it."""
+
+    chain: str
+    first: int
+    end: int
+    seqs: tuple[int, ...]
+    checkpoint: SignedCheckpoint | None
+    offsets: tuple[int, ...] = ()  # the event offsets at `seqs`, when the planner knows them
+
+
+def plan_segments(
+    chain: str, seqs: Sequence[int], covering: CoveringCheckpoint, max_entries: int
+) -> list[Segment]:
+    """The stretches of `chain` a trail carries for the subject's entries at `seqs` (ascending).
+
+    A stretch runs from its first event to the smallest checkpoint covering its last event
+    (the largest covering its first when none covers the last yet). Events are taken into one
+    stretch while it stays within `max_entries`; an event the stretch already covers is always
+    taken, since the verifier refuses a segment that leaves out an entry of the subject.
+    """
+    segments: list[Segment] = []
+    position = 0
+    while position < len(seqs):
+        first = seqs[position]
+        note = covering(first, first)
+        end = _segment_end(first, note)
+        taken = [first]
+        position += 1
+        while position < len(seqs):
+            seq = seqs[position]
+            wider = covering(first, seq)
+            wider_end = _segment_end(seq, wider)
+            if seq > end and wider_end - first + 1 > max_entries:
+                break
+            taken.append(seq)
+            note, end = wider, wider_end
+            position += 1
+        segments.append(Segment(chain, first, end, tuple(taken), note))
+    return segments
+
+
+def _segment_end(last: int, note: SignedCheckpoint | None) -> int:
+    return max(last, note.checkpoint.size - 1) if note else last
+
+
+def segment_document(
+    segment: Segment, mine: Sequence[LedgerEntry], values: Mapping[tuple[str, int], bytes]
+) -> dict[str, Any]:
+    """One item of a trail's `chains`, all but its `entries`: the subject's events (`mine`,
+    the entries at `segment.seqs`, with their `values` by (chain, offset)) and the checkpoint."""
+    return {
+        "chain": segment.chain,
+        "topic": mine[0].topic,
+        "partition": mine[0].partition,
+        "events": [_event_document(e, values.get((segment.chain, e.offset))) for e in mine],
+        "checkpoint": segment.checkpoint.text if segment.checkpoint else None,
+    }
+
+
+def trail_from_segments(
+    subject: str,
+    segments: Sequence[tuple[Segment, Sequence[LedgerEntry]]],
+    values: Mapping[tuple[str, int], bytes],
+) -> dict[str, Any]:
+    """The trail document: per segment (with its entries `first..end`) the subject's events
+    (`values` by (chain, offset)), the entries and the checkpoint. A chain split into several
+    segments appears once per segment, each verifiable on its own."""
     documents = []
-    for chain in sorted(chains):
-        material = chains[chain]
-        mine = [e for e in material.entries if e.subject == subject]
-        if not mine:
-            continue
-        first, last = mine[0].seq, mine[-1].seq
-        note = covering_checkpoint(material.checkpoints, first, last, len(material.entries))
-        end = max(last, note.checkpoint.size - 1) if note else last
-        documents.append(
-            {
-                "chain": chain,
-                "topic": mine[0].topic,
-                "partition": mine[0].partition,
-                "events": [_event_document(e, material.values.get(e.offset)) for e in mine],
-                "entries": [e.to_json() for e in material.entries[first : end + 1]],
-                "checkpoint": note.text if note else None,
-            }
-        )
+    for segment, entries in sorted(segments, key=lambda item: (item[0].chain, item[0].first)):
+        by_seq = {entry.seq: entry for entry in entries}
+        document = segment_document(segment, [by_seq[seq] for seq in segment.seqs], values)
+        documents.append({**document, "entries": [e.to_json() for e in entries]})
     return {"version": TRAIL_VERSION, "subject": subject, "chains": documents}
+
+
+def build_trail(
+    subject: str,
+    chains: Mapping[str, ChainMaterial],
+    max_entries: int = DEFAULT_MAX_SEGMENT_ENTRIES,
+) -> dict[str, Any]:
+    """The trail document of `subject` from whole chains (see module docstring)."""
+    segments: list[tuple[Segment, Sequence[LedgerEntry]]] = []
+    values: dict[tuple[str, int], bytes] = {}
+    for chain, material in chains.items():
+        seqs = [e.seq for e in material.entries if e.subject == subject]
+        size = len(material.entries)
+
+        def covering(
+            first: int, last: int, material: ChainMaterial = material, size: int = size
+        ) -> SignedCheckpoint | None:
+            return covering_checkpoint(material.checkpoints, first, last, size)
+
+        for segment in plan_segments(chain, seqs, covering, max_entries):
+            segments.append((segment, material.entries[segment.first : segment.end + 1]))
+        values.update({(chain, offset): value for offset, value in material.values.items()})
+    return trail_from_segments(subject, segments, values)
 
 
 def covering_checkpoint(
