@@ -1,0 +1,98 @@
+"""The command path on the real broker: more than 10,000 HTTP commands, every one answered.
+
+The faust `agent.ask` reply path it replaces stopped after ~3,300 commands (every further
+command 503 until restart). Here 20 CAPAs are opened by policy, then 10,500 commands go
+through the HTTP API: per CAPA one correction that applies, the rest stale (409) or illegal
+(422). None may be 503, and readiness still round-trips afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from services.capa.domain.policies import capa_id_for
+from tests.integration.capa.conftest import CapaProcess, bearer, eventually, finding, produce_raw
+
+pytestmark = pytest.mark.integration
+
+CAPAS = 20
+COMMANDS = 10_500
+CONCURRENCY = 16
+FINDING_SOURCE = "urn:vn:gov:h56:audit-tool"
+
+
+async def test_more_than_ten_thousand_commands_are_all_answered(
+    capa_service: CapaProcess, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    event_ids = [f"finding-many-{n}" for n in range(CAPAS)]
+    await produce_raw(kafka_bootstrap, capa_prefix, [finding(e) for e in event_ids])
+    capa_ids = [capa_id_for("audit_finding", FINDING_SOURCE, e) for e in event_ids]
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=capa_service.url, timeout=60, limits=limits) as api:
+
+        async def all_opened() -> bool:
+            for capa_id in capa_ids:
+                response = await api.get(f"/v1/capas/{capa_id}", headers=bearer("viewer"))
+                if response.status_code != 200:
+                    return False
+            return True
+
+        await eventually(all_opened)
+        statuses: Counter[int] = Counter()
+        unexpected: list[str] = []
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for number in range(COMMANDS):
+            queue.put_nowait(number)
+
+        async def sender() -> None:
+            while not queue.empty():
+                number = queue.get_nowait()
+                capa_id = capa_ids[number % CAPAS]
+                # The first round sees version 1 and applies; later ones are stale (version 1
+                # again: 409) or, every third, at the current version 2 (422: recorded already).
+                first_round = number < CAPAS
+                version = 1 if first_round or number % 3 else 2
+                response = await api.post(
+                    f"/v1/capas/{capa_id}/correction",
+                    json={"expected_version": version, "reason": "r", "correction": "c"},
+                    headers=bearer("owner"),
+                )
+                statuses[response.status_code] += 1
+                if response.status_code not in {200, 409, 422}:
+                    unexpected.append(f"{response.status_code} {response.text[:200]}")
+
+        # The first round alone, so that each CAPA's one applicable correction applies.
+        started = time.perf_counter()
+        for number in range(CAPAS):
+            queue.get_nowait()
+            response = await api.post(
+                f"/v1/capas/{capa_ids[number]}/correction",
+                json={"expected_version": 1, "reason": "r", "correction": "c"},
+                headers=bearer("owner"),
+            )
+            statuses[response.status_code] += 1
+            assert response.status_code == 200, response.text
+        await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+
+        print(
+            f"\n{COMMANDS} HTTP commands in {elapsed:.1f} s: {COMMANDS / elapsed:.0f} commands/s "
+            f"({CONCURRENCY} concurrent clients), answers {dict(sorted(statuses.items()))}"
+        )
+        assert not unexpected, unexpected[:5]
+        assert sum(statuses.values()) == COMMANDS
+        assert statuses[200] == CAPAS  # exactly one applied per CAPA, none twice
+        assert statuses[409] > 0 and statuses[422] > 0
+        assert (await api.get("/readyz")).status_code == 200
+        for capa_id in capa_ids:
+            body = (await api.get(f"/v1/capas/{capa_id}", headers=bearer("viewer"))).json()
+            assert body["capa"]["version"] == 2
+            assert [e["type"] for e in body["history"]] == [
+                "vn.qms.capa.opened.v1",
+                "vn.qms.capa.correction_recorded.v1",
+            ]
