@@ -40,7 +40,9 @@ def serve(
     )
     streams = api.state.streams
     StoppingServer(
-        config, on_exit=lambda: streams.commands.replies.fail_all("the CAPA worker is stopping")
+        config,
+        on_exit=lambda: streams.commands.replies.fail_all("the CAPA worker is stopping"),
+        deadline_s=settings.stop_timeout_s,
     ).run()
 
 
