@@ -39,6 +39,7 @@ from services.common.deadletter import DeadLetter, RecordPosition, reason_for
 log = logging.getLogger(__name__)
 
 PROBE_KEY = b"readiness-probe"
+SETTLE_POLL_S = 0.05
 
 
 class NotOwner(Exception):
@@ -97,9 +98,18 @@ class CommandPath:
         except Exception:  # no assignment yet, or the topic's metadata is not known
             return None
 
-    def local_partition(self, key: bytes) -> int:
+    async def wait_settled(self) -> bool:
+        """Wait (at most the command timeout) for a rebalance or start-up under way to end."""
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        while not self.settled():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(SETTLE_POLL_S)
+        return True
+
+    async def local_partition(self, key: bytes) -> int:
         """The partition of `key` when this process owns it and consumes; else NotOwner."""
-        if not self.settled():
+        if not await self.wait_settled():
             raise NotOwner("the CAPA worker is starting or rebalancing", None)
         try:
             partition = self.app.producer.key_partition(self.topic_name, key).partition
@@ -126,7 +136,7 @@ class CommandPath:
     async def execute(self, command: Command) -> CommandReply:
         """Decide `command` on the owning partition of this process; raises NotOwner/NoDecision."""
         key = command.capa_id.encode()
-        partition = self.local_partition(key)
+        partition = await self.local_partition(key)
         reply = await self._send_and_wait(key, encode_command(command), partition, probe=False)
         if not isinstance(reply, (CommandAccepted, CommandRefused)):
             raise NoDecision(f"unexpected reply {reply!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.capa.adapters.auth import Principal, UserDirectory
@@ -34,6 +34,8 @@ def get_principal(
 
 
 Streams = Annotated[CapaStreams, Depends(get_streams)]
+CapaId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+ActionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 

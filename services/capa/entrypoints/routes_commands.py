@@ -35,7 +35,7 @@ from services.capa.entrypoints.api_models import (
     VerificationBody,
 )
 from services.capa.entrypoints.command_path import NoDecision, NotOwner
-from services.capa.entrypoints.deps import Caller, Streams, visible_state
+from services.capa.entrypoints.deps import ActionId, Caller, CapaId, Streams, visible_state
 from services.capa.entrypoints.problems import COMMAND_RESPONSES, refusal_problem, unavailable
 from services.capa.service_layer.replies import CommandRefused
 
@@ -83,7 +83,7 @@ async def _run(
     build: Callable[[dict[str, Any]], Command],
 ) -> CommandResult:
     try:
-        streams.commands.local_partition(capa_id.encode())
+        await streams.commands.local_partition(capa_id.encode())
     except NotOwner as not_owner:
         await _forward_or_refuse(request, not_owner)
     visible_state(streams, caller, capa_id)
@@ -116,7 +116,7 @@ async def _run(
 
 @router.post("/correction")
 async def record_correction(
-    request: Request, capa_id: str, body: CorrectionBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: CorrectionBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Record the immediate correction (reaction to the nonconformity)."""
     return await _run(
@@ -131,7 +131,7 @@ async def record_correction(
 
 @router.post("/root-cause")
 async def record_root_cause(
-    request: Request, capa_id: str, body: RootCauseBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: RootCauseBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Record the root cause: method, category and text."""
     return await _run(
@@ -146,7 +146,7 @@ async def record_root_cause(
 
 @router.post("/action-plan")
 async def plan_actions(
-    request: Request, capa_id: str, body: ActionPlanBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: ActionPlanBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Plan the corrective actions (a new plan after an ineffective verification)."""
     actions = tuple(
@@ -166,8 +166,8 @@ async def plan_actions(
 @router.post("/actions/{action_id}/completion")
 async def complete_action(
     request: Request,
-    capa_id: str,
-    action_id: str,
+    capa_id: CapaId,
+    action_id: ActionId,
     body: ActionCompletionBody,
     streams: Streams,
     caller: Caller,
@@ -187,7 +187,7 @@ async def complete_action(
 
 @router.post("/verification")
 async def verify_effectiveness(
-    request: Request, capa_id: str, body: VerificationBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: VerificationBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Verify effectiveness (not by an implementer); ineffective reopens the CAPA."""
     return await _run(
@@ -204,7 +204,7 @@ async def verify_effectiveness(
 
 @router.post("/closure")
 async def close_capa(
-    request: Request, capa_id: str, body: ClosureBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: ClosureBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Close a CAPA verified effective."""
     return await _run(request, streams, caller, capa_id, body, lambda c: CloseCapa(**c))
@@ -212,7 +212,7 @@ async def close_capa(
 
 @router.post("/cancellation")
 async def cancel_capa(
-    request: Request, capa_id: str, body: CancellationBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: CancellationBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Cancel a CAPA (ISO secretary only, with a justification)."""
     return await _run(

@@ -14,10 +14,11 @@ from services.capa.domain.evolve import fold
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.summary import summarise
 from services.capa.domain.transitions import Status
-from services.capa.entrypoints.deps import Caller, Streams, visible_state
-from services.capa.entrypoints.problems import ProblemError
+from services.capa.entrypoints.api_models import CapaMoment
+from services.capa.entrypoints.deps import Caller, CapaId, Streams, visible_state
+from services.capa.entrypoints.problems import READ_RESPONSES, ProblemError
 
-router = APIRouter(prefix="/v1/capas", tags=["capas"])
+router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 
 
 def _today() -> date:
@@ -70,19 +71,18 @@ def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
 
 @router.get("/{capa_id}")
 def get_capa(
-    capa_id: str,
+    capa_id: CapaId,
     streams: Streams,
     caller: Caller,
     as_of: Annotated[
-        datetime | None, Query(description="RFC 3339 moment: the state as it was then.")
+        CapaMoment | None,
+        Query(description="RFC 3339 moment with its offset: the state as it was then."),
     ] = None,
 ) -> dict[str, Any]:
     """One CAPA with its full event history (who, what, when, why)."""
     visible_state(streams, caller, capa_id)
     events = streams.store.events(capa_id)
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ProblemError("invalid_request", 422, "as_of: give a time zone (e.g. Z or +07:00)")
         events = [e for e in events if e.time <= as_of]
     state = fold(events)
     if state is None:

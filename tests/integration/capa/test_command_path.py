@@ -96,3 +96,42 @@ async def test_more_than_ten_thousand_commands_are_all_answered(
                 "vn.qms.capa.opened.v1",
                 "vn.qms.capa.correction_recorded.v1",
             ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("expected_version", True), ("expected_version", "1"), ("expected_version", 1.5)],
+)
+async def test_a_boolean_or_a_string_is_not_a_version(
+    capa_service: CapaProcess, field: str, value: object
+) -> None:
+    async with httpx.AsyncClient(base_url=capa_service.url, timeout=30) as api:
+        response = await api.post(
+            "/v1/capas/CAPA-any/correction",
+            json={"reason": "r", "correction": "c", field: value},
+            headers=bearer("owner"),
+        )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in response.json()["errors"]] == [f"body.{field}"]
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "9999-12-31T23:59:59-07:00",
+        "0999-12-31T00:00:00Z",
+        "0001-01-01T00:00:00+08:00",
+        "2026-03-05T00:00:00",  # no offset
+        "2026-13-01T00:00:00Z",
+    ],
+)
+async def test_as_of_at_the_edges_of_the_calendar_is_422_naming_it(
+    capa_service: CapaProcess, as_of: str
+) -> None:
+    async with httpx.AsyncClient(base_url=capa_service.url, timeout=30) as api:
+        response = await api.get(
+            "/v1/capas/CAPA-any", params={"as_of": as_of}, headers=bearer("viewer")
+        )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["query.as_of"]
