@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faust.contrib.asgi import faust_app_running
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.capa.adapters.auth import load_users
 from services.capa.adapters.forwarding import CommandForwarder
@@ -27,6 +28,7 @@ from services.capa.entrypoints.problems import (
     READY_RESPONSES,
     RETRY_AFTER_S,
     ProblemError,
+    handle_http_error,
     handle_problem,
     handle_validation,
 )
@@ -72,6 +74,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     api.state.settings = settings
     api.add_exception_handler(ProblemError, handle_problem)
     api.add_exception_handler(RequestValidationError, handle_validation)
+    api.add_exception_handler(StarletteHTTPException, handle_http_error)
     api.add_exception_handler(routes_commands.RelayedAnswer, routes_commands.handle_relayed)
     api.include_router(routes_read.router)
     api.include_router(routes_commands.router)

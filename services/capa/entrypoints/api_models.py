@@ -20,6 +20,8 @@ from schemas.capa import RootCauseCategory, RootCauseMethod, VerificationResult
 EARLIEST_YEAR = 1970
 LATEST_YEAR = 2149
 MAX_VERSION = 2**31 - 1
+# The same window in the OpenAPI document (JSON Schema cannot bound a `format: date`).
+_YEAR_PATTERN = r"^(19[7-9][0-9]|20[0-9]{2}|21[0-4][0-9])-"
 
 
 def _check_year(year: int) -> None:
@@ -40,8 +42,18 @@ def _aware_in_range(value: datetime) -> datetime:
 
 
 # JSON strings: lax (strict mode would want Python date objects), and within the window.
-CapaDate = Annotated[date, Strict(False), AfterValidator(_year_in_range)]
-CapaMoment = Annotated[datetime, Strict(False), AfterValidator(_aware_in_range)]
+CapaDate = Annotated[
+    date,
+    Strict(False),
+    AfterValidator(_year_in_range),
+    Field(json_schema_extra={"pattern": _YEAR_PATTERN + r"[0-9]{2}-[0-9]{2}$"}),
+]
+CapaMoment = Annotated[
+    datetime,
+    Strict(False),
+    AfterValidator(_aware_in_range),
+    Field(json_schema_extra={"pattern": _YEAR_PATTERN + r".*(Z|z|[+-][0-9]{2}:[0-9]{2})$"}),
+]
 Method = Annotated[RootCauseMethod, Strict(False)]
 Category = Annotated[RootCauseCategory, Strict(False)]
 Result = Annotated[VerificationResult, Strict(False)]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.capa.service_layer.replies import CommandRefused
 
@@ -31,6 +32,7 @@ _TITLES = {
     "invalid_request": "The request is not valid",
     "unavailable": "The CAPA worker cannot decide this now; retry",
     "internal_error": "The CAPA worker failed on this command",
+    "method_not_allowed": "Method not allowed",
 }
 
 
@@ -88,6 +90,16 @@ async def handle_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.kind, exc.status, exc.detail, headers, **exc.extensions)
 
 
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (a body that is not JSON, an unknown route) as problems too."""
+    assert isinstance(exc, StarletteHTTPException)
+    kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(kind, exc.status_code, str(exc.detail), headers)
+
+
 async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -120,6 +132,7 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
+    400: _problem("The body is not JSON (or not UTF-8)."),
     403: _problem("The caller's role may not give this command."),
     409: _problem("Stale `expected_version`: `current_version` says where the CAPA is."),
     422: _problem(
