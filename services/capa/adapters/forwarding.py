@@ -1,4 +1,4 @@
-"""Forward an HTTP command to the worker that owns the CAPA's partition, once.
+"""Forward an HTTP request for one CAPA to the worker that owns its partition, once.
 
 Each CAPA worker advertises its API URL through faust's assignor (`canonical_url`); a
 worker receiving a command for a partition it does not own relays the request there,
@@ -35,15 +35,20 @@ class CommandForwarder:
         self._client = httpx.AsyncClient(timeout=timeout_s)
 
     async def forward(
-        self, owner_url: str, path: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        owner_url: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
     ) -> tuple[int, dict[str, str], bytes]:
-        """POST `body` to `path` at the owner; (status, headers, body) of its answer."""
+        """The same request at the owner; (status, headers, body) of its answer."""
         relayed = {k: v for k, v in headers.items() if k.lower() in _RELAYED_REQUEST_HEADERS}
         relayed[FORWARDED_BY] = self._instance_id
+        url = owner_url.rstrip("/") + path + (f"?{query}" if query else "")
         try:
-            response = await self._client.post(
-                owner_url.rstrip("/") + path, content=body, headers=relayed
-            )
+            response = await self._client.request(method, url, content=body, headers=relayed)
         except httpx.HTTPError as exc:
             raise ForwardFailed(f"{type(exc).__name__}: {exc}") from exc
         kept = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED_RESPONSE_HEADERS}

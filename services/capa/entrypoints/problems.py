@@ -124,6 +124,12 @@ _RETRY_AFTER = {
 }
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 
+UNAVAILABLE = _problem(
+    "Not decided now (the owning worker is starting, rebalancing or did not answer in "
+    "time). Retry after Retry-After seconds with the same `expected_version`: a command "
+    "that was applied after all is then refused as stale (409), never applied twice.",
+    _RETRY_AFTER,
+)
 # The refusals every /v1 route may answer with, for the OpenAPI document.
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem("Missing or unknown bearer token.", _WWW_AUTHENTICATE),
@@ -140,12 +146,7 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
         "invalid body (`errors` names each field and the reason)."
     ),
     500: _problem("The worker failed on this command (a bug; the command is dead-lettered)."),
-    503: _problem(
-        "Not decided now (the owning worker is starting, rebalancing or did not answer in "
-        "time). Retry after Retry-After seconds with the same `expected_version`: a command "
-        "that was applied after all is then refused as stale (409), never applied twice.",
-        _RETRY_AFTER,
-    ),
+    503: UNAVAILABLE,
 }
 READY_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _problem("Not ready: no probe command came back through this worker.", _RETRY_AFTER)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 
 from schemas.binding import event_to_json
 from schemas.capa import PlannedAction
 from services.capa.adapters.codec import state_view
-from services.capa.adapters.forwarding import CommandForwarder, ForwardFailed, was_forwarded
 from services.capa.domain.commands import (
     CancelCapa,
     CloseCapa,
@@ -37,41 +36,12 @@ from services.capa.entrypoints.api_models import (
 from services.capa.entrypoints.command_path import NoDecision, NotOwner
 from services.capa.entrypoints.deps import ActionId, Caller, CapaId, Streams, visible_state
 from services.capa.entrypoints.problems import COMMAND_RESPONSES, refusal_problem, unavailable
+from services.capa.entrypoints.routing import answer_here_or_forward, forward_or_refuse
 from services.capa.service_layer.replies import CommandRefused
 
 router = APIRouter(
     prefix="/v1/capas/{capa_id}", tags=["capa commands"], responses=COMMAND_RESPONSES
 )
-
-
-class RelayedAnswer(Exception):
-    """The owner's answer to a forwarded command, to send back as it is."""
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        super().__init__(status)
-
-
-async def handle_relayed(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RelayedAnswer)
-    return Response(exc.body, status_code=exc.status, headers=exc.headers)
-
-
-async def _forward_or_refuse(request: Request, not_owner: NotOwner) -> NoReturn:
-    """Relay the command to the owner of its partition, or 503 when there is none to ask."""
-    forwarder = request.app.state.forwarder
-    assert isinstance(forwarder, CommandForwarder)
-    if not_owner.owner_url is None or was_forwarded(request.headers):
-        raise unavailable(f"{not_owner}; retry")
-    try:
-        status, headers, body = await forwarder.forward(
-            not_owner.owner_url, request.url.path, request.headers, await request.body()
-        )
-    except ForwardFailed as exc:
-        raise unavailable(f"{not_owner}, and it did not answer: {exc}; retry") from exc
-    raise RelayedAnswer(status, headers, body)
 
 
 async def _run(
@@ -82,10 +52,7 @@ async def _run(
     body: CommandBody,
     build: Callable[[dict[str, Any]], Command],
 ) -> CommandResult:
-    try:
-        await streams.commands.local_partition(capa_id.encode())
-    except NotOwner as not_owner:
-        await _forward_or_refuse(request, not_owner)
+    await answer_here_or_forward(request, streams, capa_id)
     visible_state(streams, caller, capa_id)
     common: dict[str, Any] = {
         "capa_id": capa_id,
@@ -98,7 +65,7 @@ async def _run(
     try:
         reply = await streams.execute(build(common))
     except NotOwner as not_owner:  # the partition moved since the check above
-        await _forward_or_refuse(request, not_owner)
+        await forward_or_refuse(request, not_owner)
     except NoDecision as exc:
         raise unavailable(
             f"the command was sent, but its decision did not come back ({exc}); retry "

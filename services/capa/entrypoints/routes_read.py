@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from schemas.binding import event_to_json
 from schemas.capa import NonconformitySource
@@ -16,7 +16,8 @@ from services.capa.domain.summary import summarise
 from services.capa.domain.transitions import Status
 from services.capa.entrypoints.api_models import CapaMoment
 from services.capa.entrypoints.deps import Caller, CapaId, Streams, visible_state
-from services.capa.entrypoints.problems import READ_RESPONSES, ProblemError
+from services.capa.entrypoints.problems import READ_RESPONSES, UNAVAILABLE, ProblemError
+from services.capa.entrypoints.routing import answer_here_or_forward
 
 router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 
@@ -69,8 +70,9 @@ def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
     return summarise(visible, _today())
 
 
-@router.get("/{capa_id}")
-def get_capa(
+@router.get("/{capa_id}", responses={503: UNAVAILABLE})
+async def get_capa(
+    request: Request,
     capa_id: CapaId,
     streams: Streams,
     caller: Caller,
@@ -80,6 +82,7 @@ def get_capa(
     ] = None,
 ) -> dict[str, Any]:
     """One CAPA with its full event history (who, what, when, why)."""
+    await answer_here_or_forward(request, streams, capa_id)
     visible_state(streams, caller, capa_id)
     events = streams.store.events(capa_id)
     if as_of is not None:
