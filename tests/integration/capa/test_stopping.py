@@ -8,9 +8,7 @@ bound here, not a performance threshold.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +18,17 @@ import pytest
 from services.capa.domain.policies import capa_id_for
 from services.common.settings import REPO_ROOT
 from services.common.topics import ensure_topics, load_topic_specs
-from tests.integration.capa.conftest import CapaProcess, bearer, eventually, finding, produce_raw
+from tests.integration.capa.conftest import (
+    CapaProcess,
+    bearer,
+    eventually,
+    finding,
+    produce_raw,
+    terminate_within_grace,
+)
 
 pytestmark = pytest.mark.integration
 
-GRACE_S = 10
 FINDING_SOURCE = "urn:vn:gov:h56:audit-tool"
 # A throwaway broker of this test only (it is stopped under the worker's feet).
 THROWAWAY_PORT = int(os.environ.get("QMS_TEST_THROWAWAY_KAFKA_PORT", "39502"))
@@ -55,18 +59,6 @@ async def answer_commands(service: CapaProcess, bootstrap: str, prefix: str) -> 
         path = f"/v1/capas/{capa_id}/correction"
         assert (await api.post(path, json=body, headers=bearer("owner"))).status_code == 200
         assert (await api.post(path, json=body, headers=bearer("owner"))).status_code == 409
-
-
-def terminate_within_grace(service: CapaProcess) -> int:
-    assert service.process is not None
-    signalled = time.monotonic()
-    service.process.send_signal(signal.SIGTERM)
-    try:
-        code = service.process.wait(timeout=GRACE_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running {GRACE_S} s after SIGTERM:\n{service.log_tail()}")
-    print(f"\nexited {time.monotonic() - signalled:.1f} s after SIGTERM (code {code})")
-    return code
 
 
 async def test_sigterm_after_http_commands_exits_in_time(

@@ -12,11 +12,19 @@ import httpx
 import pytest
 
 from services.capa.domain.policies import capa_id_for
-from tests.integration.capa.conftest import CapaProcess, bearer, eventually, finding, produce_raw
+from tests.integration.capa.conftest import (
+    CapaProcess,
+    bearer,
+    eventually,
+    finding,
+    produce_raw,
+    terminate_within_grace,
+)
 
 pytestmark = pytest.mark.integration
 
 CAPAS = 9
+TAKEOVER_S = 30  # the bound for a killed worker's partitions to be served again
 FINDING_SOURCE = "urn:vn:gov:h56:audit-tool"
 
 
@@ -81,6 +89,24 @@ async def test_any_capa_through_either_api(
                         "vn.qms.capa.opened.v1",
                         "vn.qms.capa.correction_recorded.v1",
                     ]
+
+            # SIGKILL one: the survivor takes its partitions over and serves every CAPA.
+            workers[0].kill()
+
+            async def survivor_serves_all() -> bool:
+                for capa_id in capa_ids:
+                    stale = await b.post(
+                        f"/v1/capas/{capa_id}/correction", json=body, headers=bearer("owner")
+                    )
+                    if stale.status_code != 409:  # decided by the agent: the stream is there
+                        return False
+                return True
+
+            await eventually(survivor_serves_all, timeout_s=TAKEOVER_S)
+            listed = (await b.get("/v1/capas", headers=bearer("viewer"))).json()
+            assert listed["total"] == CAPAS
+            assert all(c["version"] == 2 for c in listed["items"])  # nothing applied twice
+            assert terminate_within_grace(workers[1]) is not None
     finally:
         for worker in workers:
             worker.stop()
