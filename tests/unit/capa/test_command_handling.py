@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from schemas.envelope import CloudEvent
 from services.capa.adapters.pending_replies import Correlation, PendingReplies, WaiterGone
+from services.capa.config import CapaSettings
 from services.capa.domain.commands import RecordCorrection, RecordRootCause
 from services.capa.domain.evolve import fold
 from services.capa.domain.recurrence import RootCauseSighting
 from services.capa.domain.state import CapaState
+from services.capa.entrypoints.worker import build_streams
 from services.capa.service_layer.commands import handle_command
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused
 from tests.unit.capa.factories import T0, given, open_capa
@@ -161,3 +164,12 @@ async def test_a_probe_is_told_apart_from_a_command() -> None:
     command, _ = replies.register(partition=1)
     assert Correlation.from_headers(dict(probe.headers())) == probe and probe.probe
     assert not command.probe
+
+
+def test_the_worker_declares_no_reply_topic_and_advertises_its_api(tmp_path: Path) -> None:
+    settings = CapaSettings.model_validate(
+        {"QMS_CAPA_STATE_DIR": str(tmp_path), "QMS_CAPA_PORT": 18999, "QMS_TOPIC_PREFIX": "u."}
+    )
+    app = build_streams(settings).app
+    assert app.conf.reply_create_topic is False
+    assert str(app.conf.canonical_url) == "http://127.0.0.1:18999"
