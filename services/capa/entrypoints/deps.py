@@ -15,13 +15,14 @@ from services.capa.entrypoints.worker import CapaStreams
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_streams(request: Request) -> CapaStreams:
+# Both `async`: a plain `def` dependency costs a thread-pool hop on every request.
+async def get_streams(request: Request) -> CapaStreams:
     streams = request.app.state.streams
     assert isinstance(streams, CapaStreams)
     return streams
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:

@@ -19,6 +19,8 @@ from services.capa.entrypoints.deps import Caller, CapaId, Streams, visible_stat
 from services.capa.entrypoints.problems import READ_RESPONSES, UNAVAILABLE, ProblemError
 from services.capa.entrypoints.routing import answer_here_or_forward
 
+# Every route is `async`: the table and its fold cache are read on the event loop only, where
+# the command agent writes them (a thread-pool route would race the agent).
 router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 
 
@@ -27,7 +29,7 @@ def _today() -> date:
 
 
 @router.get("")
-def list_capas(
+async def list_capas(
     streams: Streams,
     caller: Caller,
     mine: Annotated[bool, Query(description="Only CAPAs I own or hold an action of.")] = False,
@@ -64,7 +66,7 @@ def list_capas(
 
 
 @router.get("/summary")
-def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
+async def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
     """Counts of the CAPAs the caller may see: opened, closed, overdue, by status and source."""
     visible = (s for s in streams.store.states() if caller.can_see(s.agency))
     return summarise(visible, _today())
