@@ -15,8 +15,10 @@ from collections import Counter
 import aiohttp
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.capa.domain.policies import capa_id_for
+from services.common.deadletter import CONSUMER, REASON, TOPIC, read_headers
 from tests.integration.capa.conftest import CapaProcess, bearer, eventually, finding, produce_raw
 
 pytestmark = pytest.mark.integration
@@ -139,3 +141,63 @@ async def test_as_of_at_the_edges_of_the_calendar_is_422_naming_it(
         )
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["query.as_of"]
+
+
+async def dead_letters(bootstrap: str, topic: str, key: bytes) -> list[dict[str, str]]:
+    """The contract headers of every record with `key` on the dead-letter topic."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=2000)
+        return [
+            read_headers(record.headers)
+            for records in batches.values()
+            for record in records
+            if record.key == key
+        ]
+    finally:
+        await consumer.stop()
+
+
+async def test_an_unreadable_command_is_dead_lettered_and_the_partition_flows(
+    capa_service: CapaProcess, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    await produce_raw(kafka_bootstrap, capa_prefix, [finding("finding-poison-cmd")])
+    capa_id = capa_id_for("audit_finding", FINDING_SOURCE, "finding-poison-cmd")
+    async with httpx.AsyncClient(base_url=capa_service.url, timeout=30) as api:
+
+        async def opened() -> bool:
+            got = await api.get(f"/v1/capas/{capa_id}", headers=bearer("viewer"))
+            return got.status_code == 200
+
+        await eventually(opened)
+        # Poison on the CAPA's own partition, ahead of the next HTTP command.
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for value in (b"not json", b'{"command": "no_such_command", "body": {}}'):
+                await producer.send_and_wait(
+                    f"{capa_prefix}capa.commands.v1", value, key=capa_id.encode()
+                )
+        finally:
+            await producer.stop()
+        applied = await api.post(
+            f"/v1/capas/{capa_id}/correction",
+            json={"expected_version": 1, "reason": "r", "correction": "c"},
+            headers=bearer("owner"),
+        )
+        assert applied.status_code == 200, applied.text
+
+    async def both_dead_lettered() -> list[dict[str, str]]:
+        letters = await dead_letters(
+            kafka_bootstrap, f"{capa_prefix}deadletter.v1", capa_id.encode()
+        )
+        return letters if len(letters) == 2 else []
+
+    letters = await eventually(both_dead_lettered)
+    for letter in letters:
+        assert letter[TOPIC] == f"{capa_prefix}capa.commands.v1"
+        assert letter[CONSUMER] == f"{capa_prefix}capa"
+        assert "unreadable command" in letter[REASON]
