@@ -41,7 +41,7 @@ class CapaSettings(CommonSettings):
         "to the owner of the CAPA's partition). Empty means http://<host>:<port>.",
     )
     stop_timeout_s: float = Field(
-        default=8.0,
+        default=6.0,
         gt=0,
         validation_alias="QMS_CAPA_STOP_TIMEOUT_S",
         description="SIGTERM to exit, at most: HTTP drain and worker stop together.",
