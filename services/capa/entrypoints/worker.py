@@ -29,17 +29,16 @@ from typing import Any
 
 import faust
 
-from schemas.binding import to_kafka_record
 from schemas.capa import Severity
 from schemas.catalogue import EventValidationError, parse_event
-from schemas.envelope import CloudEvent
 from services.capa.adapters.codec import decode_sightings, encode_sightings
 from services.capa.adapters.pending_replies import PendingReplies
+from services.capa.adapters.publisher import KafkaCapaPublisher
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
 from services.capa.domain.commands import Command, EscalateOverdue, FlagRecurrence
 from services.capa.domain.policies import DueDatePolicy, commands_for
-from services.capa.domain.recurrence import RootCauseSighting, find_recurrence, remember
+from services.capa.domain.recurrence import find_recurrence, remember
 from services.capa.domain.state import local_date
 from services.capa.domain.transitions import Role
 from services.capa.entrypoints.command_path import CommandPath, register_command_agent
@@ -99,27 +98,6 @@ class CapaStreams:
     async def probe(self) -> str | None:
         """None when a probe command came back through every owned command partition."""
         return await self.commands.probe()
-
-
-class KafkaCapaPublisher:
-    """Acknowledged appends to `capa.v1` and the root-cause sightings topic."""
-
-    def __init__(self, capa_topic: Any, sightings_topic: Any) -> None:
-        self._capa_topic = capa_topic
-        self._sightings_topic = sightings_topic
-
-    async def publish(self, event: CloudEvent) -> None:
-        record = to_kafka_record(event)
-        sent = await self._capa_topic.send(
-            key=record.key, value=record.value, headers=record.headers
-        )
-        await sent
-
-    async def publish_sighting(self, sighting: RootCauseSighting) -> None:
-        sent = await self._sightings_topic.send(
-            key=sighting.key.encode(), value=encode_sightings([sighting])
-        )
-        await sent
 
 
 def build_streams(settings: CapaSettings) -> CapaStreams:
