@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from services.common.settings import DEV_USERS_FILE, CommonSettings, Environment
 
@@ -26,7 +26,25 @@ class CapaSettings(CommonSettings):
     escalation_interval_s: float = Field(
         default=60.0, gt=0, validation_alias="QMS_CAPA_ESCALATION_INTERVAL_S"
     )
-    ask_timeout_s: float = Field(default=30.0, gt=0, validation_alias="QMS_CAPA_ASK_TIMEOUT_S")
+    command_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("QMS_CAPA_COMMAND_TIMEOUT_S", "QMS_CAPA_ASK_TIMEOUT_S"),
+        description="How long an HTTP command waits for its decision (then 503, Retry-After).",
+    )
+    advertised_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^/\s]+)?$",
+        validation_alias="QMS_CAPA_ADVERTISED_URL",
+        description="This API's URL as other workers reach it (HTTP commands are forwarded "
+        "to the owner of the CAPA's partition). Empty means http://<host>:<port>.",
+    )
+    stop_timeout_s: float = Field(
+        default=6.0,
+        gt=0,
+        validation_alias="QMS_CAPA_STOP_TIMEOUT_S",
+        description="SIGTERM to exit, at most: HTTP drain and worker stop together.",
+    )
     kafka_session_timeout_s: float = Field(
         default=10.0, gt=0, validation_alias="QMS_CAPA_KAFKA_SESSION_TIMEOUT_S"
     )
@@ -54,6 +72,13 @@ class CapaSettings(CommonSettings):
         # one broker must not share (and recover) each other's tables.
         if not self.app_id:
             self.app_id = f"{self.topic_prefix}capa"
+        return self
+
+    @model_validator(mode="after")
+    def _advertised_url_from_bind(self) -> CapaSettings:
+        if not self.advertised_url:
+            host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host
+            self.advertised_url = f"http://{host}:{self.port}"
         return self
 
     @model_validator(mode="after")

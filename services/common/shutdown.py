@@ -10,10 +10,13 @@ signal arms a timer, and a process still stopping when it fires exits at once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -52,12 +55,28 @@ class StopDeadline:
 
 
 class StoppingServer(uvicorn.Server):
-    """uvicorn's server; its first SIGTERM/SIGINT starts the orderly stop and arms `deadline`."""
+    """uvicorn's server; its first SIGTERM/SIGINT starts the orderly stop and arms `deadline`.
 
-    def __init__(self, config: uvicorn.Config, deadline: StopDeadline) -> None:
+    `on_stop` runs on the event loop at the signal, before uvicorn drains the requests in
+    flight: the CAPA service answers its waiting commands there, so that they do not hold
+    the drain for their whole timeout.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        deadline: StopDeadline,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.deadline = deadline
+        self.on_stop = on_stop
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.deadline.arm()
+        if self.on_stop is not None:
+            # A signal handler runs between two bytecodes of the loop's thread: hand the
+            # work to the loop instead of touching its futures from here.
+            with contextlib.suppress(RuntimeError):  # no loop running (yet): nothing waits
+                asyncio.get_running_loop().call_soon_threadsafe(self.on_stop)
         super().handle_exit(sig, frame)

@@ -2,16 +2,17 @@
 
 The table (a faust Table on RocksDB, changelog-backed) maps a CAPA id to its whole event
 stream; the state is always the fold of that stream, so reads and replays agree by
-construction. Only the commands agent writes the table; this class only reads it.
+construction. Only the commands agent writes the table (`append`, called from inside it:
+faust tables are written in an agent only); the HTTP API reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from schemas.envelope import CloudEvent
-from services.capa.adapters.codec import decode_events
+from services.capa.adapters.codec import decode_events, encode_events
 from services.capa.domain.evolve import fold
 from services.capa.domain.state import CapaState
 
@@ -23,7 +24,7 @@ def _key(raw: Any) -> str:
 class CapaStore:
     """Events and folded states of the CAPAs whose partitions this worker holds."""
 
-    def __init__(self, table: Mapping[Any, Any]) -> None:
+    def __init__(self, table: MutableMapping[Any, Any]) -> None:
         self._table = table
         self._cache: dict[str, tuple[bytes, list[CloudEvent], CapaState | None]] = {}
 
@@ -43,10 +44,10 @@ class CapaStore:
         """Events and state of one CAPA, parsed once per table value (the agent's hot path)."""
         return self._load(capa_id, self._table.get(capa_id))
 
-    def remember(
-        self, capa_id: str, raw: bytes, events: list[CloudEvent], state: CapaState | None
-    ) -> None:
-        """Cache what the writer just stored, so the next command does not parse it again."""
+    def append(self, capa_id: str, events: list[CloudEvent], state: CapaState) -> None:
+        """Store the CAPA's whole stream; cache its fold so the next command does not parse it."""
+        raw = encode_events(events)
+        self._table[capa_id] = raw
         self._cache[capa_id] = (raw, events, state)
 
     def events(self, capa_id: str) -> list[CloudEvent]:

@@ -2,10 +2,13 @@
 
 faust runs on uvicorn's loop, started and stopped by the FastAPI lifespan
 (`faust.contrib.asgi.faust_app_running`): serve it with ONE uvicorn worker and no --reload.
+Stopping is bounded (`QMS_CAPA_STOP_TIMEOUT_S`): nothing is lost by cutting the worker's stop
+short, offsets are committed only after the writes they cover.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,14 +17,25 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faust.contrib.asgi import faust_app_running
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.capa.adapters.auth import load_users
+from services.capa.adapters.forwarding import CommandForwarder
 from services.capa.config import CapaSettings
-from services.capa.entrypoints import routes_commands, routes_read
+from services.capa.entrypoints import routes_commands, routes_read, routing
 from services.capa.entrypoints.deps import Streams
-from services.capa.entrypoints.problems import ProblemError, handle_problem, handle_validation
+from services.capa.entrypoints.problems import (
+    READY_RESPONSES,
+    RETRY_AFTER_S,
+    ProblemError,
+    handle_http_error,
+    handle_problem,
+    handle_validation,
+)
 from services.capa.entrypoints.worker import build_streams
 from services.common.topics import ensure_topics, load_topic_specs
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: CapaSettings | None = None) -> FastAPI:
@@ -36,8 +50,18 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
         await ensure_topics(
             settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
         )
-        async with faust_app_running(streams.app, stop_timeout=30):
-            yield
+        forwarder = CommandForwarder(
+            streams.commands.replies.instance_id, settings.command_timeout_s
+        )
+        api.state.forwarder = forwarder
+        try:
+            async with faust_app_running(streams.app, stop_timeout=settings.stop_timeout_s / 2):
+                yield
+                streams.commands.replies.fail_all("the CAPA worker is stopping")
+        except TimeoutError:  # the broker is unreachable, say: stop anyway, nothing is lost
+            log.warning("the faust worker did not stop in %.1f s", settings.stop_timeout_s / 2)
+        finally:
+            await forwarder.aclose()
 
     api = FastAPI(
         title="QMS Trail CAPA service",
@@ -50,6 +74,8 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     api.state.settings = settings
     api.add_exception_handler(ProblemError, handle_problem)
     api.add_exception_handler(RequestValidationError, handle_validation)
+    api.add_exception_handler(StarletteHTTPException, handle_http_error)
+    api.add_exception_handler(routing.RelayedAnswer, routing.handle_relayed)
     api.include_router(routes_read.router)
     api.include_router(routes_commands.router)
 
@@ -60,12 +86,17 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    @api.get("/readyz", tags=["ops"], response_model=None)
+    @api.get("/readyz", tags=["ops"], response_model=None, responses=READY_RESPONSES)
     @api.get("/ready", tags=["ops"], response_model=None, include_in_schema=False)
-    def ready(streams: Streams) -> Any:
-        """The worker holds its partitions and its tables are recovered."""
-        if streams.ready():
+    async def ready(streams: Streams) -> Any:
+        """A probe command went through this worker's command agent on every partition it owns."""
+        not_ready = await streams.probe()
+        if not_ready is None:
             return {"status": "ready"}
-        return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse(
+            {"status": "not_ready", "detail": not_ready},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     return api

@@ -1,22 +1,85 @@
-"""Request bodies of the CAPA API: one per command, each with `expected_version` and `reason`."""
+"""Request bodies of the CAPA API: one per command, each with `expected_version` and `reason`.
+
+Strict: a JSON `true` is not version 1 and `"3"` is not 3 (booleans and strings are not
+integers). Dates and enum values still come as JSON strings, so those fields alone are lax.
+Every date and time the API reads lies within the contracts' window (`schemas.base`: the
+years 2000 to 2099): a date the API takes ends up on a CAPA event, which must be a valid
+contract that every consumer can store, and a time of year 9999 with a negative offset does
+not even exist in UTC. A date or time is text, never a number read as Unix seconds.
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from schemas.base import PseudonymousId, Text
+from schemas.base import FIRST_DAY, LAST_DAY, PseudonymousId, Text
 from schemas.capa import RootCauseCategory, RootCauseMethod, VerificationResult
 
+EARLIEST_YEAR = FIRST_DAY.year
+LATEST_YEAR = LAST_DAY.year
+MAX_VERSION = 2**31 - 1
+# The same window in the OpenAPI document (JSON Schema cannot bound a `format: date`).
+_YEAR_PATTERN = r"^20[0-9]{2}-"
 
-class CommandBody(BaseModel):
+
+def _check_year(year: int) -> None:
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(f"year {year} is outside {EARLIEST_YEAR}..{LATEST_YEAR}")
+
+
+def _year_in_range(value: date) -> date:
+    _check_year(value.year)
+    return value
+
+
+def _text(value: Any) -> Any:
+    # pydantic's lax date and datetime read a number as Unix seconds: `"due_on": 0` is no date.
+    if isinstance(value, str | date):
+        return value
+    raise ValueError("must be an ISO 8601 string, e.g. '2026-03-01' or '2026-03-01T08:00:00+07:00'")
+
+
+def _aware_in_range(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("give a time zone (e.g. Z or +07:00)")
+    _check_year(value.year)
+    return value
+
+
+# JSON strings: lax (strict mode would want Python date objects), and within the window.
+CapaDate = Annotated[
+    date,
+    Strict(False),
+    BeforeValidator(_text),
+    AfterValidator(_year_in_range),
+    Field(json_schema_extra={"pattern": _YEAR_PATTERN + r"[0-9]{2}-[0-9]{2}$"}),
+]
+CapaMoment = Annotated[
+    datetime,
+    Strict(False),
+    BeforeValidator(_text),
+    AfterValidator(_aware_in_range),
+    Field(json_schema_extra={"pattern": _YEAR_PATTERN + r".*(Z|z|[+-][0-9]{2}:[0-9]{2})$"}),
+]
+Method = Annotated[RootCauseMethod, Strict(False)]
+Category = Annotated[RootCauseCategory, Strict(False)]
+Result = Annotated[VerificationResult, Strict(False)]
+Evidence = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CommandBody(StrictBody):
     """What every command carries: the version the caller saw, and why."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    expected_version: int = Field(ge=1, description="The CAPA version the caller decided on.")
+    expected_version: int = Field(
+        ge=1, le=MAX_VERSION, description="The CAPA version the caller decided on."
+    )
     reason: Text = Field(description="Why, in the caller's words; kept on the event.")
 
 
@@ -25,14 +88,12 @@ class CorrectionBody(CommandBody):
 
 
 class RootCauseBody(CommandBody):
-    method: RootCauseMethod
-    category: RootCauseCategory
+    method: Method
+    category: Category
     text: Text
 
 
-class PlannedActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlannedActionIn(StrictBody):
     action_id: str | None = Field(
         default=None,
         min_length=1,
@@ -42,7 +103,7 @@ class PlannedActionIn(BaseModel):
     )
     description: Text
     owner_id: PseudonymousId
-    due_on: date
+    due_on: CapaDate
 
 
 class ActionPlanBody(CommandBody):
@@ -50,14 +111,14 @@ class ActionPlanBody(CommandBody):
 
 
 class ActionCompletionBody(CommandBody):
-    completed_on: date | None = Field(default=None, description="Defaults to today.")
-    evidence: list[str] = Field(default_factory=list, max_length=50)
+    completed_on: CapaDate | None = Field(default=None, description="Defaults to today.")
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
 class VerificationBody(CommandBody):
-    result: VerificationResult
-    verified_on: date | None = Field(default=None, description="Defaults to today.")
-    evidence: list[str] = Field(default_factory=list, max_length=50)
+    result: Result
+    verified_on: CapaDate | None = Field(default=None, description="Defaults to today.")
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
 class ClosureBody(CommandBody):

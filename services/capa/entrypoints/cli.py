@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,22 +21,31 @@ def serve(
     from services.capa.config import CapaSettings
     from services.capa.entrypoints.api import create_app
     from services.common.logs import configure_worker_logging
+    from services.common.shutdown import StopDeadline, StoppingServer
 
-    settings = CapaSettings()
-    configure_worker_logging(settings.log_level)
-    updates: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if host is not None:
-        updates["host"] = host
+        options["host"] = host
     if port is not None:
-        updates["port"] = port
-    settings = settings.model_copy(update=updates)
-    uvicorn.run(
-        create_app(settings),
+        options["port"] = port
+    settings = CapaSettings(**options)  # validated again: the advertised URL follows the port
+    configure_worker_logging(settings.log_level)
+    api = create_app(settings)
+    config = uvicorn.Config(
+        api,
         host=settings.host,
         port=settings.port,
         loop="asyncio",
         log_level=settings.log_level.lower(),
+        # Half of the stop budget for requests in flight, half for the worker (api.py).
+        timeout_graceful_shutdown=max(1, round(settings.stop_timeout_s / 2)),
     )
+    streams = api.state.streams
+    StoppingServer(
+        config,
+        StopDeadline(settings.stop_timeout_s, "CAPA worker"),
+        on_stop=lambda: streams.commands.replies.fail_all("the CAPA worker is stopping"),
+    ).run()
 
 
 @app.command("close-demo")

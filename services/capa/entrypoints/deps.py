@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.capa.adapters.auth import Principal, UserDirectory
@@ -15,13 +15,14 @@ from services.capa.entrypoints.worker import CapaStreams
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_streams(request: Request) -> CapaStreams:
+# Both `async`: a plain `def` dependency costs a thread-pool hop on every request.
+async def get_streams(request: Request) -> CapaStreams:
     streams = request.app.state.streams
     assert isinstance(streams, CapaStreams)
     return streams
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -34,6 +35,8 @@ def get_principal(
 
 
 Streams = Annotated[CapaStreams, Depends(get_streams)]
+CapaId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+ActionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from schemas.binding import event_to_json
 from schemas.capa import PlannedAction
+from services.capa.adapters.codec import state_view
 from services.capa.domain.commands import (
     CancelCapa,
     CloseCapa,
@@ -19,6 +21,7 @@ from services.capa.domain.commands import (
     RecordRootCause,
     VerifyEffectiveness,
 )
+from services.capa.domain.state import local_date
 from services.capa.entrypoints.api_models import (
     ActionCompletionBody,
     ActionPlanBody,
@@ -30,19 +33,26 @@ from services.capa.entrypoints.api_models import (
     RootCauseBody,
     VerificationBody,
 )
-from services.capa.entrypoints.deps import Caller, Streams, visible_state
-from services.capa.entrypoints.problems import ProblemError, refusal_problem
+from services.capa.entrypoints.command_path import NoDecision, NotOwner
+from services.capa.entrypoints.deps import ActionId, Caller, CapaId, Streams, visible_state
+from services.capa.entrypoints.problems import COMMAND_RESPONSES, refusal_problem, unavailable
+from services.capa.entrypoints.routing import answer_here_or_forward, forward_or_refuse
+from services.capa.service_layer.replies import CommandRefused
 
-router = APIRouter(prefix="/v1/capas/{capa_id}", tags=["capa commands"])
+router = APIRouter(
+    prefix="/v1/capas/{capa_id}", tags=["capa commands"], responses=COMMAND_RESPONSES
+)
 
 
 async def _run(
+    request: Request,
     streams: Streams,
     caller: Caller,
     capa_id: str,
     body: CommandBody,
     build: Callable[[dict[str, Any]], Command],
 ) -> CommandResult:
+    await answer_here_or_forward(request, streams, capa_id)
     visible_state(streams, caller, capa_id)
     common: dict[str, Any] = {
         "capa_id": capa_id,
@@ -54,33 +64,45 @@ async def _run(
     }
     try:
         reply = await streams.execute(build(common))
-    except TimeoutError as exc:
-        raise ProblemError(
-            "unavailable", 503, "the worker owning this CAPA did not answer; retry"
+    except NotOwner as not_owner:  # the partition moved since the check above
+        await forward_or_refuse(request, not_owner)
+    except NoDecision as exc:
+        raise unavailable(
+            f"the command was sent, but its decision did not come back ({exc}); retry "
+            "with the same expected_version: if it was applied, the retry is refused as stale"
         ) from exc
-    if not reply.get("ok"):
+    if isinstance(reply, CommandRefused):
         raise refusal_problem(reply)
-    return CommandResult.model_validate(
-        {k: reply[k] for k in ("capa_id", "version", "events", "capa")}
+    return CommandResult(
+        capa_id=reply.capa_id,
+        version=reply.version,
+        events=[event_to_json(e) for e in reply.events],
+        capa=state_view(reply.state, local_date(datetime.now(UTC))),
     )
 
 
 @router.post("/correction")
 async def record_correction(
-    capa_id: str, body: CorrectionBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: CorrectionBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Record the immediate correction (reaction to the nonconformity)."""
     return await _run(
-        streams, caller, capa_id, body, lambda c: RecordCorrection(**c, correction=body.correction)
+        request,
+        streams,
+        caller,
+        capa_id,
+        body,
+        lambda c: RecordCorrection(**c, correction=body.correction),
     )
 
 
 @router.post("/root-cause")
 async def record_root_cause(
-    capa_id: str, body: RootCauseBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: RootCauseBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Record the root cause: method, category and text."""
     return await _run(
+        request,
         streams,
         caller,
         capa_id,
@@ -91,7 +113,7 @@ async def record_root_cause(
 
 @router.post("/action-plan")
 async def plan_actions(
-    capa_id: str, body: ActionPlanBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: ActionPlanBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Plan the corrective actions (a new plan after an ineffective verification)."""
     actions = tuple(
@@ -103,15 +125,23 @@ async def plan_actions(
         )
         for n, a in enumerate(body.actions, start=1)
     )
-    return await _run(streams, caller, capa_id, body, lambda c: PlanActions(**c, actions=actions))
+    return await _run(
+        request, streams, caller, capa_id, body, lambda c: PlanActions(**c, actions=actions)
+    )
 
 
 @router.post("/actions/{action_id}/completion")
 async def complete_action(
-    capa_id: str, action_id: str, body: ActionCompletionBody, streams: Streams, caller: Caller
+    request: Request,
+    capa_id: CapaId,
+    action_id: ActionId,
+    body: ActionCompletionBody,
+    streams: Streams,
+    caller: Caller,
 ) -> CommandResult:
     """Report one planned action done, with evidence references."""
     return await _run(
+        request,
         streams,
         caller,
         capa_id,
@@ -124,10 +154,11 @@ async def complete_action(
 
 @router.post("/verification")
 async def verify_effectiveness(
-    capa_id: str, body: VerificationBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: VerificationBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Verify effectiveness (not by an implementer); ineffective reopens the CAPA."""
     return await _run(
+        request,
         streams,
         caller,
         capa_id,
@@ -140,17 +171,22 @@ async def verify_effectiveness(
 
 @router.post("/closure")
 async def close_capa(
-    capa_id: str, body: ClosureBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: ClosureBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Close a CAPA verified effective."""
-    return await _run(streams, caller, capa_id, body, lambda c: CloseCapa(**c))
+    return await _run(request, streams, caller, capa_id, body, lambda c: CloseCapa(**c))
 
 
 @router.post("/cancellation")
 async def cancel_capa(
-    capa_id: str, body: CancellationBody, streams: Streams, caller: Caller
+    request: Request, capa_id: CapaId, body: CancellationBody, streams: Streams, caller: Caller
 ) -> CommandResult:
     """Cancel a CAPA (ISO secretary only, with a justification)."""
     return await _run(
-        streams, caller, capa_id, body, lambda c: CancelCapa(**c, justification=body.justification)
+        request,
+        streams,
+        caller,
+        capa_id,
+        body,
+        lambda c: CancelCapa(**c, justification=body.justification),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from schemas.binding import event_to_json
 from schemas.capa import NonconformitySource
@@ -14,10 +14,14 @@ from services.capa.domain.evolve import fold
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.summary import summarise
 from services.capa.domain.transitions import Status
-from services.capa.entrypoints.deps import Caller, Streams, visible_state
-from services.capa.entrypoints.problems import ProblemError
+from services.capa.entrypoints.api_models import CapaMoment
+from services.capa.entrypoints.deps import Caller, CapaId, Streams, visible_state
+from services.capa.entrypoints.problems import READ_RESPONSES, UNAVAILABLE, ProblemError
+from services.capa.entrypoints.routing import answer_here_or_forward
 
-router = APIRouter(prefix="/v1/capas", tags=["capas"])
+# Every route is `async`: the table and its fold cache are read on the event loop only, where
+# the command agent writes them (a thread-pool route would race the agent).
+router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 
 
 def _today() -> date:
@@ -25,7 +29,7 @@ def _today() -> date:
 
 
 @router.get("")
-def list_capas(
+async def list_capas(
     streams: Streams,
     caller: Caller,
     mine: Annotated[bool, Query(description="Only CAPAs I own or hold an action of.")] = False,
@@ -62,27 +66,28 @@ def list_capas(
 
 
 @router.get("/summary")
-def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
+async def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
     """Counts of the CAPAs the caller may see: opened, closed, overdue, by status and source."""
     visible = (s for s in streams.store.states() if caller.can_see(s.agency))
     return summarise(visible, _today())
 
 
-@router.get("/{capa_id}")
-def get_capa(
-    capa_id: str,
+@router.get("/{capa_id}", responses={503: UNAVAILABLE})
+async def get_capa(
+    request: Request,
+    capa_id: CapaId,
     streams: Streams,
     caller: Caller,
     as_of: Annotated[
-        datetime | None, Query(description="RFC 3339 moment: the state as it was then.")
+        CapaMoment | None,
+        Query(description="RFC 3339 moment with its offset: the state as it was then."),
     ] = None,
 ) -> dict[str, Any]:
     """One CAPA with its full event history (who, what, when, why)."""
+    await answer_here_or_forward(request, streams, capa_id)
     visible_state(streams, caller, capa_id)
     events = streams.store.events(capa_id)
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ProblemError("invalid_request", 422, "as_of: give a time zone (e.g. Z or +07:00)")
         events = [e for e in events if e.time <= as_of]
     state = fold(events)
     if state is None:

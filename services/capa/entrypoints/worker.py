@@ -2,7 +2,7 @@
 
     source topics ──policy agent──▶ capa.commands.v1 (key: CAPA id) ──command agent──▶ capa.v1
                                           ▲   │  table capa-events (RocksDB + changelog)
-          HTTP API ─── agent.ask ─────────┘   └─▶ <app id>-root-cause-sightings (key: agency|
+          HTTP API ─ send + correlation ──┘   └─▶ <app id>-root-cause-sightings (key: agency|
           escalation timer ── cast ───────┘          process|category) ─▶ recurrence agent
 
 Every command for one CAPA travels on the partition that owns its id, and one agent
@@ -21,36 +21,23 @@ after later commands, could apply again, and its caller already had its reply.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
-from schemas.binding import event_to_json, to_kafka_record
-from schemas.capa import CapaRootCauseRecorded, Severity
-from schemas.envelope import CloudEvent
-from services.capa.adapters.codec import (
-    decode_command,
-    encode_command,
-    encode_events,
-    encode_sightings,
-    state_view,
-)
+from schemas.capa import Severity
+from services.capa.adapters.pending_replies import PendingReplies
+from services.capa.adapters.publisher import KafkaCapaPublisher
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
 from services.capa.domain.commands import Command, EscalateOverdue
-from services.capa.domain.decide import decide
-from services.capa.domain.evolve import evolve
 from services.capa.domain.policies import DueDatePolicy
-from services.capa.domain.recurrence import RootCauseSighting
-from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersion
-from services.capa.domain.state import CapaState, local_date
+from services.capa.domain.state import local_date
 from services.capa.domain.transitions import Role
+from services.capa.entrypoints.command_path import CommandPath, register_command_agent
 from services.capa.service_layer.policies import (
     Outgoing,
     RecordHandler,
@@ -58,6 +45,7 @@ from services.capa.service_layer.policies import (
     policy_commands,
     recurrence_commands,
 )
+from services.capa.service_layer.replies import CommandReply
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
@@ -87,19 +75,6 @@ def source_record(event: Any) -> SourceRecord:
     return SourceRecord(position, message.key, message.value or b"")
 
 
-def refusal_reply(refusal: Refusal, state: CapaState | None) -> dict[str, Any]:
-    """What the HTTP layer needs to write the problem document."""
-    body: dict[str, Any] = {"ok": False, "kind": refusal.kind, "detail": refusal.detail}
-    if state is not None:
-        body["current_status"] = state.status.value
-        body["current_version"] = state.version
-    if isinstance(refusal, IllegalTransition):
-        body["allowed_commands"] = refusal.allowed
-    if isinstance(refusal, StaleVersion):
-        body["expected_version"] = refusal.expected
-    return body
-
-
 @dataclass
 class CapaStreams:
     """The faust app and the handles the HTTP API uses."""
@@ -107,35 +82,24 @@ class CapaStreams:
     app: faust.App
     settings: CapaSettings
     store: CapaStore
-    commands_agent: Any
-    commands_topic: Any
+    commands: CommandPath
 
-    async def execute(self, command: Command) -> dict[str, Any]:
-        """Send a command to the partition that owns the CAPA and wait for the decision."""
-        reply = await asyncio.wait_for(
-            self.commands_agent.ask(key=command.capa_id.encode(), value=encode_command(command)),
-            timeout=self.settings.ask_timeout_s,
-        )
-        assert isinstance(reply, dict)
-        return reply
+    async def execute(self, command: Command) -> CommandReply:
+        """Decide a command on this process's partition owning the CAPA (see command_path)."""
+        return await self.commands.execute(command)
 
     async def cast(self, command: Command) -> None:
         """Send a command without waiting for the decision (policies, timer)."""
-        future = await self.commands_topic.send(
-            key=command.capa_id.encode(), value=encode_command(command)
-        )
-        await future  # acknowledged by Kafka before the source offset may be committed
+        await self.commands.cast(command)  # acknowledged before the source offset is committed
 
     def ready(self) -> bool:
-        """Started, assigned and done recovering the tables."""
-        app = self.app
-        recovery = getattr(app.tables, "recovery", None) if app.started else None
-        return bool(
-            app.started
-            and not app.rebalancing
-            and recovery is not None
-            and recovery.completed.is_set()
-        )
+        """Started, assigned and done recovering the tables (the readiness probe adds a round
+        trip through the command agent: `probe`)."""
+        return self.commands.settled()
+
+    async def probe(self) -> str | None:
+        """None when a probe command came back through every owned command partition."""
+        return await self.commands.probe()
 
 
 def build_streams(settings: CapaSettings) -> CapaStreams:
@@ -150,8 +114,8 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         topic_replication_factor=1,
         table_standby_replicas=0,
         web_enabled=False,
-        reply_create_topic=True,
-        reply_to=f"{settings.app_id}-replies-{uuid.uuid4().hex[:12]}",
+        # The URL other workers forward HTTP commands to (faust's assignor shares it).
+        canonical_url=settings.advertised_url,
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         producer_acks=-1,
@@ -172,62 +136,15 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     store = CapaStore(capa_table)
     policy = due_date_policy(settings)
 
-    async def send_event(event: CloudEvent) -> None:
-        record = to_kafka_record(event)
-        future = await capa_topic.send(key=record.key, value=record.value, headers=record.headers)
-        await future
-
-    async def decide_and_store(command: Command) -> dict[str, Any]:
-        events, state = store.loaded(command.capa_id)
-        try:
-            new = decide(command, state)
-        except Refusal as refusal:
-            return refusal_reply(refusal, state)
-        except Exception as exc:  # a domain bug or a corrupt stream: refuse, keep the agent up
-            log.exception("cannot decide %s on %s", command.name, command.capa_id)
-            return {"ok": False, "kind": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}
-        # The store first, then the table: after a crash in between, the redelivered
-        # command decides again and republishes events with the same ids.
-        for event in new:
-            await send_event(event)
-        if new:
-            events = [*events, *new]
-            raw = encode_events(events)
-            capa_table[command.capa_id] = raw
-            for event in new:
-                state = evolve(state, event)
-            store.remember(command.capa_id, raw, events, state)
-        assert state is not None
-        for event in new:
-            if isinstance(event, CapaRootCauseRecorded):
-                await send_sighting(state, event)
-        return {
-            "ok": True,
-            "capa_id": state.capa_id,
-            "version": state.version,
-            "events": [event_to_json(e) for e in new],
-            "capa": state_view(state, local_date(datetime.now(UTC))),
-        }
-
-    async def send_sighting(state: CapaState, event: CapaRootCauseRecorded) -> None:
-        sighting = RootCauseSighting(
-            state.capa_id, state.agency, state.process, event.data.category, state.opened_at
-        )
-        future = await sightings_topic.send(
-            key=sighting.key.encode(), value=encode_sightings([sighting])
-        )
-        await future
-
-    @app.agent(commands_topic)
-    async def handle_commands(stream: Any) -> AsyncIterator[dict[str, Any]]:
-        """Decide each command against the CAPA's stream; reply with events or a refusal."""
-        async for value in stream:
-            try:
-                command = decode_command(value)
-            except (ValueError, KeyError) as exc:
-                yield {"ok": False, "kind": "invalid_command", "detail": f"unreadable: {exc}"}
-                continue
-            yield await decide_and_store(command)
+    path = CommandPath(app, commands_topic, PendingReplies(), settings.command_timeout_s)
+    register_command_agent(
+        app,
+        path,
+        store,
+        KafkaCapaPublisher(capa_topic, sightings_topic),
+        deadletter_topic,
+        settings.app_id,
+    )
 
     async def send_command(command: Outgoing) -> None:
         future = await commands_topic.send(key=command.key, value=command.value)
@@ -292,5 +209,5 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     reread_from_committed_after_rebalance(
         app, [*(settings.topic(t) for t in SOURCE_TOPICS), sightings_topic.get_topic_name()]
     )
-    streams = CapaStreams(app, settings, store, handle_commands, commands_topic)
+    streams = CapaStreams(app, settings, store, path)
     return streams

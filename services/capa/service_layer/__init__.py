@@ -1,1 +1,1 @@
-"""CAPA use cases: what the faust agents do with each record, without faust."""
+"""CAPA application services: handle commands and source events against ports, no faust here."""

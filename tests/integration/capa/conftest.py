@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,21 @@ class CapaProcess:
                 self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+GRACE_S = 10  # the orchestrator's grace period after SIGTERM (a bound, not a benchmark)
+
+
+def terminate_within_grace(service: CapaProcess) -> int:
+    assert service.process is not None
+    signalled = time.monotonic()
+    service.process.send_signal(signal.SIGTERM)
+    try:
+        code = service.process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {GRACE_S} s after SIGTERM:\n{service.log_tail()}")
+    print(f"\nexited {time.monotonic() - signalled:.1f} s after SIGTERM (code {code})")
+    return code
 
 
 @pytest.fixture(scope="module")
