@@ -6,9 +6,10 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from services.common.settings import REPO_ROOT, CommonSettings, Environment
+from services.common.settings import CommonSettings, Environment
+from services.common.shipped import shipped_file
 
-DEV_USERS_FILE = REPO_ROOT / "deploy" / "capa" / "users.dev.yaml"
+DEV_USERS_FILE = shipped_file("capa/users.dev.yaml")
 
 
 class CapaSettings(CommonSettings):
