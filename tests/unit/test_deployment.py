@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,18 @@ def test_the_dev_override_is_the_only_way_to_the_development_secrets() -> None:
         assert ".dev." in source or "dev-key" in source, f"{source} is not a development file"
     for service in ("intake", "ledger", "capa", "metrics"):
         assert DEV_OVERRIDE["services"][service]["environment"]["QMS_ENV"] == "development"
+
+
+def test_the_clickhouse_server_runs_the_engine_the_tests_use() -> None:
+    # chDB embeds ClickHouse; chdb-core carries the engine's version (26.9.x for 26.9).
+    engine = importlib.metadata.version("chdb-core").split(".")[:2]
+    tag = SERVICES["clickhouse"]["image"].rpartition(":")[2]
+    assert tag.split(".")[:2] == engine, f"compose runs ClickHouse {tag}, the tests {engine}"
+
+
+def test_the_kafka_image_runs_the_broker_the_local_tooling_fetches() -> None:
+    pom = (REPO_ROOT / "deploy" / "kafka" / "pom.xml").read_text()
+    match = re.search(r"<kafka.version>([0-9.]+)</kafka.version>", pom)
+    assert match is not None
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{match[1]}"
+    assert f"libs/kafka_2.13-{match[1]}.jar" in pom, "the libs-present profile names the jar"
