@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import socket
 
+# What the Dockerfile's build stage copies; the installed-wheel test builds from the same.
+BUILD_CONTEXT = ("pyproject.toml", "setup.py", "README.md", "schemas", "services", "deploy")
+
 
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on right now."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.common.shipped import CHECKOUT_DEPLOY_DIR
 from services.intake.entrypoints.examples import EXAMPLE_EVENTS
-from tests.support import free_port
+from tests.support import BUILD_CONTEXT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +49,27 @@ class Installed:
         return str(self.venv / "bin" / "python")
 
 
+def copy_build_context(target: Path) -> Path:
+    """What the Dockerfile copies into its build stage, without build leftovers: a stale
+    `build/` of the checkout would otherwise put files into the wheel that git no longer has."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "libs", "target")
+    target.mkdir()
+    for name in BUILD_CONTEXT:
+        path = CHECKOUT / name
+        if path.is_dir():
+            shutil.copytree(path, target / name, ignore=ignore)
+        else:
+            shutil.copy2(path, target / name)
+    return target
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("installed-wheel")
+    source = copy_build_context(root / "source")
     wheels = root / "wheels"
     subprocess.run(
-        [
-            *PIP,
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(CHECKOUT),
-        ],
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
         check=True,
         cwd=root,
     )

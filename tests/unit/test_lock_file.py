@@ -8,6 +8,7 @@ import tomllib
 import pytest
 
 from services.common.settings import REPO_ROOT
+from tests.support import BUILD_CONTEXT
 
 pytestmark = pytest.mark.unit
 
@@ -53,3 +54,10 @@ def test_the_image_installs_the_lock_with_hashes_and_the_wheel_without_the_check
     assert "--no-deps /wheels/*.whl" in final_stage
     copied = re.findall(r"^COPY (?:--from=\S+ )?(\S+)", final_stage, re.MULTILINE)
     assert copied == ["requirements.lock", "/wheels"], "the final image holds no source tree"
+
+
+def test_the_wheel_test_builds_from_what_the_image_copies() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    build_stage = dockerfile.split("\nFROM ", 2)[1]
+    copied = re.findall(r"^COPY (.+) \S+$", build_stage, re.MULTILINE)
+    assert sorted(" ".join(copied).split()) == sorted(BUILD_CONTEXT)
