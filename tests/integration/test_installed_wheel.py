@@ -129,6 +129,18 @@ def test_qms_migrate_applies_the_shipped_migrations(installed: Installed, tmp_pa
     assert again.returncode == 0 and "applied" not in again.stdout.replace("up to date", "")
 
 
+def test_qms_run_says_it_needs_a_checkout_instead_of_failing_in_bash(installed: Installed) -> None:
+    result = subprocess.run(
+        [installed.qms, "run", "--port-base", "18600"],
+        cwd=installed.workdir,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "`qms run` drives the local stack of a checkout" in result.stdout + result.stderr
+
+
 @dataclass
 class Service:
     name: str
