@@ -11,6 +11,7 @@ import copy
 import functools
 import importlib.util
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -243,8 +244,10 @@ def test_the_migrations_run_as_a_job_and_every_image_is_the_released_one(overlay
     (job,) = of_kind(resources, "Job")
     (container,) = containers(job)
     assert container["args"] == ["migrate"]
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     for workload, each in workloads(overlay):
-        assert each["image"].endswith(":0.1.0") and "/" in each["image"], workload["metadata"]
+        name, _, tag = each["image"].rpartition(":")
+        assert name.endswith("/qms-trail") and tag == version, workload["metadata"]["name"]
 
 
 def test_the_operations_guide_names_every_secret_the_manifests_reference() -> None:
