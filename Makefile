@@ -6,14 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run up test test-unit test-integration test-e2e lint format schemas kafka-start kafka-stop bench clean
+.PHONY: help venv run up test test-unit test-integration test-e2e lint format schemas lock k8s kafka-start kafka-stop bench clean
 
 help:
 	@echo "make run               start Kafka, intake, CAPA, metrics and the demo; print the summary; stop"
 	@echo "make up                the same, but keep everything running until Ctrl-C"
 	@echo "make test              venv, local Kafka, ruff, mypy, import contracts, every test"
 	@echo "make test-unit | test-integration | test-e2e   one layer (unit needs no broker)"
-	@echo "make lint | format | schemas | bench | kafka-start | kafka-stop | clean"
+	@echo "make lint | format | schemas | lock | k8s | bench | kafka-start | kafka-stop | clean"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -54,6 +54,15 @@ format: venv
 
 schemas: venv
 	$(BIN)/qms schemas generate
+
+# The image's pinned, hashed dependencies (requirements.lock) and the generated Kafka
+# resources of deploy/k8s, after a change to pyproject.toml, topics.yaml or an overlay.
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--python-platform linux -o requirements.lock
+
+k8s: venv
+	$(BIN)/python deploy/k8s/build_kafka.py
 
 kafka-start: venv
 	bash deploy/kafka/kafka.sh start

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from services.common.settings import REPO_ROOT
 
+# What the Dockerfile's build stage copies; the installed-wheel test builds from the same.
+BUILD_CONTEXT = ("pyproject.toml", "setup.py", "README.md", "schemas", "services", "deploy")
+
 
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on right now."""

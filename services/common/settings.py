@@ -8,8 +8,13 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.shipped import running_from_checkout, shipped_file
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEV_USERS_FILE = REPO_ROOT / "deploy" / "users.dev.yaml"
+DEV_USERS_FILE = shipped_file("users.dev.yaml")
+# A checkout keeps its state in its own var/; an installed service in ./var unless QMS_DATA_DIR
+# says where (the image sets it), never inside site-packages.
+DEFAULT_DATA_DIR = REPO_ROOT / "var" if running_from_checkout() else Path("var")
 
 
 class Environment(StrEnum):
@@ -27,7 +32,7 @@ class CommonSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     topic_prefix: str = Field(default="qms.", validation_alias="QMS_TOPIC_PREFIX")
-    data_dir: Path = Field(default=REPO_ROOT / "var", validation_alias="QMS_DATA_DIR")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="QMS_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
     users_file: Path = Field(
         default=DEV_USERS_FILE,

@@ -25,10 +25,11 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from services.common.shipped import shipped_file
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TOPICS_FILE = REPO_ROOT / "deploy" / "kafka" / "topics.yaml"
+DEFAULT_TOPICS_FILE = shipped_file("kafka/topics.yaml")
 DEFAULT_PREFIX = "qms."
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 

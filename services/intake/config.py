@@ -6,9 +6,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.common.settings import REPO_ROOT, CommonSettings, Environment
+from services.common.settings import CommonSettings, Environment
+from services.common.shipped import shipped_file
 
-DEV_PUBLISHERS_FILE = REPO_ROOT / "deploy" / "intake" / "publishers.dev.yaml"
+DEV_PUBLISHERS_FILE = shipped_file("intake/publishers.dev.yaml")
 
 
 class PublisherConfig(BaseModel):

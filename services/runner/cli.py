@@ -13,6 +13,7 @@ from rich.console import Console
 
 from services.common.settings import CommonSettings
 from services.runner.pipeline import DemoRun, Ports, run_pipeline
+from services.runner.stack import StackError
 from services.runner.summary import render_summary
 
 console = Console()
@@ -65,15 +66,20 @@ def run(
         path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
         console.print(f"Full summary: {path}")
 
-    summary = run_pipeline(
-        settings,
-        demo,
-        ports,
-        keep_running=keep_running,
-        fresh=fresh,
-        console=console,
-        on_summary=report,
-    )
+    try:
+        summary = run_pipeline(
+            settings,
+            demo,
+            ports,
+            keep_running=keep_running,
+            fresh=fresh,
+            console=console,
+            on_summary=report,
+        )
+    except StackError as error:
+        # A part that did not come up: the message says which and where its log is.
+        console.print(f"qms run: {error}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     capa = summary["capa"]
     if not (
         summary["matches_ground_truth"]

@@ -80,6 +80,12 @@ def qms_command(*args: str) -> list[str]:
 
 def kafka(action: str, env: Mapping[str, str]) -> None:
     """Run `deploy/kafka/kafka.sh ACTION` (start formats once, waits, creates the topics)."""
+    if not KAFKA_SCRIPT.is_file():
+        # The broker tooling (pom, jars, script) is not part of the wheel.
+        raise StackError(
+            f"{KAFKA_SCRIPT} not found: `qms run` drives the local stack of a checkout; "
+            "an installed image runs each service on its own (docs/operations.md)"
+        )
     result = subprocess.run(["bash", str(KAFKA_SCRIPT), action], env=dict(env), check=False)
     if result.returncode != 0:
         raise StackError(f"kafka.sh {action} failed with exit code {result.returncode}")

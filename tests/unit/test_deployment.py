@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from services.common.settings import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-COMPOSE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (REPO_ROOT / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
+DEV_OVERRIDE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.dev.yml").read_text())
+DEV_ENV_FILE = REPO_ROOT / "deploy" / "compose" / "dev.env"
 SERVICES: dict[str, Any] = COMPOSE["services"]
 QMS_SERVICES = {name: spec for name, spec in SERVICES.items() if "build" in spec}
 SETTINGS_OF = {
@@ -29,9 +33,38 @@ SETTINGS_OF = {
 }
 
 
-def expand(value: Any) -> str:
-    """Compose's `${VAR:-default}` with an empty environment."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+# What an operator exports before `docker compose up`: every required variable, real values.
+OPERATOR_ENV = {
+    "QMS_CLICKHOUSE_WRITER_PASSWORD": "writer-secret",
+    "QMS_GRAFANA_CLICKHOUSE_PASSWORD": "grafana-secret",
+    "QMS_GRAFANA_H57_01_CLICKHOUSE_PASSWORD": "grafana-h57-secret",
+    "GRAFANA_ADMIN_PASSWORD": "admin-secret",
+    "QMS_LEDGER_KEY_NAME": "qms-trail-h56",
+    "INTAKE_PUBLISHERS_FILE": "/etc/qms/publishers.yaml",
+    "USERS_FILE": "/etc/qms/users.yaml",
+    "LEDGER_SIGNING_KEY_FILE": "/etc/qms/ledger.pem",
+}
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}")
+
+
+def expand(value: Any, env: dict[str, str] = OPERATOR_ENV) -> str:
+    """Compose's interpolation: `${VAR:?message}` fails without VAR, `${VAR:-x}` falls back."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "-":
+            return rest
+        raise LookupError(f"compose refuses to start: {name} unset ({rest})")
+
+    return _VARIABLE.sub(substitute, str(value))
+
+
+def dev_env() -> dict[str, str]:
+    lines = DEV_ENV_FILE.read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {name: value for name, value in pairs}
 
 
 def settings_for(service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -101,8 +134,9 @@ def test_mounted_configuration_exists_in_the_repository() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (REPO_ROOT / source).exists(), f"{name} mounts missing {source}"
-    for file in ("publishers.dev.yaml",):
-        assert (REPO_ROOT / "deploy" / "intake" / file).exists()
+    for name, secret in COMPOSE["secrets"].items():
+        source = expand(secret["file"], dev_env())
+        assert (REPO_ROOT / source).is_file(), f"dev secret {name}: missing {source}"
 
 
 def test_grafana_data_source_points_at_the_clickhouse_service_as_read_only_user() -> None:
@@ -212,3 +246,65 @@ def test_row_policy_statements_cover_every_agency_table_and_refuse_injection() -
         qms, ["metrics", "row-policies", "--agency", "x'", "--user", "grafana_x"]
     )
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+
+
+def test_no_secret_has_a_default() -> None:
+    assert "change-me" not in COMPOSE_TEXT
+    for match in _VARIABLE.finditer(COMPOSE_TEXT):
+        name, kind, message = match.groups()
+        assert kind == "?" and message.strip(), f"${{{name}}} must be ${{{name}:?message}}"
+    assert set(OPERATOR_ENV) == {m[1] for m in _VARIABLE.finditer(COMPOSE_TEXT)}
+
+
+@pytest.mark.parametrize("missing", sorted(OPERATOR_ENV))
+def test_compose_refuses_to_start_without_each_secret(missing: str) -> None:
+    env = {k: v for k, v in OPERATOR_ENV.items() if k != missing}
+    with pytest.raises(LookupError, match=missing):
+        expand(COMPOSE_TEXT, env)
+
+
+def test_the_services_run_as_production_and_read_credentials_from_compose_secrets() -> None:
+    for name, spec in QMS_SERVICES.items():
+        if "entrypoint" in spec:
+            continue
+        assert spec["environment"]["QMS_ENV"] == "production", name
+        for value in spec["environment"].values():
+            assert "/app/deploy/" not in str(value), f"{name} reads a file of the checkout"
+        for secret in spec.get("secrets", []):
+            assert secret in COMPOSE["secrets"], f"{name}: unknown secret {secret}"
+    file_settings = {
+        ("intake", "QMS_INTAKE_PUBLISHERS_FILE", "intake-publishers"),
+        ("intake", "QMS_USERS_FILE", "platform-users"),
+        ("capa", "QMS_USERS_FILE", "platform-users"),
+        ("metrics", "QMS_USERS_FILE", "platform-users"),
+        ("ledger", "QMS_LEDGER_SIGNING_KEY_FILE", "ledger-signing-key"),
+    }
+    for service, setting, secret in file_settings:
+        assert secret in SERVICES[service]["secrets"], (service, secret)
+        assert SERVICES[service]["environment"][setting] == f"/run/secrets/{secret}"
+
+
+def test_the_dev_override_is_the_only_way_to_the_development_secrets() -> None:
+    dev = dev_env()
+    assert set(dev) == set(OPERATOR_ENV), "dev.env sets every required variable, nothing else"
+    expand(COMPOSE_TEXT, dev)  # the dev trial starts
+    for secret in COMPOSE["secrets"].values():
+        source = expand(secret["file"], dev)
+        assert ".dev." in source or "dev-key" in source, f"{source} is not a development file"
+    for service in ("intake", "ledger", "capa", "metrics"):
+        assert DEV_OVERRIDE["services"][service]["environment"]["QMS_ENV"] == "development"
+
+
+def test_the_clickhouse_server_runs_the_engine_the_tests_use() -> None:
+    # chDB embeds ClickHouse; chdb-core carries the engine's version (26.9.x for 26.9).
+    engine = importlib.metadata.version("chdb-core").split(".")[:2]
+    tag = SERVICES["clickhouse"]["image"].rpartition(":")[2]
+    assert tag.split(".")[:2] == engine, f"compose runs ClickHouse {tag}, the tests {engine}"
+
+
+def test_the_kafka_image_runs_the_broker_the_local_tooling_fetches() -> None:
+    pom = (REPO_ROOT / "deploy" / "kafka" / "pom.xml").read_text()
+    match = re.search(r"<kafka.version>([0-9.]+)</kafka.version>", pom)
+    assert match is not None
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{match[1]}"
+    assert f"libs/kafka_2.13-{match[1]}.jar" in pom, "the libs-present profile names the jar"

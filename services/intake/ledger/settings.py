@@ -6,12 +6,13 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.common.settings import REPO_ROOT, CommonSettings, Environment
+from services.common.settings import CommonSettings, Environment
+from services.common.shipped import shipped_file
 from services.intake.ledger.domain.note import DEFAULT_ORIGIN_PREFIX, check_key_name
 from services.intake.ledger.domain.trail import DEFAULT_MAX_SEGMENT_ENTRIES
 
-DEV_SIGNING_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pem"
-DEV_PUBLIC_KEY_FILE = REPO_ROOT / "deploy" / "intake" / "ledger-dev-key.pub"
+DEV_SIGNING_KEY_FILE = shipped_file("intake/ledger-dev-key.pem")
+DEV_PUBLIC_KEY_FILE = shipped_file("intake/ledger-dev-key.pub")
 DEV_KEY_NAME = "qms-trail-dev"
 
 # The accepted-event topics the ledger chains (short names, prefix added by settings).

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.settings import REPO_ROOT
+from services.common.shipped import shipped_file
 
-MIGRATIONS_DIR = REPO_ROOT / "deploy" / "clickhouse"
+MIGRATIONS_DIR = shipped_file("clickhouse")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -30,6 +30,9 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if not statements:
             raise ValueError(f"{path.name}: no statement")
         migrations.append(Migration(int(match[1]), match[2], tuple(statements)))
+    if not migrations:
+        # An image built without its migrations must not report "up to date".
+        raise ValueError(f"no migration files (NNNN_name.sql) in {directory}")
     versions = [m.version for m in migrations]
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migration versions must run 1, 2, 3… without gaps: {versions}")
