@@ -125,10 +125,11 @@ class CommandPath:
         The producer learns a topic's partitions when it first sends to it: before this
         process's first command, ask the broker for them (bounded by the command timeout).
         """
-        producer = self.app.producer
-        if producer._ensure_producer()._metadata.partitions_for_topic(self.topic_name) is None:
+        producer: Any = self.app.producer
+        client = producer._ensure_producer()  # the aiokafka producer under faust's
+        if client._metadata.partitions_for_topic(self.topic_name) is None:
             async with asyncio.timeout(self.timeout_s):
-                await producer._ensure_producer().partitions_for(self.topic_name)
+                await client.partitions_for(self.topic_name)
         partition = producer.key_partition(self.topic_name, key).partition
         return None if partition is None else int(partition)
 
