@@ -143,6 +143,23 @@ def kpi_docs(check: CheckOption = False) -> None:
     _write_or_check(page, with_tables(page.read_text(encoding="utf-8")), check, "kpi-docs")
 
 
+@app.command("schema")
+def schema(check: CheckOption = False) -> None:
+    """Write deploy/clickhouse/schema.sql: the live schema after every migration."""
+    import tempfile
+
+    from services.metrics.adapters.clickhouse import ClickHouseStore
+    from services.metrics.adapters.schema_snapshot import SCHEMA_FILE, live_schema
+
+    with tempfile.TemporaryDirectory(prefix="qms-schema-") as scratch:
+        store = ClickHouseStore(f"chdb://{scratch}", "qms").open()
+        try:
+            text = live_schema(store)
+        finally:
+            store.close()
+    _write_or_check(SCHEMA_FILE, text, check, "schema")
+
+
 def migrate(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
     """Apply the pending ClickHouse migrations of the metrics service."""
     from services.metrics.adapters.clickhouse import ClickHouseStore
