@@ -33,8 +33,7 @@ import pytest
 
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.province import Province, generate_province
-from services.demo.domain.truth import GroundTruth, ground_truth
-from services.demo.domain.truth_kpis import public_service_score
+from services.demo.domain.truth import GroundTruth, ground_truth, public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import (
