@@ -254,8 +254,7 @@ class KpiTruth:
             trail.received.append((event.time, d.channel, d.online_level or 0))
             trail.due_times.append((event.time, d.due_at))
         elif isinstance(event, DossierResolved):
-            # On time: resolved by the due time in force, which the resolved event carries.
-            trail.resolved.append((event.time, event.time <= event.data.due_at))
+            trail.resolved.append((event.time, event.on_time))
         elif isinstance(event, DossierSupplementRequested):
             trail.supplement_requested.append(event.time)
         elif isinstance(event, DossierSupplementReceived):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 # --- Rules and thresholds -------------------------------------------------------------------
 # A resolved dossier is on time when it is resolved by the due time in force, which its
-# `dossier.resolved` event carries in `data.due_at` (after supplements and apologies).
+# `dossier.resolved` event carries in `data.due_at` (after supplements and apologies): the
+# SQL form of `schemas.dossier.DossierResolved.on_time`, over `dossier_events`.
 ON_TIME_SQL = "time <= due_at"
 ONLINE_SQL = "channel = 'online'"
 FULL_ONLINE_LEVEL = 3  # online level 3 and 4: the whole procedure is done online
