@@ -138,7 +138,8 @@ def dashboard(
     }
 
 
-# The KPI catalogue writes every dossier count and rate: the panels count what the API does.
+# The KPI catalogue writes every dossier count and rate, and the CAPA figures come from the
+# view the API reads (kpi_capa_agency): the panels count what the API does.
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 
@@ -318,7 +319,7 @@ capa_board = dashboard(
         panel(
             "Backlog",
             "stat",
-            f"SELECT countIf(status = 'open') AS backlog FROM capa_state WHERE {SCOPE}",
+            f"SELECT sum(backlog) AS backlog FROM kpi_capa_agency WHERE {SCOPE}",
             ["backlog"],
             w=6,
             h=4,
@@ -326,8 +327,7 @@ capa_board = dashboard(
         panel(
             "Overdue",
             "stat",
-            f"SELECT countIf(status = 'open' AND closure_due_on < today()) AS overdue "
-            f"FROM capa_state WHERE {SCOPE}",
+            f"SELECT sum(overdue) AS overdue FROM kpi_capa_agency WHERE {SCOPE}",
             ["overdue"],
             w=6,
             h=4,
@@ -335,8 +335,8 @@ capa_board = dashboard(
         panel(
             "First-time effectiveness",
             "stat",
-            f"SELECT 100 * countIf(first_verification = 'effective') / nullIf(countIf(verified), 0)"
-            f" AS first_time_effectiveness FROM capa_state WHERE {SCOPE}",
+            f"SELECT 100 * sum(effective_first_time) / nullIf(sum(verified), 0) "
+            f"AS first_time_effectiveness FROM kpi_capa_agency WHERE {SCOPE}",
             ["first_time_effectiveness"],
             w=6,
             h=4,
@@ -345,8 +345,8 @@ capa_board = dashboard(
         panel(
             "Recurrence",
             "stat",
-            f"SELECT 100 * countIf(recurrence) / nullIf(count(), 0) AS recurrence_rate "
-            f"FROM capa_state WHERE {SCOPE}",
+            f"SELECT 100 * sum(recurrences) / nullIf(sum(capas), 0) AS recurrence_rate "
+            f"FROM kpi_capa_agency WHERE {SCOPE}",
             ["recurrence_rate"],
             w=6,
             h=4,

@@ -12,6 +12,7 @@ import yaml
 
 from schemas.envelope import CloudEvent
 from services.intake.ledger.domain.note import Checkpoint, origin_for, sign_checkpoint
+from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.domain.rows import Batch, RecordPosition
 from services.metrics.domain.tokens import batch_token
@@ -123,3 +124,13 @@ def test_provisioning_points_at_the_dashboards_and_a_clickhouse_source() -> None
     assert provider["providers"][0]["type"] == "file"
     uids = [board["uid"] for _, board in dashboards()]
     assert len(set(uids)) == len(uids)
+
+
+def test_the_capa_board_shows_what_the_read_api_answers(store: ClickHouseStore) -> None:
+    board = dict(dashboards())["capa-board.json"]
+    api = kpi_queries.capa_by_agency(store)
+    for title, column in (("Backlog", "backlog"), ("Overdue", "overdue")):
+        (target,) = next(p for p in board["panels"] if p["title"] == title)["targets"]
+        sql = expand(target["rawSql"], start=START, end=END, variables=SCOPES["all"])
+        ((shown,),) = store.query(sql)
+        assert shown == sum(r[column] for r in api) > 0, title
