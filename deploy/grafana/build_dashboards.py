@@ -157,7 +157,7 @@ province_overview = dashboard(
             h=4,
         ),
         panel(
-            "Resolved on time",
+            ON_TIME_RATE.label,
             "stat",
             f"SELECT {ON_TIME_RATE.sql()} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
@@ -167,7 +167,7 @@ province_overview = dashboard(
             unit="percent",
         ),
         panel(
-            "Online share",
+            ONLINE_SHARE.label,
             "stat",
             f"SELECT {ONLINE_SHARE.sql()} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",

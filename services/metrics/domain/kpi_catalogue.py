@@ -151,7 +151,12 @@ def dossier_counts_sql(names: tuple[str, ...] | None = None) -> str:
 
 
 def marks_of_event_sql() -> str:
-    """The measures an event of `dossier_events` marks, as a ClickHouse array expression."""
+    """The measures an event of `dossier_events` marks, as a ClickHouse array expression.
+
+    Per event kind: its unconditional marks, plus each conditional one when its condition
+    holds; written in the shapes of 0007 (`[…]`, `if(c, […, m], […])`, `arrayConcat`), so
+    that the frozen migration reads exactly as the catalogue writes.
+    """
     branches: list[str] = []
     for kind in dict.fromkeys(m.event for m in DOSSIER_MEASURES):
         measures = [m for m in DOSSIER_MEASURES if m.event == kind]
