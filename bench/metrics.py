@@ -45,6 +45,7 @@ from services.common.topics import (  # noqa: E402
 )
 from services.metrics.adapters.clickhouse import ClickHouseStore  # noqa: E402
 from services.metrics.config import MetricsSettings  # noqa: E402
+from services.metrics.domain.kpi_catalogue import ON_TIME_SQL  # noqa: E402
 from services.metrics.entrypoints.replay import replay_all  # noqa: E402
 
 ICT = timezone(timedelta(hours=7))
@@ -208,13 +209,13 @@ QUESTIONS = {
 
 # The exact-set daily aggregate of migration 0003, which 0007 replaced: kept here only to
 # print before/after figures from one run.
-LEGACY = """
+LEGACY = f"""
     CREATE TABLE legacy_dossier_daily
     ENGINE = AggregatingMergeTree ORDER BY (agency, procedure, day)
     AS SELECT agency, procedure, day,
         uniqExactStateIf(dossier, type = 'vn.qms.dossier.received.v1') AS received_state,
         uniqExactStateIf(dossier, type = 'vn.qms.dossier.resolved.v1') AS resolved_state,
-        uniqExactStateIf(dossier, type = 'vn.qms.dossier.resolved.v1' AND time <= due_at)
+        uniqExactStateIf(dossier, type = 'vn.qms.dossier.resolved.v1' AND {ON_TIME_SQL})
             AS on_time_state
     FROM dossier_events GROUP BY agency, procedure, day
 """

@@ -132,6 +132,12 @@ class DossierResolved(CloudEvent):
     type: Literal["vn.qms.dossier.resolved.v1"]
     data: DossierResolvedData
 
+    @property
+    def on_time(self) -> bool:
+        """Resolved by the due time in force, which `data.due_at` carries (docs/kpis.md);
+        the metrics service's SQL form of the rule is `kpi_catalogue.ON_TIME_SQL`."""
+        return self.time <= self.data.due_at
+
 
 class DossierResultReturned(CloudEvent):
     """The result was handed back to the applicant."""

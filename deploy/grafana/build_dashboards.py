@@ -13,6 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from services.metrics.domain.kpi_catalogue import (
+    ON_TIME_RATE,
+    ONLINE_SHARE,
+    ONSITE_INSPECTION_MINIMUM_PCT,
+    SCORE_COMPONENTS,
+    count_sql,
+    dossier_counts_sql,
+)
+
 HERE = Path(__file__).resolve().parent
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "qms-clickhouse"}
 
@@ -129,9 +138,10 @@ def dashboard(
     }
 
 
-DOSSIER_SUMS = """countIf(measure = 'received') AS received,
-    countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time,
-    resolved - on_time AS late"""
+# The KPI catalogue writes every dossier count and rate, and the CAPA figures come from the
+# view the API reads (kpi_capa_agency): the panels count what the API does.
+DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
+SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 
 province_overview = dashboard(
     "qms-province",
@@ -140,17 +150,16 @@ province_overview = dashboard(
         panel(
             "Dossiers received",
             "stat",
-            f"SELECT countIf(measure = 'received') AS received FROM dossier_marks_final "
+            f"SELECT {count_sql('received', 'received')} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["received"],
             w=6,
             h=4,
         ),
         panel(
-            "Resolved on time",
+            ON_TIME_RATE.label,
             "stat",
-            f"SELECT 100 * countIf(measure = 'on_time') / "
-            f"nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
+            f"SELECT {ON_TIME_RATE.sql()} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["on_time_rate"],
             w=6,
@@ -158,10 +167,9 @@ province_overview = dashboard(
             unit="percent",
         ),
         panel(
-            "Online share",
+            ONLINE_SHARE.label,
             "stat",
-            f"SELECT 100 * countIf(measure = 'received_online') / "
-            f"nullIf(countIf(measure = 'received'), 0) AS online_share FROM dossier_marks_final "
+            f"SELECT {ONLINE_SHARE.sql()} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["online_share"],
             w=6,
@@ -200,21 +208,10 @@ province_overview = dashboard(
         panel(
             "Public-service score per month",
             "table",
-            f"SELECT agency, month, round(score, 1) AS score, round(progress, 1) AS progress, "
-            f"round(online_service, 1) AS online_service, round(satisfaction, 1) AS satisfaction, "
-            f"round(transparency, 1) AS transparency, round(digitisation, 1) AS digitisation "
+            f"SELECT agency, month, {', '.join(f'round({c}, 1) AS {c}' for c in SCORE_COLUMNS)} "
             f"FROM kpi_public_service_score_month WHERE $__dateFilter(month) AND {SCOPE} "
             f"ORDER BY month DESC, score",
-            [
-                "agency",
-                "month",
-                "score",
-                "progress",
-                "online_service",
-                "satisfaction",
-                "transparency",
-                "digitisation",
-            ],
+            ["agency", "month", *SCORE_COLUMNS],
             w=12,
             h=10,
         ),
@@ -250,8 +247,8 @@ agency_drilldown = dashboard(
         panel(
             "On-time rate per month",
             "timeseries",
-            f"SELECT toDateTime(toStartOfMonth(day)) AS time, 100 * countIf(measure = 'on_time')"
-            f" / nullIf(countIf(measure = 'resolved'), 0) AS on_time_rate FROM dossier_marks_final "
+            f"SELECT toDateTime(toStartOfMonth(day)) AS time, {ON_TIME_RATE.sql()} "
+            f"FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
             ["time", "on_time_rate"],
             timeseries=True,
@@ -269,8 +266,8 @@ agency_drilldown = dashboard(
             "Per procedure",
             "table",
             f"SELECT procedure, {DOSSIER_SUMS}, "
-            f"countIf(measure = 'supplement_requested') AS supplements, "
-            f"countIf(measure = 'apologies') AS apologies FROM dossier_marks_final "
+            f"{count_sql('supplement_requested', 'supplements')}, "
+            f"{count_sql('apologies', 'apologies')} FROM dossier_marks_final "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY procedure "
             f"ORDER BY late DESC, procedure",
             ["procedure", "received", "resolved", "on_time", "late", "supplements", "apologies"],
@@ -322,7 +319,7 @@ capa_board = dashboard(
         panel(
             "Backlog",
             "stat",
-            f"SELECT countIf(status = 'open') AS backlog FROM capa_state WHERE {SCOPE}",
+            f"SELECT sum(backlog) AS backlog FROM kpi_capa_agency WHERE {SCOPE}",
             ["backlog"],
             w=6,
             h=4,
@@ -330,8 +327,7 @@ capa_board = dashboard(
         panel(
             "Overdue",
             "stat",
-            f"SELECT countIf(status = 'open' AND closure_due_on < today()) AS overdue "
-            f"FROM capa_state WHERE {SCOPE}",
+            f"SELECT sum(overdue) AS overdue FROM kpi_capa_agency WHERE {SCOPE}",
             ["overdue"],
             w=6,
             h=4,
@@ -339,8 +335,8 @@ capa_board = dashboard(
         panel(
             "First-time effectiveness",
             "stat",
-            f"SELECT 100 * countIf(first_verification = 'effective') / nullIf(countIf(verified), 0)"
-            f" AS first_time_effectiveness FROM capa_state WHERE {SCOPE}",
+            f"SELECT 100 * sum(effective_first_time) / nullIf(sum(verified), 0) "
+            f"AS first_time_effectiveness FROM kpi_capa_agency WHERE {SCOPE}",
             ["first_time_effectiveness"],
             w=6,
             h=4,
@@ -349,8 +345,8 @@ capa_board = dashboard(
         panel(
             "Recurrence",
             "stat",
-            f"SELECT 100 * countIf(recurrence) / nullIf(count(), 0) AS recurrence_rate "
-            f"FROM capa_state WHERE {SCOPE}",
+            f"SELECT 100 * sum(recurrences) / nullIf(sum(capas), 0) AS recurrence_rate "
+            f"FROM kpi_capa_agency WHERE {SCOPE}",
             ["recurrence_rate"],
             w=6,
             h=4,
@@ -414,7 +410,7 @@ audit_programme = dashboard(
             unit="percent",
         ),
         panel(
-            "On-site inspections (minimum 30%)",
+            f"On-site inspections (minimum {ONSITE_INSPECTION_MINIMUM_PCT:.0f}%)",
             "stat",
             f"SELECT 100 * countIf(on_site = 1) / nullIf(count(), 0) AS onsite_share "
             f"FROM audit_state WHERE kind = 'inspection' AND conducted_time IS NOT NULL "

@@ -161,7 +161,7 @@ def late_dossier_capa_id(agency: str, procedure_code: str, month: str) -> str:
 
 def _late_dossier(event: DossierResolved, policy: DueDatePolicy) -> list[OpenCapa]:
     data = event.data
-    if event.time <= data.due_at:
+    if event.on_time:
         return []
     month = resolution_month(event.time)
     agency = event.agencycode

@@ -1,6 +1,13 @@
 """The ground truth of a list of events: a plain fold, whatever generated them.
 
-Definitions (the metrics and CAPA services match theirs to these):
+`fold(events)` drops repeated `(source, id)` and folds each event into the trail of its
+aggregate (dossier, complaint, rating, audit, objective) and the event totals; the count
+methods of `KpiTruth` then apply the docs/kpis.md rules to the trails for any grouping and
+month range, and `ground_truth(events)` gives the demo's figures (per agency, per agency
+and month, totals, expected CAPAs) from the same trails. Written from the definitions,
+independently of the metrics service's SQL, so the two can be compared. Order of the
+events does not matter: every rule takes the earliest or latest event by `time`, never
+by arrival. The rules, in short:
 
 - received: dossiers (subjects) with a `dossier.received` event, counted by agency and by
   the month (Asia/Ho_Chi_Minh) of that event;
@@ -11,21 +18,21 @@ Definitions (the metrics and CAPA services match theirs to these):
 - expected CAPAs (issue 4 policies): one per major or minor finding, one per substantiated
   complaint, one per (agency, procedure, month of resolution) with late dossiers, one per
   objective evaluation that was not met.
-
-Events delivered twice (same source and id) count once, and the order does not matter.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from schemas.audit import (
     AuditClosed,
     AuditConducted,
     AuditFindingRecorded,
+    AuditKind,
     AuditPlanned,
     FindingClassification,
 )
@@ -35,6 +42,7 @@ from schemas.dossier import (
     DossierApologyIssued,
     DossierReceived,
     DossierResolved,
+    DossierSupplementReceived,
     DossierSupplementRequested,
     DossierWithdrawn,
 )
@@ -42,7 +50,410 @@ from schemas.envelope import CloudEvent
 from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
-from services.demo.domain.truth_kpis import KpiTruth
+
+# First and last month ("YYYY-MM"), both included; None = all time.
+Months = tuple[str, str] | None
+# Grouping keys of a count: any of "agency", "procedure", "month" (in that order).
+Group = tuple[str, ...]
+
+DOSSIER_MEASURES = (
+    "received", "resolved", "on_time", "received_online", "received_online_l34",
+    "supplement_requested", "withdrawn", "apologies",
+)  # fmt: skip
+SATISFIED_FROM = 4
+
+
+def _in(month: str, months: Months) -> bool:
+    return months is None or months[0] <= month <= months[1]
+
+
+def period_months(period: str) -> tuple[str, str]:
+    """`2026`, `2026-Q2` or `2026-05` as its first and last month."""
+    if len(period) == 4:
+        return f"{period}-01", f"{period}-12"
+    if "-Q" in period:
+        year, quarter = period.split("-Q")
+        first = 3 * (int(quarter) - 1) + 1
+        return f"{year}-{first:02d}", f"{year}-{first + 2:02d}"
+    return period, period
+
+
+def _pct(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else 100.0 * numerator / denominator
+
+
+@dataclass
+class DossierTrail:
+    """What happened to one dossier: each event kind with its time (and due times)."""
+
+    agency: str
+    procedure: str
+    received: list[tuple[datetime, Channel, int]] = field(default_factory=list)
+    resolved: list[tuple[datetime, bool]] = field(default_factory=list)  # time, on time
+    supplement_requested: list[datetime] = field(default_factory=list)
+    withdrawn: list[datetime] = field(default_factory=list)
+    apologies: list[datetime] = field(default_factory=list)
+    # (event time, due time it sets): received.due_at, supplement_received.new_due_at,
+    # apology_issued.new_due_at; the one with the latest event time is in force.
+    due_times: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def marks(self) -> set[tuple[str, str]]:
+        """(measure, month) pairs this dossier counts for (once each)."""
+        out: set[tuple[str, str]] = set()
+        for time, channel, level in self.received:
+            month = month_key(time)
+            out.add(("received", month))
+            if channel is Channel.ONLINE:
+                out.add(("received_online", month))
+                if level >= 3:
+                    out.add(("received_online_l34", month))
+        for time, on_time in self.resolved:
+            out.add(("resolved", month_key(time)))
+            if on_time:
+                out.add(("on_time", month_key(time)))
+        for name in ("supplement_requested", "withdrawn", "apologies"):
+            out.update((name, month_key(t)) for t in getattr(self, name))
+        return out
+
+    def open_at(self, at: datetime) -> tuple[bool, bool]:
+        """In progress at `at`, and overdue then (due time in force as known now)."""
+        received = [t for t, _, _ in self.received if t <= at]
+        stopped = [t for t, _ in self.resolved if t <= at] + [t for t in self.withdrawn if t <= at]
+        if not received or stopped:
+            return False, False
+        due = max(self.due_times)[1] if self.due_times else None
+        return True, due is not None and due < at
+
+
+@dataclass
+class ComplaintTrail:
+    agency: str
+    filed: list[datetime] = field(default_factory=list)
+    resolved: list[tuple[datetime, bool]] = field(default_factory=list)
+
+
+@dataclass
+class RatingTrail:
+    agency: str
+    scores: list[tuple[datetime, int]] = field(default_factory=list)
+
+
+@dataclass
+class AuditTrail:
+    audited_agency: str
+    kind: AuditKind
+    conducted: list[datetime] = field(default_factory=list)
+    on_site: bool = False  # stated on the planned or the conducted event
+    findings: dict[str, FindingClassification] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveEvaluation:
+    """The latest evaluation of one objective for one period."""
+
+    agency: str
+    objective: str
+    indicator: str
+    period: str
+    target: float
+    actual: float
+    met: bool
+    time: datetime
+
+
+def _group_key(group: Group, agency: str, procedure: str, month: str) -> tuple[str, ...]:
+    values = {"agency": agency, "procedure": procedure, "month": month}
+    return tuple(values[g] for g in group)
+
+
+@dataclass
+class KpiTruth:
+    """Trails of every aggregate, and the KPI counts of docs/kpis.md over them."""
+
+    dossiers: dict[str, DossierTrail] = field(default_factory=dict)
+    complaints: dict[str, ComplaintTrail] = field(default_factory=dict)
+    ratings: dict[str, RatingTrail] = field(default_factory=dict)
+    audits: dict[str, AuditTrail] = field(default_factory=dict)
+    objective_evaluations: dict[tuple[str, str], ObjectiveEvaluation] = field(default_factory=dict)
+    objectives_set: dict[str, tuple[datetime, float, str]] = field(default_factory=dict)
+    events_by_type: Counter[str] = field(default_factory=Counter)
+    agencies_in_scope: set[str] = field(default_factory=set)
+    latest_time: datetime | None = None
+    # Per-event totals of the demo's summary (events, not aggregates: docs/demo.md).
+    totals: Counter[str] = field(default_factory=Counter)
+    findings_recorded: Counter[str] = field(default_factory=Counter)
+
+    # --- the fold -------------------------------------------------------------------------
+    def add(self, event: CloudEvent) -> None:
+        """Fold one (not yet seen) event into its aggregate's trail."""
+        self.events_by_type[event.type] += 1
+        if self.latest_time is None or event.time > self.latest_time:
+            self.latest_time = event.time
+        self._count(event)
+        if event.family == "dossier":
+            self._dossier(event)
+        elif isinstance(event, ComplaintFiled):
+            self._complaint(event).filed.append(event.time)
+        elif isinstance(event, ComplaintResolved):
+            self._complaint(event).resolved.append((event.time, event.data.substantiated))
+        elif isinstance(event, SatisfactionRated):
+            trail = self.ratings.setdefault(event.subject, RatingTrail(event.agencycode))
+            trail.scores.append((event.time, event.data.score))
+        elif event.family == "audit":
+            self._audit(event)
+        elif isinstance(event, QualityObjectiveSet):
+            latest = self.objectives_set.get(event.subject)
+            if latest is None or event.time > latest[0]:
+                self.objectives_set[event.subject] = (
+                    event.time, event.data.target, event.data.comparison.value,
+                )  # fmt: skip
+        elif isinstance(event, QualityObjectiveEvaluated):
+            d = event.data
+            key = (event.subject, d.period)
+            known = self.objective_evaluations.get(key)
+            if known is None or event.time > known.time:
+                self.objective_evaluations[key] = ObjectiveEvaluation(
+                    event.agencycode, event.subject, d.indicator.value, d.period, d.target,
+                    d.actual, d.met, event.time,
+                )  # fmt: skip
+
+    def _count(self, event: CloudEvent) -> None:
+        totals = self.totals
+        if isinstance(event, DossierWithdrawn):
+            totals["dossiers_withdrawn"] += 1
+        elif isinstance(event, DossierSupplementRequested):
+            totals["supplements_requested"] += 1
+        elif isinstance(event, DossierApologyIssued):
+            totals["apologies_issued"] += 1
+        elif isinstance(event, ComplaintWithdrawn):
+            totals["complaints_withdrawn"] += 1
+        elif isinstance(event, SatisfactionRated):
+            totals["ratings"] += 1
+            totals["ratings_satisfied"] += event.data.score >= SATISFIED_FROM
+        elif isinstance(event, AuditPlanned):
+            totals["audits_planned"] += 1
+        elif isinstance(event, AuditConducted):
+            totals["audits_conducted"] += 1
+            totals["audits_conducted_on_site"] += event.data.on_site
+        elif isinstance(event, AuditClosed):
+            totals["audits_closed"] += 1
+        elif isinstance(event, AuditFindingRecorded):
+            self.findings_recorded[event.data.classification.value] += 1
+        elif isinstance(event, QualityObjectiveSet):
+            totals["objectives_set"] += 1
+        elif isinstance(event, QualityObjectiveEvaluated):
+            totals["objectives_evaluated"] += 1
+            totals["objectives_missed"] += not event.data.met
+
+    def _dossier(self, event: CloudEvent) -> None:
+        self.agencies_in_scope.add(event.agencycode)
+        procedure = str(getattr(getattr(event, "data", None), "procedure_code", ""))
+        trail = self.dossiers.setdefault(event.subject, DossierTrail(event.agencycode, procedure))
+        if isinstance(event, DossierReceived):
+            d = event.data
+            trail.received.append((event.time, d.channel, d.online_level or 0))
+            trail.due_times.append((event.time, d.due_at))
+        elif isinstance(event, DossierResolved):
+            trail.resolved.append((event.time, event.on_time))
+        elif isinstance(event, DossierSupplementRequested):
+            trail.supplement_requested.append(event.time)
+        elif isinstance(event, DossierSupplementReceived):
+            trail.due_times.append((event.time, event.data.new_due_at))
+        elif isinstance(event, DossierWithdrawn):
+            trail.withdrawn.append(event.time)
+        elif isinstance(event, DossierApologyIssued):
+            trail.apologies.append(event.time)
+            trail.due_times.append((event.time, event.data.new_due_at))
+
+    def _complaint(self, event: CloudEvent) -> ComplaintTrail:
+        return self.complaints.setdefault(event.subject, ComplaintTrail(event.agencycode))
+
+    def _audit(self, event: CloudEvent) -> None:
+        data = getattr(event, "data", None)
+        audited = str(getattr(data, "audited_agency", event.agencycode))
+        self.agencies_in_scope.add(audited)
+        kind = getattr(data, "kind", AuditKind.INTERNAL_AUDIT)
+        trail = self.audits.setdefault(event.subject, AuditTrail(audited, kind))
+        if isinstance(event, AuditPlanned):
+            trail.on_site |= event.data.on_site
+        elif isinstance(event, AuditConducted):
+            trail.conducted.append(event.time)
+            trail.on_site |= event.data.on_site
+        elif isinstance(event, AuditFindingRecorded):
+            trail.findings[event.data.finding_id] = event.data.classification
+
+    # --- the counts -----------------------------------------------------------------------
+    def dossier_counts(
+        self, group: Group, months: Months = None
+    ) -> dict[tuple[str, ...], dict[str, int]]:
+        """Dossiers per measure (and `late`) for each group over the months.
+
+        A dossier counts once per measure and month (the month of its such events), and a
+        range of months adds its months up: a dossier with supplement requests in March and
+        in April is one in each month and two over March–April (docs/kpis.md).
+        """
+        sets: dict[tuple[str, ...], dict[str, set[tuple[str, str]]]] = defaultdict(
+            lambda: {m: set() for m in DOSSIER_MEASURES}
+        )
+        for code, trail in self.dossiers.items():
+            for measure, month in trail.marks():
+                if _in(month, months):
+                    key = _group_key(group, trail.agency, trail.procedure, month)
+                    sets[key][measure].add((code, month))
+        out = {}
+        for key, by_measure in sets.items():
+            counts = {m: len(s) for m, s in by_measure.items()}
+            counts["late"] = counts["resolved"] - counts["on_time"]
+            out[key] = counts
+        return out
+
+    def dossiers_open_at(self, at: datetime) -> dict[str, dict[str, int]]:
+        """Per agency: dossiers in progress at `at` and how many of them are overdue."""
+        out: dict[str, dict[str, int]] = defaultdict(lambda: {"in_progress": 0, "overdue": 0})
+        for trail in self.dossiers.values():
+            in_progress, overdue = trail.open_at(at)
+            if in_progress:
+                out[trail.agency]["in_progress"] += 1
+                out[trail.agency]["overdue"] += overdue
+        return dict(out)
+
+    def complaint_counts(
+        self, group: Group, months: Months = None
+    ) -> dict[tuple[str, ...], dict[str, Any]]:
+        """Filed (filing month), resolved and substantiated (resolution month), mean days."""
+        out: dict[tuple[str, ...], dict[str, float]] = defaultdict(
+            lambda: {"filed": 0, "resolved": 0, "substantiated": 0, "days": 0.0, "timed": 0}
+        )
+        for trail in self.complaints.values():
+            filed = min(trail.filed) if trail.filed else None
+            if filed is not None and _in(month_key(filed), months):
+                out[_group_key(group, trail.agency, "", month_key(filed))]["filed"] += 1
+            if trail.resolved:
+                resolved = min(t for t, _ in trail.resolved)
+                if _in(month_key(resolved), months):
+                    row = out[_group_key(group, trail.agency, "", month_key(resolved))]
+                    row["resolved"] += 1
+                    row["substantiated"] += any(s for _, s in trail.resolved)
+                    if filed is not None:
+                        row["days"] += (resolved - filed).total_seconds() / 86400
+                        row["timed"] += 1
+        return {
+            key: {
+                **row,
+                "avg_resolution_days": row["days"] / row["timed"] if row["timed"] else None,
+            }
+            for key, row in out.items()
+        }
+
+    def satisfaction_counts(
+        self, group: Group, months: Months = None
+    ) -> dict[tuple[str, ...], dict[str, Any]]:
+        """Ratings (month of the first), satisfied (latest score >= 4), score sum."""
+        out: dict[tuple[str, ...], dict[str, float]] = defaultdict(
+            lambda: {"ratings": 0, "satisfied": 0, "score_sum": 0}
+        )
+        for trail in self.ratings.values():
+            month = month_key(min(t for t, _ in trail.scores))
+            if _in(month, months):
+                score = max(trail.scores)[1]
+                row = out[_group_key(group, trail.agency, "", month)]
+                row["ratings"] += 1
+                row["satisfied"] += score >= SATISFIED_FROM
+                row["score_sum"] += score
+        return dict(out)
+
+    def audit_counts(self, months: Months = None) -> dict[str, dict[str, int]]:
+        """Per audited agency: audits by kind conducted in the months, on-site, findings."""
+        out: dict[str, dict[str, int]] = defaultdict(Counter)
+        for trail in self.audits.values():
+            if not trail.conducted or not _in(month_key(min(trail.conducted)), months):
+                continue
+            row = out[trail.audited_agency]
+            kind_column = {AuditKind.INTERNAL_AUDIT: "internal_audits",
+                           AuditKind.EXTERNAL_AUDIT: "external_audits",
+                           AuditKind.INSPECTION: "inspections"}[trail.kind]  # fmt: skip
+            row[kind_column] += 1
+            row["onsite_inspections"] += trail.kind is AuditKind.INSPECTION and trail.on_site
+            row["findings"] += len(trail.findings)
+            classes = list(trail.findings.values())
+            row["major_findings"] += classes.count(FindingClassification.MAJOR)
+            row["minor_findings"] += classes.count(FindingClassification.MINOR)
+        return {agency: dict(row) for agency, row in out.items()}
+
+    def audit_coverage(self, months: Months = None) -> dict[str, int]:
+        """Agencies in scope, agencies internally audited or inspected, inspections on site."""
+        conducted = [t for t in self.audits.values()
+                     if t.conducted and _in(month_key(min(t.conducted)), months)]  # fmt: skip
+        inspections = [t for t in conducted if t.kind is AuditKind.INSPECTION]
+        return {
+            "agencies": len(self.agencies_in_scope),
+            "internally_audited": len(
+                {t.audited_agency for t in conducted if t.kind is AuditKind.INTERNAL_AUDIT}
+            ),
+            "inspected": len({t.audited_agency for t in inspections}),
+            "inspections": len(inspections),
+            "onsite_inspections": sum(1 for t in inspections if t.on_site),
+        }
+
+    def findings_by_classification(self) -> dict[str, int]:
+        """Distinct findings of conducted audits, by classification."""
+        counts = Counter(c.value for t in self.audits.values() if t.conducted
+                         for c in t.findings.values())  # fmt: skip
+        return {c.value: counts[c.value] for c in FindingClassification}
+
+    def measured(self, agency: str, indicator: str, period: str) -> float | None:
+        """An objective's indicator measured on the agency's own events of the period."""
+        months = period_months(period)
+        if indicator in ("on_time_rate", "online_share"):
+            d = self.dossier_counts(("agency",), months).get((agency,))
+            if d is None:
+                return None
+            if indicator == "on_time_rate":
+                return _pct(d["on_time"], d["resolved"])
+            return _pct(d["received_online"], d["received"])
+        if indicator == "satisfaction_rate":
+            s = self.satisfaction_counts(("agency",), months).get((agency,))
+            return None if s is None else _pct(s["satisfied"], s["ratings"])
+        c = self.complaint_counts(("agency",), months).get((agency,))
+        return None if c is None else _pct(c["resolved"], c["filed"])
+
+    def objectives_met(self) -> dict[str, int]:
+        """Evaluations (latest per objective and period) as reported: met and missed."""
+        met = sum(1 for e in self.objective_evaluations.values() if e.met)
+        return {"evaluated": len(self.objective_evaluations), "met": met,
+                "missed": len(self.objective_evaluations) - met}  # fmt: skip
+
+
+def public_service_score(
+    dossiers: Mapping[str, int], ratings: int, satisfied: int
+) -> dict[str, float | None]:
+    """The Decision 766-spirit score of docs/kpis.md from one period's counts."""
+    components = {
+        "progress": _pct(dossiers["on_time"], dossiers["resolved"]),
+        "online_service": _pct(dossiers["received_online"], dossiers["received"]),
+        "satisfaction": _pct(satisfied, ratings),
+        "transparency": 100.0
+        if dossiers["late"] == 0
+        else min(100.0, 100.0 * dossiers["apologies"] / dossiers["late"]),
+        "digitisation": _pct(dossiers["received_online_l34"], dossiers["received"]),
+    }
+    weights = {"progress": 30, "online_service": 20, "satisfaction": 20, "transparency": 15,
+               "digitisation": 15}  # fmt: skip
+    present = {k: w for k, w in weights.items() if components[k] is not None}
+    total = sum(present.values())
+    score = sum(w * (components[k] or 0.0) for k, w in present.items()) / total if total else None
+    return {**components, "score": score}
+
+
+def fold(events: Iterable[CloudEvent]) -> KpiTruth:
+    """A KpiTruth of events delivered any number of times, in any order."""
+    truth = KpiTruth()
+    seen: set[tuple[str, str]] = set()
+    for event in events:
+        if (event.source, event.id) not in seen:
+            seen.add((event.source, event.id))
+            truth.add(event)
+    return truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +486,8 @@ class GroundTruth:
     totals: dict[str, int]
     findings: dict[str, int]
     expected_capas: dict[str, int] = field(default_factory=dict)
-    # Every KPI of docs/kpis.md (per aggregate trails and their counts), for comparisons
-    # with the metrics service; not part of `as_json`.
+    # Every KPI of docs/kpis.md (the trails and their counts), for comparisons with the
+    # metrics service; not part of `as_json`.
     kpis: KpiTruth = field(default_factory=KpiTruth)
 
     def as_json(self) -> dict[str, Any]:
@@ -96,107 +507,45 @@ class GroundTruth:
 _COUNTED = ("received", "resolved", "on_time")
 
 
-@dataclass
-class _Dossiers:
-    received: dict[str, tuple[str, str]] = field(default_factory=dict)  # subject -> agency, month
-    resolved: dict[str, tuple[str, str, str, bool]] = field(default_factory=dict)
-    online: set[str] = field(default_factory=set)
+def _dossier_counts(
+    counts: Mapping[tuple[str, ...], Mapping[str, int]],
+) -> dict[Any, DossierCounts]:
+    """Rows with a received or resolved dossier, keyed by agency or (agency, month)."""
+    return {
+        (key[0] if len(key) == 1 else key): DossierCounts(*(row[k] for k in _COUNTED))
+        for key, row in sorted(counts.items())
+        if row["received"] or row["resolved"]
+    }
 
 
 def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     """Fold events (any order, duplicates allowed) into the ground truth."""
-    seen: set[tuple[str, str]] = set()
-    dossiers = _Dossiers()
-    totals: Counter[str] = Counter()
-    findings: Counter[str] = Counter()
-    complaints_filed: set[str] = set()
-    complaints_resolved: dict[str, bool] = {}
-    late_groups: set[tuple[str, str, str]] = set()
-    kpis = KpiTruth()
-    for event in events:
-        key = (event.source, event.id)
-        if key in seen:
-            continue
-        seen.add(key)
-        kpis.add(event)
-        if isinstance(event, DossierReceived):
-            dossiers.received[event.subject] = (event.agencycode, month_key(event.time))
-            if event.data.channel is Channel.ONLINE:
-                dossiers.online.add(event.subject)
-        elif isinstance(event, DossierResolved):
-            on_time = event.time <= event.data.due_at
-            month = month_key(event.time)
-            dossiers.resolved[event.subject] = (
-                event.agencycode, month, event.data.procedure_code, on_time,
-            )  # fmt: skip
-        elif isinstance(event, DossierWithdrawn):
-            totals["dossiers_withdrawn"] += 1
-        elif isinstance(event, DossierSupplementRequested):
-            totals["supplements_requested"] += 1
-        elif isinstance(event, DossierApologyIssued):
-            totals["apologies_issued"] += 1
-        elif isinstance(event, ComplaintFiled):
-            complaints_filed.add(event.subject)
-        elif isinstance(event, ComplaintResolved):
-            complaints_resolved[event.subject] = event.data.substantiated
-        elif isinstance(event, ComplaintWithdrawn):
-            totals["complaints_withdrawn"] += 1
-        elif isinstance(event, SatisfactionRated):
-            totals["ratings"] += 1
-            totals["ratings_satisfied"] += event.data.score >= 4
-        elif isinstance(event, AuditPlanned):
-            totals["audits_planned"] += 1
-        elif isinstance(event, AuditConducted):
-            totals["audits_conducted"] += 1
-            totals["audits_conducted_on_site"] += event.data.on_site
-        elif isinstance(event, AuditClosed):
-            totals["audits_closed"] += 1
-        elif isinstance(event, AuditFindingRecorded):
-            findings[event.data.classification.value] += 1
-        elif isinstance(event, QualityObjectiveSet):
-            totals["objectives_set"] += 1
-        elif isinstance(event, QualityObjectiveEvaluated):
-            totals["objectives_evaluated"] += 1
-            totals["objectives_missed"] += not event.data.met
-
-    agencies: Counter[tuple[str, str]] = Counter()
-    months: Counter[tuple[str, str, str]] = Counter()
-    for agency, month in dossiers.received.values():
-        agencies[agency, "received"] += 1
-        months[agency, month, "received"] += 1
-    for agency, month, procedure, on_time in dossiers.resolved.values():
-        agencies[agency, "resolved"] += 1
-        months[agency, month, "resolved"] += 1
-        agencies[agency, "on_time"] += on_time
-        months[agency, month, "on_time"] += on_time
-        if not on_time:
-            late_groups.add((agency, procedure, month))
-
-    def counts(*key: str) -> DossierCounts:
-        if len(key) == 1:
-            (agency,) = key
-            return DossierCounts(*(agencies[agency, k] for k in _COUNTED))
-        agency, month = key
-        return DossierCounts(*(months[agency, month, k] for k in _COUNTED))
-
-    agency_codes = {agency for agency, _ in agencies}
-    month_keys = {(agency, month) for agency, month, _ in months}
-    per_agency = {code: counts(code) for code in sorted(agency_codes)}
-    total_resolved = sum(c.resolved for c in per_agency.values())
-    total_on_time = sum(c.on_time for c in per_agency.values())
+    kpis = fold(events)
+    per_agency = _dossier_counts(kpis.dossier_counts(("agency",)))
+    dossiers = kpis.dossiers.values()
+    complaints = kpis.complaints.values()
+    late_groups = {
+        (trail.agency, trail.procedure, month_key(time))
+        for trail in dossiers
+        for time, on_time in trail.resolved
+        if not on_time
+    }
+    totals = Counter(kpis.totals)
     totals.update(
-        dossiers_received=len(dossiers.received),
-        dossiers_received_online=len(dossiers.online),
-        dossiers_resolved=total_resolved,
-        dossiers_on_time=total_on_time,
-        dossiers_late=total_resolved - total_on_time,
-        complaints_filed=len(complaints_filed),
-        complaints_resolved=len(complaints_resolved),
-        complaints_substantiated=sum(complaints_resolved.values()),
+        dossiers_received=sum(1 for t in dossiers if t.received),
+        dossiers_received_online=sum(
+            1 for t in dossiers if any(c is Channel.ONLINE for _, c, _ in t.received)
+        ),
+        dossiers_resolved=sum(c.resolved for c in per_agency.values()),
+        dossiers_on_time=sum(c.on_time for c in per_agency.values()),
+        dossiers_late=sum(c.late for c in per_agency.values()),
+        complaints_filed=sum(1 for t in complaints if t.filed),
+        complaints_resolved=sum(1 for t in complaints if t.resolved),
+        complaints_substantiated=sum(1 for t in complaints if any(s for _, s in t.resolved)),
     )
-    by_classification = {c.value: findings[c.value] for c in FindingClassification}
+    findings = {c.value: kpis.findings_recorded[c.value] for c in FindingClassification}
     expected = {
-        "from_findings": by_classification["major"] + by_classification["minor"],
+        "from_findings": findings["major"] + findings["minor"],
         "from_complaints": totals["complaints_substantiated"],
         "from_late_dossiers": len(late_groups),
         "from_missed_objectives": totals["objectives_missed"],
@@ -204,9 +553,9 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     expected["total"] = sum(expected.values())
     return GroundTruth(
         agencies=per_agency,
-        agency_months={key: counts(*key) for key in sorted(month_keys)},
+        agency_months=_dossier_counts(kpis.dossier_counts(("agency", "month"))),
         totals=dict(sorted(totals.items())),
-        findings=by_classification,
+        findings=findings,
         expected_capas=expected,
         kpis=kpis,
     )

@@ -9,6 +9,7 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
+from services.metrics.domain.kpi_catalogue import dossier_counts_sql
 from services.metrics.domain.periods import DayRange
 
 
@@ -41,17 +42,7 @@ def _where(
 
 # Counts of dossier marks (deploy/clickhouse/0007_dossier_marks.sql): a dossier has at
 # most one mark per measure and month, so a count over months is a plain count.
-DOSSIER_MEASURES = """
-    countIf(measure = 'received') AS received,
-    countIf(measure = 'resolved') AS resolved,
-    countIf(measure = 'on_time') AS on_time,
-    resolved - on_time AS late,
-    countIf(measure = 'received_online') AS received_online,
-    countIf(measure = 'received_online_l34') AS received_online_l34,
-    countIf(measure = 'supplement_requested') AS supplement_requested,
-    countIf(measure = 'withdrawn') AS withdrawn,
-    countIf(measure = 'apologies') AS apologies
-"""
+DOSSIER_COUNTS = dossier_counts_sql()
 
 
 def _month_text(value: Any) -> str:
@@ -71,7 +62,7 @@ def dossiers_by(
     keys = [("toStartOfMonth(day) AS month" if g == "month" else g) for g in group]
     where, params = _where(days, scope=scope, agency=agency, procedure=procedure)
     sql = (
-        f"SELECT {', '.join(keys)}, {DOSSIER_MEASURES} FROM dossier_marks_final{where} "
+        f"SELECT {', '.join(keys)}, {DOSSIER_COUNTS} FROM dossier_marks_final{where} "
         f"GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}"
     )
     rows = store.query_dicts(sql, params)

@@ -9,6 +9,7 @@ from pathlib import Path
 from services.common.shipped import shipped_file
 
 MIGRATIONS_DIR = shipped_file("clickhouse")
+SCHEMA_SNAPSHOT = "schema.sql"  # the generated live schema beside them, not a migration
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -22,7 +23,7 @@ class Migration:
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Every migration file in version order; refuses gaps, duplicates and odd names."""
     migrations: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(p for p in directory.glob("*.sql") if p.name != SCHEMA_SNAPSHOT):
         match = _FILE.match(path.name)
         if match is None:
             raise ValueError(f"{path.name}: migration files are named NNNN_snake_case.sql")

@@ -1,32 +1,31 @@
-"""KPI arithmetic shared by the read API and the report (the SQL views mirror it)."""
+"""KPI arithmetic shared by the read API and the report, from the catalogue's rules."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Decision 766/QĐ-TTg spirit: five components, weights summing to 100 (docs/kpis.md).
-SCORE_WEIGHTS: Mapping[str, int] = {
-    "progress": 30,
-    "online_service": 20,
-    "satisfaction": 20,
-    "transparency": 15,
-    "digitisation": 15,
-}
-ONSITE_INSPECTION_MINIMUM_PCT = 30.0
+from services.metrics.domain.kpi_catalogue import (
+    ONSITE_INSPECTION_MINIMUM_PCT,
+    SCORE_COMPONENTS,
+    SCORE_WEIGHTS,
+    pct,
+    transparency,
+)
 
-
-def pct(numerator: float, denominator: float) -> float | None:
-    """Percentage, or None when there is nothing to divide by."""
-    return None if not denominator else 100.0 * numerator / denominator
+__all__ = [
+    "ONSITE_INSPECTION_MINIMUM_PCT",
+    "SCORE_WEIGHTS",
+    "objective_met",
+    "pct",
+    "per_thousand",
+    "public_service_score",
+    "score_components",
+    "transparency",
+]
 
 
 def per_thousand(numerator: float, denominator: float) -> float | None:
     return None if not denominator else 1000.0 * numerator / denominator
-
-
-def transparency(apologies: int, late: int) -> float:
-    """Late dossiers answered with an apology letter, capped at 100; 100 when none is late."""
-    return 100.0 if late == 0 else min(100.0, 100.0 * apologies / late)
 
 
 def score_components(
@@ -41,13 +40,19 @@ def score_components(
     ratings: int,
     satisfied: int,
 ) -> dict[str, float | None]:
-    return {
-        "progress": pct(on_time, resolved),
-        "online_service": pct(received_online, received),
-        "satisfaction": pct(satisfied, ratings),
-        "transparency": transparency(apologies, late),
-        "digitisation": pct(received_online_l34, received),
+    """The score's components over one period's counts (the catalogue's rules)."""
+    counts = {
+        "received": received,
+        "resolved": resolved,
+        "on_time": on_time,
+        "late": late,
+        "received_online": received_online,
+        "received_online_l34": received_online_l34,
+        "apologies": apologies,
+        "ratings": ratings,
+        "satisfied": satisfied,
     }
+    return {c.name: c.value(counts) for c in SCORE_COMPONENTS}
 
 
 def public_service_score(components: Mapping[str, float | None]) -> float | None:

@@ -117,6 +117,49 @@ def row_policies(
     typer.echo(text, nl=False)
 
 
+CheckOption = Annotated[
+    bool, typer.Option("--check", help="Only check the file is up to date (exit 1 if not)")
+]
+
+
+def _write_or_check(path: Path, text: str, check: bool, command: str) -> None:
+    if check:
+        if path.read_text(encoding="utf-8") != text:
+            typer.echo(f"{path.name} is out of date: run `qms metrics {command}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{path.name} is up to date")
+        return
+    path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}")
+
+
+@app.command("kpi-docs")
+def kpi_docs(check: CheckOption = False) -> None:
+    """Rewrite docs/kpis.md's tables from the KPI catalogue."""
+    from services.common.settings import REPO_ROOT
+    from services.metrics.domain.kpi_docs import with_tables
+
+    page = REPO_ROOT / "docs" / "kpis.md"
+    _write_or_check(page, with_tables(page.read_text(encoding="utf-8")), check, "kpi-docs")
+
+
+@app.command("schema")
+def schema(check: CheckOption = False) -> None:
+    """Write deploy/clickhouse/schema.sql: the live schema after every migration."""
+    import tempfile
+
+    from services.metrics.adapters.clickhouse import ClickHouseStore
+    from services.metrics.adapters.schema_snapshot import SCHEMA_FILE, live_schema
+
+    with tempfile.TemporaryDirectory(prefix="qms-schema-") as scratch:
+        store = ClickHouseStore(f"chdb://{scratch}", "qms").open()
+        try:
+            text = live_schema(store)
+        finally:
+            store.close()
+    _write_or_check(SCHEMA_FILE, text, check, "schema")
+
+
 def migrate(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
     """Apply the pending ClickHouse migrations of the metrics service."""
     from services.metrics.adapters.clickhouse import ClickHouseStore

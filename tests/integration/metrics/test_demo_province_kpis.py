@@ -33,10 +33,10 @@ import pytest
 
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.province import Province, generate_province
-from services.demo.domain.truth import GroundTruth, ground_truth
-from services.demo.domain.truth_kpis import public_service_score
+from services.demo.domain.truth import GroundTruth, ground_truth, public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
+from services.metrics.domain.kpi_catalogue import dossier_count_names
 from tests.integration.metrics.conftest import (
     NATIONAL_READER,
     committed_and_end,
@@ -51,17 +51,8 @@ from tests.support import free_port
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
 SEED = 4  # a draw with complaints (some substantiated), a major finding, external audits
-DOSSIER_FIELDS = (
-    "received",
-    "resolved",
-    "on_time",
-    "late",
-    "received_online",
-    "received_online_l34",
-    "supplement_requested",
-    "withdrawn",
-    "apologies",
-)
+# Every dossier count of the catalogue: a new measure is compared with the truth too.
+DOSSIER_FIELDS = dossier_count_names()
 AUDIT_FIELDS = (
     "internal_audits",
     "external_audits",

@@ -8,8 +8,7 @@ import pytest
 
 from schemas import CloudEvent
 from services.demo.domain.province import Province
-from services.demo.domain.truth import ground_truth
-from services.demo.domain.truth_kpis import fold, period_months, public_service_score
+from services.demo.domain.truth import fold, ground_truth, period_months, public_service_score
 from tests.unit.demo.test_truth import PROC_A, PROC_B, at, event, received, resolved
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,98 @@
+"""The KPI catalogue is the one home of each rule: the frozen migrations' views, the read
+API, the Grafana panels and docs/kpis.md agree with it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.common.settings import REPO_ROOT
+from services.metrics.adapters import kpi_queries
+from services.metrics.adapters.migrations import load_migrations
+from services.metrics.domain import kpi_catalogue as catalogue
+from services.metrics.domain.kpi_docs import TABLES, sections, with_tables
+from services.metrics.domain.kpis import public_service_score, score_components
+
+pytestmark = pytest.mark.unit
+
+
+def flat(sql: str) -> str:
+    """SQL with its layout taken out: one space between words, none inside parentheses."""
+    text = re.sub(r"\s+", " ", sql)
+    return re.sub(r"\(\s", "(", re.sub(r"\s\)", ")", text)).strip()
+
+
+def latest(pattern: str) -> str:
+    """The last migration statement matching `pattern` (a later migration replaces it)."""
+    found = [s for m in load_migrations() for s in m.statements if re.search(pattern, s, re.DOTALL)]
+    assert found, pattern
+    return flat(found[-1])
+
+
+def latest_create(kind: str, name: str) -> str:
+    """The last `CREATE [OR REPLACE] kind [IF NOT EXISTS] name` of the migrations."""
+    return latest(rf"^CREATE (OR REPLACE )?{kind} (IF NOT EXISTS )?{name}\b")
+
+
+def test_dossier_marks_are_the_catalogues_measures() -> None:
+    marks = f"ARRAY JOIN {catalogue.marks_of_event_sql()} AS measure"
+    assert flat(marks) in latest_create("MATERIALIZED VIEW", "dossier_marks_mv")
+    assert flat(marks) in latest(r"^INSERT INTO dossier_marks ")
+    assert f"measure {catalogue.measure_enum_sql()}," in latest_create("TABLE", "dossier_marks")
+
+
+@pytest.mark.parametrize(
+    "view", ["kpi_dossiers_agency_month", "kpi_dossiers_agency_procedure_month"]
+)
+def test_the_dossier_views_count_the_catalogues_measures(view: str) -> None:
+    counts = f"toStartOfMonth(day) AS month, {catalogue.dossier_counts_sql()} FROM"
+    assert flat(counts) in latest_create("VIEW", view)
+
+
+def test_the_score_view_applies_the_catalogues_components_and_weights() -> None:
+    view = latest_create("VIEW", "kpi_public_service_score_month")
+    assert flat(catalogue.score_columns_sql()) in view
+    assert sum(catalogue.SCORE_WEIGHTS.values()) == 100
+
+
+def test_the_satisfaction_view_uses_the_satisfied_threshold() -> None:
+    view = latest_create("VIEW", "kpi_satisfaction_agency_month")
+    assert f"countIf({catalogue.SATISFIED_SQL}) AS satisfied" in view
+
+
+def test_a_changed_rule_no_longer_matches_the_views() -> None:
+    changed = catalogue.score_columns_sql().replace("30 *", "35 *")
+    assert flat(changed) not in latest_create("VIEW", "kpi_public_service_score_month")
+
+
+def test_the_read_api_counts_the_catalogues_measures_in_its_order() -> None:
+    columns = re.findall(r"AS (\w+)", kpi_queries.DOSSIER_COUNTS)
+    assert tuple(columns) == catalogue.dossier_count_names()
+    assert columns[:4] == ["received", "resolved", "on_time", "late"]
+
+
+def test_the_python_score_is_the_catalogues() -> None:
+    counts = {"received": 10, "resolved": 8, "on_time": 6, "late": 2, "received_online": 5,
+              "received_online_l34": 4, "apologies": 1, "ratings": 0, "satisfied": 0}  # fmt: skip
+    components = score_components(**counts)
+    assert components == {
+        "progress": 75.0,
+        "online_service": 50.0,
+        "satisfaction": None,
+        "transparency": 50.0,
+        "digitisation": 40.0,
+    }
+    expected = (30 * 75 + 20 * 50 + 15 * 50 + 15 * 40) / (30 + 20 + 15 + 15)
+    assert public_service_score(components) == pytest.approx(expected)
+
+
+def test_an_unknown_measure_is_refused() -> None:
+    with pytest.raises(KeyError, match="not a dossier measure"):
+        catalogue.count_sql("recieved")
+
+
+def test_docs_kpis_tables_are_the_catalogues() -> None:
+    page = (REPO_ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
+    assert sections(page) == set(TABLES), "docs/kpis.md lost a generated section"
+    assert with_tables(page) == page, "run `qms metrics kpi-docs`"
