@@ -10,13 +10,14 @@ instance handles a partition at a time, so decisions on one CAPA are serialised.
 is at least once: a redelivered command finds its events already in the table (a source
 event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
 
-After every rebalance the source topics and the sightings topic are re-read from their
-committed offsets (`services.common.faust_rebalance`): faust 0.15.3 drops records fetched
-during table recovery on partitions that never committed. Re-reading them is safe: the
+After every rebalance the source topics, the commands topic and the sightings topic are
+re-read from their committed offsets (`services.common.faust_rebalance`): faust 0.15.3 drops
+records fetched during table recovery on partitions that never committed, and a command
+cast by the policies during a rebalance would be lost with them. Re-reading is safe: the
 policies derive the CAPA id from the source event and `decide` ignores a reference it has
-already recorded; a sighting replaces itself and a recurrence already flagged is ignored.
-The commands topic is not re-read: an HTTP command without an expected version, replayed
-after later commands, could apply again, and its caller already had its reply.
+already recorded; every HTTP command carries the version its caller decided on, so once
+applied its replay is refused as stale (and answers no one); an escalation or recurrence
+already recorded is ignored; a sighting replaces itself; a probe resolves no waiter.
 """
 
 from __future__ import annotations
@@ -205,9 +206,14 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
                     )
                 )
 
-    # Idempotent consumers only (see the module docstring): not the commands topic.
+    # Idempotent consumers only (see the module docstring): all of them are.
     reread_from_committed_after_rebalance(
-        app, [*(settings.topic(t) for t in SOURCE_TOPICS), sightings_topic.get_topic_name()]
+        app,
+        [
+            *(settings.topic(t) for t in SOURCE_TOPICS),
+            path.topic_name,
+            sightings_topic.get_topic_name(),
+        ],
     )
     streams = CapaStreams(app, settings, store, path)
     return streams

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.users import DEV_NATIONAL_READER_TOKEN
 from tests.integration.metrics.conftest import produce, start_worker, worker_env
 from tests.support import free_port, throwaway_broker
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency
@@ -20,6 +21,7 @@ from tests.unit.metrics.scenario import dossier_province, expected_by_agency
 pytestmark = pytest.mark.integration
 STOP_WITHIN_S = 10  # what the operator is promised (issue 15.6), not a measurement
 PREFIX = "qms."
+NATIONAL_READER = {"Authorization": f"Bearer {DEV_NATIONAL_READER_TOKEN}"}
 
 
 async def stored_events(
@@ -29,6 +31,8 @@ async def stored_events(
         assert worker.poll() is None, "the metrics service exited"
         try:
             response = await api.get("/v1/stats")
+            if response.status_code in (401, 403, 404):  # a refusal never turns into a wait
+                pytest.fail(f"/v1/stats refused the reader: {response.text}")
             if response.status_code == 200 and response.json()["events"] >= at_least:
                 return int(response.json()["events"])
         except httpx.TransportError:
@@ -50,7 +54,9 @@ async def test_sigterm_with_the_broker_down_stops_the_service_and_loses_nothing(
         log = tmp_path / "metrics.log"
         worker = start_worker(env, log)
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", timeout=10, headers=NATIONAL_READER
+            ) as api:
                 assert await stored_events(api, len(first), worker) == len(first)
                 broker.stop()
                 await asyncio.sleep(3)  # the consumer is now retrying against an absent broker
