@@ -21,7 +21,7 @@ markers=()
 [[ -n "$layer" ]] && markers=(-m "$layer")
 
 set +e
-bash scripts/with-kafka.sh $BIN/pytest "${markers[@]}" "$@"
+bash scripts/with-kafka.sh $BIN/pytest --durations=20 "${markers[@]}" "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
