@@ -34,6 +34,7 @@ import faust
 from schemas.binding import event_to_json, to_kafka_record
 from schemas.capa import CapaRootCauseRecorded, Severity
 from schemas.envelope import CloudEvent
+from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.codec import (
     decode_command,
     encode_command,
@@ -52,6 +53,7 @@ from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersi
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import Role
 from services.capa.service_layer.policies import (
+    SOURCE_TOPICS,
     Outgoing,
     RecordHandler,
     SourceRecord,
@@ -64,7 +66,6 @@ from services.common.kafka_errors import message_too_large
 
 log = logging.getLogger(__name__)
 
-SOURCE_TOPICS = ("audit.v1", "complaint.v1", "dossier.v1", "objective.v1")
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
 
 
@@ -159,8 +160,8 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
-    commands_topic = app.topic(settings.topic("capa.commands.v1"), **raw)
-    capa_topic = app.topic(settings.topic("capa.v1"), **raw)
+    commands_topic = app.topic(settings.topic(CAPA_COMMANDS_TOPIC), **raw)
+    capa_topic = app.topic(settings.topic(FAMILY_TOPICS["capa"]), **raw)
     deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
