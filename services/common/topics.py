@@ -47,6 +47,10 @@ class TopicSpec:
     replication_factor: int
     config: dict[str, str]
     description: str
+    # What the topic holds and who reads it (documentation the tests hold to the code:
+    # `schemas.topics` and each service's topic list).
+    families: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()
 
 
 def topic_name(prefix: str, short: str) -> str:
@@ -86,7 +90,14 @@ def parse_topic_specs(
     for short, raw in topics.items():
         where = f"{origin}: topics.{short}"
         entry = _mapping(raw, where)
-        unknown = set(entry) - {"partitions", "replication_factor", "config", "description"}
+        unknown = set(entry) - {
+            "partitions",
+            "replication_factor",
+            "config",
+            "description",
+            "families",
+            "consumers",
+        }
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
         description = entry.get("description")
@@ -104,6 +115,8 @@ def parse_topic_specs(
                 replication_factor=_positive_int(rf, f"{where}.replication_factor"),
                 config={**default_config, **_config(entry.get("config", {}), f"{where}.config")},
                 description=" ".join(description.split()),
+                families=_names(entry.get("families", []), f"{where}.families"),
+                consumers=_names(entry.get("consumers", []), f"{where}.consumers"),
             )
         )
     return specs
@@ -244,6 +257,12 @@ def _config(value: Any, where: str) -> dict[str, str]:
         else:
             raise ValueError(f"{where}.{key}: expected a string or an integer")
     return config
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{where}: expected a list of names, got {value!r}")
+    return tuple(value)
 
 
 def _positive_int(value: Any, where: str) -> int:

@@ -29,6 +29,7 @@ from typing import Any
 import faust
 
 from schemas.capa import Severity
+from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.pending_replies import PendingReplies
 from services.capa.adapters.publisher import KafkaCapaPublisher
 from services.capa.adapters.store import CapaStore
@@ -39,6 +40,7 @@ from services.capa.domain.state import local_date
 from services.capa.domain.transitions import Role
 from services.capa.entrypoints.command_path import CommandPath, register_command_agent
 from services.capa.service_layer.policies import (
+    SOURCE_TOPICS,
     Outgoing,
     RecordHandler,
     SourceRecord,
@@ -52,7 +54,6 @@ from services.common.kafka_errors import message_too_large
 
 log = logging.getLogger(__name__)
 
-SOURCE_TOPICS = ("audit.v1", "complaint.v1", "dossier.v1", "objective.v1")
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
 
 
@@ -123,8 +124,8 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
-    commands_topic = app.topic(settings.topic("capa.commands.v1"), **raw)
-    capa_topic = app.topic(settings.topic("capa.v1"), **raw)
+    commands_topic = app.topic(settings.topic(CAPA_COMMANDS_TOPIC), **raw)
+    capa_topic = app.topic(settings.topic(FAMILY_TOPICS["capa"]), **raw)
     deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.intake.ledger.adapters.kafka import (
     Unreadable,
     fetch_values,
@@ -66,9 +67,9 @@ async def verify_topics(
     # once its entries are in the ledger, and writes an entry only after its event, so each
     # read finds everything the earlier ones refer to (read the other way round, a checkpoint
     # signed meanwhile would look like a ledger shorter than its checkpoint).
-    checkpoint_topic = settings.topic("ledger.checkpoints.v1")
+    checkpoint_topic = settings.topic(LEDGER_CHECKPOINTS_TOPIC)
     notes, bad_notes = await read_checkpoints(bootstrap, checkpoint_topic)
-    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    entries, unreadable = await read_ledger(bootstrap, settings.topic(LEDGER_TOPIC))
     source_of = {name: events_topic or name for name in chosen}
     records = await read_topics(bootstrap, sorted(set(source_of.values())))
 
@@ -125,8 +126,8 @@ async def scanned_trail_document(
     """
     bootstrap = settings.kafka_bootstrap_servers
     # Checkpoints first: every entry a checkpoint covers is then in the ledger read after it.
-    notes, _ = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
-    entries, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    notes, _ = await read_checkpoints(bootstrap, settings.topic(LEDGER_CHECKPOINTS_TOPIC))
+    entries, _ = await read_ledger(bootstrap, settings.topic(LEDGER_TOPIC))
     if verifier is not None:
         notes = [note for note in notes if note.verified_by(verifier)]
     by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from schemas.catalogue import PUBLISHED_FAMILIES
+from schemas.topics import family_topics
 from services.common.settings import CommonSettings, Environment
 from services.common.shipped import shipped_file
 from services.intake.ledger.domain.note import DEFAULT_ORIGIN_PREFIX, check_key_name
@@ -15,8 +17,8 @@ DEV_SIGNING_KEY_FILE = shipped_file("intake/ledger-dev-key.pem")
 DEV_PUBLIC_KEY_FILE = shipped_file("intake/ledger-dev-key.pub")
 DEV_KEY_NAME = "qms-trail-dev"
 
-# The accepted-event topics the ledger chains (short names, prefix added by settings).
-CHAINED_TOPICS = ("dossier.v1", "complaint.v1", "satisfaction.v1", "audit.v1", "objective.v1")
+# The ledger chains every topic intake publishes to (short names, prefix added by settings).
+CHAINED_TOPICS = family_topics(PUBLISHED_FAMILIES)
 
 
 class LedgerSettings(CommonSettings):

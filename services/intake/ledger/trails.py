@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.intake.ledger import trail_pool
 from services.intake.ledger.adapters.keys import Ed25519Verifier
 from services.intake.ledger.adapters.trail_index import TrailIndexStore
@@ -54,8 +55,8 @@ class TrailIndex:
         self.tailer = LedgerTailer(
             self.store,
             settings.kafka_bootstrap_servers,
-            settings.topic("ledger.v1"),
-            settings.topic("ledger.checkpoints.v1"),
+            settings.topic(LEDGER_TOPIC),
+            settings.topic(LEDGER_CHECKPOINTS_TOPIC),
             self._writer,
         )
         self._task: asyncio.Task[None] | None = None

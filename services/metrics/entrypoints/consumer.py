@@ -18,6 +18,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
+from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
@@ -26,15 +27,8 @@ from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
 
-EVENT_TOPICS: tuple[str, ...] = (
-    "dossier.v1",
-    "complaint.v1",
-    "satisfaction.v1",
-    "audit.v1",
-    "objective.v1",
-    "capa.v1",
-    "ledger.checkpoints.v1",
-)
+# Every event family's topic and the ledger's checkpoints (short names).
+EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOPIC)
 log = logging.getLogger(__name__)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.intake.ledger.domain.chain import LedgerEntry
 from services.intake.ledger.settings import LedgerSettings
 
@@ -37,8 +38,8 @@ class LedgerPublisher:
     def from_settings(cls, settings: LedgerSettings) -> LedgerPublisher:
         return cls(
             settings.kafka_bootstrap_servers,
-            settings.topic("ledger.v1"),
-            settings.topic("ledger.checkpoints.v1"),
+            settings.topic(LEDGER_TOPIC),
+            settings.topic(LEDGER_CHECKPOINTS_TOPIC),
         )
 
     async def publish_entries(self, entries: Sequence[LedgerEntry]) -> None:
