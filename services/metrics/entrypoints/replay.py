@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.topics import ensure_topics, load_topic_specs
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
@@ -65,17 +66,21 @@ async def replay_all(
         await asyncio.to_thread(store.open)
         await asyncio.to_thread(store.reset)
     await asyncio.to_thread(store.open)
-    await ensure_topics(settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix))
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        load_topic_specs(settings.topic_prefix),
+        security=aiokafka_security(settings),
+    )
     started = time.perf_counter()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.batch_size,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_client_options(settings), acks="all")
     await consumer.start()
     await producer.start()
     try:
