@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -95,12 +96,27 @@ def replay(
             help="Keep the tables (insert over them) instead of dropping and rebuilding them",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Drop the database even while the metrics consumer group has members or "
+            "rows arrived in the last minutes",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild every table from the topics (stop `qms metrics serve` first with chDB)."""
-    from services.metrics.entrypoints.replay import replay_all
+    """Rebuild every table from the topics (stop `qms metrics serve` first); progress on stderr."""
+    from services.metrics.entrypoints.replay import ReplayProgress, ReplayRefused, replay_all
+
+    def show(progress: ReplayProgress) -> None:
+        typer.echo(progress.line(time.perf_counter()), err=True)
 
     settings = _settings(dsn, database)
-    result = asyncio.run(replay_all(settings, rebuild=not keep))
+    try:
+        result = asyncio.run(replay_all(settings, rebuild=not keep, force=force, progress=show))
+    except ReplayRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(
         f"replayed {result.records:,} records ({result.rejected:,} dead-lettered) into "
         f"{settings.clickhouse_database} in {result.seconds:.1f}s "
