@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from services.cli import app as qms
 from services.metrics.adapters.clickhouse import ClickHouseStore
