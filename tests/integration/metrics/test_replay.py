@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner, Result
 
 from services.cli import app as qms
@@ -108,3 +109,22 @@ async def test_replay_refuses_to_drop_a_database_that_is_being_written(
         assert forced.records == 0 and stats(store)["events"] == 0
     finally:
         store.close()
+
+
+async def test_replay_refuses_while_the_metrics_consumer_group_has_members(
+    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    member = AIOKafkaConsumer(
+        f"{topic_prefix}dossier.v1",
+        bootstrap_servers=kafka_bootstrap,
+        group_id=metrics_settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    await member.start()
+    try:
+        while not member.assignment():  # joined the group (a deadline is the test timeout)
+            await member.getmany(timeout_ms=200)
+        with pytest.raises(ReplayRefused, match="1 active member"):
+            await replay_all(metrics_settings)
+    finally:
+        await member.stop()
