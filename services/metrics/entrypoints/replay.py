@@ -215,7 +215,13 @@ async def replay_all(
                 last_report = now
         # A replay writes every month at once; until merged, reads with FINAL must merge
         # every partition of the dossier marks. Merge them now rather than at first read.
-        await asyncio.to_thread(store.command, "OPTIMIZE TABLE dossier_marks FINAL")
+        # On a cluster the marks live in the shards' local tables (OPTIMIZE skips Distributed).
+        optimize = (
+            f"OPTIMIZE TABLE dossier_marks_local {store.cluster.on_cluster} FINAL"
+            if store.cluster
+            else "OPTIMIZE TABLE dossier_marks FINAL"
+        )
+        await asyncio.to_thread(store.command, optimize)
         return ReplayResult(total, ingestor.rejected, time.perf_counter() - started)
     finally:
         await consumer.stop()
