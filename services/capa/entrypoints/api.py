@@ -33,6 +33,7 @@ from services.capa.entrypoints.problems import (
     handle_validation,
 )
 from services.capa.entrypoints.worker import build_streams
+from services.common.kafka_security import aiokafka_security
 from services.common.topics import ensure_topics, load_topic_specs
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         # Topics exist before the worker subscribes (faust would create them wrongly).
         await ensure_topics(
-            settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
+            settings.kafka_bootstrap_servers,
+            load_topic_specs(prefix=settings.topic_prefix),
+            security=aiokafka_security(settings),
         )
         forwarder = CommandForwarder(
             streams.commands.replies.instance_id, settings.command_timeout_s

@@ -51,6 +51,7 @@ from services.capa.service_layer.replies import CommandReply
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import faust_credentials
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         store="rocksdb://",
         datadir=str(settings.table_dir),
         topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
+        broker_credentials=faust_credentials(settings),
+        # Changelogs, the repartition and sightings topics: the cluster's replica count.
+        topic_replication_factor=settings.topic_replication_factor,
         table_standby_replicas=0,
         web_enabled=False,
         # The URL other workers forward HTTP commands to (faust's assignor shares it).

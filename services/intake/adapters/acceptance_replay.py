@@ -32,6 +32,8 @@ async def replay_acceptances(
     partitions_by_topic: Mapping[str, Iterable[int]],
     index: AcceptanceIndex,
     now: datetime,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> int:
     """Fill `index` with the acceptances of the window; return how many records were read."""
     partitions = [
@@ -46,6 +48,7 @@ async def replay_acceptances(
         client_id="qms-intake-replay",
         group_id=None,
         enable_auto_commit=False,
+        **(security or {}),
     )
     await consumer.start()
     try:

@@ -13,9 +13,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from datetime import timedelta
 
 import structlog
+from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 
 from schemas.catalogue import FAMILY_TOPICS, PUBLISHED_FAMILIES
+from services.common.kafka_security import access_error, aiokafka_security
 from services.intake.adapters.acceptance_replay import replay_acceptances
 from services.intake.adapters.kafka_log import KafkaEventLog, make_producer, partitions_of
 from services.intake.adapters.oidc import OidcAuthenticator
@@ -66,7 +68,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def _publishing_lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = make_producer(settings)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaConnectionError as exc:  # wrong password, CA or listener: one line
+            raise access_error(settings, exc) from None
         try:
             # The idempotency window outlives restarts: read it back from the topics.
             read = await replay_acceptances(
@@ -74,6 +79,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 await partitions_of(producer, runtime.topics),
                 runtime.index,
                 utc_now(),
+                security=aiokafka_security(settings),
             )
             runtime.producer = producer
             pool = await _admission_pool(settings.admission_workers)

@@ -41,9 +41,11 @@ from typing import Any, cast
 
 import faust
 import faust.streams
+from aiokafka.errors import KafkaConnectionError
 from faust.types import EventT
 
 from services.common.faust_rebalance import RebalanceEnd
+from services.common.kafka_security import access_error, aiokafka_security, faust_credentials
 from services.common.logs import configure_worker_logging
 from services.common.shutdown import StopDeadline
 from services.common.topics import ensure_topics, load_topic_specs
@@ -98,6 +100,9 @@ def build_ledger_app(
     app = faust.App(
         settings.app_id,
         broker=faust_broker_url(settings.kafka_bootstrap_servers),
+        broker_credentials=faust_credentials(settings),
+        # The heads table's changelog: as many replicas as the cluster's own topics.
+        topic_replication_factor=settings.topic_replication_factor,
         store="rocksdb://",
         datadir=str(ledger_datadir(settings)),
         key_serializer="raw",
@@ -160,7 +165,9 @@ def build_ledger_app(
         }
         if not gaps:
             return
-        found = await read_ranges(settings.kafka_bootstrap_servers, gaps)
+        found = await read_ranges(
+            settings.kafka_bootstrap_servers, gaps, security=aiokafka_security(settings)
+        )
         for (topic, partition), missing in found.items():
             key = chain_key(topic, partition)
             log.warning(
@@ -318,11 +325,16 @@ def run_worker(
     configure_worker_logging(loglevel)
     settings = settings or LedgerSettings()
     signer = load_signer(settings)  # fail before connecting if the key is wrong
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
+    try:
+        asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                load_topic_specs(prefix=settings.topic_prefix),
+                security=aiokafka_security(settings),
+            )
         )
-    )
+    except KafkaConnectionError as exc:  # wrong password, CA or listener: say so in one line
+        raise SystemExit(f"ledger worker: {access_error(settings, exc)}") from None
     ledger_datadir(settings).parent.mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     publisher = publisher_type.from_settings(settings)

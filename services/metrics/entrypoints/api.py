@@ -11,16 +11,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from faust.contrib.asgi import faust_app_running
 
+from services.common.kafka_security import aiokafka_security
 from services.common.problems import install_problem_handlers
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.users import load_user_directory
 from services.metrics.adapters import kpi_queries
-from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.clickhouse import store_for
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
 from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
@@ -37,13 +39,15 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        store = ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database)
-        await asyncio.to_thread(store.open)
+        store = store_for(settings)
+        await asyncio.to_thread(partial(store.open, migrate=settings.migrate_on_start))
         api.state.store = store
         try:
             if consume:
                 await ensure_topics(
-                    settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix)
+                    settings.kafka_bootstrap_servers,
+                    load_topic_specs(settings.topic_prefix),
+                    security=aiokafka_security(settings),
                 )
                 faust_app, ingestor = build_faust_app(settings, store)
                 api.state.ingestor = ingestor

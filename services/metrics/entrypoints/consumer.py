@@ -23,6 +23,7 @@ from services.common.backoff import Backoff
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import faust_credentials
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
@@ -118,6 +119,8 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
+        topic_replication_factor=settings.topic_replication_factor,
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
