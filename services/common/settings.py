@@ -22,6 +22,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
 class CommonSettings(BaseSettings):
     """Read from the environment; pointing a service at a real cluster is configuration."""
 
@@ -34,6 +39,18 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = Field(default="qms.", validation_alias="QMS_TOPIC_PREFIX")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="QMS_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
+    log_format: LogFormat = Field(
+        default=LogFormat.JSON,
+        validation_alias="QMS_LOG_FORMAT",
+        description="json: one JSON object per line on stderr (production, log shippers); "
+        "console: aligned, coloured lines for a terminal.",
+    )
+    lag_refresh_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="QMS_LAG_REFRESH_S",
+        description="How often each consumer reads its group's lag from the broker (/metrics).",
+    )
     users_file: Path = Field(
         default=DEV_USERS_FILE,
         validation_alias=AliasChoices("QMS_USERS_FILE", "QMS_CAPA_USERS_FILE"),

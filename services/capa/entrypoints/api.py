@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faust.contrib.asgi import faust_app_running
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +33,7 @@ from services.capa.entrypoints.problems import (
     handle_validation,
 )
 from services.capa.entrypoints.worker import build_streams
+from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition: consumer lag, dead letters, commands by outcome, process."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/readyz", tags=["ops"], response_model=None, responses=READY_RESPONSES)
     @api.get("/ready", tags=["ops"], response_model=None, include_in_schema=False)

@@ -46,9 +46,11 @@ from services.capa.service_layer.policies import (
     recurrence_commands,
 )
 from services.capa.service_layer.replies import CommandReply
+from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
+from services.common.service_metrics import count_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,7 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         headers = letter.headers()
         future = await deadletter_topic.send(key=letter.key, value=letter.value, headers=headers)
         await future
+        count_dead_letter(letter)
 
     records = RecordHandler(send_command, send_dead_letter, settings.app_id)
 
@@ -208,6 +211,16 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     # Idempotent consumers only (see the module docstring): not the commands topic.
     reread_from_committed_after_rebalance(
         app, [*(settings.topic(t) for t in SOURCE_TOPICS), sightings_topic.get_topic_name()]
+    )
+    lag_topics = [
+        *(settings.topic(t) for t in SOURCE_TOPICS),
+        settings.topic("capa.commands.v1"),
+        sightings_topic.get_topic_name(),
+    ]
+    install_lag_monitor(
+        app,
+        ConsumerLagMonitor(settings.kafka_bootstrap_servers, settings.app_id, lag_topics),
+        settings.lag_refresh_s,
     )
     streams = CapaStreams(app, settings, store, path)
     return streams

@@ -16,6 +16,8 @@ import structlog
 from fastapi import FastAPI
 
 from schemas.catalogue import FAMILY_TOPICS, PUBLISHED_FAMILIES
+from services.common.logs import configure_logging
+from services.common.settings import LogFormat
 from services.intake.adapters.acceptance_replay import replay_acceptances
 from services.intake.adapters.kafka_log import KafkaEventLog, make_producer, partitions_of
 from services.intake.adapters.oidc import OidcAuthenticator
@@ -27,7 +29,6 @@ from services.intake.entrypoints import events_routes, ops_routes
 from services.intake.entrypoints.observability import (
     IntakeMetrics,
     RequestContextMiddleware,
-    configure_logging,
 )
 from services.intake.entrypoints.openapi import install_openapi
 from services.intake.entrypoints.problems import install_problem_handlers
@@ -44,7 +45,7 @@ AUDIT_ROUTES_MODULE = "services.intake.entrypoints.audit_routes"
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts (publishers are read now)."""
     settings = settings or IntakeSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json=settings.log_format is LogFormat.JSON)
     metrics = IntakeMetrics()
     runtime = IntakeRuntime(
         settings=settings,

@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 from faust.contrib.asgi import faust_app_running
 
 from services.common.problems import install_problem_handlers
+from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.users import load_user_directory
 from services.metrics.adapters import kpi_queries
@@ -69,6 +71,12 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
         """Liveness and store reachability."""
         store.query("SELECT 1")
         return {"status": "ok", "database": store.database}
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition: consumer lag, batches, dead letters, process."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/v1/stats", responses={k: READ_RESPONSES[k] for k in (401, 404)})
     def stats(store: Store, reader: Reader) -> dict[str, Any]:
