@@ -45,6 +45,12 @@ class CommonSettings(BaseSettings):
         description="json: one JSON object per line on stderr (production, log shippers); "
         "console: aligned, coloured lines for a terminal.",
     )
+    otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias="QMS_OTLP_TRACES_ENDPOINT",
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces). "
+        "Unset: tracing is off and costs nothing.",
+    )
     lag_refresh_s: float = Field(
         default=15.0,
         gt=0,

@@ -35,6 +35,7 @@ from services.capa.entrypoints.problems import (
 from services.capa.entrypoints.worker import build_streams
 from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     """Build the API and its faust worker; nothing connects until the lifespan starts."""
     settings = settings or CapaSettings()
     users = load_users(settings.users_file, settings.environment)
-    streams = build_streams(settings)
+    tracing = configure_tracing("qms-capa", settings.otlp_traces_endpoint)
+    streams = build_streams(settings, tracing)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +65,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
             log.warning("the faust worker did not stop in %.1f s", settings.stop_timeout_s / 2)
         finally:
             await forwarder.aclose()
+            tracing.shutdown()
 
     api = FastAPI(
         title="QMS Trail CAPA service",

@@ -51,6 +51,7 @@ from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosit
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
 from services.common.service_metrics import count_dead_letter
+from services.common.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class CapaStreams:
         return await self.commands.probe()
 
 
-def build_streams(settings: CapaSettings) -> CapaStreams:
+def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> CapaStreams:
     """Declare the faust app, its topics, tables, agents and timer (nothing connects yet)."""
     settings.table_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -173,7 +174,10 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     async def apply_policies(stream: Any) -> None:
         """Turn nonconformities on the source topics into open-or-link commands."""
         async for event in stream.events():
-            await records.handle(source_record(event), lambda value: policy_commands(value, policy))
+            with tracing.batch("capa policies", (event.message.value,)):
+                await records.handle(
+                    source_record(event), lambda value: policy_commands(value, policy)
+                )
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:

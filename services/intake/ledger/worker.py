@@ -52,6 +52,7 @@ from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS
 from services.common.settings import LogFormat
 from services.common.shutdown import StopDeadline
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.tracing import NO_TRACING, Tracing, configure_tracing
 from services.intake.ledger.adapters.checkpoint_file import append_note
 from services.intake.ledger.adapters.kafka import read_ranges
 from services.intake.ledger.adapters.keys import load_signer
@@ -98,7 +99,11 @@ def ledger_datadir(settings: LedgerSettings) -> Path:
 
 
 def build_ledger_app(
-    settings: LedgerSettings, signer: Signer, partitions: int, publisher: LedgerPublisher
+    settings: LedgerSettings,
+    signer: Signer,
+    partitions: int,
+    publisher: LedgerPublisher,
+    tracing: Tracing = NO_TRACING,
 ) -> faust.App:
     """The faust app of the ledger worker; nothing connects until it is started."""
     app = faust.App(
@@ -239,7 +244,10 @@ def build_ledger_app(
                 settings.batch_size, within=settings.batch_wait_ms / 1000
             ):
                 batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-                with BATCH_SECONDS.labels(settings.app_id).time():
+                with (
+                    tracing.batch("ledger chain", (e.message.value for e in batch)),
+                    BATCH_SECONDS.labels(settings.app_id).time(),
+                ):
                     await chain_or_stop(batch)
                 BATCH_RECORDS.labels(settings.app_id).observe(len(batch))
                 for event in batch:
@@ -359,7 +367,8 @@ def run_worker(
     ledger_datadir(settings).parent.mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     publisher = publisher_type.from_settings(settings)
-    app = build_ledger_app(settings, signer, source_partitions(settings), publisher)
+    tracing = configure_tracing("qms-ledger", settings.otlp_traces_endpoint)
+    app = build_ledger_app(settings, signer, source_partitions(settings), publisher, tracing)
     worker = StoppingWorker(
         app,
         StopDeadline(settings.stop_grace_s, "ledger worker"),

@@ -24,6 +24,7 @@ from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosit
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
 from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
+from services.common.tracing import NO_TRACING, Tracing
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
@@ -120,7 +121,9 @@ async def ingest_until_done(
             await asyncio.sleep(delay)
 
 
-def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ingestor]:
+def build_faust_app(
+    settings: MetricsSettings, store: RowSink, tracing: Tracing = NO_TRACING
+) -> tuple[Any, Ingestor]:
     """The metrics faust app (not started) and the ingestor its agent feeds."""
     datadir = settings.data_dir / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +164,10 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
         manual = cast("faust.Stream[Any]", stream)
         async for taken in manual.noack_take(settings.batch_size, settings.flush_interval_s):
             events = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-            with BATCH_SECONDS.labels(consumer).time():
+            with (
+                tracing.batch("metrics ingest", (e.message.value for e in events)),
+                BATCH_SECONDS.labels(consumer).time(),
+            ):
                 await ingest_until_done(ingestor, to_records(events))
             BATCH_RECORDS.labels(consumer).observe(len(events))
             for event in events:
