@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 
 from services.common.tracing import TRACEPARENT
+from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.auth import CurrentPublisher
 from services.intake.entrypoints.bodies import read_batch_body, read_single_event
 from services.intake.entrypoints.models import PROBLEM_RESPONSES, AcceptanceView, BatchResult
@@ -103,7 +104,7 @@ async def publish_batch(
 
 async def _publish_batch(
     runtime: IntakeRuntime,
-    publisher: Any,
+    publisher: Publisher,
     body: bytes,
     atomic: bool,
     traceparent: str | None,
