@@ -23,6 +23,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
 class CommonSettings(BaseSettings):
     """Read from the environment; pointing a service at a real cluster is configuration."""
 
@@ -77,6 +82,24 @@ class CommonSettings(BaseSettings):
     kafka_oauth_scope: str = Field(default="", validation_alias="KAFKA_OAUTH_SCOPE")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias="QMS_DATA_DIR")
     log_level: str = Field(default="INFO", validation_alias="QMS_LOG_LEVEL")
+    log_format: LogFormat = Field(
+        default=LogFormat.JSON,
+        validation_alias="QMS_LOG_FORMAT",
+        description="json: one JSON object per line on stderr (production, log shippers); "
+        "console: aligned, coloured lines for a terminal.",
+    )
+    otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias="QMS_OTLP_TRACES_ENDPOINT",
+        description="OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces). "
+        "Unset: tracing is off and costs nothing.",
+    )
+    lag_refresh_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="QMS_LAG_REFRESH_S",
+        description="How often each consumer reads its group's lag from the broker (/metrics).",
+    )
     users_file: Path = Field(
         default=DEV_USERS_FILE,
         validation_alias=AliasChoices("QMS_USERS_FILE", "QMS_CAPA_USERS_FILE"),

@@ -48,10 +48,13 @@ from services.capa.service_layer.policies import (
     recurrence_commands,
 )
 from services.capa.service_layer.replies import CommandReply
+from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
-from services.common.kafka_security import faust_credentials
+from services.common.kafka_security import aiokafka_security, faust_credentials
+from services.common.service_metrics import count_dead_letter
+from services.common.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class CapaStreams:
         return await self.commands.probe()
 
 
-def build_streams(settings: CapaSettings) -> CapaStreams:
+def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> CapaStreams:
     """Declare the faust app, its topics, tables, agents and timer (nothing connects yet)."""
     settings.table_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -167,6 +170,7 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         headers = letter.headers()
         future = await deadletter_topic.send(key=letter.key, value=letter.value, headers=headers)
         await future
+        count_dead_letter(letter)
 
     records = RecordHandler(send_command, send_dead_letter, settings.app_id)
 
@@ -174,7 +178,10 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     async def apply_policies(stream: Any) -> None:
         """Turn nonconformities on the source topics into open-or-link commands."""
         async for event in stream.events():
-            await records.handle(source_record(event), lambda value: policy_commands(value, policy))
+            with tracing.batch("capa policies", (event.message.value,)):
+                await records.handle(
+                    source_record(event), lambda value: policy_commands(value, policy)
+                )
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:
@@ -212,6 +219,21 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     # Idempotent consumers only (see the module docstring): not the commands topic.
     reread_from_committed_after_rebalance(
         app, [*(settings.topic(t) for t in SOURCE_TOPICS), sightings_topic.get_topic_name()]
+    )
+    lag_topics = [
+        *(settings.topic(t) for t in SOURCE_TOPICS),
+        settings.topic(CAPA_COMMANDS_TOPIC),
+        sightings_topic.get_topic_name(),
+    ]
+    install_lag_monitor(
+        app,
+        ConsumerLagMonitor(
+            settings.kafka_bootstrap_servers,
+            settings.app_id,
+            lag_topics,
+            client_options=aiokafka_security(settings),
+        ),
+        settings.lag_refresh_s,
     )
     streams = CapaStreams(app, settings, store, path)
     return streams

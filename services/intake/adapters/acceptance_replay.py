@@ -105,7 +105,9 @@ def _content(value: bytes, body: dict[str, Any]) -> bytes:
     """The digest admission computed: from the bytes when intake wrote them, else the model."""
     publisher = body.get("publisher")
     if isinstance(publisher, str):
-        digest = record_digest(value, stamp_json(str(body["receivedtime"]), publisher))
+        traceparent = body.get("traceparent")
+        stamp = stamp_json(str(body["receivedtime"]), publisher, traceparent)
+        digest = record_digest(value, stamp)
         if digest is not None:
             return digest
     try:

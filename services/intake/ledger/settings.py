@@ -74,6 +74,14 @@ class LedgerSettings(CommonSettings):
         validation_alias="QMS_LEDGER_CHECKPOINT_FILE",
         description="Also append checkpoints to this file (JSON lines): an anchor outside Kafka.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="QMS_LEDGER_METRICS_PORT",
+        description="Serve Prometheus /metrics on this port (the worker has no other HTTP "
+        "server). Unset: no metrics endpoint.",
+    )
     app_id: str = Field(
         default="",
         validation_alias="QMS_LEDGER_APP_ID",

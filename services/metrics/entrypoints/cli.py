@@ -45,17 +45,20 @@ def serve(
     """Run the consumer of every event topic and the read API in one process."""
     import uvicorn
 
-    from services.common.logs import configure_worker_logging
+    from services.common.logs import bind_process, configure_logging
+    from services.common.settings import LogFormat
     from services.common.shutdown import StopDeadline, StoppingServer
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
-    configure_worker_logging(settings.log_level)
+    configure_logging(settings.log_level, json=settings.log_format is LogFormat.JSON)
+    bind_process(service="metrics", consumer=settings.consumer_group)
     config = uvicorn.Config(
         create_app(settings, consume=consume),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through structlog (services/common/logs.py)
         workers=1,
     )
     StoppingServer(config, StopDeadline(settings.stop_grace_s, "metrics service")).run()
