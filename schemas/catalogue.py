@@ -30,16 +30,8 @@ from schemas.dossier import (
 from schemas.envelope import EVENT_TYPE_PREFIX, CloudEvent
 from schemas.objective import OBJECTIVE_EVENTS
 from schemas.satisfaction import SATISFACTION_EVENTS
+from schemas.topics import FAMILY_TOPICS as FAMILY_TOPICS  # each family's topic, defined there
 
-# Short topic names; deployments put a prefix in front (`qms.` by default).
-FAMILY_TOPICS: Mapping[str, str] = {
-    "dossier": "dossier.v1",
-    "complaint": "complaint.v1",
-    "satisfaction": "satisfaction.v1",
-    "audit": "audit.v1",
-    "objective": "objective.v1",
-    "capa": "capa.v1",
-}
 PUBLISHED_FAMILIES = ("dossier", "complaint", "satisfaction", "audit", "objective")
 
 ALL_EVENTS: tuple[type[CloudEvent], ...] = (

@@ -47,6 +47,12 @@ class CloudEvent(Contract):
         max_length=128,
         description="Extension set by intake: the authenticated publisher.",
     )
+    traceparent: str | None = Field(
+        default=None,
+        pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        description="Extension set by intake when tracing is on (CloudEvents distributed "
+        "tracing): the W3C trace context of the span that accepted the event.",
+    )
 
     @property
     def family(self) -> str:

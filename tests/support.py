@@ -25,8 +25,9 @@ def free_port() -> int:
 class ThrowawayBroker:
     """A local single-node broker of one test's own (deploy/kafka/kafka.sh), to stop at will."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = dict(env or {})  # e.g. KAFKA_EXTRA_PROPERTIES, KAFKA_SCRAM_USERS
         self.port = free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -38,6 +39,7 @@ class ThrowawayBroker:
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "KAFKA_DATA_DIR": str(self.data_dir),
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            **self.env,
         }
         script = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
         subprocess.run(["bash", str(script), command], env=env, check=True, timeout=180)

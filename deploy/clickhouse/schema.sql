@@ -180,6 +180,17 @@ ENGINE = ReplacingMergeTree
 ORDER BY (agency, procedure, day, source, id)
 SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
 
+CREATE TABLE schema_migration_lock
+(
+    `name` String,
+    `holder` String,
+    `expires_at` DateTime64(3, 'UTC'),
+    `taken_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(taken_at)
+ORDER BY name
+SETTINGS index_granularity = 8192;
+
 CREATE TABLE schema_migrations
 (
     `version` UInt32,

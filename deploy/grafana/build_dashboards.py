@@ -517,12 +517,183 @@ audit_trail = dashboard(
     variables=[],
 )
 
+PROMETHEUS = {"type": "prometheus", "uid": "qms-prometheus"}
+RATE = "$__rate_interval"
+# Two workers of one group report the same group-wide lag: the max is the group's figure.
+GROUP_LAG = "max by (consumer, topic, partition) (qms_consumer_lag_records)"
+
+
+def prometheus_panel(
+    title: str,
+    queries: list[tuple[str, str]],
+    *,
+    kind: str = "timeseries",
+    w: int = 12,
+    h: int = 8,
+    unit: str | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """A panel on the platform's own Prometheus metrics: (PromQL, legend) per query."""
+    defaults: dict[str, Any] = {"unit": unit} if unit else {}
+    return {
+        "title": title,
+        "type": kind,
+        "datasource": PROMETHEUS,
+        "description": description,
+        "gridPos": {"w": w, "h": h},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "targets": [
+            {
+                "refId": chr(ord("A") + n),
+                "datasource": PROMETHEUS,
+                "expr": " ".join(expr.split()),
+                "legendFormat": legend,
+            }
+            for n, (expr, legend) in enumerate(queries)
+        ],
+    }
+
+
+platform_health = dashboard(
+    "qms-platform-health",
+    "QMS Trail — platform health",
+    [
+        prometheus_panel(
+            "Consumer lag per consumer (records)",
+            [(f"sum by (consumer) ({GROUP_LAG})", "{{consumer}}")],
+            description="Records of the event topics not yet committed by each consumer group.",
+        ),
+        prometheus_panel(
+            "Consumer lag per partition (records)",
+            [(GROUP_LAG, "{{consumer}} {{topic}}/{{partition}}")],
+        ),
+        prometheus_panel(
+            "Dead letters",
+            [
+                (
+                    f"sum by (consumer, reason_class) (increase(qms_dead_letters_total[{RATE}]))",
+                    "{{consumer}} {{reason_class}}",
+                )
+            ],
+            description="Records sent to deadletter.v1: read their qms-dlq-reason header.",
+        ),
+        prometheus_panel(
+            "Batch duration p95 (seconds)",
+            [
+                (
+                    "histogram_quantile(0.95, sum by (le, consumer) "
+                    f"(rate(qms_consumer_batch_seconds_bucket[{RATE}])))",
+                    "{{consumer}}",
+                ),
+            ],
+            unit="s",
+        ),
+        prometheus_panel(
+            "Records per batch (mean)",
+            [
+                (
+                    f"sum by (consumer) (rate(qms_consumer_batch_records_sum[{RATE}])) / "
+                    f"sum by (consumer) (rate(qms_consumer_batch_records_count[{RATE}]))",
+                    "{{consumer}}",
+                ),
+            ],
+        ),
+        prometheus_panel(
+            "Ledger lag per chain (records)",
+            [("max by (chain) (qms_ledger_lag_records)", "{{chain}}")],
+            description="Accepted events of each partition not yet in its hash chain.",
+        ),
+        prometheus_panel(
+            "Checkpoint age per chain (seconds)",
+            [("max by (chain) (qms_ledger_checkpoint_age_seconds)", "{{chain}}")],
+            unit="s",
+            description="How long the oldest chained entry has waited for a signed checkpoint.",
+        ),
+        prometheus_panel(
+            "CAPA commands by outcome (per second)",
+            [
+                (
+                    f"sum by (command, outcome) (rate(qms_capa_commands_total[{RATE}]))",
+                    "{{command}} {{outcome}}",
+                ),
+            ],
+        ),
+        prometheus_panel(
+            "CAPA refusals by kind (per second)",
+            [
+                (
+                    'sum by (refusal) (rate(qms_capa_commands_total{outcome="refused"}'
+                    f"[{RATE}]))",
+                    "{{refusal}}",
+                ),
+            ],
+        ),
+        prometheus_panel(
+            "CAPA command latency p95 (seconds)",
+            [
+                (
+                    "histogram_quantile(0.95, sum by (le, command) "
+                    f"(rate(qms_capa_command_seconds_bucket[{RATE}])))",
+                    "{{command}}",
+                ),
+            ],
+            unit="s",
+        ),
+        prometheus_panel(
+            "Intake events accepted and refused (per second)",
+            [
+                (
+                    f"sum by (family) (rate(qms_intake_events_accepted_total[{RATE}]))",
+                    "accepted {{family}}",
+                ),
+                (
+                    f"sum by (reason) (rate(qms_intake_events_rejected_total[{RATE}]))",
+                    "refused {{reason}}",
+                ),
+                (
+                    f"sum by (reason) (rate(qms_intake_requests_rejected_total[{RATE}]))",
+                    "request refused {{reason}}",
+                ),
+            ],
+        ),
+        prometheus_panel(
+            "Intake latency p95 (seconds)",
+            [
+                (
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"(rate(qms_intake_publish_seconds_bucket[{RATE}])))",
+                    "Kafka acknowledgement",
+                ),
+                (
+                    "histogram_quantile(0.95, sum by (le, route) "
+                    f"(rate(qms_intake_request_seconds_bucket[{RATE}])))",
+                    "request {{route}}",
+                ),
+            ],
+            unit="s",
+        ),
+        prometheus_panel(
+            "Resident memory",
+            [("process_resident_memory_bytes", "{{job}} {{instance}}")],
+            unit="bytes",
+        ),
+        prometheus_panel(
+            "CPU (cores)",
+            [(f"rate(process_cpu_seconds_total[{RATE}])", "{{job}} {{instance}}")],
+        ),
+    ],
+    variables=[],
+)
+platform_health["refresh"] = "30s"
+platform_health["time"] = {"from": "now-6h", "to": "now"}
+
 DASHBOARDS = {
     "province-overview.json": province_overview,
     "agency-drilldown.json": agency_drilldown,
     "capa-board.json": capa_board,
     "audit-programme.json": audit_programme,
     "audit-trail-integrity.json": audit_trail,
+    "platform-health.json": platform_health,
 }
 
 

@@ -20,6 +20,10 @@
 #   KAFKA_BOOTSTRAP_SERVERS  when set to anything but this local broker's address, an external
 #                            cluster is used: start only creates topics there, stop does nothing.
 #   QMS_TOPIC_PREFIX, QMS_TOPIC_REPLICATION_FACTOR   passed on to the topic creation.
+#   KAFKA_EXTRA_PROPERTIES   a file appended to the rendered server.properties (its keys win),
+#                            e.g. a SASL_SSL listener beside the PLAINTEXT one
+#   KAFKA_SCRAM_USERS        SCRAM credentials created when the storage is formatted, space
+#                            separated: 'SCRAM-SHA-256=[name=qms,password=secret]'
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -112,6 +116,11 @@ render_properties() {
     -e "s|@LOG_DIRS@|$LOG_DIRS|g" \
     -e "s|@AUTO_CREATE_TOPICS@|${KAFKA_AUTO_CREATE_TOPICS:-false}|g" \
     "$template" >"$PROPS.tmp"
+  if [[ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]]; then
+    [[ -r "$KAFKA_EXTRA_PROPERTIES" ]] || die "KAFKA_EXTRA_PROPERTIES: cannot read $KAFKA_EXTRA_PROPERTIES"
+    printf '\n# From %s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$PROPS.tmp"
+    cat "$KAFKA_EXTRA_PROPERTIES" >>"$PROPS.tmp"
+  fi
   mv "$PROPS.tmp" "$PROPS"
 }
 
@@ -141,8 +150,12 @@ format_storage() {
   cluster_id="$(cat "$CLUSTER_ID_FILE")"
   [[ -n "$cluster_id" ]] || die "could not generate a cluster id"
   say "formatting storage in $LOG_DIRS (cluster id $cluster_id)"
+  # SCRAM users live in the cluster metadata: on KRaft they are created at format time.
+  local -a scram=()
+  local user
+  for user in ${KAFKA_SCRAM_USERS:-}; do scram+=(--add-scram "$user"); done
   # No --standalone: controller.quorum.voters names the (static) quorum.
-  java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >>"$LOG_FILE" 2>&1 \
+  java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" "${scram[@]}" >>"$LOG_FILE" 2>&1 \
     || { tail -n 20 "$LOG_FILE" >&2; die "storage format failed"; }
 }
 

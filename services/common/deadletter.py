@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-DEADLETTER_TOPIC = "deadletter.v1"
+from schemas.topics import DEADLETTER_TOPIC
+
+__all__ = ["DEADLETTER_TOPIC"]  # the topic, with its contract
 
 REASON = "qms-dlq-reason"
 CONSUMER = "qms-dlq-consumer"

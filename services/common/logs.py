@@ -1,22 +1,88 @@
-"""Logging of the worker processes (CAPA, metrics, ledger): one line per record on stderr.
+"""Logging of every process: structlog's and the standard library's records, one format.
 
-Without it a process logs nothing below WARNING and nothing at all through the root
-logger's last-resort handler: a dead-lettered record or a retried outage would leave no
-line. The level comes from the settings (QMS_LOG_LEVEL).
+Every entry point calls `configure_logging` once. Records of the standard library (uvicorn,
+faust and mode, aiokafka, the services' own `logging.getLogger`) go through structlog's
+`ProcessorFormatter`, so with `json=True` each line on stderr is one JSON object with
+`timestamp`, `level`, `logger`, `event` and whatever context is bound (request id,
+publisher, consumer...). Without a handler a process would log nothing below WARNING: a
+dead-lettered record or a retried outage would leave no line.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+import structlog
 
 
-def configure_worker_logging(level: str) -> None:
-    """Send the root logger's records at `level` and above to stderr (once per process)."""
+def _drop_color_message(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's ANSI copy of the message
+    return event
+
+
+# Context merged into every line, structlog's and foreign (stdlib) records alike.
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.ExtraAdder(),
+    _drop_color_message,
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+]
+
+
+class _QmsHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler this module installs (replaced, not stacked, on a second call)."""
+
+
+def configure_logging(level: str, *, json: bool = True) -> None:
+    """Send every record at `level` and above to stderr, as JSON lines or console lines."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json else _keep_exc_info,
+            renderer,
+        ],
+    )
+    handler = _QmsHandler(sys.stderr)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
-        root.addHandler(handler)
+    for old in [h for h in root.handlers if isinstance(h, _QmsHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level.upper())
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached: each app (and each test) configures logging for the stream it has.
+        cache_logger_on_first_use=False,
+    )
+
+
+def _keep_exc_info(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    return event  # the console renderer prints the traceback itself
+
+
+def bind_process(**context: str) -> None:
+    """Bind `context` (service, consumer group) to every line of this process: the tasks it
+    starts from here on copy it."""
+    structlog.contextvars.bind_contextvars(**context)

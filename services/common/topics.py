@@ -25,6 +25,8 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from services.common.kafka_security import aiokafka_security
+from services.common.settings import CommonSettings
 from services.common.shipped import shipped_file
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ class TopicSpec:
     replication_factor: int
     config: dict[str, str]
     description: str
+    # What the topic holds and who reads it (documentation the tests hold to the code:
+    # `schemas.topics` and each service's topic list).
+    families: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()
 
 
 def topic_name(prefix: str, short: str) -> str:
@@ -86,7 +92,14 @@ def parse_topic_specs(
     for short, raw in topics.items():
         where = f"{origin}: topics.{short}"
         entry = _mapping(raw, where)
-        unknown = set(entry) - {"partitions", "replication_factor", "config", "description"}
+        unknown = set(entry) - {
+            "partitions",
+            "replication_factor",
+            "config",
+            "description",
+            "families",
+            "consumers",
+        }
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
         description = entry.get("description")
@@ -104,21 +117,30 @@ def parse_topic_specs(
                 replication_factor=_positive_int(rf, f"{where}.replication_factor"),
                 config={**default_config, **_config(entry.get("config", {}), f"{where}.config")},
                 description=" ".join(description.split()),
+                families=_names(entry.get("families", []), f"{where}.families"),
+                consumers=_names(entry.get("consumers", []), f"{where}.consumers"),
             )
         )
     return specs
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: Sequence[TopicSpec], timeout_s: float = 30.0
+    bootstrap_servers: str,
+    specs: Sequence[TopicSpec],
+    timeout_s: float = 30.0,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet and wait until their metadata is visible.
 
     Returns the names this call created. Existing topics are left untouched, whatever
     their configuration (a partition count that differs from the spec is logged); a
-    concurrent creator's TopicAlreadyExists is not an error.
+    concurrent creator's TopicAlreadyExists is not an error. `security`: the TLS/SASL options
+    of `services.common.kafka_security.aiokafka_security`.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="qms-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="qms-topics", **(security or {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -157,9 +179,13 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics_under(bootstrap_servers: str, prefix: str) -> list[str]:
+async def delete_topics_under(
+    bootstrap_servers: str, prefix: str, *, security: Mapping[str, Any] | None = None
+) -> list[str]:
     """Delete every topic named `<prefix>…` (faust's changelog topics too); return them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="qms-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="qms-topics", **(security or {})
+    )
     await admin.start()
     try:
         names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
@@ -170,13 +196,18 @@ async def delete_topics_under(bootstrap_servers: str, prefix: str) -> list[str]:
         await admin.close()
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 10.0) -> int:
+async def wait_for_broker(
+    bootstrap_servers: str, timeout_s: float = 10.0, *, security: Mapping[str, Any] | None = None
+) -> int:
     """Wait until the cluster answers a metadata request; return how many brokers it has."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, client_id="qms-ping", request_timeout_ms=5000
+            bootstrap_servers=bootstrap_servers,
+            client_id="qms-ping",
+            request_timeout_ms=5000,
+            **(security or {}),
         )
         try:
             await admin.start()
@@ -246,6 +277,12 @@ def _config(value: Any, where: str) -> dict[str, str]:
     return config
 
 
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{where}: expected a list of names, got {value!r}")
+    return tuple(value)
+
+
 def _positive_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where}: expected a positive integer, got {value!r}")
@@ -292,8 +329,10 @@ def _env_int(name: str) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    # The same TLS/SASL settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*) as the services.
+    security = aiokafka_security(CommonSettings())
     if args.command == "ping":
-        brokers = asyncio.run(wait_for_broker(args.bootstrap, args.timeout))
+        brokers = asyncio.run(wait_for_broker(args.bootstrap, args.timeout, security=security))
         print(f"kafka at {args.bootstrap}: {brokers} broker(s)")
         return 0
     specs = load_topic_specs(args.prefix, args.file, args.replication_factor)
@@ -304,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{spec.name}\tpartitions={spec.partitions} rf={spec.replication_factor}\t{config}"
             )
         return 0
-    created = asyncio.run(ensure_topics(args.bootstrap, specs, args.timeout))
+    created = asyncio.run(ensure_topics(args.bootstrap, specs, args.timeout, security=security))
     for name in created:
         print(f"created {name}")
     print(f"{len(specs)} topics present at {args.bootstrap} ({len(created)} created)")

@@ -33,6 +33,32 @@ class MetricsSettings(CommonSettings):
         validation_alias="QMS_METRICS_SESSION_TIMEOUT_S",
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
+    clickhouse_cluster: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_{}.-]*$",
+        validation_alias="CLICKHOUSE_CLUSTER",
+        description="A replicated, sharded ClickHouse cluster (its remote_servers name, e.g. "
+        "`{cluster}`): migrations render for it and inserts go through Distributed tables. "
+        "Empty: one server or chDB.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias="QMS_METRICS_MIGRATE_ON_START",
+        description="Apply pending migrations when the service starts (one machine). Set "
+        "false where a migration Job runs `qms migrate`: workers then refuse a stale schema.",
+    )
+    events_ttl_months: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="QMS_METRICS_EVENTS_TTL_MONTHS",
+        description="Cluster schema: months the raw `events` rows are kept (0: for ever).",
+    )
+    facts_ttl_months: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="QMS_METRICS_FACTS_TTL_MONTHS",
+        description="Cluster schema: months the fact tables' rows are kept (0: for ever).",
+    )
     consumer_group: str = Field(
         default="",
         validation_alias="QMS_METRICS_CONSUMER_GROUP",

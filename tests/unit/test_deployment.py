@@ -79,7 +79,8 @@ def test_every_image_is_pinned_to_a_version() -> None:
         image = spec["image"]
         repository, _, tag = image.rpartition(":")
         assert repository and tag and tag != "latest", f"{name}: {image}"
-        assert re.match(r"^\d+(\.\d+)+$", tag), f"{name}: tag {tag!r} is not a version"
+        # Prometheus spells its tags v3.7.3.
+        assert re.match(r"^v?\d+(\.\d+)+$", tag), f"{name}: tag {tag!r} is not a version"
 
 
 def test_every_long_running_service_has_a_health_check_or_is_a_worker() -> None:

@@ -243,7 +243,14 @@ def test_the_migrations_run_as_a_job_and_every_image_is_the_released_one(overlay
     resources = rendered(overlay)
     (job,) = of_kind(resources, "Job")
     (container,) = containers(job)
-    assert container["args"] == ["migrate"]
+    # The cluster form, on the ClickHouseInstallation's cluster, and the workers leave it to it.
+    (installation,) = of_kind(resources, "ClickHouseInstallation")
+    (cluster,) = installation["spec"]["configuration"]["clusters"]
+    assert container["args"] == ["migrate", "--cluster", cluster["name"]]
+    config = named(resources, "ConfigMap", "qms-config")["data"]
+    assert config["CLICKHOUSE_CLUSTER"] == cluster["name"]
+    assert config["QMS_METRICS_MIGRATE_ON_START"] == "false"
+    assert int(config["QMS_TOPIC_REPLICATION_FACTOR"]) >= 3
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     for workload, each in workloads(overlay):
         name, _, tag = each["image"].rpartition(":")

@@ -152,3 +152,34 @@ def test_an_alternative_file_can_be_loaded(tmp_path: Path) -> None:
     assert load_topic_specs(prefix="", path=path) == [
         TopicSpec("only.v1", 1, 1, {}, "The only one.")
     ]
+
+
+def test_the_file_states_the_families_and_readers_the_code_derives_from_schemas() -> None:
+    from schemas.topics import (
+        CAPA_COMMANDS_TOPIC,
+        FAMILY_TOPICS,
+        LEDGER_CHECKPOINTS_TOPIC,
+        LEDGER_TOPIC,
+    )
+    from services.capa.service_layer.policies import SOURCE_TOPICS
+    from services.intake.ledger.settings import CHAINED_TOPICS
+    from services.metrics.entrypoints.consumer import EVENT_TOPICS as METRICS_TOPICS
+
+    specs = {spec.name.removeprefix("qms."): spec for spec in load_topic_specs()}
+    stated_families = {short: list(spec.families) for short, spec in specs.items() if spec.families}
+    assert stated_families == {topic: [family] for family, topic in FAMILY_TOPICS.items()}
+    reads = {
+        "ledger": {*CHAINED_TOPICS, LEDGER_TOPIC, LEDGER_CHECKPOINTS_TOPIC},
+        "capa": {*SOURCE_TOPICS, CAPA_COMMANDS_TOPIC},
+        "metrics": set(METRICS_TOPICS),
+    }
+    assert {short: set(spec.consumers) for short, spec in specs.items()} == {
+        short: {service for service, topics in reads.items() if short in topics} for short in specs
+    }
+
+
+def test_families_and_consumers_must_be_lists_of_names() -> None:
+    document = {"topics": {"x.v1": {"description": "x", "consumers": "metrics"}}}
+
+    with pytest.raises(ValueError, match=r"topics\.x\.v1\.consumers: expected a list of names"):
+        parse_topic_specs(document)

@@ -8,9 +8,10 @@ procedure and month share one CAPA and are linked to it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from schemas.audit import AuditFindingRecorded, AuditKind, FindingClassification
 from schemas.capa import NonconformitySource, Severity, SourceReference
@@ -56,15 +57,8 @@ class DueDatePolicy:
 
 def commands_for(event: CloudEvent, policy: DueDatePolicy) -> list[OpenCapa]:
     """The CAPA commands a published event calls for (most events call for none)."""
-    if isinstance(event, AuditFindingRecorded):
-        return _finding(event, policy)
-    if isinstance(event, ComplaintResolved):
-        return _complaint(event, policy)
-    if isinstance(event, DossierResolved):
-        return _late_dossier(event, policy)
-    if isinstance(event, QualityObjectiveEvaluated):
-        return _missed_objective(event, policy)
-    return []
+    policy_of = _POLICIES.get(type(event))
+    return [] if policy_of is None else policy_of(event, policy)
 
 
 def _reference(event: CloudEvent) -> SourceReference:
@@ -207,3 +201,13 @@ def _missed_objective(event: QualityObjectiveEvaluated, policy: DueDatePolicy) -
             period=data.period[:16],
         )
     ]
+
+
+# The only events that can reveal a nonconformity, each with its policy.
+_POLICIES: Mapping[type[CloudEvent], Callable[[Any, DueDatePolicy], list[OpenCapa]]] = {
+    AuditFindingRecorded: _finding,
+    ComplaintResolved: _complaint,
+    DossierResolved: _late_dossier,
+    QualityObjectiveEvaluated: _missed_objective,
+}
+POLICY_EVENTS: tuple[type[CloudEvent], ...] = tuple(_POLICIES)

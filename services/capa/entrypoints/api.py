@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faust.contrib.asgi import faust_app_running
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,7 +33,10 @@ from services.capa.entrypoints.problems import (
     handle_validation,
 )
 from services.capa.entrypoints.worker import build_streams
+from services.common.kafka_security import aiokafka_security
+from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,16 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     """Build the API and its faust worker; nothing connects until the lifespan starts."""
     settings = settings or CapaSettings()
     users = load_users(settings.users_file, settings.environment)
-    streams = build_streams(settings)
+    tracing = configure_tracing("qms-capa", settings.otlp_traces_endpoint)
+    streams = build_streams(settings, tracing)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         # Topics exist before the worker subscribes (faust would create them wrongly).
         await ensure_topics(
-            settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
+            settings.kafka_bootstrap_servers,
+            load_topic_specs(prefix=settings.topic_prefix),
+            security=aiokafka_security(settings),
         )
         forwarder = CommandForwarder(
             streams.commands.replies.instance_id, settings.command_timeout_s
@@ -62,6 +68,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
             log.warning("the faust worker did not stop in %.1f s", settings.stop_timeout_s / 2)
         finally:
             await forwarder.aclose()
+            tracing.shutdown()
 
     api = FastAPI(
         title="QMS Trail CAPA service",
@@ -85,6 +92,12 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition: consumer lag, dead letters, commands by outcome, process."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/readyz", tags=["ops"], response_model=None, responses=READY_RESPONSES)
     @api.get("/ready", tags=["ops"], response_model=None, include_in_schema=False)

@@ -20,7 +20,8 @@ def serve(
 
     from services.capa.config import CapaSettings
     from services.capa.entrypoints.api import create_app
-    from services.common.logs import configure_worker_logging
+    from services.common.logs import bind_process, configure_logging
+    from services.common.settings import LogFormat
     from services.common.shutdown import StopDeadline, StoppingServer
 
     options: dict[str, Any] = {}
@@ -29,7 +30,8 @@ def serve(
     if port is not None:
         options["port"] = port
     settings = CapaSettings(**options)  # validated again: the advertised URL follows the port
-    configure_worker_logging(settings.log_level)
+    configure_logging(settings.log_level, json=settings.log_format is LogFormat.JSON)
+    bind_process(service="capa", consumer=settings.app_id)
     api = create_app(settings)
     config = uvicorn.Config(
         api,
@@ -37,6 +39,7 @@ def serve(
         port=settings.port,
         loop="asyncio",
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through structlog (services/common/logs.py)
         # Half of the stop budget for requests in flight, half for the worker (api.py).
         timeout_graceful_shutdown=max(1, round(settings.stop_timeout_s / 2)),
     )

@@ -35,6 +35,7 @@ from services.capa.service_layer.commands import (
 )
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused, CommandReply
 from services.common.deadletter import DeadLetter, RecordPosition, reason_for
+from services.common.service_metrics import count_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def register_command_agent(
             key=letter.key, value=letter.value, headers=letter.headers()
         )
         await sent
+        count_dead_letter(letter)
 
     async def handle_commands(stream: Any) -> None:
         """Decide each command against the CAPA's stream; hand the reply to its caller here."""

@@ -33,6 +33,7 @@ from services.capa.entrypoints.api_models import (
     RootCauseBody,
     VerificationBody,
 )
+from services.capa.entrypoints.command_metrics import CommandObservation
 from services.capa.entrypoints.command_path import NoDecision, NotOwner
 from services.capa.entrypoints.deps import ActionId, Caller, CapaId, Streams, visible_state
 from services.capa.entrypoints.problems import COMMAND_RESPONSES, refusal_problem, unavailable
@@ -62,17 +63,22 @@ async def _run(
         "reason": body.reason,
         "expected_version": body.expected_version,
     }
-    try:
-        reply = await streams.execute(build(common))
-    except NotOwner as not_owner:  # the partition moved since the check above
-        await forward_or_refuse(request, not_owner)
-    except NoDecision as exc:
-        raise unavailable(
-            f"the command was sent, but its decision did not come back ({exc}); retry "
-            "with the same expected_version: if it was applied, the retry is refused as stale"
-        ) from exc
-    if isinstance(reply, CommandRefused):
-        raise refusal_problem(reply)
+    command = build(common)
+    with CommandObservation(type(command).__name__) as observed:
+        try:
+            reply = await streams.execute(command)
+        except NotOwner as not_owner:  # the partition moved since the check above
+            observed.forwarded()
+            await forward_or_refuse(request, not_owner)
+        except NoDecision as exc:
+            raise unavailable(
+                f"the command was sent, but its decision did not come back ({exc}); retry "
+                "with the same expected_version: if it was applied, the retry is refused as stale"
+            ) from exc
+        if isinstance(reply, CommandRefused):
+            observed.refused(reply.kind)
+            raise refusal_problem(reply)
+        observed.accepted()
     return CommandResult(
         capa_id=reply.capa_id,
         version=reply.version,

@@ -30,6 +30,7 @@ from typing import Any
 import faust
 
 from schemas.capa import Severity
+from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.pending_replies import PendingReplies
 from services.capa.adapters.publisher import KafkaCapaPublisher
 from services.capa.adapters.store import CapaStore
@@ -40,6 +41,7 @@ from services.capa.domain.state import local_date
 from services.capa.domain.transitions import Role
 from services.capa.entrypoints.command_path import CommandPath, register_command_agent
 from services.capa.service_layer.policies import (
+    SOURCE_TOPICS,
     Outgoing,
     RecordHandler,
     SourceRecord,
@@ -47,13 +49,16 @@ from services.capa.service_layer.policies import (
     recurrence_commands,
 )
 from services.capa.service_layer.replies import CommandReply
+from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import aiokafka_security, faust_credentials
+from services.common.service_metrics import count_dead_letter
+from services.common.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 
-SOURCE_TOPICS = ("audit.v1", "complaint.v1", "dossier.v1", "objective.v1")
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
 
 
@@ -103,7 +108,7 @@ class CapaStreams:
         return await self.commands.probe()
 
 
-def build_streams(settings: CapaSettings) -> CapaStreams:
+def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> CapaStreams:
     """Declare the faust app, its topics, tables, agents and timer (nothing connects yet)."""
     settings.table_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -112,7 +117,9 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         store="rocksdb://",
         datadir=str(settings.table_dir),
         topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
+        broker_credentials=faust_credentials(settings),
+        # Changelogs, the repartition and sightings topics: the cluster's replica count.
+        topic_replication_factor=settings.topic_replication_factor,
         table_standby_replicas=0,
         web_enabled=False,
         # The URL other workers forward HTTP commands to (faust's assignor shares it).
@@ -124,8 +131,8 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
-    commands_topic = app.topic(settings.topic("capa.commands.v1"), **raw)
-    capa_topic = app.topic(settings.topic("capa.v1"), **raw)
+    commands_topic = app.topic(settings.topic(CAPA_COMMANDS_TOPIC), **raw)
+    capa_topic = app.topic(settings.topic(FAMILY_TOPICS["capa"]), **raw)
     deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
@@ -164,6 +171,7 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
         headers = letter.headers()
         future = await deadletter_topic.send(key=letter.key, value=letter.value, headers=headers)
         await future
+        count_dead_letter(letter)
 
     records = RecordHandler(send_command, send_dead_letter, settings.app_id)
 
@@ -171,7 +179,10 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
     async def apply_policies(stream: Any) -> None:
         """Turn nonconformities on the source topics into open-or-link commands."""
         async for event in stream.events():
-            await records.handle(source_record(event), lambda value: policy_commands(value, policy))
+            with tracing.batch("capa policies", (event.message.value,)):
+                await records.handle(
+                    source_record(event), lambda value: policy_commands(value, policy)
+                )
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:
@@ -214,6 +225,21 @@ def build_streams(settings: CapaSettings) -> CapaStreams:
             path.topic_name,
             sightings_topic.get_topic_name(),
         ],
+    )
+    lag_topics = [
+        *(settings.topic(t) for t in SOURCE_TOPICS),
+        settings.topic(CAPA_COMMANDS_TOPIC),
+        sightings_topic.get_topic_name(),
+    ]
+    install_lag_monitor(
+        app,
+        ConsumerLagMonitor(
+            settings.kafka_bootstrap_servers,
+            settings.app_id,
+            lag_topics,
+            client_options=aiokafka_security(settings),
+        ),
+        settings.lag_refresh_s,
     )
     streams = CapaStreams(app, settings, store, path)
     return streams

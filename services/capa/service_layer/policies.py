@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from schemas.catalogue import EventValidationError, parse_event
+from schemas.catalogue import EventValidationError, event_type_of, family_of, parse_event
+from schemas.topics import family_topics
 from services.capa.adapters.codec import decode_sightings, encode_command, encode_sightings
 from services.capa.domain.commands import Command, FlagRecurrence
-from services.capa.domain.policies import DueDatePolicy, commands_for
+from services.capa.domain.policies import POLICY_EVENTS, DueDatePolicy, commands_for
 from services.capa.domain.recurrence import RootCauseSighting, find_recurrence, remember
 from services.capa.domain.transitions import Role
 from services.common.backoff import Backoff, retry_until_done
@@ -29,14 +30,9 @@ from services.common.deadletter import DeadLetter, RecordPosition, reason_for
 log = logging.getLogger(__name__)
 
 # Only these event types can open a CAPA; the rest of the source topics is skipped unparsed.
-POLICY_EVENT_TYPES = frozenset(
-    {
-        "vn.qms.audit.finding_recorded.v1",
-        "vn.qms.complaint.resolved.v1",
-        "vn.qms.dossier.resolved.v1",
-        "vn.qms.objective.evaluated.v1",
-    }
-)
+POLICY_EVENT_TYPES = frozenset(event_type_of(model) for model in POLICY_EVENTS)
+# The topics that hold them (short names): what the policy agent reads.
+SOURCE_TOPICS = family_topics(frozenset(family_of(t) for t in POLICY_EVENT_TYPES))
 
 
 @dataclass(frozen=True)

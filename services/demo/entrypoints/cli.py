@@ -37,13 +37,19 @@ def demo(
         typer.Option(help="Pretend it is this moment (ISO 8601 with offset); default: now."),
     ] = None,
     intake_url: Annotated[
-        str | None, typer.Option(help="Intake base URL [env QMS_DEMO_INTAKE_URL].")
+        str | None,
+        typer.Option(
+            help="Intake base URL (env QMS_DEMO_INTAKE_URL, default http://127.0.0.1:8081)."
+        ),
     ] = None,
     token: Annotated[
-        str | None, typer.Option(help="Publisher bearer token [env QMS_DEMO_TOKEN].")
+        str | None, typer.Option(help="Publisher bearer token (env QMS_DEMO_TOKEN).")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, max=1000, help="Events per batch request.")
+        int | None,
+        typer.Option(
+            min=1, max=1000, help="Events per batch request (env QMS_DEMO_BATCH_SIZE, default 500)."
+        ),
     ] = None,
     max_attempts: Annotated[
         int, typer.Option(min=1, help="Attempts per batch before giving up.")

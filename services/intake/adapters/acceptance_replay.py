@@ -32,6 +32,8 @@ async def replay_acceptances(
     partitions_by_topic: Mapping[str, Iterable[int]],
     index: AcceptanceIndex,
     now: datetime,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> int:
     """Fill `index` with the acceptances of the window; return how many records were read."""
     partitions = [
@@ -46,6 +48,7 @@ async def replay_acceptances(
         client_id="qms-intake-replay",
         group_id=None,
         enable_auto_commit=False,
+        **(security or {}),
     )
     await consumer.start()
     try:
@@ -102,7 +105,9 @@ def _content(value: bytes, body: dict[str, Any]) -> bytes:
     """The digest admission computed: from the bytes when intake wrote them, else the model."""
     publisher = body.get("publisher")
     if isinstance(publisher, str):
-        digest = record_digest(value, stamp_json(str(body["receivedtime"]), publisher))
+        traceparent = body.get("traceparent")
+        stamp = stamp_json(str(body["receivedtime"]), publisher, traceparent)
+        digest = record_digest(value, stamp)
         if digest is not None:
             return digest
     try:

@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
+from services.common.kafka_security import kafka_client_options
 from services.intake.adapters.kafka_partitioner import default_partitioner
 from services.intake.config import IntakeSettings
 from services.intake.service_layer.ports import OutgoingRecord, Position
@@ -17,7 +18,7 @@ from services.intake.service_layer.ports import OutgoingRecord, Position
 def make_producer(settings: IntakeSettings) -> AIOKafkaProducer:
     """acks=all + idempotence: a 202 means every in-sync replica has the record, once."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         client_id="qms-intake",
         acks="all",
         enable_idempotence=True,

@@ -9,7 +9,8 @@ from typing import Any
 from schemas import FieldError
 from schemas.envelope import CloudEvent
 
-INTAKE_ATTRIBUTES = ("receivedtime", "publisher")
+# traceparent too: a publisher passes its trace context in the HTTP `traceparent` header.
+INTAKE_ATTRIBUTES = ("receivedtime", "publisher", "traceparent")
 
 
 def intake_attribute_problems(raw: Mapping[str, Any]) -> list[FieldError]:

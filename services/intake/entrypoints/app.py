@@ -13,9 +13,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from datetime import timedelta
 
 import structlog
+from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 
 from schemas.catalogue import FAMILY_TOPICS, PUBLISHED_FAMILIES
+from services.common.kafka_security import access_error, aiokafka_security
+from services.common.logs import configure_logging
+from services.common.settings import LogFormat
+from services.common.tracing import Tracing, configure_tracing
 from services.intake.adapters.acceptance_replay import replay_acceptances
 from services.intake.adapters.kafka_log import KafkaEventLog, make_producer, partitions_of
 from services.intake.adapters.oidc import OidcAuthenticator
@@ -27,7 +32,6 @@ from services.intake.entrypoints import events_routes, ops_routes
 from services.intake.entrypoints.observability import (
     IntakeMetrics,
     RequestContextMiddleware,
-    configure_logging,
 )
 from services.intake.entrypoints.openapi import install_openapi
 from services.intake.entrypoints.problems import install_problem_handlers
@@ -41,10 +45,12 @@ log = structlog.get_logger("qms.intake")
 AUDIT_ROUTES_MODULE = "services.intake.entrypoints.audit_routes"
 
 
-def create_app(settings: IntakeSettings | None = None) -> FastAPI:
-    """Build the app; nothing connects until the lifespan starts (publishers are read now)."""
+def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None = None) -> FastAPI:
+    """Build the app; nothing connects until the lifespan starts (publishers are read now).
+
+    `tracing` defaults to what QMS_OTLP_TRACES_ENDPOINT says (off when unset)."""
     settings = settings or IntakeSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json=settings.log_format is LogFormat.JSON)
     metrics = IntakeMetrics()
     runtime = IntakeRuntime(
         settings=settings,
@@ -57,6 +63,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         topics=[settings.topic(FAMILY_TOPICS[f]) for f in PUBLISHED_FAMILIES],
     )
     runtime.authenticators = _oidc_authenticators(settings)
+    runtime.tracing = tracing or configure_tracing("qms-intake", settings.otlp_traces_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +73,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def _publishing_lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = make_producer(settings)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaConnectionError as exc:  # wrong password, CA or listener: one line
+            raise access_error(settings, exc) from None
         try:
             # The idempotency window outlives restarts: read it back from the topics.
             read = await replay_acceptances(
@@ -74,6 +84,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 await partitions_of(producer, runtime.topics),
                 runtime.index,
                 utc_now(),
+                security=aiokafka_security(settings),
             )
             runtime.producer = producer
             pool = await _admission_pool(settings.admission_workers)
@@ -104,6 +115,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             await producer.stop()
             for authenticator in runtime.authenticators:
                 await authenticator.aclose()
+            runtime.tracing.shutdown()
 
     app = FastAPI(
         title="QMS Trail intake",

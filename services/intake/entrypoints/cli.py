@@ -31,5 +31,6 @@ def serve(
         host=host,
         port=port,
         access_log=False,  # the app logs one structured line per request itself
+        log_config=None,  # uvicorn's records go through the app's structlog formatter
         log_level=settings.log_level.lower(),
     )

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic_core import to_json
 
+from services.common.tracing import TRACEPARENT
+from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.auth import CurrentPublisher
 from services.intake.entrypoints.bodies import read_batch_body, read_single_event
 from services.intake.entrypoints.models import PROBLEM_RESPONSES, AcceptanceView, BatchResult
@@ -53,7 +55,10 @@ async def publish_event(
     raw = await read_single_event(request, runtime.settings.max_event_bytes)
     runtime.charge(publisher, 1)
     service = runtime.publishing()
-    outcomes = await _timed(runtime, service.publish([raw], publisher))
+    with runtime.tracing.span(
+        "intake publish", parent=request.headers.get(TRACEPARENT), attributes={"qms.events": 1}
+    ) as traceparent:
+        outcomes = await _timed(runtime, service.publish([raw], publisher, traceparent))
     _count(runtime, outcomes)
     outcome = outcomes[0]
     if isinstance(outcome, Refused):
@@ -91,8 +96,23 @@ async def publish_batch(
 ) -> Response:
     """Publish up to `max_batch_events` structured events; a result per event (index order)."""
     body = await read_batch_body(request, runtime.settings.max_batch_bytes)
+    with runtime.tracing.span(
+        "intake publish batch", parent=request.headers.get(TRACEPARENT)
+    ) as traceparent:
+        return await _publish_batch(runtime, publisher, body, atomic, traceparent)
+
+
+async def _publish_batch(
+    runtime: IntakeRuntime,
+    publisher: Publisher,
+    body: bytes,
+    atomic: bool,
+    traceparent: str | None,
+) -> Response:
     service = runtime.publishing()
-    admitted = await service.admit_body(body, publisher, runtime.settings.max_batch_events)
+    admitted = await service.admit_body(
+        body, publisher, runtime.settings.max_batch_events, traceparent
+    )
     if admitted.problem is not None:
         problem = admitted.problem
         raise ProblemError(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -65,26 +63,6 @@ class IntakeMetrics:
             "Acceptances held in the idempotency window.",
             registry=self.registry,
         )
-
-
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr, with whatever the request bound (request id, publisher)."""
-    logging.basicConfig(format="%(message)s", level=level.upper())
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        # Not cached: each app (and each test) configures logging for the stream it has.
-        cache_logger_on_first_use=False,
-    )
 
 
 class RequestContextMiddleware:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.service_metrics import exposition
 from services.intake.adapters.kafka_log import kafka_ready
 from services.intake.entrypoints.models import PROBLEM_RESPONSES
 from services.intake.entrypoints.problems import ProblemError
@@ -35,4 +35,5 @@ async def readyz(runtime: Runtime) -> dict[str, str | int]:
 async def metrics(runtime: Runtime) -> Response:
     """Prometheus exposition."""
     runtime.metrics.dedup_entries.set(len(runtime.index))
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = exposition(runtime.metrics.registry)
+    return Response(body, media_type=content_type)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from services.common.tracing import NO_TRACING, Tracing
 from services.intake.adapters.publisher_registry import PublisherRegistry
 from services.intake.config import IntakeSettings
 from services.intake.domain.idempotency import AcceptanceIndex
@@ -31,6 +32,7 @@ class IntakeRuntime:
     service: PublishingService | None = None
     not_ready: str | None = "starting: the producer and the idempotency window are loading"
     authenticators: list[Any] = field(default_factory=list)
+    tracing: Tracing = NO_TRACING
 
     def publishing(self) -> PublishingService:
         if self.service is None:

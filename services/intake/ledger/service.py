@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
+from services.common.kafka_security import aiokafka_security
 from services.intake.ledger.adapters.kafka import (
     Unreadable,
     fetch_values,
@@ -62,15 +64,18 @@ async def verify_topics(
     if events_topic is not None and len(chosen) != 1:
         raise ValueError("--events-topic needs exactly one --topic")
     bootstrap = settings.kafka_bootstrap_servers
+    security = aiokafka_security(settings)
     # Checkpoints, then the ledger, then the events: a running worker signs a checkpoint only
     # once its entries are in the ledger, and writes an entry only after its event, so each
     # read finds everything the earlier ones refer to (read the other way round, a checkpoint
     # signed meanwhile would look like a ledger shorter than its checkpoint).
-    checkpoint_topic = settings.topic("ledger.checkpoints.v1")
-    notes, bad_notes = await read_checkpoints(bootstrap, checkpoint_topic)
-    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    checkpoint_topic = settings.topic(LEDGER_CHECKPOINTS_TOPIC)
+    notes, bad_notes = await read_checkpoints(bootstrap, checkpoint_topic, security=security)
+    entries, unreadable = await read_ledger(
+        bootstrap, settings.topic(LEDGER_TOPIC), security=security
+    )
     source_of = {name: events_topic or name for name in chosen}
-    records = await read_topics(bootstrap, sorted(set(source_of.values())))
+    records = await read_topics(bootstrap, sorted(set(source_of.values())), security=security)
 
     by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:
@@ -78,7 +83,7 @@ async def verify_topics(
     # A running worker signs while we read: checkpoints of entries we did read may have
     # arrived after the first read. Read again, keep those within what we read of the
     # ledger, so that a busy chain is not mistaken for one whose checkpoints were removed.
-    later, _ = await read_checkpoints(bootstrap, checkpoint_topic)
+    later, _ = await read_checkpoints(bootstrap, checkpoint_topic, security=security)
     read_sizes = {
         chain: 1 + max(e.seq for e in chain_entries) for chain, chain_entries in by_chain.items()
     }
@@ -124,9 +129,12 @@ async def scanned_trail_document(
     With a `verifier`, only checkpoints it accepts are offered as the covering one.
     """
     bootstrap = settings.kafka_bootstrap_servers
+    security = aiokafka_security(settings)
     # Checkpoints first: every entry a checkpoint covers is then in the ledger read after it.
-    notes, _ = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
-    entries, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    notes, _ = await read_checkpoints(
+        bootstrap, settings.topic(LEDGER_CHECKPOINTS_TOPIC), security=security
+    )
+    entries, _ = await read_ledger(bootstrap, settings.topic(LEDGER_TOPIC), security=security)
     if verifier is not None:
         notes = [note for note in notes if note.verified_by(verifier)]
     by_chain: dict[str, list[LedgerEntry]] = defaultdict(list)
@@ -141,7 +149,7 @@ async def scanned_trail_document(
         for entry in good:
             if entry.subject == subject:
                 wanted[(entry.topic, entry.partition)].append(entry.offset)
-    values = await fetch_values(bootstrap, wanted)
+    values = await fetch_values(bootstrap, wanted, security=security)
     materials = {
         chain: ChainMaterial(
             entries=ordered[chain],

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from schemas.catalogue import PUBLISHED_FAMILIES
+from schemas.topics import family_topics
 from services.common.settings import CommonSettings, Environment
 from services.common.shipped import shipped_file
 from services.intake.ledger.domain.note import DEFAULT_ORIGIN_PREFIX, check_key_name
@@ -15,8 +17,8 @@ DEV_SIGNING_KEY_FILE = shipped_file("intake/ledger-dev-key.pem")
 DEV_PUBLIC_KEY_FILE = shipped_file("intake/ledger-dev-key.pub")
 DEV_KEY_NAME = "qms-trail-dev"
 
-# The accepted-event topics the ledger chains (short names, prefix added by settings).
-CHAINED_TOPICS = ("dossier.v1", "complaint.v1", "satisfaction.v1", "audit.v1", "objective.v1")
+# The ledger chains every topic intake publishes to (short names, prefix added by settings).
+CHAINED_TOPICS = family_topics(PUBLISHED_FAMILIES)
 
 
 class LedgerSettings(CommonSettings):
@@ -71,6 +73,14 @@ class LedgerSettings(CommonSettings):
         default=None,
         validation_alias="QMS_LEDGER_CHECKPOINT_FILE",
         description="Also append checkpoints to this file (JSON lines): an anchor outside Kafka.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="QMS_LEDGER_METRICS_PORT",
+        description="Serve Prometheus /metrics on this port (the worker has no other HTTP "
+        "server). Unset: no metrics endpoint.",
     )
     app_id: str = Field(
         default="",

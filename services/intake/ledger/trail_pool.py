@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.kafka_security import aiokafka_security
+from services.common.settings import CommonSettings
 from services.intake.ledger.adapters.kafka import fetch_values
 from services.intake.ledger.adapters.keys import verifier_from_text
 from services.intake.ledger.adapters.trail_index import TrailIndexReader
@@ -58,11 +60,17 @@ def warm() -> None:
     """Nothing: submitted once so that the process is spawned and imported before a read."""
 
 
-def read(subject: str, max_entries: int, bootstrap: str) -> RenderedTrail:
+def read(subject: str, max_entries: int, kafka: CommonSettings) -> RenderedTrail:
     """A subject's whole read: plan its segments, fetch its events from their topic by offset,
     render the document (all of it here, none of it in the process that serves publishers)."""
     segments = _opened().plan(subject, _verifier, max_entries)
-    values = asyncio.run(fetch_values(bootstrap, _wanted(segments))) if segments else {}
+    # The settings travel (the TLS context does not pickle); the options are built here.
+    bootstrap, security = kafka.kafka_bootstrap_servers, aiokafka_security(kafka)
+    values = (
+        asyncio.run(fetch_values(bootstrap, _wanted(segments), security=security))
+        if segments
+        else {}
+    )
     by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
     return render(subject, segments, by_chain)
 

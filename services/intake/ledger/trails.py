@@ -18,6 +18,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
+from services.common.kafka_security import aiokafka_security
 from services.intake.ledger import trail_pool
 from services.intake.ledger.adapters.keys import Ed25519Verifier
 from services.intake.ledger.adapters.trail_index import TrailIndexStore
@@ -54,9 +56,10 @@ class TrailIndex:
         self.tailer = LedgerTailer(
             self.store,
             settings.kafka_bootstrap_servers,
-            settings.topic("ledger.v1"),
-            settings.topic("ledger.checkpoints.v1"),
+            settings.topic(LEDGER_TOPIC),
+            settings.topic(LEDGER_CHECKPOINTS_TOPIC),
             self._writer,
+            security=aiokafka_security(settings),
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -101,7 +104,7 @@ class TrailIndex:
             trail_pool.read,
             subject,
             self.settings.trail_max_segment_entries,
-            self.settings.kafka_bootstrap_servers,
+            self.settings,
         )
         if not rendered.chains and not reached:
             lag = tailer.lag(ends)

@@ -41,12 +41,20 @@ from typing import Any, cast
 
 import faust
 import faust.streams
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from faust.types import EventT
+from prometheus_client import start_http_server
 
+from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.faust_rebalance import RebalanceEnd
-from services.common.logs import configure_worker_logging
+from services.common.kafka_security import access_error, aiokafka_security, faust_credentials
+from services.common.logs import bind_process, configure_logging
+from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS
+from services.common.settings import LogFormat
 from services.common.shutdown import StopDeadline
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.tracing import NO_TRACING, Tracing, configure_tracing
 from services.intake.ledger.adapters.checkpoint_file import append_note
 from services.intake.ledger.adapters.kafka import read_ranges
 from services.intake.ledger.adapters.keys import load_signer
@@ -60,6 +68,7 @@ from services.intake.ledger.domain.chain import (
     undelivered,
 )
 from services.intake.ledger.domain.note import Checkpoint, Signer, origin_for, sign_checkpoint
+from services.intake.ledger.health import ChainHealth
 from services.intake.ledger.settings import LedgerSettings
 
 log = logging.getLogger(__name__)
@@ -92,12 +101,19 @@ def ledger_datadir(settings: LedgerSettings) -> Path:
 
 
 def build_ledger_app(
-    settings: LedgerSettings, signer: Signer, partitions: int, publisher: LedgerPublisher
+    settings: LedgerSettings,
+    signer: Signer,
+    partitions: int,
+    publisher: LedgerPublisher,
+    tracing: Tracing = NO_TRACING,
 ) -> faust.App:
     """The faust app of the ledger worker; nothing connects until it is started."""
     app = faust.App(
         settings.app_id,
         broker=faust_broker_url(settings.kafka_bootstrap_servers),
+        broker_credentials=faust_credentials(settings),
+        # The heads table's changelog: as many replicas as the cluster's own topics.
+        topic_replication_factor=settings.topic_replication_factor,
         store="rocksdb://",
         datadir=str(ledger_datadir(settings)),
         key_serializer="raw",
@@ -119,6 +135,7 @@ def build_ledger_app(
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     checkpointed: dict[str, int] = {}  # chain → last size signed by this worker (memory only)
+    health = ChainHealth()
     chained_topics = set(settings.chained_topic_names())
 
     async def publish_checkpoint(head: ChainHead) -> None:
@@ -134,6 +151,7 @@ def build_ledger_app(
         if settings.checkpoint_file is not None:
             append_note(settings.checkpoint_file, note)
         checkpointed[key] = max(checkpointed.get(key, 0), head.size)
+        health.anchored(key, head.size, stored_head(key).size)
         log.info("checkpoint %s size %d", key, head.size)
 
     def stored_head(key: str) -> ChainHead:
@@ -160,7 +178,9 @@ def build_ledger_app(
         }
         if not gaps:
             return
-        found = await read_ranges(settings.kafka_bootstrap_servers, gaps)
+        found = await read_ranges(
+            settings.kafka_bootstrap_servers, gaps, security=aiokafka_security(settings)
+        )
         for (topic, partition), missing in found.items():
             key = chain_key(topic, partition)
             log.warning(
@@ -202,6 +222,7 @@ def build_ledger_app(
         for key, extension in extensions.items():
             if extension.entries:
                 move_head(by_chain[key][-1], extension.head)
+                health.chained(key, extension.head.size, checkpointed.get(key, 0))
 
     async def chain_or_stop(batch: Sequence[EventT[Any]]) -> None:
         """Chain a batch; on any failure stop the worker rather than skip the batch."""
@@ -230,7 +251,12 @@ def build_ledger_app(
                 settings.batch_size, within=settings.batch_wait_ms / 1000
             ):
                 batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-                await chain_or_stop(batch)
+                with (
+                    tracing.batch("ledger chain", (e.message.value for e in batch)),
+                    BATCH_SECONDS.labels(settings.app_id).time(),
+                ):
+                    await chain_or_stop(batch)
+                BATCH_RECORDS.labels(settings.app_id).observe(len(batch))
                 for event in batch:
                     await manual.ack(event)  # only now may faust commit their offsets
         finally:
@@ -281,9 +307,29 @@ def build_ledger_app(
             ),
         )
 
+    def owned_heads() -> dict[TopicPartition, ChainHead]:
+        return {
+            TopicPartition(tp.topic, tp.partition): stored_head(chain_key(tp.topic, tp.partition))
+            for tp in app.assignor.assigned_actives()
+            if tp.topic in chained_topics
+        }
+
+    install_lag_monitor(
+        app,
+        ConsumerLagMonitor(
+            settings.kafka_bootstrap_servers,
+            settings.app_id,
+            sorted(chained_topics),
+            on_end_offsets=lambda ends: health.lagging(ends, owned_heads()),
+            client_options=aiokafka_security(settings),
+        ),
+        settings.lag_refresh_s,
+    )
+
     resuming: set[asyncio.Task[None]] = set()
 
     def on_rebalance_end() -> None:
+        health.keep_only([chain_key(tp.topic, tp.partition) for tp in owned_heads()])
         # After faust's own seek to the committed offsets and the clearing of the buffers.
         task = asyncio.ensure_future(resume_from_chain_heads())
         resuming.add(task)
@@ -315,18 +361,27 @@ def run_worker(
     publisher_type: type[LedgerPublisher] = LedgerPublisher,
 ) -> None:
     """Create the topics, then run the ledger worker until SIGTERM/SIGINT."""
-    configure_worker_logging(loglevel)
     settings = settings or LedgerSettings()
+    configure_logging(loglevel, json=settings.log_format is LogFormat.JSON)
+    bind_process(service="ledger", consumer=settings.app_id)
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port)  # the default registry, in a daemon thread
     signer = load_signer(settings)  # fail before connecting if the key is wrong
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap_servers, load_topic_specs(prefix=settings.topic_prefix)
+    try:
+        asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                load_topic_specs(prefix=settings.topic_prefix),
+                security=aiokafka_security(settings),
+            )
         )
-    )
+    except KafkaConnectionError as exc:  # wrong password, CA or listener: say so in one line
+        raise SystemExit(f"ledger worker: {access_error(settings, exc)}") from None
     ledger_datadir(settings).parent.mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     publisher = publisher_type.from_settings(settings)
-    app = build_ledger_app(settings, signer, source_partitions(settings), publisher)
+    tracing = configure_tracing("qms-ledger", settings.otlp_traces_endpoint)
+    app = build_ledger_app(settings, signer, source_partitions(settings), publisher, tracing)
     worker = StoppingWorker(
         app,
         StopDeadline(settings.stop_grace_s, "ledger worker"),

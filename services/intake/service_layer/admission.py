@@ -21,7 +21,12 @@ from services.intake.domain.admission import (
 )
 from services.intake.domain.publishers import Publisher, scope_problems
 from services.intake.domain.unknown_fields import has_unknown_fields
-from services.intake.service_layer.content import event_digest, record_digest, stamp_json
+from services.intake.service_layer.content import (
+    event_digest,
+    record_digest,
+    stamp_attributes,
+    stamp_json,
+)
 from services.intake.service_layer.encoding import encode_record
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
 from services.intake.service_layer.valid_batch import admit_valid_batch, build_validator
@@ -67,7 +72,12 @@ class BatchAdmission(NamedTuple):
 
 
 def admit_event(
-    raw: Any, publisher: Publisher, now: datetime, latest: datetime, topic_prefix: str
+    raw: Any,
+    publisher: Publisher,
+    now: datetime,
+    latest: datetime,
+    topic_prefix: str,
+    traceparent: str | None = None,
 ) -> Admission:
     """Validate, authorise and stamp one event (received at `now`), or say why not."""
     if not isinstance(raw, dict):
@@ -79,7 +89,7 @@ def admit_event(
         if owned:
             raise EventValidationError(owned)
         # Stamped before validation: cheaper than copying the validated model.
-        event = parse_event({**raw, "receivedtime": now, "publisher": publisher.name})
+        event = parse_event({**raw, **stamp_attributes(now, publisher.name, traceparent)})
         if has_unknown_fields(type(event), raw):
             parse_event(raw, refuse_unknown_fields=True)  # raises with every problem
     except EventValidationError:
@@ -92,7 +102,8 @@ def admit_event(
     if future:
         return Refused(422, "future_time", future, item_id)
     record = encode_record(event)
-    content = record_digest(record.value, stamp_json(now, publisher.name)) or event_digest(event)
+    stamp = stamp_json(now, publisher.name, traceparent)
+    content = record_digest(record.value, stamp) or event_digest(event)
     return Admitted(
         (event.source, event.id),
         event.family,
@@ -115,10 +126,11 @@ def admit_batch_body(
     latest: datetime,
     topic_prefix: str,
     max_events: int,
+    traceparent: str | None = None,
 ) -> BatchAdmission:
     """Parse a batch body (a JSON array of events) and admit each event."""
     # The common case first: every event admissible, checked in one pass over the bytes.
-    valid = admit_valid_batch(body, publisher, now, latest, topic_prefix, max_events)
+    valid = admit_valid_batch(body, publisher, now, latest, topic_prefix, max_events, traceparent)
     if valid is not None:
         return BatchAdmission(None, list(valid))
     # Otherwise event by event, stating every problem of every refused event.
@@ -166,7 +178,8 @@ def admit_batch_body(
             [],
         )
     return BatchAdmission(
-        None, [admit_event(raw, publisher, now, latest, topic_prefix) for raw in events]
+        None,
+        [admit_event(raw, publisher, now, latest, topic_prefix, traceparent) for raw in events],
     )
 
 

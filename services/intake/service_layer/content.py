@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from pydantic_core import to_json
 
@@ -24,12 +25,28 @@ DIGEST_BYTES = 16  # BLAKE2b-128: a million remembered events cost 16 MB of dige
 
 
 @lru_cache(maxsize=256)
-def stamp_json(receivedtime: datetime | str, publisher: str) -> bytes:
-    """The two attributes intake stamps, as the JSON members it inserts into the record.
+def stamp_json(
+    receivedtime: datetime | str, publisher: str, traceparent: str | None = None
+) -> bytes:
+    """The attributes intake stamps, as the JSON members it inserts into the record (the
+    trace context only when tracing is on).
 
-    Cached: every event of a request shares its receipt time and publisher.
+    Cached: every event of a request shares its receipt time, publisher and trace context.
     """
-    return b',"receivedtime":' + to_json(receivedtime) + b',"publisher":' + to_json(publisher)
+    stamp = b',"receivedtime":' + to_json(receivedtime) + b',"publisher":' + to_json(publisher)
+    if traceparent is not None:
+        stamp += b',"traceparent":' + to_json(traceparent)
+    return stamp
+
+
+def stamp_attributes(
+    receivedtime: datetime, publisher: str, traceparent: str | None
+) -> dict[str, Any]:
+    """The attributes of `stamp_json` as a mapping, for a model or a raw event."""
+    stamped: dict[str, Any] = {"receivedtime": receivedtime, "publisher": publisher}
+    if traceparent is not None:
+        stamped["traceparent"] = traceparent
+    return stamped
 
 
 def content_digest(unstamped: bytes) -> bytes:
@@ -49,5 +66,7 @@ def record_digest(value: bytes, stamp: bytes) -> bytes | None:
 
 def event_digest(event: CloudEvent) -> bytes:
     """The digest computed from the model: always right, slower (a copy and a dump)."""
-    unstamped = event.model_copy(update={"receivedtime": None, "publisher": None})
+    unstamped = event.model_copy(
+        update={"receivedtime": None, "publisher": None, "traceparent": None}
+    )
     return content_digest(unstamped.model_dump_json(exclude_none=True).encode())

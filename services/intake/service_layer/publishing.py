@@ -71,20 +71,24 @@ class PublishingService:
         self._in_flight: dict[EventKey, asyncio.Future[Mapping[EventKey, Acceptance]]] = {}
 
     def admit(
-        self, raw: Any, publisher: Publisher, now: datetime, latest: datetime | None = None
+        self,
+        raw: Any,
+        publisher: Publisher,
+        now: datetime,
+        latest: datetime | None = None,
+        traceparent: str | None = None,
     ) -> Admission:
         """Validate, authorise and stamp one event, or say why not (no I/O)."""
-        return admit_event(
-            raw, publisher, now, latest or now + self.max_future_skew, self.topic_prefix
-        )
+        latest = latest or now + self.max_future_skew
+        return admit_event(raw, publisher, now, latest, self.topic_prefix, traceparent)
 
     async def admit_body(
-        self, body: bytes, publisher: Publisher, max_events: int
+        self, body: bytes, publisher: Publisher, max_events: int, traceparent: str | None = None
     ) -> BatchAdmission:
         """Parse and admit a batch body, in the worker pool when there is one."""
         now = self.clock()
         latest = now + self.max_future_skew
-        arguments = (body, publisher, now, latest, self.topic_prefix, max_events)
+        arguments = (body, publisher, now, latest, self.topic_prefix, max_events, traceparent)
         if self.executor is not None and len(body) >= self.executor_min_bytes:
             try:
                 return await asyncio.get_running_loop().run_in_executor(
@@ -95,10 +99,12 @@ class PublishingService:
                 self.executor = None
         return admit_batch_body(*arguments)
 
-    def admit_all(self, raws: Sequence[Any], publisher: Publisher) -> list[Admission]:
+    def admit_all(
+        self, raws: Sequence[Any], publisher: Publisher, traceparent: str | None = None
+    ) -> list[Admission]:
         now = self.clock()
         latest = now + self.max_future_skew
-        return [self.admit(raw, publisher, now, latest) for raw in raws]
+        return [self.admit(raw, publisher, now, latest, traceparent) for raw in raws]
 
     async def append(self, admissions: Sequence[Admission]) -> list[Outcome]:
         """Append the admitted events not already accepted; one outcome per admission.
@@ -176,9 +182,11 @@ class PublishingService:
                 found.append((index, _conflict(admission, "is in this batch with other content")))
         return found
 
-    async def publish(self, raws: Sequence[Any], publisher: Publisher) -> list[Outcome]:
+    async def publish(
+        self, raws: Sequence[Any], publisher: Publisher, traceparent: str | None = None
+    ) -> list[Outcome]:
         """Admit then append (per item: refused items are left out of the log)."""
-        return await self.append(self.admit_all(raws, publisher))
+        return await self.append(self.admit_all(raws, publisher, traceparent))
 
 
 def _acceptance(admitted: Admitted, position: Position) -> Acceptance:

@@ -27,7 +27,7 @@ from schemas.catalogue import chronology_problems
 from schemas.envelope import CloudEvent
 from services.intake.domain.admission import INTAKE_ATTRIBUTES
 from services.intake.domain.publishers import Publisher
-from services.intake.service_layer.content import content_digest, stamp_json
+from services.intake.service_layer.content import content_digest, stamp_attributes, stamp_json
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
 
 _CONTENT_TYPE_HEADER = ("content-type", STRUCTURED_CONTENT_TYPE.encode())
@@ -50,6 +50,7 @@ def admit_valid_batch(
     latest: datetime,
     topic_prefix: str,
     max_events: int,
+    traceparent: str | None = None,
 ) -> list[Admitted] | None:
     """Every event admitted, in order, when all are admissible as sent; else None."""
     try:
@@ -58,7 +59,7 @@ def admit_valid_batch(
         return None
     if not events or len(events) > max_events:
         return None
-    stamp = stamp_json(now, publisher.name)
+    stamp = stamp_json(now, publisher.name, traceparent)
     timestamp_ms = int(now.timestamp() * 1000)
     routes: dict[str, tuple[str, str]] = {}
     admitted = []
@@ -82,7 +83,7 @@ def admit_valid_batch(
         value = stamped_value(event, unstamped, stamp)
         if value is None:
             value = (
-                event.model_copy(update={"receivedtime": now, "publisher": publisher.name})
+                event.model_copy(update=stamp_attributes(now, publisher.name, traceparent))
                 .model_dump_json(exclude_none=True)
                 .encode()
             )

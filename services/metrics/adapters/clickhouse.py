@@ -17,7 +17,20 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from services.metrics.adapters.cluster_ddl import (
+    ClusterLayout,
+    database_ddl,
+    render_migration,
+    shared_table_ddl,
+)
+from services.metrics.adapters.migration_lock import (
+    LOCK_COLUMNS,
+    LOCK_TABLE,
+    default_holder,
+    migration_lock,
+)
 from services.metrics.adapters.migrations import MIGRATIONS_DIR, load_migrations
+from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import INSERT_ORDER, TABLE_COLUMNS, Row
 
 log = logging.getLogger(__name__)
@@ -26,6 +39,17 @@ log = logging.getLogger(__name__)
 # in the table (with non_replicated_deduplication_window set on it), the second setting
 # extends that to the materialized views fed by the table.
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+# On a cluster, an insert returns once the shards have it (not queued on this node), so an
+# acknowledged batch is stored and a retried one reaches the same shards' deduplication.
+_CLUSTER_INSERT_SETTINGS = {"distributed_foreground_insert": 1}
+_MIGRATIONS_COLUMNS = (
+    "version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)"
+)
+
+
+class PendingMigrations(RuntimeError):
+    """The schema is behind the code and this process was told not to migrate it."""
+
 
 # Server errors that mean "not now" rather than "never" (overload, timeouts, replicas or
 # Keeper away): an insert refused with one of these is retried as it is, never split.
@@ -35,25 +59,56 @@ _TRANSIENT_CODES = frozenset(
 _ERROR_CODE = re.compile(r"Code: (\d+)")
 
 
+def cluster_layout(settings: MetricsSettings) -> ClusterLayout | None:
+    """The cluster the settings name (CLICKHOUSE_CLUSTER), None for one server or chDB."""
+    if not settings.clickhouse_cluster:
+        return None
+    return ClusterLayout(
+        settings.clickhouse_cluster,
+        settings.clickhouse_database,
+        events_ttl_months=settings.events_ttl_months,
+        facts_ttl_months=settings.facts_ttl_months,
+    )
+
+
+def store_for(settings: MetricsSettings) -> ClickHouseStore:
+    """The store the settings describe (not opened)."""
+    return ClickHouseStore(
+        settings.clickhouse_dsn, settings.clickhouse_database, cluster_layout(settings)
+    )
+
+
 class ClickHouseStore:
     """Tables of one database, created by the migrations, read and written here."""
 
-    def __init__(self, dsn: str, database: str) -> None:
+    def __init__(self, dsn: str, database: str, cluster: ClusterLayout | None = None) -> None:
         self.dsn = dsn
         self.database = database
+        self.cluster = cluster
         self._lock = threading.Lock()
         self._client: Any = None
         self.applied: list[str] = []
 
     # --- lifecycle ------------------------------------------------------------------------
-    def open(self) -> ClickHouseStore:
-        """Connect, create the database if needed and apply pending migrations."""
+    def open(self, *, migrate: bool = True) -> ClickHouseStore:
+        """Connect, create the database if needed and apply pending migrations; with
+        `migrate=False` (a migration Job owns the schema) refuse to run on a stale schema."""
         with self._lock:
             if self._client is None:
                 bootstrap = clickhouse_connect.get_client(dsn=self.dsn)
-                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+                bootstrap.command(
+                    database_ddl(self.cluster)
+                    if self.cluster
+                    else f"CREATE DATABASE IF NOT EXISTS `{self.database}`"
+                )
                 self._client = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
-        self.applied = self.migrate()
+        if migrate:
+            self.applied = self.migrate()
+        elif pending := self.pending():
+            raise PendingMigrations(
+                f"ClickHouse {self.database}: {len(pending)} migration(s) not applied "
+                f"({', '.join(pending)}); run `qms migrate` (the migration Job) first"
+            )
         return self
 
     def close(self) -> None:
@@ -64,19 +119,50 @@ class ClickHouseStore:
                     self._client.close()
                 self._client = None
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not applied yet; returns their names."""
-        self.command(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
-            "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-            "ENGINE = ReplacingMergeTree ORDER BY version"
+    def _bookkeeping_table(self, name: str, columns: str, order_by: str, version: str = "") -> None:
+        if self.cluster is not None:
+            self.command(shared_table_ddl(name, columns, order_by, self.cluster, version))
+        else:
+            engine = f"ReplacingMergeTree({version})" if version else "ReplacingMergeTree"
+            self.command(
+                f"CREATE TABLE IF NOT EXISTS {name} ({columns}) "
+                f"ENGINE = {engine} ORDER BY {order_by}"
+            )
+
+    def pending(self) -> list[str]:
+        """Names of the migrations not applied yet (all of them on an empty database)."""
+        tables = {
+            r[0]
+            for r in self.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+        }
+        applied = (
+            {int(r[0]) for r in self.query("SELECT version FROM schema_migrations FINAL")}
+            if "schema_migrations" in tables
+            else set()
         )
+        return [
+            f"{m.version:04d}_{m.name}"
+            for m in load_migrations(MIGRATIONS_DIR)
+            if m.version not in applied
+        ]
+
+    def migrate(self, holder: str | None = None) -> list[str]:
+        """Apply the migrations not applied yet, holding the migration lock; their names."""
+        self._bookkeeping_table("schema_migrations", _MIGRATIONS_COLUMNS, "version")
+        self._bookkeeping_table(LOCK_TABLE, LOCK_COLUMNS, "name", version="taken_at")
+        with migration_lock(self, holder or default_holder()):
+            return self._apply_pending()
+
+    def _apply_pending(self) -> list[str]:
         applied = {int(r[0]) for r in self.query("SELECT version FROM schema_migrations FINAL")}
         done: list[str] = []
         for migration in load_migrations(MIGRATIONS_DIR):
             if migration.version in applied:
                 continue
-            for statement in migration.statements:
+            statements = (
+                render_migration(migration, self.cluster) if self.cluster else migration.statements
+            )
+            for statement in statements:
                 self.command(statement)
             self.insert_rows(
                 "schema_migrations", ("version", "name"), [(migration.version, migration.name)]
@@ -87,7 +173,8 @@ class ClickHouseStore:
 
     def reset(self) -> None:
         """Drop the whole database (replay rebuilds it from the topics)."""
-        self.command(f"DROP DATABASE IF EXISTS `{self.database}`")
+        on_cluster = f" {self.cluster.on_cluster} SYNC" if self.cluster else ""
+        self.command(f"DROP DATABASE IF EXISTS `{self.database}`{on_cluster}")
         self.close()
 
     # --- primitives -----------------------------------------------------------------------
@@ -119,6 +206,8 @@ class ClickHouseStore:
         token: str | None = None,
     ) -> None:
         settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+        if self.cluster is not None:
+            settings.update(_CLUSTER_INSERT_SETTINGS)
         if token is not None:
             settings["insert_deduplication_token"] = token
         with self._lock:

@@ -11,16 +11,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 from faust.contrib.asgi import faust_app_running
 
+from services.common.kafka_security import aiokafka_security
 from services.common.problems import install_problem_handlers
+from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.tracing import Tracing, configure_tracing
 from services.common.users import load_user_directory
 from services.metrics.adapters import kpi_queries
-from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.clickhouse import store_for
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
 from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
@@ -29,23 +34,32 @@ from services.metrics.entrypoints.kpi_routes import router as kpi_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: MetricsSettings | None = None, *, consume: bool = True) -> FastAPI:
-    """The FastAPI app; `consume=False` serves the API without running the consumer."""
+def create_app(
+    settings: MetricsSettings | None = None,
+    *,
+    consume: bool = True,
+    tracing: Tracing | None = None,
+) -> FastAPI:
+    """The FastAPI app; `consume=False` serves the API without running the consumer.
+    `tracing` defaults to what QMS_OTLP_TRACES_ENDPOINT says (off when unset)."""
     settings = settings or MetricsSettings()
+    traces = tracing or configure_tracing("qms-metrics", settings.otlp_traces_endpoint)
     # Read now, so that a bad users file (or development tokens in production) stops start-up.
     users = load_user_directory(settings.users_file, settings.environment)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        store = ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database)
-        await asyncio.to_thread(store.open)
+        store = store_for(settings)
+        await asyncio.to_thread(partial(store.open, migrate=settings.migrate_on_start))
         api.state.store = store
         try:
             if consume:
                 await ensure_topics(
-                    settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix)
+                    settings.kafka_bootstrap_servers,
+                    load_topic_specs(settings.topic_prefix),
+                    security=aiokafka_security(settings),
                 )
-                faust_app, ingestor = build_faust_app(settings, store)
+                faust_app, ingestor = build_faust_app(settings, store, traces)
                 api.state.ingestor = ingestor
                 async with faust_app_running(faust_app, stop_timeout=30):
                     yield
@@ -53,6 +67,7 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
                 yield
         finally:
             store.close()
+            traces.shutdown()
 
     api = FastAPI(
         title="QMS Trail metrics",
@@ -69,6 +84,12 @@ def create_app(settings: MetricsSettings | None = None, *, consume: bool = True)
         """Liveness and store reachability."""
         store.query("SELECT 1")
         return {"status": "ok", "database": store.database}
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition: consumer lag, batches, dead letters, process."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @api.get("/v1/stats", responses={k: READ_RESPONSES[k] for k in (401, 404)})
     def stats(store: Store, reader: Reader) -> dict[str, Any]:

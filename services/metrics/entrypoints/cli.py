@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -43,26 +45,47 @@ def serve(
     """Run the consumer of every event topic and the read API in one process."""
     import uvicorn
 
-    from services.common.logs import configure_worker_logging
+    from services.common.logs import bind_process, configure_logging
+    from services.common.settings import LogFormat
     from services.common.shutdown import StopDeadline, StoppingServer
     from services.metrics.entrypoints.api import create_app
 
     settings = MetricsSettings()
-    configure_worker_logging(settings.log_level)
+    configure_logging(settings.log_level, json=settings.log_format is LogFormat.JSON)
+    bind_process(service="metrics", consumer=settings.consumer_group)
     config = uvicorn.Config(
         create_app(settings, consume=consume),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through structlog (services/common/logs.py)
         workers=1,
     )
     StoppingServer(config, StopDeadline(settings.stop_grace_s, "metrics service")).run()
 
 
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Render for this replicated ClickHouse cluster (ON CLUSTER, Replicated and "
+        "Distributed tables; default: env CLICKHOUSE_CLUSTER, empty for one server)",
+    ),
+]
+PrintOption = Annotated[
+    bool, typer.Option("--print", help="Print the DDL instead of applying it (no server needed)")
+]
+
+
 @app.command("migrate")
-def migrate_command(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
+def migrate_command(
+    dsn: DsnOption = None,
+    database: DatabaseOption = None,
+    cluster: ClusterOption = None,
+    print_ddl: PrintOption = False,
+) -> None:
     """Apply the pending ClickHouse migrations (deploy/clickhouse/)."""
-    migrate(dsn=dsn, database=database)
+    migrate(dsn=dsn, database=database, cluster=cluster, print_ddl=print_ddl)
 
 
 @app.command()
@@ -76,12 +99,27 @@ def replay(
             help="Keep the tables (insert over them) instead of dropping and rebuilding them",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Drop the database even while the metrics consumer group has members or "
+            "rows arrived in the last minutes",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild every table from the topics (stop `qms metrics serve` first with chDB)."""
-    from services.metrics.entrypoints.replay import replay_all
+    """Rebuild every table from the topics (stop `qms metrics serve` first); progress on stderr."""
+    from services.metrics.entrypoints.replay import ReplayProgress, ReplayRefused, replay_all
+
+    def show(progress: ReplayProgress) -> None:
+        typer.echo(progress.line(time.perf_counter()), err=True)
 
     settings = _settings(dsn, database)
-    result = asyncio.run(replay_all(settings, rebuild=not keep))
+    try:
+        result = asyncio.run(replay_all(settings, rebuild=not keep, force=force, progress=show))
+    except ReplayRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(
         f"replayed {result.records:,} records ({result.rejected:,} dead-lettered) into "
         f"{settings.clickhouse_database} in {result.seconds:.1f}s "
@@ -160,20 +198,71 @@ def schema(check: CheckOption = False) -> None:
     _write_or_check(SCHEMA_FILE, text, check, "schema")
 
 
-def migrate(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
-    """Apply the pending ClickHouse migrations of the metrics service."""
-    from services.metrics.adapters.clickhouse import ClickHouseStore
+def migrate(
+    dsn: DsnOption = None,
+    database: DatabaseOption = None,
+    cluster: ClusterOption = None,
+    print_ddl: PrintOption = False,
+) -> None:
+    """Apply the pending ClickHouse migrations of the metrics service (once, under a lock)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
 
+    from services.metrics.adapters.clickhouse import cluster_layout, store_for
+    from services.metrics.adapters.cluster_ddl import printable, render_all
+    from services.metrics.adapters.migration_lock import MigrationLocked
+    from services.metrics.adapters.migrations import load_migrations
+
+    # The driver logs each failed attempt; the one line below says it all.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     settings = _settings(dsn, database)
-    store = ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database)
+    if cluster:
+        settings = settings.model_copy(update={"clickhouse_cluster": cluster})
+    layout = cluster_layout(settings)
     try:
-        # open() applies what is pending; a second run finds nothing to do.
-        store.open()
-        for name in store.applied:
-            typer.echo(f"applied {name}")
-        typer.echo(f"ClickHouse {settings.clickhouse_database}: migrations up to date")
-    finally:
-        store.close()
+        if print_ddl:
+            if layout is None:
+                for migration in load_migrations():
+                    typer.echo(f"-- {migration.version:04d}_{migration.name}")
+                    typer.echo("".join(f"{statement};\n" for statement in migration.statements))
+            else:
+                typer.echo(printable(render_all(load_migrations(), layout), layout), nl=False)
+            return
+        store = store_for(settings)
+        try:
+            # open() applies what is pending; a second run finds nothing to do.
+            store.open()
+            for name in store.applied:
+                typer.echo(f"applied {name}")
+        finally:
+            store.close()
+    except (ClickHouseError, MigrationLocked, ValueError, OSError) as exc:
+        # A dead server, a refused login, a held lock: one line, not a traceback.
+        typer.echo(f"error: ClickHouse {_where(settings)}: {_first_line(exc)}", err=True)
+        raise typer.Exit(2) from None
+    where = f" on cluster {layout.cluster}" if layout else ""
+    typer.echo(f"ClickHouse {settings.clickhouse_database}{where}: migrations up to date")
+
+
+def _where(settings: MetricsSettings) -> str:
+    """The DSN without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.clickhouse_dsn)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" if host else settings.clickhouse_dsn
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    # clickhouse-connect wraps the cause in its own sentence; the cause is what to act on.
+    marker = "Failed to establish a new connection:"
+    if marker in text:
+        text = text[text.index(marker) :].split('")')[0]
+    elif "Code:" in text:
+        text = text[text.index("Code:") :]
+    return text[:300] or type(exc).__name__
 
 
 def report(

@@ -18,23 +18,21 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
+from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
+from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import aiokafka_security, faust_credentials
+from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
+from services.common.tracing import NO_TRACING, Tracing
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
 
-EVENT_TOPICS: tuple[str, ...] = (
-    "dossier.v1",
-    "complaint.v1",
-    "satisfaction.v1",
-    "audit.v1",
-    "objective.v1",
-    "capa.v1",
-    "ledger.checkpoints.v1",
-)
+# Every event family's topic and the ledger's checkpoints (short names).
+EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOPIC)
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +70,7 @@ class FaustDeadLetters:
             key=letter.key, value=letter.value, headers=letter.headers()
         )
         await pending
+        count_dead_letter(letter)
 
 
 def to_records(events: Sequence[EventT[Any]]) -> list[Record]:
@@ -117,13 +116,17 @@ async def ingest_until_done(
             await asyncio.sleep(delay)
 
 
-def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ingestor]:
+def build_faust_app(
+    settings: MetricsSettings, store: RowSink, tracing: Tracing = NO_TRACING
+) -> tuple[Any, Ingestor]:
     """The metrics faust app (not started) and the ingestor its agent feeds."""
     datadir = settings.data_dir / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
+        topic_replication_factor=settings.topic_replication_factor,
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
@@ -150,14 +153,20 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
         key_serializer="raw",
         value_serializer="raw",
     )
-    ingestor = Ingestor(store, FaustDeadLetters(deadletter, settings.consumer_group))
+    consumer = settings.consumer_group
+    ingestor = Ingestor(store, FaustDeadLetters(deadletter, consumer))
 
     async def ingest(stream: faust.StreamT[Any]) -> None:
         """Store or dead-letter each batch, then acknowledge its events."""
         manual = cast("faust.Stream[Any]", stream)
         async for taken in manual.noack_take(settings.batch_size, settings.flush_interval_s):
             events = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-            await ingest_until_done(ingestor, to_records(events))
+            with (
+                tracing.batch("metrics ingest", (e.message.value for e in events)),
+                BATCH_SECONDS.labels(consumer).time(),
+            ):
+                await ingest_until_done(ingestor, to_records(events))
+            BATCH_RECORDS.labels(consumer).observe(len(events))
             for event in events:
                 await manual.ack(event)  # only now may faust commit their offsets
 
@@ -166,4 +175,11 @@ def build_faust_app(settings: MetricsSettings, store: RowSink) -> tuple[Any, Ing
     # committed nothing brings them back: seek to the committed offsets once it has ended.
     # Safe here: ingestion is idempotent, what comes again is stored once.
     reread_from_committed_after_rebalance(app, [settings.topic(name) for name in EVENT_TOPICS])
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap_servers,
+        consumer,
+        [settings.topic(n) for n in EVENT_TOPICS],
+        client_options=aiokafka_security(settings),
+    )
+    install_lag_monitor(app, lag, settings.lag_refresh_s)
     return app, ingestor

@@ -3,25 +3,58 @@
 Reads each partition from its first offset up to the end offset seen at start, without a
 consumer group (the serving group's offsets stay untouched), through the same ingestion
 as the live consumer. Inserts are idempotent, so a replay over existing tables
-(`rebuild=False`) changes no count either.
+(`rebuild=False`) changes no count either. A rebuild drops the database, so it is refused
+while the metrics consumer group has members or rows arrived recently (`force` overrides).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.kafka_errors import message_too_large
+from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.topics import ensure_topics, load_topic_specs
-from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.entrypoints.consumer import EVENT_TOPICS, dead_letter
 from services.metrics.service_layer.ingestion import Ingestor, Record
+
+# Rows ingested this recently mean a consumer is writing: a rebuild would lose its work.
+RECENT_INSERT_S = 120
+
+
+class ReplayRefused(RuntimeError):
+    """A rebuild would drop a database other workers write to."""
+
+
+@dataclass
+class ReplayProgress:
+    """How far a replay is, per topic: records read of those there were at start."""
+
+    started: float
+    read: dict[str, int] = field(default_factory=dict)
+    total: dict[str, int] = field(default_factory=dict)
+
+    def line(self, now: float) -> str:
+        records = sum(self.read.values())
+        rate = records / max(now - self.started, 1e-9)
+        topics = ", ".join(
+            f"{topic} {self.read.get(topic, 0):,}/{count:,}"
+            for topic, count in sorted(self.total.items())
+            if count
+        )
+        return f"replay: {records:,}/{sum(self.total.values()):,} records, {rate:,.0f}/s ({topics})"
 
 
 @dataclass(frozen=True)
@@ -55,27 +88,84 @@ class KafkaDeadLetters:
         )
 
 
+async def active_writers(settings: MetricsSettings, store: ClickHouseStore) -> list[str]:
+    """Why the store's database is in use right now (empty: nobody writes to it)."""
+    reasons: list[str] = []
+    admin = AIOKafkaAdminClient(**kafka_client_options(settings), client_id="qms-replay")
+    await admin.start()
+    try:
+        for response in await _describe_group(admin, settings.consumer_group):
+            for group in response.to_object()["groups"]:
+                members = len(group.get("members") or [])
+                if members:
+                    reasons.append(
+                        f"consumer group {settings.consumer_group} has {members} active member(s)"
+                    )
+    finally:
+        await admin.close()
+    tables = await asyncio.to_thread(
+        store.query, "SELECT name FROM system.tables WHERE database = currentDatabase()"
+    )
+    if ("events",) in tables:
+        ((recent,),) = await asyncio.to_thread(
+            store.query,
+            "SELECT count() FROM events WHERE ingested_at > now64(3) - {s:UInt32}",
+            {"s": RECENT_INSERT_S},
+        )
+        if int(recent):
+            reasons.append(f"{int(recent):,} rows were inserted in the last {RECENT_INSERT_S} s")
+    return reasons
+
+
+async def _describe_group(admin: AIOKafkaAdminClient, group: str) -> list[Any]:
+    # A broker that has never served a group creates its offsets topic first: retry that
+    # (jittered backoff); a coordinator that stays away is an answer we cannot do without.
+    for attempt in range(8):
+        try:
+            return list(await admin.describe_consumer_groups([group]))
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8) / 4)
+    raise ReplayRefused(f"cannot tell whether consumer group {group} is active (no coordinator)")
+
+
 async def replay_all(
-    settings: MetricsSettings, *, rebuild: bool = True, store: ClickHouseStore | None = None
+    settings: MetricsSettings,
+    *,
+    rebuild: bool = True,
+    store: ClickHouseStore | None = None,
+    force: bool = False,
+    progress: Callable[[ReplayProgress], None] | None = None,
 ) -> ReplayResult:
-    """Drop (when `rebuild`) and refill every table from the topics; returns what it read."""
+    """Drop (when `rebuild`) and refill every table from the topics; returns what it read.
+
+    `progress` is called about once a second while records are read. A rebuild while
+    others write to the database raises ReplayRefused unless `force`."""
     own_store = store is None
-    store = store or ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database)
+    store = store or store_for(settings)
     if rebuild:
         await asyncio.to_thread(store.open)
+        if not force and (reasons := await active_writers(settings, store)):
+            raise ReplayRefused(
+                f"not dropping ClickHouse {settings.clickhouse_database}: {'; '.join(reasons)} "
+                "(stop `qms metrics serve` first, or pass --force)"
+            )
         await asyncio.to_thread(store.reset)
     await asyncio.to_thread(store.open)
-    await ensure_topics(settings.kafka_bootstrap_servers, load_topic_specs(settings.topic_prefix))
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        load_topic_specs(settings.topic_prefix),
+        security=aiokafka_security(settings),
+    )
     started = time.perf_counter()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=settings.batch_size,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_client_options(settings), acks="all")
     await consumer.start()
     await producer.start()
     try:
@@ -98,6 +188,8 @@ async def replay_all(
         ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items()}
         pending = {tp for tp, end in ends.items() if end > 0}
         total = 0
+        shown = ReplayProgress(started, total=_per_topic(ends))
+        last_report = started
         while pending:
             fetched = await consumer.getmany(
                 *pending, timeout_ms=1000, max_records=settings.batch_size
@@ -114,15 +206,37 @@ async def replay_all(
             if records:
                 await ingestor.ingest(records)
                 total += len(records)
+                for record in records:
+                    topic = record.position.topic
+                    shown.read[topic] = shown.read.get(topic, 0) + 1
+            now = time.perf_counter()
+            if progress is not None and (now - last_report >= 1.0 or not pending):
+                progress(shown)
+                last_report = now
         # A replay writes every month at once; until merged, reads with FINAL must merge
         # every partition of the dossier marks. Merge them now rather than at first read.
-        await asyncio.to_thread(store.command, "OPTIMIZE TABLE dossier_marks FINAL")
+        # On a cluster the marks live in the shards' local tables (OPTIMIZE skips Distributed).
+        optimize = (
+            f"OPTIMIZE TABLE dossier_marks_local {store.cluster.on_cluster} FINAL"
+            if store.cluster
+            else "OPTIMIZE TABLE dossier_marks FINAL"
+        )
+        await asyncio.to_thread(store.command, optimize)
         return ReplayResult(total, ingestor.rejected, time.perf_counter() - started)
     finally:
         await consumer.stop()
         await producer.stop()
         if own_store:
             store.close()
+
+
+def _per_topic(ends: Mapping[TopicPartition, int]) -> dict[str, int]:
+    # Records there are to read, per topic (offsets from 0: a compacted or expired start
+    # only makes the count an upper bound).
+    totals: dict[str, int] = {}
+    for tp, end in ends.items():
+        totals[tp.topic] = totals.get(tp.topic, 0) + end
+    return totals
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -135,7 +135,9 @@ async def capa_service(
         "QMS_CAPA_APP_ID": f"{capa_prefix}capa",
         "QMS_CAPA_ESCALATION_INTERVAL_S": "1",
         "QMS_ENV": "development",
-        "QMS_LOG_LEVEL": "WARNING",
+        "QMS_LOG_LEVEL": "INFO",  # test_observability reads every line as JSON
+        "QMS_LOG_FORMAT": "json",
+        "QMS_LAG_REFRESH_S": "1",
     }
     service = CapaProcess(env, tmp_path_factory.mktemp("capa"))
     service.start()

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.common.settings import REPO_ROOT
 from services.common.topics import delete_topics_under
 from services.intake.ledger.adapters.kafka import read_checkpoints, read_ledger
@@ -145,11 +146,11 @@ async def wait_for_ledger(
     bootstrap = settings.kafka_bootstrap_servers
     while True:
         worker.assert_running()
-        found, _ = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+        found, _ = await read_ledger(bootstrap, settings.topic(LEDGER_TOPIC))
         distinct = {(entry.chain, entry.seq) for entry in found}
         done = len(distinct) >= entries
         if done and checkpoint_sizes:
-            notes, _ = await read_checkpoints(bootstrap, settings.topic("ledger.checkpoints.v1"))
+            notes, _ = await read_checkpoints(bootstrap, settings.topic(LEDGER_CHECKPOINTS_TOPIC))
             sizes = {(note.checkpoint.chain, note.checkpoint.size) for note in notes}
             done = all((chain, size) in sizes for chain, size in checkpoint_sizes.items())
         if done:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.topics import LEDGER_TOPIC
 from services.intake.ledger.adapters.kafka import read_ledger
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.domain.canonical import CanonicalForm
@@ -42,7 +43,7 @@ async def test_hostile_records_are_chained_in_place_and_the_chain_verifies(
     worker.start()
     await wait_for_ledger(settings, worker, len(values))
 
-    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic("ledger.v1"))
+    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic(LEDGER_TOPIC))
     assert not unreadable
     chain = sorted(
         {e.seq: e for e in entries if e.chain == f"{settings.topic('dossier.v1')}/1"}.values(),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.intake.ledger.adapters.kafka import read_checkpoints, read_ledger
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
@@ -48,7 +49,7 @@ async def test_crash_restart_continues_the_chains(
     await wait_for_ledger(settings, worker, 32)
     assert worker.stop() == 0, worker.log_tail()
 
-    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic("ledger.v1"))
+    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic(LEDGER_TOPIC))
     assert not unreadable
     by_chain: dict[str, list[int]] = {}
     hashes: dict[tuple[str, int], set[bytes]] = {}
@@ -89,8 +90,8 @@ async def test_a_worker_killed_mid_batch_is_redone_without_a_fork(
     worker_factory.append(dying)
     dying.start()
     assert dying.wait_exit() == EXIT_CODE, dying.log_tail()
-    landed, _ = await read_ledger(kafka_bootstrap, settings.topic("ledger.v1"))
-    notes, _ = await read_checkpoints(kafka_bootstrap, settings.topic("ledger.checkpoints.v1"))
+    landed, _ = await read_ledger(kafka_bootstrap, settings.topic(LEDGER_TOPIC))
+    notes, _ = await read_checkpoints(kafka_bootstrap, settings.topic(LEDGER_CHECKPOINTS_TOPIC))
     assert 0 < len(landed) < 18 and not notes  # part of a batch reached the ledger, no more
 
     worker = LedgerWorker(env, tmp_path / "worker.log")
@@ -99,7 +100,7 @@ async def test_a_worker_killed_mid_batch_is_redone_without_a_fork(
     await wait_for_ledger(settings, worker, 18, {f"{dossiers}/{p}": 4 for p in range(3)})
     assert worker.stop() == 0, worker.log_tail()
 
-    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic("ledger.v1"))
+    entries, unreadable = await read_ledger(kafka_bootstrap, settings.topic(LEDGER_TOPIC))
     assert not unreadable
     assert set(landed) <= set(entries)
     hashes: dict[tuple[str, int], set[bytes]] = {}
@@ -119,7 +120,7 @@ async def test_a_failing_broker_stops_the_worker_instead_of_skipping(
 ) -> None:
     env = ledger_env(topic_prefix, kafka_bootstrap, tmp_path / "data")
     settings = settings_from(env)
-    dossiers, ledger_topic = settings.topic("dossier.v1"), settings.topic("ledger.v1")
+    dossiers, ledger_topic = settings.topic("dossier.v1"), settings.topic(LEDGER_TOPIC)
     await produce(kafka_bootstrap, dossiers, {p: [dossier_received_value(p)] for p in range(3)})
     # A real broker refusal: every ledger entry is now too large for its topic.
     await set_topic_config(kafka_bootstrap, ledger_topic, {"max.message.bytes": "100"})

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.topics import LEDGER_TOPIC
 from services.common.topics import TopicSpec, ensure_topics
 from services.intake.ledger.adapters.kafka import read_ledger, read_topics
 from services.intake.ledger.adapters.keys import load_verifier
@@ -53,7 +54,7 @@ async def produce_through_startup(
     long each takes on a busy machine.
     """
     bootstrap = settings.kafka_bootstrap_servers
-    ledger_topic = settings.topic("ledger.v1")
+    ledger_topic = settings.topic(LEDGER_TOPIC)
     chained_before = await count_entries(settings)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     chaining = asyncio.Event()
@@ -113,7 +114,7 @@ async def fill_changelog(settings: LedgerSettings, count: int) -> None:
 
 
 async def count_entries(settings: LedgerSettings) -> int:
-    entries, _ = await read_ledger(settings.kafka_bootstrap_servers, settings.topic("ledger.v1"))
+    entries, _ = await read_ledger(settings.kafka_bootstrap_servers, settings.topic(LEDGER_TOPIC))
     return len({(entry.chain, entry.seq) for entry in entries})
 
 
@@ -122,7 +123,7 @@ async def assert_every_record_chained_once(settings: LedgerSettings) -> None:
     topics = [settings.topic(short) for short in TOPICS]
     bootstrap = settings.kafka_bootstrap_servers
     records = await read_topics(bootstrap, topics)
-    entries, unreadable = await read_ledger(bootstrap, settings.topic("ledger.v1"))
+    entries, unreadable = await read_ledger(bootstrap, settings.topic(LEDGER_TOPIC))
     assert not unreadable
     chained: dict[str, set[tuple[int, int]]] = defaultdict(set)
     for entry in entries:

@@ -25,6 +25,7 @@ from schemas.catalogue import topic_for
 from schemas.envelope import CloudEvent
 from services.common.deadletter import RecordPosition
 from services.common.settings import REPO_ROOT
+from services.common.tracing import Tracing
 from services.common.users import DEV_NATIONAL_READER_TOKEN
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
@@ -120,13 +121,13 @@ def metrics_settings(
 
 @asynccontextmanager
 async def running_service(
-    settings: MetricsSettings, *, consume: bool = True
+    settings: MetricsSettings, *, consume: bool = True, tracing: Tracing | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service as `qms metrics serve` runs it, on this test's event loop; the client
     sends the national reader's token."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, consume=consume),
+        create_app(settings, consume=consume, tracing=tracing),
         host="127.0.0.1",
         port=port,
         log_level="warning",

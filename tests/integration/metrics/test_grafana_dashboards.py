@@ -65,9 +65,17 @@ def has_figures(rows: list[dict[str, Any]]) -> bool:
 
 
 def dashboards() -> list[tuple[str, dict[str, Any]]]:
+    """The compliance dashboards, on ClickHouse (platform-health reads Prometheus:
+    tests/unit/observability/test_monitoring_files.py checks it)."""
     files = sorted((GRAFANA / "dashboards").glob("*.json"))
-    assert len(files) == 5
-    return [(f.name, json.loads(f.read_text(encoding="utf-8"))) for f in files]
+    boards = [(f.name, json.loads(f.read_text(encoding="utf-8"))) for f in files]
+    on_clickhouse = [
+        (name, board)
+        for name, board in boards
+        if all(p["datasource"]["type"] == "grafana-clickhouse-datasource" for p in board["panels"])
+    ]
+    assert len(on_clickhouse) == 5 and len(boards) == 6
+    return on_clickhouse
 
 
 def panels() -> list[tuple[str, dict[str, Any]]]:

@@ -16,7 +16,7 @@ from services.common import deadletter
 from services.common.deadletter import RecordPosition
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import TABLE_COLUMNS, Rejected, Row, map_record
+from services.metrics.domain.rows import DossierRow, Rejected, Row, map_record
 from services.metrics.service_layer.ingestion import Ingestor, Record
 from tests.integration.metrics.conftest import running_service, wait_for
 from tests.poison import Poison, poison_records
@@ -129,13 +129,12 @@ async def test_each_poison_kind_is_dead_lettered_and_every_ordinary_event_counte
 async def test_rows_the_engine_refuses_are_found_by_halves_and_an_absent_store_is_waited_for(
     chdb_dsn: str, clickhouse_database: str
 ) -> None:
-    day = TABLE_COLUMNS["dossier_events"].index("day")
-
     def mapping_past_its_checks(position: RecordPosition, value: bytes) -> dict[str, list[Row]]:
         rows = map_record(position, value)
         if position.offset == 7:  # a value the checks missed: the engine's Date cannot hold it
             (row,) = rows["dossier_events"]
-            rows["dossier_events"] = [(*row[:day], date(1, 1, 1), *row[day + 1 :])]
+            assert isinstance(row, DossierRow)
+            rows["dossier_events"] = [row._replace(day=date(1, 1, 1))]
         return rows
 
     letters: list[Rejected] = []

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from aiokafka import AIOKafkaConsumer
+from typer.testing import CliRunner, Result
+
+from services.cli import app as qms
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.kpi_queries import dossiers_by, stats
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
-from services.metrics.entrypoints.replay import replay_all
+from services.metrics.entrypoints.replay import ReplayRefused, replay_all
 from tests.integration.metrics.conftest import produce, produce_raw
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency, other_families
 
@@ -48,3 +53,78 @@ async def test_replay_rebuilds_every_table_and_a_second_replay_changes_nothing(
         } == counted
     finally:
         store.close()
+
+
+def replay_cli(settings: MetricsSettings, *args: str) -> Result:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "QMS_TOPIC_PREFIX": settings.topic_prefix,
+        "QMS_DATA_DIR": str(settings.data_dir),
+        "CLICKHOUSE_DSN": settings.clickhouse_dsn,
+        "CLICKHOUSE_DATABASE": settings.clickhouse_database,
+    }
+    return CliRunner().invoke(qms, ["metrics", "replay", *args], env=env)
+
+
+async def test_replay_shows_its_progress_per_topic_on_stderr(
+    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    events = dossier_province(seed=3, dossiers=40)
+    await produce(kafka_bootstrap, topic_prefix, events)
+    result = await asyncio.to_thread(replay_cli, metrics_settings)
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if line.startswith("replay: ")]
+    assert progress, result.stderr
+    last = progress[-1]
+    dossier_topic = f"{topic_prefix}dossier.v1"
+    assert f"{len(events):,}/{len(events):,} records" in last
+    assert f"{dossier_topic} {len(events):,}/{len(events):,}" in last and "/s" in last
+    assert f"replayed {len(events):,} records" in result.stdout
+
+
+async def test_replay_refuses_to_drop_a_database_that_is_being_written(
+    metrics_settings: MetricsSettings,
+) -> None:
+    store = ClickHouseStore(
+        metrics_settings.clickhouse_dsn, metrics_settings.clickhouse_database
+    ).open()
+    try:
+        # A row a live consumer just wrote.
+        store.command(
+            "INSERT INTO events (source, id, type, family, subject, agency, time, data, topic) "
+            "VALUES ('s', 'i', 't', 'dossier', 'D1', 'H56.01', now64(3), '{}', 'x')"
+        )
+        with pytest.raises(ReplayRefused, match="inserted in the last"):
+            await replay_all(metrics_settings, store=store)
+        assert stats(store)["events"] == 1  # nothing dropped
+
+        refused = await asyncio.to_thread(replay_cli, metrics_settings)
+        assert refused.exit_code == 2
+        assert (
+            refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+            and "--force" in refused.stderr
+        )
+
+        forced = await replay_all(metrics_settings, store=store, force=True)
+        assert forced.records == 0 and stats(store)["events"] == 0
+    finally:
+        store.close()
+
+
+async def test_replay_refuses_while_the_metrics_consumer_group_has_members(
+    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    member = AIOKafkaConsumer(
+        f"{topic_prefix}dossier.v1",
+        bootstrap_servers=kafka_bootstrap,
+        group_id=metrics_settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    await member.start()
+    try:
+        while not member.assignment():  # joined the group (a deadline is the test timeout)
+            await member.getmany(timeout_ms=200)
+        with pytest.raises(ReplayRefused, match="1 active member"):
+            await replay_all(metrics_settings)
+    finally:
+        await member.stop()

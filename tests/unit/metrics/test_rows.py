@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.binding import to_kafka_record
+from schemas.envelope import CloudEvent
 from services.common.deadletter import RecordPosition
+from services.intake.ledger.adapters.keys import Ed25519Signer
+from services.intake.ledger.domain.note import Checkpoint, sign_checkpoint
 from services.metrics.domain.rows import (
     INSERT_ORDER,
     TABLE_COLUMNS,
+    TABLE_ROWS,
     Batch,
+    CapaRow,
+    CheckpointRow,
+    DossierRow,
     RecordRefused,
+    Row,
     local_day,
     map_record,
 )
@@ -23,40 +34,111 @@ ICT = timezone(timedelta(hours=7))
 AT = RecordPosition("qms.dossier.v1", 1, 42)
 
 
-def test_every_row_has_its_table_columns() -> None:
-    events = [
-        f.received(
-            "D1",
-            "H56.01",
-            datetime(2026, 1, 5, 9, tzinfo=ICT),
-            datetime(2026, 1, 9, tzinfo=ICT),
-            channel="online",
-            level=3,
-        ),
-        f.complaint_filed("C1", "H56.01", datetime(2026, 1, 5, tzinfo=ICT)),
-        f.rating("R1", "H56.01", datetime(2026, 1, 5, tzinfo=ICT), 4),
-        f.finding("A1", "H56", "H56.01", datetime(2026, 1, 5, tzinfo=ICT), "F1", "major"),
-        f.objective_set(
-            "O1", "H56.01", datetime(2026, 1, 1, tzinfo=ICT), "online_share", 50, "2026"
-        ),
-        f.capa("opened", "CAPA-1", "H56.01", datetime(2026, 1, 5, tzinfo=ICT), 1),
-    ]
-    for e in events:
-        rows = map_record(AT, to_kafka_record(e).value)
-        assert set(rows) == {
-            "events",
+def _one(rows: dict[str, list[Row]], table: str) -> Any:
+    (row,) = rows[table]
+    return row
+
+
+def test_every_family_fills_its_table_with_its_values_by_column_name() -> None:
+    at = datetime(2026, 1, 5, 9, tzinfo=ICT)
+    due = datetime(2026, 1, 9, tzinfo=ICT)
+    expected: list[tuple[CloudEvent, str, dict[str, Any]]] = [
+        (
+            f.received("D1", "H56.01", at, due, channel="online", level=3),
+            "dossier_events",
             {
-                "dossier": "dossier_events",
-                "complaint": "complaint_events",
-                "satisfaction": "satisfaction_ratings",
-                "audit": "audit_events",
-                "objective": "objective_events",
-                "capa": "capa_events",
-            }[e.family],
-        }
-        for table, table_rows in rows.items():
-            assert all(len(r) == len(TABLE_COLUMNS[table]) for r in table_rows), table
+                "dossier": "D1",
+                "agency": "H56.01",
+                "channel": "online",
+                "online_level": 3,
+                "due_at": due,
+                "received_at": None,
+                "outcome": "",
+                "day": date(2026, 1, 5),
+            },
+        ),
+        (
+            f.complaint_filed("C1", "H56.01", at, dossier="D1"),
+            "complaint_events",
+            {
+                "complaint": "C1",
+                "agency": "H56.01",
+                "kind": "complaint",
+                "channel": "online",
+                "category": "processing_delay",
+                "procedure": "",
+                "dossier": "D1",
+                "substantiated": None,
+                "day": at.date(),
+            },
+        ),
+        (
+            f.complaint_resolved("C1", "H56.01", at, True),
+            "complaint_events",
+            {"complaint": "C1", "substantiated": 1, "kind": "", "channel": ""},
+        ),
+        (
+            f.rating("R1", "H56.01", at, 4),
+            "satisfaction_ratings",
+            {"rating": "R1", "agency": "H56.01", "score": 4, "day": at.date()},
+        ),
+        (
+            f.finding("A1", "H56", "H56.01", at, "F1", "major"),
+            "audit_events",
+            {
+                "audit": "A1",
+                "agency": "H56",
+                "audited_agency": "H56.01",
+                "finding_id": "F1",
+                "classification": "major",
+                "on_site": None,
+                "findings": None,
+            },
+        ),
+        (
+            f.objective_set("O1", "H56.01", at, "online_share", 50, "2026"),
+            "objective_events",
+            {
+                "objective": "O1",
+                "indicator": "online_share",
+                "target": 50.0,
+                "period": "2026",
+                "actual": None,
+                "met": None,
+            },
+        ),
+        (
+            f.capa("opened", "CAPA-1", "H56.01", at, 1),
+            "capa_events",
+            {
+                "capa": "CAPA-1",
+                "agency": "H56.01",
+                "sequence": 1,
+                "severity": "minor",
+                "actions": 0,
+            },
+        ),
+    ]
+    for event, table, values in expected:
+        rows = map_record(AT, to_kafka_record(event).value)
+        assert set(rows) == {"events", table}
+        fact = _one(rows, table)._asdict()
+        assert {column: fact[column] for column in values} == values, table
+        assert (fact["source"], fact["id"], fact["time"]) == (event.source, event.id, event.time)
+        raw = _one(rows, "events")
+        assert (raw.id, raw.family, raw.agency, raw.topic, raw.offset) == (
+            event.id,
+            event.family,
+            event.agencycode,
+            AT.topic,
+            AT.offset,
+        )
     assert INSERT_ORDER[-1] == "events"
+
+
+def test_each_row_type_is_the_column_list_of_its_table() -> None:
+    for table, row_type in TABLE_ROWS.items():
+        assert TABLE_COLUMNS[table] == row_type._fields  # type: ignore[attr-defined]
 
 
 def test_dossier_fact_row_keeps_due_time_channel_and_local_day() -> None:
@@ -64,32 +146,26 @@ def test_dossier_fact_row_keeps_due_time_channel_and_local_day() -> None:
     at = datetime(2026, 1, 31, 18, 30, tzinfo=UTC)
     due = datetime(2026, 2, 5, tzinfo=UTC)
     e = f.received("D1", "H56.01", at, due, channel="online", level=4)
-    (row,) = map_record(AT, to_kafka_record(e).value)["dossier_events"]
-    named = dict(zip(TABLE_COLUMNS["dossier_events"], row, strict=True))
-    assert named["day"] == date(2026, 2, 1)
-    assert (named["dossier"], named["agency"], named["channel"], named["online_level"]) == (
-        "D1",
-        "H56.01",
-        "online",
-        4,
-    )
-    assert named["due_at"] == due and named["time"] == at
+    row = _one(map_record(AT, to_kafka_record(e).value), "dossier_events")
+    assert isinstance(row, DossierRow)
+    assert row.day == date(2026, 2, 1)
+    assert (row.dossier, row.agency, row.channel, row.online_level) == ("D1", "H56.01", "online", 4)
+    assert row.due_at == due and row.time == at
 
 
 def test_supplement_moves_the_due_time_in_the_fact_row() -> None:
     new_due = datetime(2026, 3, 1, tzinfo=ICT)
     e = f.supplement_received("D1", "H56.01", datetime(2026, 2, 1, tzinfo=ICT), new_due)
-    (row,) = map_record(AT, to_kafka_record(e).value)["dossier_events"]
-    assert dict(zip(TABLE_COLUMNS["dossier_events"], row, strict=True))["due_at"] == new_due
+    assert _one(map_record(AT, to_kafka_record(e).value), "dossier_events").due_at == new_due
 
 
 def test_capa_row_takes_the_agency_of_the_nonconformity() -> None:
     e = f.capa("opened", "CAPA-1", "H56.02", datetime(2026, 1, 5, tzinfo=ICT), 1)
-    (row,) = map_record(RecordPosition("qms.capa.v1", 0, 1), to_kafka_record(e).value)[
-        "capa_events"
-    ]
-    named = dict(zip(TABLE_COLUMNS["capa_events"], row, strict=True))
-    assert (named["agency"], named["severity"], named["sequence"]) == ("H56.02", "minor", 1)
+    row = _one(
+        map_record(RecordPosition("qms.capa.v1", 0, 1), to_kafka_record(e).value), "capa_events"
+    )
+    assert isinstance(row, CapaRow)
+    assert (row.agency, row.severity, row.sequence) == ("H56.02", "minor", 1)
 
 
 @pytest.mark.parametrize(
@@ -118,18 +194,38 @@ def test_batch_keeps_rejects_aside_and_rows_per_table() -> None:
     assert len(batch.rows["events"]) == len(batch.rows["dossier_events"]) == 1
 
 
-def test_ledger_checkpoint_note_is_read_by_position() -> None:
-    note = b"qms.example/ledger/dossier.v1/0\n1234\nq83vJ1hQ...=\n\n- signer sig"
+def test_ledger_checkpoint_note_is_read_by_the_ledgers_parser() -> None:
+    root = bytes(range(32))
+    checkpoint = Checkpoint(origin="qms-trail/qms.dossier.v1/0", size=1234, root=root)
+    signer = Ed25519Signer("qms-trail-test", Ed25519PrivateKey.generate())
+    note = sign_checkpoint(checkpoint, signer)
     position = RecordPosition("qms.ledger.checkpoints.v1", 0, 9)
-    (row,) = map_record(position, note)["ledger_checkpoints"]
-    named = dict(zip(TABLE_COLUMNS["ledger_checkpoints"], row, strict=True))
-    assert (named["origin"], named["tree_size"], named["root_hash"]) == (
-        "qms.example/ledger/dossier.v1/0",
-        1234,
-        "q83vJ1hQ...=",
-    )
-    (row,) = map_record(position, b'{"origin": "o", "size": 7, "root": "r"}')["ledger_checkpoints"]
-    assert row[3:6] == ("o", 7, "r")
+    row = _one(map_record(position, note.encode()), "ledger_checkpoints")
+    assert isinstance(row, CheckpointRow)
+    assert row._asdict() == {
+        "topic": "qms.ledger.checkpoints.v1",
+        "partition": 0,
+        "offset": 9,
+        "origin": "qms-trail/qms.dossier.v1/0",
+        "tree_size": 1234,
+        "root_hash": base64.b64encode(root).decode(),
+        "body": note,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b'{"origin": "o", "size": 7, "root": "r"}', "not a signed checkpoint note"),
+        (b"qms-trail/qms.dossier.v1/0\n12\nnot-base64\n\n", "root is not base64"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
+def test_a_checkpoint_the_ledger_cannot_parse_is_refused_with_its_reason(
+    value: bytes, reason: str
+) -> None:
+    with pytest.raises(RecordRefused, match=reason):
+        map_record(RecordPosition("qms.ledger.checkpoints.v1", 0, 9), value)
 
 
 def test_local_day_is_utc_plus_seven() -> None:

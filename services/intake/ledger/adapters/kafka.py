@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -38,13 +39,16 @@ class Unreadable:
 
 
 async def read_topics(
-    bootstrap: str, topics: Iterable[str]
+    bootstrap: str,
+    topics: Iterable[str],
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[tuple[str, int], list[EventRecord]]:
     """Every record of every partition of `topics`, in offset order, up to the current end."""
     topics = list(topics)
     if not topics:
         return {}
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, security)
     await consumer.start()
     try:
         partitions: list[TopicPartition] = []
@@ -79,14 +83,17 @@ async def read_topics(
 
 
 async def fetch_values(
-    bootstrap: str, wanted: Mapping[tuple[str, int], Iterable[int]]
+    bootstrap: str,
+    wanted: Mapping[tuple[str, int], Iterable[int]],
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[tuple[str, int, int], bytes]:
     """The values of the records at the given (topic, partition) → offsets."""
     if not wanted:
         return {}  # (stopping an aiokafka consumer that was never assigned raises CancelledError)
     # Small fetches: each seek fetches from its offset, and only that one record is wanted
     # (the broker still returns a whole record batch when it is larger).
-    consumer = _consumer(bootstrap, max_partition_fetch_bytes=_ONE_RECORD_FETCH_BYTES)
+    consumer = _consumer(bootstrap, security, max_partition_fetch_bytes=_ONE_RECORD_FETCH_BYTES)
     await consumer.start()
     found: dict[tuple[str, int, int], bytes] = {}
     try:
@@ -109,7 +116,10 @@ async def fetch_values(
 
 
 async def read_ranges(
-    bootstrap: str, wanted: Mapping[tuple[str, int], Sequence[tuple[int, int]]]
+    bootstrap: str,
+    wanted: Mapping[tuple[str, int], Sequence[tuple[int, int]]],
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[tuple[str, int], list[EventRecord]]:
     """The records at `start <= offset < stop` for each range of each (topic, partition), in
     offset order. An offset that holds no record (a transaction marker, say) yields nothing;
@@ -117,7 +127,7 @@ async def read_ranges(
     found: dict[tuple[str, int], list[EventRecord]] = {key: [] for key in wanted}
     if not any(wanted.values()):
         return found
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, security)
     await consumer.start()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _RANGE_READ_DEADLINE_S
@@ -145,12 +155,17 @@ async def read_ranges(
 
 
 async def read_ledger(
-    bootstrap: str, ledger_topic: str
+    bootstrap: str,
+    ledger_topic: str,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> tuple[list[LedgerEntry], list[Unreadable]]:
     """Every ledger entry in ledger-topic order (a chain lives in one partition, so in order)."""
     entries: list[LedgerEntry] = []
     unreadable: list[Unreadable] = []
-    for (topic, partition), records in (await read_topics(bootstrap, [ledger_topic])).items():
+    for (topic, partition), records in (
+        await read_topics(bootstrap, [ledger_topic], security=security)
+    ).items():
         for record in records:
             try:
                 entries.append(LedgerEntry.from_json(json.loads(record.value)))
@@ -160,11 +175,16 @@ async def read_ledger(
 
 
 async def read_checkpoints(
-    bootstrap: str, checkpoint_topic: str
+    bootstrap: str,
+    checkpoint_topic: str,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> tuple[list[SignedCheckpoint], list[Unreadable]]:
     notes: list[SignedCheckpoint] = []
     unreadable: list[Unreadable] = []
-    for (topic, partition), records in (await read_topics(bootstrap, [checkpoint_topic])).items():
+    for (topic, partition), records in (
+        await read_topics(bootstrap, [checkpoint_topic], security=security)
+    ).items():
         for record in records:
             try:
                 notes.append(parse_note(record.value.decode("utf-8")))
@@ -173,9 +193,12 @@ async def read_checkpoints(
     return notes, unreadable
 
 
-def _consumer(bootstrap: str, **options: int) -> AIOKafkaConsumer:
+def _consumer(
+    bootstrap: str, security: Mapping[str, Any] | None, **options: int
+) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **(security or {}),
         **options,
         group_id=None,
         enable_auto_commit=False,

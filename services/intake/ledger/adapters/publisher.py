@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
+from services.common.kafka_security import aiokafka_security
 from services.intake.ledger.domain.chain import LedgerEntry
 from services.intake.ledger.settings import LedgerSettings
 
@@ -25,8 +28,16 @@ def entry_value(entry: LedgerEntry) -> bytes:
 class LedgerPublisher:
     """Sends to `ledger.v1` and `ledger.checkpoints.v1`, keyed by chain (one partition each)."""
 
-    def __init__(self, bootstrap_servers: str, ledger_topic: str, checkpoint_topic: str) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        ledger_topic: str,
+        checkpoint_topic: str,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.security = dict(security or {})
         self.ledger_topic = ledger_topic
         self.checkpoint_topic = checkpoint_topic
         self._producer: AIOKafkaProducer | None = None
@@ -37,8 +48,9 @@ class LedgerPublisher:
     def from_settings(cls, settings: LedgerSettings) -> LedgerPublisher:
         return cls(
             settings.kafka_bootstrap_servers,
-            settings.topic("ledger.v1"),
-            settings.topic("ledger.checkpoints.v1"),
+            settings.topic(LEDGER_TOPIC),
+            settings.topic(LEDGER_CHECKPOINTS_TOPIC),
+            security=aiokafka_security(settings),
         )
 
     async def publish_entries(self, entries: Sequence[LedgerEntry]) -> None:
@@ -72,6 +84,7 @@ class LedgerPublisher:
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=5,
+                    **self.security,
                 )
                 await producer.start()
                 self._producer = producer

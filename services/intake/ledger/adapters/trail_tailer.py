@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -40,9 +41,12 @@ class LedgerTailer:
         ledger_topic: str,
         checkpoint_topic: str,
         executor: Executor,
+        *,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.bootstrap = bootstrap
+        self.security = dict(security or {})
         self.ledger_topic = ledger_topic
         self.checkpoint_topic = checkpoint_topic
         self.executor = executor
@@ -88,6 +92,7 @@ class LedgerTailer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **self.security,
         )
         await consumer.start()
         loop = asyncio.get_running_loop()
