@@ -40,6 +40,9 @@ class _QmsHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The one handler this module installs (replaced, not stacked, on a second call)."""
 
 
+FRAMEWORK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "faust", "mode", "aiokafka")
+
+
 def configure_logging(level: str, *, json: bool = True) -> None:
     """Send every record at `level` and above to stderr, as JSON lines or console lines."""
     renderer: Any = (
@@ -62,6 +65,13 @@ def configure_logging(level: str, *, json: bool = True) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in FRAMEWORK_LOGGERS:
+        # A framework may have given its loggers handlers, a level or no propagation of their
+        # own (uvicorn's default config does): every record goes through the one handler.
+        framework = logging.getLogger(name)
+        framework.handlers.clear()
+        framework.setLevel(logging.NOTSET)
+        framework.propagate = True
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -46,6 +46,18 @@ def test_stdlib_and_structlog_records_are_one_json_object_per_line(
     assert lines[2]["status"] == 202
 
 
+def test_framework_loggers_configured_elsewhere_still_go_through_the_one_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn.setLevel(logging.WARNING)  # as an earlier uvicorn config may have left it
+    uvicorn.propagate = False
+    configure_logging("INFO", json=True)
+    uvicorn.info("Started server process [%d]", 7)
+    [line] = json_lines(capsys.readouterr().err)
+    assert (line["logger"], line["event"]) == ("uvicorn.error", "Started server process [7]")
+
+
 def test_exceptions_are_inside_the_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", json=True)
     try:
