@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -77,11 +77,13 @@ class TrailIndex:
         self._task = asyncio.create_task(self.tailer.run(), name="trail-index-tailer")
 
     async def aclose(self) -> None:
+        # Each step bounded: a tailer stuck in a broker call or a reader process that does
+        # not answer must never keep intake from stopping (its state is rebuilt on start).
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
-        await asyncio.to_thread(self._writer.shutdown, wait=True)
+            await _within(asyncio.gather(self._task, return_exceptions=True))
+        await _within(asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True))
+        await _within(asyncio.to_thread(self._writer.shutdown, wait=True))
         self.store.close()
 
     async def read(self, subject: str) -> RenderedTrail:
@@ -125,3 +127,13 @@ class TrailIndex:
             log.error("a trail reader process died; starting new ones")
             self._pool = self._new_pool()
             raise
+
+
+CLOSE_STEP_S = 10.0
+
+
+async def _within(step: Awaitable[object]) -> None:
+    try:
+        await asyncio.wait_for(step, CLOSE_STEP_S)
+    except TimeoutError:
+        log.warning("trail index: a closing step did not end in %.0f s; going on", CLOSE_STEP_S)

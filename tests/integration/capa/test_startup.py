@@ -123,7 +123,7 @@ async def start_up_under_findings(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> tuple[list[str], set[str], Counter[str], int]:
     """One start-up with findings produced throughout: (ids, expected CAPAs, opened, before)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
     app_id = f"{topic_prefix}capa"  # faust's topics under the prefix: deleted with it
     await fill_changelog(kafka_bootstrap, app_id, GONE_CAPAS)
     env = {
