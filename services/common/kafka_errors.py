@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiokafka.errors import MessageSizeTooLargeError
+
+from services.common.deadletter import DeadLetter
 
 
 def message_too_large(error: BaseException) -> bool:
@@ -14,3 +18,16 @@ def message_too_large(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+async def send_dead_letter(
+    letter: DeadLetter, produce: Callable[[DeadLetter], Awaitable[None]]
+) -> None:
+    """Produce a dead letter; one too large for its topic goes once more without its value
+    (never retried as it is: it would never pass). Any other failure is the caller's to retry."""
+    try:
+        await produce(letter)
+    except Exception as exc:
+        if not message_too_large(exc):
+            raise  # transient: the caller retries
+        await produce(letter.without_value())

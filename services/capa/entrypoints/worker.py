@@ -52,7 +52,7 @@ from services.capa.service_layer.replies import CommandReply
 from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
-from services.common.kafka_errors import message_too_large
+from services.common.kafka_errors import send_dead_letter
 from services.common.kafka_security import aiokafka_security, faust_credentials
 from services.common.service_metrics import count_dead_letter
 from services.common.tracing import NO_TRACING, Tracing
@@ -158,14 +158,8 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         future = await commands_topic.send(key=command.key, value=command.value)
         await future  # acknowledged by Kafka before the source offset may be committed
 
-    async def send_dead_letter(letter: DeadLetter) -> None:
-        try:
-            await produce_dead_letter(letter)
-        except Exception as exc:
-            if not message_too_large(exc):
-                raise  # transient: the caller retries
-            # never retried as it is: it would never pass
-            await produce_dead_letter(letter.without_value())
+    async def dead_letter(letter: DeadLetter) -> None:
+        await send_dead_letter(letter, produce_dead_letter)
 
     async def produce_dead_letter(letter: DeadLetter) -> None:
         headers = letter.headers()
@@ -173,7 +167,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         await future
         count_dead_letter(letter)
 
-    records = RecordHandler(send_command, send_dead_letter, settings.app_id)
+    records = RecordHandler(send_command, dead_letter, settings.app_id)
 
     @app.agent(source_topic)
     async def apply_policies(stream: Any) -> None:

@@ -23,7 +23,7 @@ from services.common.backoff import Backoff
 from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
 from services.common.faust_rebalance import reread_from_committed_after_rebalance
-from services.common.kafka_errors import message_too_large
+from services.common.kafka_errors import send_dead_letter
 from services.common.kafka_security import aiokafka_security, faust_credentials
 from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
 from services.common.tracing import NO_TRACING, Tracing
@@ -56,14 +56,7 @@ class FaustDeadLetters:
         self.consumer = consumer
 
     async def send(self, rejected: Rejected) -> None:
-        letter = dead_letter(rejected, self.consumer)
-        try:
-            await self._send(letter)
-        except Exception as exc:
-            if not message_too_large(exc):
-                raise  # transient: the caller retries
-            # never retried as it is: it would never pass
-            await self._send(letter.without_value())
+        await send_dead_letter(dead_letter(rejected, self.consumer), self._send)
 
     async def _send(self, letter: DeadLetter) -> None:
         pending = await self.topic.send(

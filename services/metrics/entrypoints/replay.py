@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
-from services.common.kafka_errors import message_too_large
+from services.common.kafka_errors import send_dead_letter
 from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.topics import ensure_topics, load_topic_specs
 from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
@@ -73,14 +73,7 @@ class KafkaDeadLetters:
         self.consumer = consumer
 
     async def send(self, rejected: Rejected) -> None:
-        letter = dead_letter(rejected, self.consumer)
-        try:
-            await self._send(letter)
-        except Exception as exc:
-            if not message_too_large(exc):
-                raise  # transient: the caller retries
-            # never retried as it is: it would never pass
-            await self._send(letter.without_value())
+        await send_dead_letter(dead_letter(rejected, self.consumer), self._send)
 
     async def _send(self, letter: DeadLetter) -> None:
         await self.producer.send_and_wait(
