@@ -10,9 +10,9 @@ instance handles a partition at a time, so decisions on one CAPA are serialised.
 is at least once: a redelivered command finds its events already in the table (a source
 event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
 
-After every rebalance the source topics, the commands topic and the sightings topic are
-re-read from their committed offsets (`services.common.faust_rebalance`): faust 0.15.3 drops
-records fetched during table recovery on partitions that never committed, and a command
+As every rebalance completes, the source topics, the commands topic and the sightings topic
+are re-read from their committed offsets (`services.common.faust_rebalance`): faust 0.15.3
+drops records fetched before a rebalance on partitions that never committed, and a command
 cast by the policies during a rebalance would be lost with them. Re-reading is safe: the
 policies derive the CAPA id from the source event and `decide` ignores a reference it has
 already recorded; every HTTP command carries the version its caller decided on, so once

@@ -164,8 +164,8 @@ def build_faust_app(
                 await manual.ack(event)  # only now may faust commit their offsets
 
     app.agent(topics, name="metrics-ingest", concurrency=1)(ingest)
-    # faust 0.15.3 drops records fetched while a rebalance ends, and on a partition that never
-    # committed nothing brings them back: seek to the committed offsets once it has ended.
+    # faust 0.15.3 drops records fetched before a rebalance, and on a partition that never
+    # committed nothing brings them back: seek to the committed offsets as it completes.
     # Safe here: ingestion is idempotent, what comes again is stored once.
     reread_from_committed_after_rebalance(app, [settings.topic(name) for name in EVENT_TOPICS])
     lag = ConsumerLagMonitor(
