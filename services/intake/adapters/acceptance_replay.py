@@ -71,7 +71,7 @@ async def replay_acceptances(
                     if message.offset >= remaining.get(tp, -1):
                         continue
                     read += 1
-                    acceptance = _acceptance(tp, message.offset, message.value)
+                    acceptance = acceptance_from_record(tp, message.offset, message.value)
                     if acceptance is not None:
                         index.remember(acceptance)
             for tp in list(remaining):
@@ -82,7 +82,9 @@ async def replay_acceptances(
         await consumer.stop()
 
 
-def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Acceptance | None:
+def acceptance_from_record(
+    tp: TopicPartition, offset: int, value: bytes | None
+) -> Acceptance | None:
     """Only what the index needs; a record that is not an accepted event is skipped."""
     try:
         body = json.loads(value or b"")
