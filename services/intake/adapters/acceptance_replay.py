@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic_core import from_json
 
 from schemas import EventValidationError, parse_event
 from services.intake.domain.acceptance import Acceptance
@@ -87,7 +88,9 @@ def acceptance_from_record(
 ) -> Acceptance | None:
     """Only what the index needs; a record that is not an accepted event is skipped."""
     try:
-        body = json.loads(value or b"")
+        # pydantic-core's parser: about twice as fast as json.loads, and every replica with
+        # a shared window parses every accepted event.
+        body = from_json(value or b"")
         received = datetime.fromisoformat(body["receivedtime"])
         content = _content(value or b"", body)
         return Acceptance(
