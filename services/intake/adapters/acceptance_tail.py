@@ -78,6 +78,8 @@ class AcceptanceTail:
         self._task = asyncio.create_task(self._run(), name="intake-shared-window")
         so_far = [Position(tp.topic, tp.partition, ends[tp] - 1) for tp in self._partitions]
         while not await self.caught_up(so_far):
+            if self._task.done():
+                self._task.result()  # the reader failed: say why rather than wait for ever
             log.info("reading the shared idempotency window: %d records so far", self.read)
         return self.read
 
