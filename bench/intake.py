@@ -1,10 +1,12 @@
 """Benchmark: events/s through the intake batch endpoint against a raw aiokafka producer.
 
     python bench/intake.py --events 20000 [--batch 500] [--clients 4] [--bootstrap HOST:PORT]
+    python bench/intake.py --replicas 2     # N intake processes sharing the window
 
 Same broker, same run, same events: the intake app runs under uvicorn in a subprocess on a
 free port (topics under a fresh prefix); N events go through `POST /v1/events/batch`
-(batches of --batch, --clients keep-alive connections sending pre-serialised requests),
+(batches of --batch, --clients keep-alive connections sending pre-serialised requests,
+spread over the --replicas processes, which then run with QMS_INTAKE_SHARED_WINDOW=true),
 then the same N records, with
 the bytes intake wrote, go through one raw AIOKafkaProducer (acks=all, idempotent, same
 linger and batch size). Prints both rates and their ratio. Not a test: nothing asserts a
@@ -87,10 +89,11 @@ def free_port() -> int:
 
 
 def start_intake(
-    bootstrap: str, prefix: str, port: int, admission_workers: int
+    bootstrap: str, prefix: str, port: int, admission_workers: int, shared_window: bool = False
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "QMS_INTAKE_SHARED_WINDOW": str(shared_window).lower(),
         "QMS_INTAKE_ADMISSION_WORKERS": str(admission_workers),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "QMS_TOPIC_PREFIX": prefix,
@@ -153,7 +156,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def through_intake(port: int, requests: list[bytes], clients: int, expected: int) -> float:
+async def through_intake(
+    ports: list[int], requests: list[bytes], clients: int, expected: int
+) -> float:
     """Seconds to publish every batch; checks every event was accepted.
 
     A minimal keep-alive HTTP/1.1 client on asyncio streams (`clients` connections)
@@ -165,7 +170,7 @@ async def through_intake(port: int, requests: list[bytes], clients: int, expecte
         queue.put_nowait(request)
     accepted = 0
 
-    async def client_loop() -> None:
+    async def client_loop(port: int) -> None:
         nonlocal accepted
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -184,7 +189,7 @@ async def through_intake(port: int, requests: list[bytes], clients: int, expecte
             await writer.wait_closed()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    await asyncio.gather(*(client_loop(ports[n % len(ports)]) for n in range(clients)))
     elapsed = time.perf_counter() - started
     if accepted != expected:
         raise RuntimeError(f"intake accepted {accepted} of {expected} events")
@@ -277,6 +282,13 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="intake processes (more than one: with the shared idempotency window); the "
+        "clients are spread over them",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=5,
@@ -302,8 +314,11 @@ async def main() -> None:
         await ensure_topics(args.bootstrap, load_topic_specs(prefix=topic_prefix))
     settings = IntakeSettings(KAFKA_BOOTSTRAP_SERVERS=args.bootstrap, QMS_TOPIC_PREFIX=raw_prefix)
 
-    port = free_port()
-    process = start_intake(args.bootstrap, prefix, port, args.admission_workers)
+    ports = [free_port() for _ in range(args.replicas)]
+    shared = args.replicas > 1
+    processes = [
+        start_intake(args.bootstrap, prefix, port, args.admission_workers, shared) for port in ports
+    ]
     intake_rates: list[float] = []
     raw_rates: list[float] = []
     gather_rates: list[float] = []
@@ -311,18 +326,22 @@ async def main() -> None:
     raw_cpu_us: list[float] = []
     mean_value = 0.0
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        await wait_ready(base_url, process, timeout_s=60)
+        await asyncio.gather(
+            *(
+                wait_ready(f"http://127.0.0.1:{port}", process, timeout_s=60)
+                for port, process in zip(ports, processes, strict=True)
+            )
+        )
         for round_number in range(1, args.rounds + 1):
             bodies, records = prepare(args.events, args.batch, f"{run}r{round_number}", raw_prefix)
-            requests = [batch_request(port, body) for body in bodies]
+            requests = [batch_request(ports[0], body) for body in bodies]
             mean_value = sum(len(r[2]) for r in records) / len(records)
-            cpu_before = process_cpu_seconds(process.pid)
-            queued_before = run_queue_seconds(process.pid)
+            cpu_before = sum(process_cpu_seconds(p.pid) for p in processes)
+            queued_before = sum(run_queue_seconds(p.pid) for p in processes)
             client_cpu_before = time.process_time()
-            intake_s = await through_intake(port, requests, args.clients, args.events)
-            server_cpu = process_cpu_seconds(process.pid) - cpu_before
-            server_queued = run_queue_seconds(process.pid) - queued_before
+            intake_s = await through_intake(ports, requests, args.clients, args.events)
+            server_cpu = sum(process_cpu_seconds(p.pid) for p in processes) - cpu_before
+            server_queued = sum(run_queue_seconds(p.pid) for p in processes) - queued_before
             client_cpu = time.process_time() - client_cpu_before
             raw_cpu_before = time.process_time()
             raw_s = await through_raw_producer(settings, records)
@@ -345,8 +364,10 @@ async def main() -> None:
                 f"CPU/event intake {intake_cpu_us[-1]:.0f} us, raw {raw_cpu_us[-1]:.0f} us)"
             )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
         for run_prefix in (prefix, raw_prefix):
             await delete_topics_under(args.bootstrap, run_prefix)
 
@@ -354,7 +375,8 @@ async def main() -> None:
     raw_rate = statistics.median(raw_rates)
     print(
         f"events: {args.events} per path per round  rounds: {args.rounds}  batch: {args.batch}  "
-        f"clients: {args.clients}  admission workers: {args.admission_workers}  "
+        f"clients: {args.clients}  intake processes: {args.replicas}"
+        f"{' (shared window)' if shared else ''}  admission workers: {args.admission_workers}  "
         f"mean record value: {mean_value:.0f} B  "
         f"broker: {args.bootstrap}  cores: {os.cpu_count()}"
     )

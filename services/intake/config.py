@@ -77,6 +77,13 @@ class IntakeSettings(CommonSettings):
         default=1_000_000, ge=1, validation_alias="QMS_INTAKE_DEDUP_MAX_ENTRIES"
     )
 
+    # Several replicas behind one load balancer: every replica reads what the others
+    # accepted from the event topics (adapters/acceptance_tail.py). Off for one process.
+    shared_window: bool = Field(default=False, validation_alias="QMS_INTAKE_SHARED_WINDOW")
+    shared_window_wait_ms: int = Field(
+        default=5_000, ge=10, validation_alias="QMS_INTAKE_SHARED_WINDOW_WAIT_MS"
+    )
+
     producer_linger_ms: int = Field(default=5, ge=0, validation_alias="QMS_INTAKE_LINGER_MS")
     producer_max_batch_bytes: int = Field(
         default=512 * 1024, ge=16 * 1024, validation_alias="QMS_INTAKE_PRODUCER_BATCH_BYTES"

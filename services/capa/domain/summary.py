@@ -36,3 +36,21 @@ def summarise(states: Iterable[CapaState], today: date) -> dict[str, Any]:
 
 
 _FINISHED = {Status.CLOSED.value, Status.CANCELLED.value}
+
+
+def merge_summaries(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The summary of CAPAs held in several places (one `summarise` each, disjoint sets)."""
+    merged: dict[str, Any] = {key: 0 for key in _COUNTS}
+    by_status: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    for part in parts:
+        for key in _COUNTS:
+            merged[key] += int(part[key])
+        by_status.update(part["by_status"])
+        by_source.update(part["by_source"])
+    merged["by_status"] = dict(sorted(by_status.items()))
+    merged["by_source"] = dict(sorted(by_source.items()))
+    return merged
+
+
+_COUNTS = ("opened", "open", "closed", "cancelled", "overdue", "escalated", "recurring")

@@ -84,6 +84,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     api.add_exception_handler(StarletteHTTPException, handle_http_error)
     api.add_exception_handler(routing.RelayedAnswer, routing.handle_relayed)
     api.include_router(routes_read.router)
+    api.include_router(routes_read.internal_router)
     api.include_router(routes_commands.router)
 
     # /healthz and /readyz like the other services; /health and /ready kept as aliases.

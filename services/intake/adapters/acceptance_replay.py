@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic_core import from_json
 
 from schemas import EventValidationError, parse_event
 from services.intake.domain.acceptance import Acceptance
@@ -71,7 +72,7 @@ async def replay_acceptances(
                     if message.offset >= remaining.get(tp, -1):
                         continue
                     read += 1
-                    acceptance = _acceptance(tp, message.offset, message.value)
+                    acceptance = acceptance_from_record(tp, message.offset, message.value)
                     if acceptance is not None:
                         index.remember(acceptance)
             for tp in list(remaining):
@@ -82,10 +83,14 @@ async def replay_acceptances(
         await consumer.stop()
 
 
-def _acceptance(tp: TopicPartition, offset: int, value: bytes | None) -> Acceptance | None:
+def acceptance_from_record(
+    tp: TopicPartition, offset: int, value: bytes | None
+) -> Acceptance | None:
     """Only what the index needs; a record that is not an accepted event is skipped."""
     try:
-        body = json.loads(value or b"")
+        # pydantic-core's parser: about twice as fast as json.loads, and every replica with
+        # a shared window parses every accepted event.
+        body = from_json(value or b"")
         received = datetime.fromisoformat(body["receivedtime"])
         content = _content(value or b"", body)
         return Acceptance(

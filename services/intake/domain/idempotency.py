@@ -30,11 +30,19 @@ class AcceptanceIndex:
         return found
 
     def remember(self, acceptance: Acceptance) -> None:
-        """Record an acceptance; the first one for a key wins (it is the original)."""
-        if acceptance.key not in self._entries:
+        """Record an acceptance; the original wins: the first one, or the earlier record.
+
+        Two copies of one event lie on the same partition (same subject, same key), so when
+        replicas race the log decides: the lower offset is the original, whichever replica
+        learns of which copy first.
+        """
+        known = self._entries.get(acceptance.key)
+        if known is None:
             self._entries[acceptance.key] = acceptance
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+        elif _earlier_on_same_partition(acceptance, known):
+            self._entries[acceptance.key] = acceptance  # keeps the key's place in the order
 
     def forget_older_than(self, now: datetime) -> int:
         """Drop entries past the window; return how many were dropped."""
@@ -47,3 +55,11 @@ class AcceptanceIndex:
             del self._entries[key]
             dropped += 1
         return dropped
+
+
+def _earlier_on_same_partition(candidate: Acceptance, known: Acceptance) -> bool:
+    return (
+        candidate.topic == known.topic
+        and candidate.partition == known.partition
+        and candidate.offset < known.offset
+    )

@@ -22,6 +22,7 @@ from services.common.logs import configure_logging
 from services.common.settings import LogFormat
 from services.common.tracing import Tracing, configure_tracing
 from services.intake.adapters.acceptance_replay import replay_acceptances
+from services.intake.adapters.acceptance_tail import AcceptanceTail
 from services.intake.adapters.kafka_log import KafkaEventLog, make_producer, partitions_of
 from services.intake.adapters.oidc import OidcAuthenticator
 from services.intake.adapters.publisher_registry import load_registry
@@ -77,15 +78,28 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
             await producer.start()
         except KafkaConnectionError as exc:  # wrong password, CA or listener: one line
             raise access_error(settings, exc) from None
+        tail: AcceptanceTail | None = None
         try:
-            # The idempotency window outlives restarts: read it back from the topics.
-            read = await replay_acceptances(
-                settings.kafka_bootstrap_servers,
-                await partitions_of(producer, runtime.topics),
-                runtime.index,
-                utc_now(),
-                security=aiokafka_security(settings),
-            )
+            partitions = await partitions_of(producer, runtime.topics)
+            if settings.shared_window:
+                # One of several replicas: the window is every replica's, read on from the log.
+                tail = AcceptanceTail(
+                    settings.kafka_bootstrap_servers,
+                    partitions,
+                    runtime.index,
+                    wait_s=settings.shared_window_wait_ms / 1000,
+                    security=aiokafka_security(settings),
+                )
+                read = await tail.start(utc_now())
+            else:
+                # The idempotency window outlives restarts: read it back from the topics.
+                read = await replay_acceptances(
+                    settings.kafka_bootstrap_servers,
+                    partitions,
+                    runtime.index,
+                    utc_now(),
+                    security=aiokafka_security(settings),
+                )
             runtime.producer = producer
             pool = await _admission_pool(settings.admission_workers)
             runtime.service = PublishingService(
@@ -94,6 +108,7 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                 topic_prefix=settings.topic_prefix,
                 max_future_skew=timedelta(seconds=settings.future_skew_seconds),
                 executor=pool,
+                feed=tail,
             )
             warm_up()  # the validators, before the first request pays for them
             runtime.not_ready = None
@@ -112,6 +127,8 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                 await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
             runtime.service = None
             runtime.not_ready = "stopping"
+            if tail is not None:
+                await tail.stop()
             await producer.stop()
             for authenticator in runtime.authenticators:
                 await authenticator.aclose()

@@ -19,7 +19,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", envvar="QMS_INTAKE_HOST", help="Interface."),
     port: int = typer.Option(8081, envvar="QMS_INTAKE_PORT", help="TCP port."),
 ) -> None:
-    """Run the intake HTTP API with uvicorn (one process: the idempotency window is local)."""
+    """Run the intake HTTP API with uvicorn (several processes: QMS_INTAKE_SHARED_WINDOW=true)."""
     import uvicorn
 
     from services.intake.config import IntakeSettings

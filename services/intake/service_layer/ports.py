@@ -45,3 +45,20 @@ class EventLog(Protocol):
     async def append(self, records: Sequence[OutgoingRecord]) -> list[Position | BaseException]:
         """Append every record; one result per record, in order, after acknowledgement."""
         ...
+
+
+class AcceptanceFeed(Protocol):
+    """What the other replicas accepted, read back from the log into the shared window.
+
+    Every replica tails the event topics into its idempotency window; after an append,
+    `caught_up` waits until the window holds every record up to those positions, so an
+    earlier copy of the same event written by another replica is known before answering.
+    """
+
+    def appended(self, positions: Sequence[Position]) -> None:
+        """Positions this replica wrote and already remembered (no need to read them back)."""
+        ...
+
+    async def caught_up(self, positions: Sequence[Position]) -> bool:
+        """Wait until the window has read past every position; False if not within its bound."""
+        ...

@@ -21,7 +21,7 @@ from services.intake.service_layer.admission import (
     admit_batch_body,
     admit_event,
 )
-from services.intake.service_layer.ports import EventLog, Position
+from services.intake.service_layer.ports import AcceptanceFeed, EventLog, Position
 
 
 class Accepted(NamedTuple):
@@ -56,8 +56,12 @@ class PublishingService:
         clock: Callable[[], datetime] = utc_now,
         executor: Executor | None = None,
         executor_min_bytes: int = 32 * 1024,
+        feed: AcceptanceFeed | None = None,
     ) -> None:
         self.log = log
+        # With several replicas: the window also holds what the others accepted (None: this
+        # process is the only writer, its own acceptances are the whole window).
+        self.feed = feed
         # Batches of at least `executor_min_bytes` are admitted in `executor` (a process
         # pool), so validation runs beside the event loop rather than on it.
         self.executor = executor
@@ -143,6 +147,8 @@ class PublishingService:
                     outcomes[index] = Accepted(acceptance, False, admitted.family)
                 else:
                     outcomes[index] = _unavailable(admitted, result)
+            if self.feed is not None and appended:
+                await self._defer_to_earlier_copies(to_send, appended, outcomes, now)
         finally:
             for _, admitted in to_send:
                 if self._in_flight.get(admitted.key) is call:
@@ -158,6 +164,30 @@ class PublishingService:
                 else _unavailable(admitted, None)
             )
         return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _defer_to_earlier_copies(
+        self,
+        sent: Sequence[tuple[int, Admitted]],
+        appended: dict[EventKey, Acceptance],
+        outcomes: list[Outcome | None],
+        now: datetime,
+    ) -> None:
+        """Another replica may have written the same event first, meanwhile: read the log
+        up to our records, and answer an event whose earlier copy lies there as a duplicate
+        of that copy (the one every replica calls the original; ours is a redundant copy the
+        consumers, idempotent on source and id, absorb)."""
+        assert self.feed is not None
+        positions = [Position(a.topic, a.partition, a.offset) for a in appended.values()]
+        self.feed.appended(positions)
+        if not await self.feed.caught_up(positions):
+            log.warning("the shared window did not catch up; answering without other replicas")
+            return
+        for index, admitted in sent:
+            ours = appended.get(admitted.key)
+            original = self.index.get(admitted.key, now)
+            if ours is not None and original is not None and _earlier_copy(original, ours):
+                appended[admitted.key] = original
+                outcomes[index] = _resent(original, admitted)
 
     def conflicts(self, admissions: Sequence[Admission]) -> list[tuple[int, Refused]]:
         """The admitted events that would be refused 409, found before anything is appended.
@@ -199,6 +229,12 @@ def _acceptance(admitted: Admitted, position: Position) -> Acceptance:
         position.offset,
         admitted.receivedtime,
         admitted.content,
+    )
+
+
+def _earlier_copy(original: Acceptance, ours: Acceptance) -> bool:
+    return (original.topic, original.partition) == (ours.topic, ours.partition) and (
+        original.offset < ours.offset
     )
 
 

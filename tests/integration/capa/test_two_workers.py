@@ -63,11 +63,39 @@ async def test_any_capa_through_either_api(
 
             await eventually(readable_through_both)
             # Both workers hold CAPAs: the forwarding was exercised both ways.
-            local = [
-                len((await api.get("/v1/capas", headers=bearer("viewer"))).json()["items"])
+            parts = [
+                (await api.get("/internal/v1/capas", headers=bearer("viewer"))).json()
                 for api in (a, b)
             ]
+            local = [part["total"] for part in parts]
             assert sum(local) == CAPAS and min(local) > 0, local
+            assert sorted(p for part in parts for p in part["partitions"]) == [0, 1, 2]
+            # Lists and summaries answer for every partition through either API.
+            for api in (a, b):
+                listed = (await api.get("/v1/capas", headers=bearer("viewer"))).json()
+                assert listed["total"] == CAPAS
+                assert sorted(c["capa_id"] for c in listed["items"]) == sorted(capa_ids)
+                paged = [
+                    c["capa_id"]
+                    for offset in range(0, CAPAS, 4)
+                    for c in (
+                        await api.get(
+                            "/v1/capas",
+                            params={"limit": 4, "offset": offset},
+                            headers=bearer("viewer"),
+                        )
+                    ).json()["items"]
+                ]
+                assert paged == [c["capa_id"] for c in listed["items"]]  # one order, any worker
+                counts = (await api.get("/v1/capas/summary", headers=bearer("viewer"))).json()
+                assert counts["opened"] == CAPAS and counts["by_source"] == {"audit_finding": CAPAS}
+                # Scope holds on every worker: H57's owner sees none of H56's CAPAs.
+                other = (await api.get("/v1/capas", headers=bearer("owner_h57"))).json()
+                assert other["total"] == 0 and other["items"] == []
+                other_counts = await api.get("/v1/capas/summary", headers=bearer("owner_h57"))
+                assert other_counts.json()["opened"] == 0
+                assert (await api.get("/v1/capas")).status_code == 401
+                assert (await api.get("/internal/v1/capas")).status_code == 401
 
             body = {"expected_version": 1, "reason": "r", "correction": "c"}
             for number, capa_id in enumerate(capa_ids):

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from schemas import parse_event
-from services.intake.adapters.acceptance_replay import _acceptance
+from services.intake.adapters.acceptance_replay import acceptance_from_record
 from services.intake.domain.publishers import Publisher, scope_problems
 from services.intake.service_layer.admission import Admitted, admit_event
 from services.intake.service_layer.content import event_digest
@@ -74,7 +74,7 @@ def test_the_digest_is_that_of_the_event_as_sent_whichever_path_admitted_it() ->
 def test_the_replayed_window_has_the_digest_admission_computed() -> None:
     admitted = admit_event(example("audit.finding_recorded"), H56_AUDITS, NOW, LATEST, "qms.")
     assert isinstance(admitted, Admitted)
-    replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, admitted.record.value)
+    replayed = acceptance_from_record(TopicPartition("qms.audit.v1", 0), 5, admitted.record.value)
     assert replayed is not None
     assert replayed.key == admitted.key and replayed.content == admitted.content
 
@@ -84,7 +84,7 @@ def test_a_record_without_the_stamp_bytes_is_digested_from_its_model() -> None:
     assert isinstance(admitted, Admitted)
     # The same event written by another writer: members in another order, spaces.
     rewritten = json.dumps(json.loads(admitted.record.value), indent=1, sort_keys=True)
-    replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, rewritten.encode())
+    replayed = acceptance_from_record(TopicPartition("qms.audit.v1", 0), 5, rewritten.encode())
     assert replayed is not None and replayed.content == admitted.content
 
 
@@ -93,5 +93,7 @@ def test_a_record_without_a_publisher_is_still_remembered() -> None:
     assert isinstance(admitted, Admitted)
     body = json.loads(admitted.record.value)
     del body["publisher"]
-    replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, json.dumps(body).encode())
+    replayed = acceptance_from_record(
+        TopicPartition("qms.audit.v1", 0), 5, json.dumps(body).encode()
+    )
     assert replayed is not None and replayed.content == admitted.content

@@ -9,7 +9,7 @@ from aiokafka import TopicPartition
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common.tracing import NO_TRACING, configure_tracing, traceparent_of
-from services.intake.adapters.acceptance_replay import _acceptance
+from services.intake.adapters.acceptance_replay import acceptance_from_record
 from services.intake.service_layer.admission import Admitted, Refused, admit_event
 from services.intake.service_layer.valid_batch import admit_valid_batch
 from tests.unit.intake.conftest import example
@@ -45,7 +45,7 @@ def test_the_batch_fast_path_stamps_the_same_bytes() -> None:
 
 def test_replayed_acceptances_digest_the_traced_record_alike() -> None:
     single = admitted(ONE)
-    replayed = _acceptance(TopicPartition("qms.audit.v1", 0), 5, single.record.value)
+    replayed = acceptance_from_record(TopicPartition("qms.audit.v1", 0), 5, single.record.value)
     assert replayed is not None and replayed.content == single.content
 
 
