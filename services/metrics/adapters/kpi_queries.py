@@ -9,7 +9,7 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
-from services.metrics.domain.kpi_catalogue import dossier_counts_sql
+from services.metrics.domain.kpi_catalogue import AS_OF, dossier_counts_sql, dossiers_at_sql
 from services.metrics.domain.periods import DayRange
 
 
@@ -224,18 +224,21 @@ def dossiers_open(
     agency: str | None = None,
     procedure: str | None = None,
     *,
+    knowledge: str = AS_OF,
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
-    """Dossiers in progress at instant `at` and how many of them are past their due time."""
+    """Per agency, dossiers in progress at instant `at`: waiting for a supplement (the clock
+    stopped) and overdue (past their due time in force), as of `at` or as known now."""
     where, params = _where(DayRange(), scope=scope, agency=agency, procedure=procedure)
     params["at"] = at
+    dossiers = dossiers_at_sql(
+        "{at:DateTime64(3, 'UTC')}", knowledge, where.removeprefix(" WHERE ")
+    )
     sql = f"""
         SELECT agency, count() AS in_progress,
-            countIf(due_in_force < {{at:DateTime64(3, 'UTC')}}) AS overdue
-        FROM dossier_state{where}{" AND" if where else " WHERE"}
-            received_time <= {{at:DateTime64(3, 'UTC')}}
-            AND (resolved_time IS NULL OR resolved_time > {{at:DateTime64(3, 'UTC')}})
-            AND (withdrawn_time IS NULL OR withdrawn_time > {{at:DateTime64(3, 'UTC')}})
+            sum(is_waiting_for_supplement) AS waiting_for_supplement, sum(is_overdue) AS overdue
+        FROM ({dossiers})
+        WHERE is_in_progress
         GROUP BY agency ORDER BY agency
     """
     return _rows(store, sql, params)

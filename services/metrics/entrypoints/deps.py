@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -177,6 +177,16 @@ Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]
 Instant = Annotated[datetime | None, Depends(instant)]
+# docs/kpis.md, "Dossiers at an instant": `as_of` folds only events dated at or before the
+# instant; `now` takes the due time in force from every stored event.
+Knowledge = Annotated[
+    Literal["as_of", "now"],
+    Query(
+        description="`as_of` (default): only events whose `time` is at or before `at` count, "
+        "so the figure for `at` never moves; `now`: as known now, the due time in force from "
+        "every stored event, also those dated after `at`"
+    ),
+]
 RequiredPeriod = Annotated[
     str, Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD)
 ]

@@ -20,6 +20,7 @@ from services.metrics.domain.kpis import (
 from services.metrics.entrypoints.deps import (
     READ_RESPONSES,
     Instant,
+    Knowledge,
     Months,
     Period,
     ProcedureFilter,
@@ -70,12 +71,18 @@ def _dossiers(
 
 @router.get("/dossiers/in-progress")
 def dossiers_in_progress(
-    store: Store, visible: Visible, at: Instant = None, procedure: ProcedureFilter = None
+    store: Store,
+    visible: Visible,
+    at: Instant = None,
+    procedure: ProcedureFilter = None,
+    known: Knowledge = "as_of",
 ) -> dict[str, Any]:
-    """Dossiers in progress at an instant, and how many are overdue."""
+    """Dossiers in progress at an instant, waiting for a supplement, and overdue."""
     moment = at or datetime.now(UTC)
-    rows = kpi_queries.dossiers_open(store, moment, visible.agency, procedure, scope=visible.scope)
-    return {"at": moment.isoformat(), "rows": rows}
+    rows = kpi_queries.dossiers_open(
+        store, moment, visible.agency, procedure, knowledge=known, scope=visible.scope
+    )
+    return {"at": moment.isoformat(), "known": known, "rows": rows}
 
 
 @router.get("/complaints/by-agency")
@@ -182,6 +189,7 @@ def score_by_agency(
             late=d["late"],
             received_online=d["received_online"],
             received_online_l34=d["received_online_l34"],
+            received_online_l4=d["received_online_l4"],
             apologies=d["apologies"],
             ratings=int(s.get("ratings") or 0),
             satisfied=int(s.get("satisfied") or 0),
