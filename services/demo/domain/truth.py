@@ -197,6 +197,8 @@ class KpiTruth:
     objectives_set: dict[str, tuple[datetime, float, str]] = field(default_factory=dict)
     events_by_type: Counter[str] = field(default_factory=Counter)
     agencies_in_scope: set[str] = field(default_factory=set)
+    # Each agency in scope with the local month of its first dossier or audit event.
+    agencies_first_month: dict[str, str] = field(default_factory=dict)
     latest_time: datetime | None = None
     # Per-event totals of the demo's summary (events, not aggregates: docs/demo.md).
     totals: Counter[str] = field(default_factory=Counter)
@@ -265,7 +267,7 @@ class KpiTruth:
             totals["objectives_missed"] += not event.data.met
 
     def _dossier(self, event: CloudEvent) -> None:
-        self.agencies_in_scope.add(event.agencycode)
+        self._in_scope(event.agencycode, event.time)
         procedure = str(getattr(getattr(event, "data", None), "procedure_code", ""))
         trail = self.dossiers.setdefault(event.subject, DossierTrail(event.agencycode, procedure))
         if isinstance(event, DossierReceived):
@@ -285,13 +287,18 @@ class KpiTruth:
             trail.apologies.append(event.time)
             trail.due_times.append((event.time, event.data.new_due_at))
 
+    def _in_scope(self, agency: str, time: datetime) -> None:
+        self.agencies_in_scope.add(agency)
+        month = month_key(time)
+        self.agencies_first_month[agency] = min(month, self.agencies_first_month.get(agency, month))
+
     def _complaint(self, event: CloudEvent) -> ComplaintTrail:
         return self.complaints.setdefault(event.subject, ComplaintTrail(event.agencycode))
 
     def _audit(self, event: CloudEvent) -> None:
         data = getattr(event, "data", None)
         audited = str(getattr(data, "audited_agency", event.agencycode))
-        self.agencies_in_scope.add(audited)
+        self._in_scope(audited, event.time)
         kind = getattr(data, "kind", AuditKind.INTERNAL_AUDIT)
         trail = self.audits.setdefault(event.subject, AuditTrail(audited, kind))
         if isinstance(event, AuditPlanned):
@@ -411,8 +418,10 @@ class KpiTruth:
         conducted = [t for t in self.audits.values()
                      if t.conducted and _in(month_key(min(t.conducted)), months)]  # fmt: skip
         inspections = [t for t in conducted if t.kind is AuditKind.INSPECTION]
+        last = months[1] if months is not None else "9999-12"
         return {
-            "agencies": len(self.agencies_in_scope),
+            # in scope by the end of the months (as of then); all time without an end
+            "agencies": sum(1 for m in self.agencies_first_month.values() if m <= last),
             "internally_audited": len(
                 {t.audited_agency for t in conducted if t.kind is AuditKind.INTERNAL_AUDIT}
             ),

@@ -275,6 +275,60 @@ def dossiers_at_sql(at: str, knowledge: str = AS_OF, where: str = "") -> str:
         HAVING received_time IS NOT NULL"""
 
 
+# --- Audit coverage: agencies in scope by the end of a period -------------------------------
+def agencies_in_scope_sql(before_day: str | None = None) -> str:
+    """Every agency seen on a dossier event or as an audited agency, on events of a local
+    day before `before_day` (a SQL Date expression: the day after a period; None: all time)
+    — 0007's `agencies` view."""
+    bound = f" WHERE day < {before_day}" if before_day else ""
+    return f"""SELECT DISTINCT agency FROM
+(
+    SELECT DISTINCT agency FROM dossier_events{bound}
+    UNION ALL
+    SELECT DISTINCT audited_agency AS agency FROM audit_events{bound}
+)"""
+
+
+# --- Quality objectives as of an instant --------------------------------------------------
+OBJECTIVE_SET = "vn.qms.objective.set.v1"
+OBJECTIVE_EVALUATED = "vn.qms.objective.evaluated.v1"
+
+
+def objective_state_sql(at: str | None = None) -> str:
+    """Per objective: the target in force (latest set) and the latest evaluation, over the
+    events dated at or before `at` (a SQL expression; None: every event) — 0004's view."""
+    bound = f" WHERE time <= {at}" if at else ""
+    return f"""SELECT
+    agency,
+    objective,
+    argMax(indicator, time) AS indicator,
+    argMax(period, time) AS period,
+    argMaxIf(target, time, type = '{OBJECTIVE_SET}') AS target,
+    argMaxIf(comparison, time, type = '{OBJECTIVE_SET}') AS comparison,
+    argMaxIf(actual, time, type = '{OBJECTIVE_EVALUATED}') AS reported_actual,
+    argMaxIf(met, time, type = '{OBJECTIVE_EVALUATED}') AS reported_met
+FROM objective_events{bound}
+GROUP BY agency, objective"""
+
+
+def objective_evaluations_sql(at: str | None = None) -> str:
+    """Per objective and evaluated period: the latest evaluation dated at or before `at`
+    (None: every event) — 0006's view."""
+    bound = f" AND time <= {at}" if at else ""
+    return f"""SELECT
+    agency,
+    objective,
+    period,
+    argMax(indicator, time) AS indicator,
+    argMax(target, time) AS target,
+    argMax(actual, time) AS reported_actual,
+    argMax(met, time) AS reported_met,
+    max(time) AS evaluated_time
+FROM objective_events
+WHERE type = '{OBJECTIVE_EVALUATED}'{bound}
+GROUP BY agency, objective, period"""
+
+
 # --- Rates ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DossierRate:

@@ -177,14 +177,14 @@ Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]
 Instant = Annotated[datetime | None, Depends(instant)]
-# docs/kpis.md, "Dossiers at an instant": `as_of` folds only events dated at or before the
-# instant; `now` takes the due time in force from every stored event.
+# docs/kpis.md, "As of T": `as_of` counts only the events dated at or before the instant
+# (or the end of the range); `now` counts every stored event, also those dated after it.
 Knowledge = Annotated[
     Literal["as_of", "now"],
     Query(
-        description="`as_of` (default): only events whose `time` is at or before `at` count, "
-        "so the figure for `at` never moves; `now`: as known now, the due time in force from "
-        "every stored event, also those dated after `at`"
+        description="`as_of` (default): only events whose `time` is at or before the instant "
+        "(`at`, or the end of the range) count, so the figure never moves; `now`: as known "
+        "now, every stored event counts, also those dated after it (docs/kpis.md)"
     ),
 ]
 RequiredPeriod = Annotated[

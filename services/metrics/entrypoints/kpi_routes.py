@@ -129,9 +129,11 @@ def audits_by_agency(store: Store, visible: Visible, months: Months) -> dict[str
 
 
 @router.get("/audits/coverage")
-def audits_coverage(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+def audits_coverage(
+    store: Store, visible: Visible, months: Months, known: Knowledge = "as_of"
+) -> dict[str, Any]:
     """Internal-audit coverage of the caller's agencies and on-site inspection share against 30%."""
-    c = kpi_queries.audit_coverage(store, months, scope=visible.scope)
+    c = kpi_queries.audit_coverage(store, months, knowledge=known, scope=visible.scope)
     onsite = pct(c["onsite_inspections"], c["inspections"])
     return {
         **c,
@@ -149,15 +151,21 @@ def capa_by_agency(store: Store, visible: Visible) -> dict[str, Any]:
 
 
 @router.get("/objectives")
-def objectives(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
-    """Quality objectives: target, reported and measured actual, met or missed."""
-    return {"rows": objectives_against_target(store, visible.agency, period, visible.scope)}
+def objectives(
+    store: Store, visible: Visible, period: Period = None, at: Instant = None
+) -> dict[str, Any]:
+    """Quality objectives: target, reported and measured actual, met or missed (as of `at`)."""
+    rows = objectives_against_target(store, visible.agency, period, visible.scope, at)
+    return {"rows": rows}
 
 
 @router.get("/objectives/evaluations")
-def objective_evaluations(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
+def objective_evaluations(
+    store: Store, visible: Visible, period: Period = None, at: Instant = None
+) -> dict[str, Any]:
     """Each objective's evaluation per period: reported and measured actual, met or missed."""
-    return {"rows": evaluations_against_target(store, visible.agency, period, visible.scope)}
+    rows = evaluations_against_target(store, visible.agency, period, visible.scope, at)
+    return {"rows": rows}
 
 
 @router.get("/public-service-score/by-agency-month")

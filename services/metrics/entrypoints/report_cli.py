@@ -72,12 +72,14 @@ def cut_off(days: DayRange, now: datetime) -> datetime:
 def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -> ReportData:
     """Every figure of the report, from the same endpoints integrators use.
 
-    The dossiers in progress are those at the period's cut-off, as of it (only events dated
-    by then) or, with `known="now"`, as known now (docs/kpis.md).
+    The dossiers in progress and the objectives are those at the period's cut-off, as of it
+    (only events dated by then) or, with `known="now"`, as known now (docs/kpis.md).
     """
     days = period_range(period)  # raises PeriodError for a bad period
     assert days.start is not None and days.end is not None
     at = cut_off(days, datetime.now(UTC))
+    # Targets and evaluations in force at the cut-off; as known now, every one stored.
+    as_of = {"at": at.isoformat()} if known == AS_OF else {}
     months = {
         "from": days.start.strftime("%Y-%m"),
         "to": (days.end - timedelta(days=1)).strftime("%Y-%m"),
@@ -103,10 +105,10 @@ def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -
         ),
         in_progress_at=at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M (UTC+07:00)"),
         known=known,
-        objectives=rows("/v1/kpi/objectives", agency=agency, period=period)
+        objectives=rows("/v1/kpi/objectives", agency=agency, period=period, **as_of)
         + [
             o
-            for o in rows("/v1/kpi/objectives", agency=agency)
+            for o in rows("/v1/kpi/objectives", agency=agency, **as_of)
             if o["period"] != period and o["period"].startswith(period[:4])
         ],
         satisfaction_by_month=rows("/v1/kpi/satisfaction/by-agency-month", **months),

@@ -7,7 +7,7 @@ import random
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -153,3 +153,42 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
     finally:
         store.command(f"DROP DATABASE IF EXISTS {store.database}")
         store.close()
+
+
+def objective_evaluated(oid: str, at: datetime, actual: float, target: float) -> CloudEvent:
+    data = {"indicator": "on_time_rate", "target": target, "actual": actual,
+            "met": actual >= target, "period": "2026-Q2"}  # fmt: skip
+    return f.event("objective.evaluated", oid, AGENCY, at, data)
+
+
+def test_objectives_and_coverage_as_of_t_leave_out_what_is_dated_after_it(
+    store: ClickHouseStore,
+) -> None:
+    insert_events(
+        store,
+        [
+            f.objective_set("O1", AGENCY, day(1, 5), "on_time_rate", 90, "2026-Q2"),
+            objective_evaluated("O1", day(6, 30, 18), 80, 90),
+            f.received("A1", AGENCY, day(6, 2), day(6, 20, 17)),
+            f.audit_conducted(
+                "AU1", AGENCY, AGENCY, day(6, 9), kind="internal_audit", on_site=True
+            ),
+            # Dated after T: a raised target, a corrected evaluation, a new agency.
+            f.objective_set("O1", AGENCY, day(7, 5), "on_time_rate", 95, "2026-Q2"),
+            objective_evaluated("O1", day(7, 3), 96, 95),
+            f.received("B1", "H56.02", day(7, 2), day(7, 20, 17)),
+        ],
+        batch=3,
+    )
+    at = T.astimezone(UTC)
+    (then,) = kpi_queries.objectives(store, AGENCY, at=at)
+    assert (then["target"], then["reported_actual"], then["reported_met"]) == (90, 80, 0)
+    (now,) = kpi_queries.objectives(store, AGENCY)
+    assert (now["target"], now["reported_actual"], now["reported_met"]) == (95, 96, 1)
+    (evaluation,) = kpi_queries.objective_evaluations(store, AGENCY, "2026-Q2", at=at)
+    assert (evaluation["target"], evaluation["reported_actual"]) == (90, 80)
+
+    june = DayRange(date(2026, 6, 1), date(2026, 7, 1))
+    as_of = kpi_queries.audit_coverage(store, june)
+    assert (as_of["agencies"], as_of["internally_audited"]) == (1, 1)  # H56.02 came in July
+    assert kpi_queries.audit_coverage(store, june, knowledge="now")["agencies"] == 2

@@ -60,6 +60,17 @@ def test_the_score_view_applies_the_catalogues_components_and_weights() -> None:
     assert sum(catalogue.SCORE_WEIGHTS.values()) == 100
 
 
+def test_the_objective_views_are_the_catalogues_as_of_every_event() -> None:
+    assert flat(catalogue.objective_state_sql()) in latest_create("VIEW", "objective_state")
+    evaluations = latest_create("VIEW", "objective_evaluations")
+    assert flat(catalogue.objective_evaluations_sql()) in evaluations
+    assert "time <= now64(3)" in catalogue.objective_state_sql("now64(3)")
+
+
+def test_the_agencies_view_is_the_catalogues_agencies_in_scope_of_all_time() -> None:
+    assert flat(catalogue.agencies_in_scope_sql()) in latest_create("VIEW", "agencies")
+
+
 def test_the_satisfaction_view_uses_the_satisfied_threshold() -> None:
     view = latest_create("VIEW", "kpi_satisfaction_agency_month")
     assert f"countIf({catalogue.SATISFIED_SQL}) AS satisfied" in view
