@@ -5,7 +5,10 @@ One home for every KPI rule of docs/kpis.md. From it come the read API's dossier
 tables of docs/kpis.md and, through a test, the migrations' views: an applied migration is
 frozen history, so `tests/unit/metrics/test_kpi_catalogue.py` fails when a view of
 `deploy/clickhouse/` and this catalogue disagree (a changed rule is a new migration whose
-SQL these functions write). The demo's ground truth stays an independent computation.
+SQL these functions write). The figures at an instant (dossiers in progress, objectives,
+agencies in scope as of T) are queried with the instant bound, from the functions below
+that also write those views' all-time form. The demo's ground truth stays an independent
+computation.
 """
 
 from __future__ import annotations
