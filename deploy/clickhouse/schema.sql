@@ -97,7 +97,7 @@ CREATE TABLE dossier_marks
 (
     `agency` LowCardinality(String),
     `procedure` LowCardinality(String),
-    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
     `dossier` String,
     `day` Date,
     `earliness` UInt16 DEFAULT 65535 - toUInt16(day)
@@ -216,7 +216,7 @@ AS SELECT
     dossier,
     day
 FROM dossier_events
-ARRAY JOIN multiIf(type = 'vn.qms.dossier.received.v1', arrayConcat(['received'], if(channel = 'online', ['received_online'], []), if((channel = 'online') AND (online_level >= 3), ['received_online_l34'], [])), type = 'vn.qms.dossier.resolved.v1', if(time <= due_at, ['resolved', 'on_time'], ['resolved']), type = 'vn.qms.dossier.supplement_requested.v1', ['supplement_requested'], type = 'vn.qms.dossier.withdrawn.v1', ['withdrawn'], type = 'vn.qms.dossier.apology_issued.v1', ['apologies'], []) AS measure;
+ARRAY JOIN multiIf(type = 'vn.qms.dossier.received.v1', arrayConcat(['received'], if(channel = 'online', ['received_online'], []), if((channel = 'online') AND (online_level >= 3), ['received_online_l34'], []), if((channel = 'online') AND (online_level = 3), ['received_online_l3'], []), if((channel = 'online') AND (online_level = 4), ['received_online_l4'], []), if(channel = 'counter', ['received_counter'], []), if(channel = 'postal', ['received_postal'], [])), type = 'vn.qms.dossier.resolved.v1', if(time <= due_at, ['resolved', 'on_time'], ['resolved']), type = 'vn.qms.dossier.supplement_requested.v1', ['supplement_requested'], type = 'vn.qms.dossier.withdrawn.v1', ['withdrawn'], type = 'vn.qms.dossier.apology_issued.v1', ['apologies'], []) AS measure;
 
 CREATE VIEW agencies
 (
@@ -362,7 +362,7 @@ CREATE VIEW dossier_marks_final
 (
     `agency` LowCardinality(String),
     `procedure` LowCardinality(String),
-    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
     `dossier` String,
     `day` Date
 )
@@ -530,7 +530,11 @@ CREATE VIEW kpi_dossiers_agency_month
     `received_online_l34` UInt64,
     `supplement_requested` UInt64,
     `withdrawn` UInt64,
-    `apologies` UInt64
+    `apologies` UInt64,
+    `received_online_l3` UInt64,
+    `received_online_l4` UInt64,
+    `received_counter` UInt64,
+    `received_postal` UInt64
 )
 AS SELECT
     agency,
@@ -543,7 +547,11 @@ AS SELECT
     countIf(measure = 'received_online_l34') AS received_online_l34,
     countIf(measure = 'supplement_requested') AS supplement_requested,
     countIf(measure = 'withdrawn') AS withdrawn,
-    countIf(measure = 'apologies') AS apologies
+    countIf(measure = 'apologies') AS apologies,
+    countIf(measure = 'received_online_l3') AS received_online_l3,
+    countIf(measure = 'received_online_l4') AS received_online_l4,
+    countIf(measure = 'received_counter') AS received_counter,
+    countIf(measure = 'received_postal') AS received_postal
 FROM dossier_marks_final
 GROUP BY
     agency,
@@ -562,7 +570,11 @@ CREATE VIEW kpi_dossiers_agency_procedure_month
     `received_online_l34` UInt64,
     `supplement_requested` UInt64,
     `withdrawn` UInt64,
-    `apologies` UInt64
+    `apologies` UInt64,
+    `received_online_l3` UInt64,
+    `received_online_l4` UInt64,
+    `received_counter` UInt64,
+    `received_postal` UInt64
 )
 AS SELECT
     agency,
@@ -576,7 +588,11 @@ AS SELECT
     countIf(measure = 'received_online_l34') AS received_online_l34,
     countIf(measure = 'supplement_requested') AS supplement_requested,
     countIf(measure = 'withdrawn') AS withdrawn,
-    countIf(measure = 'apologies') AS apologies
+    countIf(measure = 'apologies') AS apologies,
+    countIf(measure = 'received_online_l3') AS received_online_l3,
+    countIf(measure = 'received_online_l4') AS received_online_l4,
+    countIf(measure = 'received_counter') AS received_counter,
+    countIf(measure = 'received_postal') AS received_postal
 FROM dossier_marks_final
 GROUP BY
     agency,
@@ -598,7 +614,7 @@ AS SELECT
     d.agency AS agency,
     d.month AS month,
     if(d.resolved = 0, NULL, (100. * d.on_time) / d.resolved) AS progress,
-    if(d.received = 0, NULL, (100. * d.received_online) / d.received) AS online_service,
+    if(d.received = 0, NULL, (100. * d.received_online_l4) / d.received) AS online_service,
     if(s.ratings = 0, NULL, s.satisfaction_rate) AS satisfaction,
     if(d.late = 0, 100., least(100., (100. * d.apologies) / d.late)) AS transparency,
     if(d.received = 0, NULL, (100. * d.received_online_l34) / d.received) AS digitisation,

@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from services.metrics.domain.kpi_catalogue import (
+    AS_OF,
+    COUNTER_SHARE,
+    FULL_ONLINE_SHARE,
     ON_TIME_RATE,
     ONLINE_SHARE,
     ONSITE_INSPECTION_MINIMUM_PCT,
+    PARTLY_ONLINE_SHARE,
+    POSTAL_SHARE,
     SCORE_COMPONENTS,
     count_sql,
     dossier_counts_sql,
+    dossiers_at_sql,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -142,6 +148,11 @@ def dashboard(
 # view the API reads (kpi_capa_agency): the panels count what the API does.
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
+CHANNEL_SHARES = (PARTLY_ONLINE_SHARE, FULL_ONLINE_SHARE, COUNTER_SHARE, POSTAL_SHARE)
+# Dossiers at the dashboard's end instant, as of then (docs/kpis.md "Dossiers at an instant").
+AT_RANGE_END = dossiers_at_sql(
+    "toDateTime64($__toTime, 3, 'UTC')", AS_OF, f"{SCOPE} AND {IN_PROCEDURE}"
+)
 
 province_overview = dashboard(
     "qms-province",
@@ -228,13 +239,22 @@ province_overview = dashboard(
             w=12,
         ),
         panel(
-            "Overdue dossiers in progress (now)",
+            "Received by channel and online level",
             "bargauge",
-            f"SELECT agency, countIf(due_in_force < now64(3)) AS overdue FROM dossier_state "
-            f"WHERE received_time IS NOT NULL AND resolved_time IS NULL AND withdrawn_time IS NULL "
-            f"AND {SCOPE} AND {IN_PROCEDURE} GROUP BY agency HAVING overdue > 0 "
+            f"SELECT {', '.join(r.sql() for r in CHANNEL_SHARES)} FROM dossier_marks_final "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
+            [r.name for r in CHANNEL_SHARES],
+            w=12,
+            unit="percent",
+        ),
+        panel(
+            "Dossiers in progress at the end of the range: waiting for supplement, overdue",
+            "bargauge",
+            f"SELECT agency, sum(is_waiting_for_supplement) AS waiting_for_supplement, "
+            f"sum(is_overdue) AS overdue FROM ({AT_RANGE_END}) WHERE is_in_progress "
+            f"GROUP BY agency HAVING overdue + waiting_for_supplement > 0 "
             f"ORDER BY overdue DESC LIMIT 20",
-            ["agency", "overdue"],
+            ["agency", "waiting_for_supplement", "overdue"],
             w=12,
         ),
     ],

@@ -14,6 +14,11 @@ by arrival. The rules, in short:
 - resolved: dossiers with a `dossier.resolved` event, by agency and month of resolution;
 - on time: resolved with `time <= data.due_at` (the due time in force at resolution,
   after any supplement or apology); late = resolved - on time;
+- online by level: level 3 (partly online) and level 4 (full online) apart, and received
+  by channel; the score's online service is the level-4 share;
+- at an instant T, only events dated at or before T: in progress (received, neither
+  resolved nor withdrawn), waiting for supplement (the latest request has no supplement
+  after it: the clock is stopped, never overdue), overdue (past the due time in force);
 - satisfied: ratings with a score of 4 or 5;
 - expected CAPAs (issue 4 policies): one per major or minor finding, one per substantiated
   complaint, one per (agency, procedure, month of resolution) with late dossiers, one per
@@ -58,7 +63,8 @@ Group = tuple[str, ...]
 
 DOSSIER_MEASURES = (
     "received", "resolved", "on_time", "received_online", "received_online_l34",
-    "supplement_requested", "withdrawn", "apologies",
+    "supplement_requested", "withdrawn", "apologies", "received_online_l3", "received_online_l4",
+    "received_counter", "received_postal",
 )  # fmt: skip
 SATISFIED_FROM = 4
 
@@ -91,6 +97,7 @@ class DossierTrail:
     received: list[tuple[datetime, Channel, int]] = field(default_factory=list)
     resolved: list[tuple[datetime, bool]] = field(default_factory=list)  # time, on time
     supplement_requested: list[datetime] = field(default_factory=list)
+    supplement_received: list[datetime] = field(default_factory=list)
     withdrawn: list[datetime] = field(default_factory=list)
     apologies: list[datetime] = field(default_factory=list)
     # (event time, due time it sets): received.due_at, supplement_received.new_due_at,
@@ -107,6 +114,10 @@ class DossierTrail:
                 out.add(("received_online", month))
                 if level >= 3:
                     out.add(("received_online_l34", month))
+                if level in (3, 4):  # partly online, full online ("toàn trình")
+                    out.add((f"received_online_l{level}", month))
+            else:
+                out.add((f"received_{channel.value}", month))  # counter or postal
         for time, on_time in self.resolved:
             out.add(("resolved", month_key(time)))
             if on_time:
@@ -115,14 +126,22 @@ class DossierTrail:
             out.update((name, month_key(t)) for t in getattr(self, name))
         return out
 
-    def open_at(self, at: datetime) -> tuple[bool, bool]:
-        """In progress at `at`, and overdue then (due time in force as known now)."""
+    def open_at(self, at: datetime, as_known_now: bool = False) -> tuple[bool, bool, bool]:
+        """At `at`: in progress, waiting for a supplement (clock stopped), overdue.
+
+        Only events dated at or before `at` count; `as_known_now` takes the due time in
+        force from every event instead (a revision dated after `at` applies).
+        """
         received = [t for t, _, _ in self.received if t <= at]
         stopped = [t for t, _ in self.resolved if t <= at] + [t for t in self.withdrawn if t <= at]
         if not received or stopped:
-            return False, False
-        due = max(self.due_times)[1] if self.due_times else None
-        return True, due is not None and due < at
+            return False, False, False
+        requested = max((t for t in self.supplement_requested if t <= at), default=None)
+        supplied = max((t for t in self.supplement_received if t <= at), default=None)
+        waiting = requested is not None and (supplied is None or supplied < requested)
+        known = [d for d in self.due_times if as_known_now or d[0] <= at]
+        due = max(known)[1] if known else None
+        return True, waiting, not waiting and due is not None and due < at
 
 
 @dataclass
@@ -178,6 +197,8 @@ class KpiTruth:
     objectives_set: dict[str, tuple[datetime, float, str]] = field(default_factory=dict)
     events_by_type: Counter[str] = field(default_factory=Counter)
     agencies_in_scope: set[str] = field(default_factory=set)
+    # Each agency in scope with the local month of its first dossier or audit event.
+    agencies_first_month: dict[str, str] = field(default_factory=dict)
     latest_time: datetime | None = None
     # Per-event totals of the demo's summary (events, not aggregates: docs/demo.md).
     totals: Counter[str] = field(default_factory=Counter)
@@ -246,7 +267,7 @@ class KpiTruth:
             totals["objectives_missed"] += not event.data.met
 
     def _dossier(self, event: CloudEvent) -> None:
-        self.agencies_in_scope.add(event.agencycode)
+        self._in_scope(event.agencycode, event.time)
         procedure = str(getattr(getattr(event, "data", None), "procedure_code", ""))
         trail = self.dossiers.setdefault(event.subject, DossierTrail(event.agencycode, procedure))
         if isinstance(event, DossierReceived):
@@ -258,6 +279,7 @@ class KpiTruth:
         elif isinstance(event, DossierSupplementRequested):
             trail.supplement_requested.append(event.time)
         elif isinstance(event, DossierSupplementReceived):
+            trail.supplement_received.append(event.time)
             trail.due_times.append((event.time, event.data.new_due_at))
         elif isinstance(event, DossierWithdrawn):
             trail.withdrawn.append(event.time)
@@ -265,13 +287,18 @@ class KpiTruth:
             trail.apologies.append(event.time)
             trail.due_times.append((event.time, event.data.new_due_at))
 
+    def _in_scope(self, agency: str, time: datetime) -> None:
+        self.agencies_in_scope.add(agency)
+        month = month_key(time)
+        self.agencies_first_month[agency] = min(month, self.agencies_first_month.get(agency, month))
+
     def _complaint(self, event: CloudEvent) -> ComplaintTrail:
         return self.complaints.setdefault(event.subject, ComplaintTrail(event.agencycode))
 
     def _audit(self, event: CloudEvent) -> None:
         data = getattr(event, "data", None)
         audited = str(getattr(data, "audited_agency", event.agencycode))
-        self.agencies_in_scope.add(audited)
+        self._in_scope(audited, event.time)
         kind = getattr(data, "kind", AuditKind.INTERNAL_AUDIT)
         trail = self.audits.setdefault(event.subject, AuditTrail(audited, kind))
         if isinstance(event, AuditPlanned):
@@ -307,14 +334,20 @@ class KpiTruth:
             out[key] = counts
         return out
 
-    def dossiers_open_at(self, at: datetime) -> dict[str, dict[str, int]]:
-        """Per agency: dossiers in progress at `at` and how many of them are overdue."""
-        out: dict[str, dict[str, int]] = defaultdict(lambda: {"in_progress": 0, "overdue": 0})
+    def dossiers_open_at(
+        self, at: datetime, as_known_now: bool = False
+    ) -> dict[str, dict[str, int]]:
+        """Per agency at `at`: dossiers in progress, waiting for a supplement, overdue."""
+        out: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"in_progress": 0, "waiting_for_supplement": 0, "overdue": 0}
+        )
         for trail in self.dossiers.values():
-            in_progress, overdue = trail.open_at(at)
+            in_progress, waiting, overdue = trail.open_at(at, as_known_now)
             if in_progress:
-                out[trail.agency]["in_progress"] += 1
-                out[trail.agency]["overdue"] += overdue
+                row = out[trail.agency]
+                row["in_progress"] += 1
+                row["waiting_for_supplement"] += waiting
+                row["overdue"] += overdue
         return dict(out)
 
     def complaint_counts(
@@ -385,8 +418,10 @@ class KpiTruth:
         conducted = [t for t in self.audits.values()
                      if t.conducted and _in(month_key(min(t.conducted)), months)]  # fmt: skip
         inspections = [t for t in conducted if t.kind is AuditKind.INSPECTION]
+        last = months[1] if months is not None else "9999-12"
         return {
-            "agencies": len(self.agencies_in_scope),
+            # in scope by the end of the months (as of then); all time without an end
+            "agencies": sum(1 for m in self.agencies_first_month.values() if m <= last),
             "internally_audited": len(
                 {t.audited_agency for t in conducted if t.kind is AuditKind.INTERNAL_AUDIT}
             ),
@@ -430,7 +465,8 @@ def public_service_score(
     """The Decision 766-spirit score of docs/kpis.md from one period's counts."""
     components = {
         "progress": _pct(dossiers["on_time"], dossiers["resolved"]),
-        "online_service": _pct(dossiers["received_online"], dossiers["received"]),
+        # online service: the full-online (level 4) share
+        "online_service": _pct(dossiers["received_online_l4"], dossiers["received"]),
         "satisfaction": _pct(satisfied, ratings),
         "transparency": 100.0
         if dossiers["late"] == 0

@@ -74,6 +74,7 @@ _CREATE_MV = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\b", re.IGNORECASE
 )
 _DROP = re.compile(r"^DROP (TABLE|VIEW) IF EXISTS (\w+)$", re.IGNORECASE)
+_ALTER_COLUMN = re.compile(r"^ALTER TABLE (\w+) (MODIFY COLUMN\b.*)$", re.IGNORECASE | re.DOTALL)
 _SOURCE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 
 
@@ -112,8 +113,15 @@ def render_statement(statement: str, layout: ClusterLayout) -> list[str]:
         return [f"{match[1]} {match[2]} {layout.on_cluster}{text[match.end(2) :]}"]
     if match := _DROP.match(text):
         kind, name = match[1].upper(), match[2]
-        names = [name, name + LOCAL_SUFFIX] if kind == "TABLE" and name in SHARDING_KEYS else [name]
+        # A materialized view exists on the cluster as `<name>_local` (see _materialized_view).
+        local = (kind == "TABLE" and name in SHARDING_KEYS) or name.endswith("_mv")
+        names = [name, name + LOCAL_SUFFIX] if local else [name]
         return [f"DROP {kind} IF EXISTS {n} {layout.on_cluster} SYNC" for n in names]
+    if match := _ALTER_COLUMN.match(text):
+        # A column type changes on each shard's table and on the Distributed table over it.
+        name, change = match[1], match[2]
+        names = [name + LOCAL_SUFFIX, name] if name in SHARDING_KEYS else [name]
+        return [f"ALTER TABLE {n} {layout.on_cluster} {change}" for n in names]
     if text.upper().startswith("INSERT INTO"):
         return [text]  # through the Distributed tables: reads all shards, writes by key
     raise ValueError(f"no cluster rendering for this statement: {text.splitlines()[0]}")

@@ -9,7 +9,14 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
-from services.metrics.domain.kpi_catalogue import dossier_counts_sql
+from services.metrics.domain.kpi_catalogue import (
+    AS_OF,
+    agencies_in_scope_sql,
+    dossier_counts_sql,
+    dossiers_at_sql,
+    objective_evaluations_sql,
+    objective_state_sql,
+)
 from services.metrics.domain.periods import DayRange
 
 
@@ -192,14 +199,21 @@ def audits_by(
 
 
 def audit_coverage(
-    store: ClickHouseStore, days: DayRange, *, scope: AgencyScope = EVERY_AGENCY
+    store: ClickHouseStore,
+    days: DayRange,
+    *,
+    knowledge: str = AS_OF,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> dict[str, Any]:
-    """Share of agencies internally audited, and the on-site share of inspections."""
+    """Share of agencies internally audited, and the on-site share of inspections. The
+    agencies in scope are those seen by the end of the range (as of it), or of all time
+    (`knowledge="now"`, or a range without an end)."""
     where, params = _where(days, column="toDate(addHours(conducted_time, 7))", scope=scope)
     agencies_where, _ = _where(DayRange(), scope=scope)  # the same parameters, bound once
+    by_end = "{end:Date}" if knowledge == AS_OF and days.end is not None else None
     sql = f"""
         SELECT
-            (SELECT count() FROM agencies{agencies_where}) AS agencies,
+            (SELECT count() FROM ({agencies_in_scope_sql(by_end)}){agencies_where}) AS agencies,
             uniqExactIf(agency, kind = 'internal_audit') AS internally_audited,
             uniqExactIf(agency, kind = 'inspection') AS inspected,
             countIf(kind = 'inspection') AS inspections,
@@ -224,21 +238,27 @@ def dossiers_open(
     agency: str | None = None,
     procedure: str | None = None,
     *,
+    knowledge: str = AS_OF,
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
-    """Dossiers in progress at instant `at` and how many of them are past their due time."""
+    """Per agency, dossiers in progress at instant `at`: waiting for a supplement (the clock
+    stopped) and overdue (past their due time in force), as of `at` or as known now."""
     where, params = _where(DayRange(), scope=scope, agency=agency, procedure=procedure)
     params["at"] = at
+    dossiers = dossiers_at_sql(
+        "{at:DateTime64(3, 'UTC')}", knowledge, where.removeprefix(" WHERE ")
+    )
     sql = f"""
         SELECT agency, count() AS in_progress,
-            countIf(due_in_force < {{at:DateTime64(3, 'UTC')}}) AS overdue
-        FROM dossier_state{where}{" AND" if where else " WHERE"}
-            received_time <= {{at:DateTime64(3, 'UTC')}}
-            AND (resolved_time IS NULL OR resolved_time > {{at:DateTime64(3, 'UTC')}})
-            AND (withdrawn_time IS NULL OR withdrawn_time > {{at:DateTime64(3, 'UTC')}})
+            sum(is_waiting_for_supplement) AS waiting_for_supplement, sum(is_overdue) AS overdue
+        FROM ({dossiers})
+        WHERE is_in_progress
         GROUP BY agency ORDER BY agency
     """
     return _rows(store, sql, params)
+
+
+AT = "{at:DateTime64(3, 'UTC')}"
 
 
 def objectives(
@@ -246,14 +266,19 @@ def objectives(
     agency: str | None = None,
     period: str | None = None,
     *,
+    at: Any = None,
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
-    """Objectives in force with their target and the publisher's own evaluation."""
+    """Objectives with their target in force and the publisher's own latest evaluation, as
+    of instant `at` (only events dated by then; None: every event)."""
     where, params = _where(DayRange(), scope=scope, agency=agency, period=period)
+    if at is not None:
+        params["at"] = at
     sql = f"""
         SELECT agency, objective, indicator, period, target, comparison, reported_actual,
                reported_met
-        FROM objective_state{where} ORDER BY agency, period, indicator, objective
+        FROM ({objective_state_sql(AT if at is not None else None)}){where}
+        ORDER BY agency, period, indicator, objective
     """
     return _rows(store, sql, params)
 
@@ -263,9 +288,11 @@ def objective_evaluations(
     agency: str | None = None,
     period: str | None = None,
     *,
+    at: Any = None,
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
-    """Each objective's evaluation per period as reported, with the comparison in force."""
+    """Each objective's evaluation per period as reported, with the comparison in force, as
+    of instant `at` (only events dated by then; None: every event)."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if (visible := scope_condition(scope, "e.agency", params)) is not None:
@@ -276,13 +303,17 @@ def objective_evaluations(
     if period is not None:
         clauses.append("e.period = {period:String}")
         params["period"] = period
+    if at is not None:
+        params["at"] = at
+    bound = AT if at is not None else None
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     sql = f"""
         SELECT e.agency AS agency, e.objective AS objective, e.indicator AS indicator,
             e.period AS period, e.target AS target, s.comparison AS comparison,
             e.reported_actual AS reported_actual, e.reported_met AS reported_met
-        FROM objective_evaluations AS e
-        LEFT JOIN objective_state AS s ON s.agency = e.agency AND s.objective = e.objective
+        FROM ({objective_evaluations_sql(bound)}) AS e
+        LEFT JOIN ({objective_state_sql(bound)}) AS s
+            ON s.agency = e.agency AND s.objective = e.objective
         {where}
         ORDER BY agency, period, indicator, objective
     """

@@ -5,7 +5,10 @@ One home for every KPI rule of docs/kpis.md. From it come the read API's dossier
 tables of docs/kpis.md and, through a test, the migrations' views: an applied migration is
 frozen history, so `tests/unit/metrics/test_kpi_catalogue.py` fails when a view of
 `deploy/clickhouse/` and this catalogue disagree (a changed rule is a new migration whose
-SQL these functions write). The demo's ground truth stays an independent computation.
+SQL these functions write). The figures at an instant (dossiers in progress, objectives,
+agencies in scope as of T) are queried with the instant bound, from the functions below
+that also write those views' all-time form. The demo's ground truth stays an independent
+computation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from dataclasses import dataclass
 # SQL form of `schemas.dossier.DossierResolved.on_time`, over `dossier_events`.
 ON_TIME_SQL = "time <= due_at"
 ONLINE_SQL = "channel = 'online'"
-FULL_ONLINE_LEVEL = 3  # online level 3 and 4: the whole procedure is done online
+# Online public-service levels (schemas.dossier.DossierReceivedData.online_level): level 3 is
+# partly online (submitted online, the result or fees at the counter), level 4 full online
+# ("toàn trình": submission, payment and result all online). Provinces report them apart.
+PARTLY_ONLINE_LEVEL = 3
+FULL_ONLINE_LEVEL = 4
 SATISFIED_FROM_SCORE = 4  # a rating of 4 or 5 (of 5) is a satisfied citizen
 SATISFIED_SQL = f"score >= {SATISFIED_FROM_SCORE}"
 ONSITE_INSPECTION_MINIMUM_PCT = 30.0
@@ -90,9 +97,10 @@ DOSSIER_MEASURES: tuple[DossierMeasure, ...] = (
     DossierMeasure(
         "received_online_l34",
         "received",
-        f"{ONLINE_SQL} AND online_level >= {FULL_ONLINE_LEVEL}",
+        f"{ONLINE_SQL} AND online_level >= {PARTLY_ONLINE_LEVEL}",
         "Received online, level 3–4",
-        f"received online with `online_level >= {FULL_ONLINE_LEVEL}` (full online service)",
+        f"received online with `online_level >= {PARTLY_ONLINE_LEVEL}` (level 3 partly online "
+        f"or level 4 full online; `received_online_l3 + received_online_l4`)",
     ),
     DossierMeasure(
         "supplement_requested",
@@ -115,6 +123,35 @@ DOSSIER_MEASURES: tuple[DossierMeasure, ...] = (
         None,
         "Apology letters",
         "distinct dossiers with a `dossier.apology_issued` in the month; a period adds its months",
+    ),
+    # Added by 0008: an Enum8 value is never renumbered, so new measures come last.
+    DossierMeasure(
+        "received_online_l3",
+        "received",
+        f"{ONLINE_SQL} AND online_level = {PARTLY_ONLINE_LEVEL}",
+        "Received online, level 3 (partly online)",
+        f"received online with `online_level = {PARTLY_ONLINE_LEVEL}` (partly online)",
+    ),
+    DossierMeasure(
+        "received_online_l4",
+        "received",
+        f"{ONLINE_SQL} AND online_level = {FULL_ONLINE_LEVEL}",
+        "Received online, level 4 (full online)",
+        f'received online with `online_level = {FULL_ONLINE_LEVEL}` (full online, "toàn trình")',
+    ),
+    DossierMeasure(
+        "received_counter",
+        "received",
+        "channel = 'counter'",
+        "Received at the counter",
+        "received dossiers whose `dossier.received` has `channel = counter`",
+    ),
+    DossierMeasure(
+        "received_postal",
+        "received",
+        "channel = 'postal'",
+        "Received by post",
+        "received dossiers whose `dossier.received` has `channel = postal`",
     ),
 )
 LATE = DerivedCount(
@@ -182,6 +219,119 @@ def measure_enum_sql() -> str:
     return f"Enum8({values})"
 
 
+# --- Dossiers at an instant: in progress, waiting for supplement, overdue -------------------
+# Queried, not a view: the instant is a parameter. "As of T" folds only the events whose
+# `time` is at or before T, so a figure for T never moves when later events arrive; "as
+# known now" takes the due time in force from every stored event (a revision dated after T
+# reclassifies T), an explicit variant for reconciling a past figure with today's knowledge.
+DUE_TIME_EVENTS = ("received", "supplement_received", "apology_issued")
+AS_OF = "as_of"
+AS_KNOWN_NOW = "now"
+KNOWLEDGE_VARIANTS = (AS_OF, AS_KNOWN_NOW)
+
+
+def dossiers_at_sql(at: str, knowledge: str = AS_OF, where: str = "") -> str:
+    """One row per dossier received by the instant `at` (a SQL expression), with the flags
+    `is_in_progress`, `is_waiting_for_supplement` and `is_overdue` (UInt8), over
+    `dossier_events`.
+
+    In progress: received, neither resolved nor withdrawn, at or before `at`. Waiting for
+    supplement: in progress and its latest supplement request at or before `at` has no
+    supplement received after it by `at` — the statutory clock is stopped, so such a
+    dossier is never overdue. Overdue: in progress, not waiting, and the due time in force
+    (latest by `time` of the `DUE_TIME_EVENTS`' due times) before `at`. `where` narrows the
+    events (e.g. to an agency scope) and must not refer to `time`.
+    """
+    if knowledge not in KNOWLEDGE_VARIANTS:
+        raise ValueError(f"knowledge: {knowledge!r} is not one of {KNOWLEDGE_VARIANTS}")
+    known = f"time <= {at}"
+    due_types = ", ".join(f"'{event_type(k)}'" for k in DUE_TIME_EVENTS)
+    due_known = f" AND {known}" if knowledge == AS_OF else ""
+    filters = [f for f in (where, known if knowledge == AS_OF else "") if f]
+    events_where = f" WHERE {' AND '.join(filters)}" if filters else ""
+
+    def first(kind: str) -> str:
+        return f"minIfOrNull(time, type = '{event_type(kind)}' AND {known})"
+
+    def last(kind: str) -> str:
+        return f"maxIfOrNull(time, type = '{event_type(kind)}' AND {known})"
+
+    return f"""
+        SELECT agency, procedure, dossier,
+            {first("received")} AS received_time,
+            {first("resolved")} AS resolved_time,
+            {first("withdrawn")} AS withdrawn_time,
+            {last("supplement_requested")} AS supplement_requested_time,
+            {last("supplement_received")} AS supplement_received_time,
+            argMaxIf(due_at, time, due_at IS NOT NULL AND type IN ({due_types}){due_known})
+                AS due_in_force,
+            toUInt8(received_time IS NOT NULL AND resolved_time IS NULL
+                AND withdrawn_time IS NULL) AS is_in_progress,
+            toUInt8(is_in_progress AND supplement_requested_time IS NOT NULL
+                AND (supplement_received_time IS NULL
+                     OR supplement_received_time < supplement_requested_time))
+                AS is_waiting_for_supplement,
+            toUInt8(is_in_progress AND NOT is_waiting_for_supplement
+                AND ifNull(due_in_force < {at}, 0)) AS is_overdue
+        FROM dossier_events{events_where}
+        GROUP BY agency, procedure, dossier
+        HAVING received_time IS NOT NULL"""
+
+
+# --- Audit coverage: agencies in scope by the end of a period -------------------------------
+def agencies_in_scope_sql(before_day: str | None = None) -> str:
+    """Every agency seen on a dossier event or as an audited agency, on events of a local
+    day before `before_day` (a SQL Date expression: the day after a period; None: all time)
+    — 0007's `agencies` view."""
+    bound = f" WHERE day < {before_day}" if before_day else ""
+    return f"""SELECT DISTINCT agency FROM
+(
+    SELECT DISTINCT agency FROM dossier_events{bound}
+    UNION ALL
+    SELECT DISTINCT audited_agency AS agency FROM audit_events{bound}
+)"""
+
+
+# --- Quality objectives as of an instant --------------------------------------------------
+OBJECTIVE_SET = "vn.qms.objective.set.v1"
+OBJECTIVE_EVALUATED = "vn.qms.objective.evaluated.v1"
+
+
+def objective_state_sql(at: str | None = None) -> str:
+    """Per objective: the target in force (latest set) and the latest evaluation, over the
+    events dated at or before `at` (a SQL expression; None: every event) — 0004's view."""
+    bound = f" WHERE time <= {at}" if at else ""
+    return f"""SELECT
+    agency,
+    objective,
+    argMax(indicator, time) AS indicator,
+    argMax(period, time) AS period,
+    argMaxIf(target, time, type = '{OBJECTIVE_SET}') AS target,
+    argMaxIf(comparison, time, type = '{OBJECTIVE_SET}') AS comparison,
+    argMaxIf(actual, time, type = '{OBJECTIVE_EVALUATED}') AS reported_actual,
+    argMaxIf(met, time, type = '{OBJECTIVE_EVALUATED}') AS reported_met
+FROM objective_events{bound}
+GROUP BY agency, objective"""
+
+
+def objective_evaluations_sql(at: str | None = None) -> str:
+    """Per objective and evaluated period: the latest evaluation dated at or before `at`
+    (None: every event) — 0006's view."""
+    bound = f" AND time <= {at}" if at else ""
+    return f"""SELECT
+    agency,
+    objective,
+    period,
+    argMax(indicator, time) AS indicator,
+    argMax(target, time) AS target,
+    argMax(actual, time) AS reported_actual,
+    argMax(met, time) AS reported_met,
+    max(time) AS evaluated_time
+FROM objective_events
+WHERE type = '{OBJECTIVE_EVALUATED}'{bound}
+GROUP BY agency, objective, period"""
+
+
 # --- Rates ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DossierRate:
@@ -207,7 +357,34 @@ ON_TIME_RATE = DossierRate(
 ONLINE_SHARE = DossierRate(
     "online_share", "received_online", "received", "Online share", "online share"
 )
-DOSSIER_RATES: tuple[DossierRate, ...] = (ON_TIME_RATE, ONLINE_SHARE)
+PARTLY_ONLINE_SHARE = DossierRate(
+    "online_l3_share",
+    "received_online_l3",
+    "received",
+    "Partly online share (level 3)",
+    "`online_l3_share`",
+)
+FULL_ONLINE_SHARE = DossierRate(
+    "online_l4_share",
+    "received_online_l4",
+    "received",
+    "Full online share (level 4)",
+    "`online_l4_share`",
+)
+COUNTER_SHARE = DossierRate(
+    "counter_share", "received_counter", "received", "Counter share", "`counter_share`"
+)
+POSTAL_SHARE = DossierRate(
+    "postal_share", "received_postal", "received", "Postal share", "`postal_share`"
+)
+DOSSIER_RATES: tuple[DossierRate, ...] = (
+    ON_TIME_RATE,
+    ONLINE_SHARE,
+    PARTLY_ONLINE_SHARE,
+    FULL_ONLINE_SHARE,
+    COUNTER_SHARE,
+    POSTAL_SHARE,
+)
 
 
 def pct(numerator: float, denominator: float) -> float | None:
@@ -248,9 +425,10 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "online_service",
         "online service",
         20,
-        "if(d.received = 0, NULL, 100.0 * d.received_online / d.received)",
-        lambda c: pct(c["received_online"], c["received"]),
-        "online share of received dossiers",
+        "if(d.received = 0, NULL, 100.0 * d.received_online_l4 / d.received)",
+        lambda c: pct(c["received_online_l4"], c["received"]),
+        "full-online (level 4) share of received dossiers: `100 × received_online_l4 / "
+        "received` (before 0008: every online dossier, whatever its level)",
     ),
     ScoreComponent(
         "satisfaction",

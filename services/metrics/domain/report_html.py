@@ -30,6 +30,8 @@ class ReportData:
     audits: Mapping[str, Any]
     score_by_month: Sequence[Mapping[str, Any]]
     score_total: Mapping[str, Any] = field(default_factory=dict)
+    in_progress_at: str = ""  # the cut-off of the figures at an instant
+    known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -166,10 +168,32 @@ def render_report(d: ReportData) -> str:
                 ("on time", _pct(t.get("on_time", 0), t.get("resolved", 0))),
                 ("late", _fmt(t.get("late", 0))),
                 ("online share", _pct(t.get("received_online", 0), t.get("received", 0))),
-                ("in progress now", _fmt(d.in_progress.get("in_progress", 0))),
-                ("overdue now", _fmt(d.in_progress.get("overdue", 0))),
+                (
+                    "level 3 (partly online)",
+                    _pct(t.get("received_online_l3", 0), t.get("received", 0)),
+                ),
+                (
+                    "level 4 (full online)",
+                    _pct(t.get("received_online_l4", 0), t.get("received", 0)),
+                ),
+                ("at the counter", _pct(t.get("received_counter", 0), t.get("received", 0))),
+                ("by post", _pct(t.get("received_postal", 0), t.get("received", 0))),
+                ("in progress", _fmt(d.in_progress.get("in_progress", 0))),
+                (
+                    "waiting for supplement",
+                    _fmt(d.in_progress.get("waiting_for_supplement", 0)),
+                ),
+                ("overdue", _fmt(d.in_progress.get("overdue", 0))),
             ]
         ),
+        f'<p class="note">In progress, waiting for supplement (clock stopped) and overdue at '
+        f"{escape(d.in_progress_at or d.generated_at)}, "
+        + (
+            "as known now (due times revised later count)."
+            if d.known == "now"
+            else "as of then (only events dated by then count)."
+        )
+        + "</p>",
         bar_chart(
             "Dossiers per month",
             months,
@@ -187,6 +211,8 @@ def render_report(d: ReportData) -> str:
                 "On time",
                 "Late",
                 "Online",
+                "Level 3",
+                "Level 4",
                 "Supplement req.",
                 "Apologies",
             ],
@@ -198,6 +224,8 @@ def render_report(d: ReportData) -> str:
                     r["on_time"],
                     r["late"],
                     r["received_online"],
+                    r.get("received_online_l3", 0),
+                    r.get("received_online_l4", 0),
                     r["supplement_requested"],
                     r["apologies"],
                 ]

@@ -287,6 +287,14 @@ def report(
             "(default: QMS_READ_TOKEN, the development national reader)",
         ),
     ] = None,
+    known: Annotated[
+        str,
+        typer.Option(
+            "--known",
+            help="Dossiers in progress at the period's end: `as_of` (only events dated by "
+            "then; the figure never moves) or `now` (due times as known now)",
+        ),
+    ] = "as_of",
     dsn: DsnOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -294,7 +302,7 @@ def report(
     from services.metrics.entrypoints.report_cli import ReportError, write_report
 
     try:
-        path = write_report(_settings(dsn, database), agency, period, output, url, token)
+        path = write_report(_settings(dsn, database), agency, period, output, url, token, known)
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -177,6 +177,16 @@ Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]
 Instant = Annotated[datetime | None, Depends(instant)]
+# docs/kpis.md, "As of T": `as_of` counts only the events dated at or before the instant
+# (or the end of the range); `now` counts every stored event, also those dated after it.
+Knowledge = Annotated[
+    Literal["as_of", "now"],
+    Query(
+        description="`as_of` (default): only events whose `time` is at or before the instant "
+        "(`at`, or the end of the range) count, so the figure never moves; `now`: as known "
+        "now, every stored event counts, also those dated after it (docs/kpis.md)"
+    ),
+]
 RequiredPeriod = Annotated[
     str, Query(description=f"YYYY, YYYY-Qn or YYYY-MM ({YEARS})", json_schema_extra=_PERIOD)
 ]

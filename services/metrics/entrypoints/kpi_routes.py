@@ -20,6 +20,7 @@ from services.metrics.domain.kpis import (
 from services.metrics.entrypoints.deps import (
     READ_RESPONSES,
     Instant,
+    Knowledge,
     Months,
     Period,
     ProcedureFilter,
@@ -70,12 +71,18 @@ def _dossiers(
 
 @router.get("/dossiers/in-progress")
 def dossiers_in_progress(
-    store: Store, visible: Visible, at: Instant = None, procedure: ProcedureFilter = None
+    store: Store,
+    visible: Visible,
+    at: Instant = None,
+    procedure: ProcedureFilter = None,
+    known: Knowledge = "as_of",
 ) -> dict[str, Any]:
-    """Dossiers in progress at an instant, and how many are overdue."""
+    """Dossiers in progress at an instant, waiting for a supplement, and overdue."""
     moment = at or datetime.now(UTC)
-    rows = kpi_queries.dossiers_open(store, moment, visible.agency, procedure, scope=visible.scope)
-    return {"at": moment.isoformat(), "rows": rows}
+    rows = kpi_queries.dossiers_open(
+        store, moment, visible.agency, procedure, knowledge=known, scope=visible.scope
+    )
+    return {"at": moment.isoformat(), "known": known, "rows": rows}
 
 
 @router.get("/complaints/by-agency")
@@ -122,9 +129,11 @@ def audits_by_agency(store: Store, visible: Visible, months: Months) -> dict[str
 
 
 @router.get("/audits/coverage")
-def audits_coverage(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+def audits_coverage(
+    store: Store, visible: Visible, months: Months, known: Knowledge = "as_of"
+) -> dict[str, Any]:
     """Internal-audit coverage of the caller's agencies and on-site inspection share against 30%."""
-    c = kpi_queries.audit_coverage(store, months, scope=visible.scope)
+    c = kpi_queries.audit_coverage(store, months, knowledge=known, scope=visible.scope)
     onsite = pct(c["onsite_inspections"], c["inspections"])
     return {
         **c,
@@ -142,15 +151,21 @@ def capa_by_agency(store: Store, visible: Visible) -> dict[str, Any]:
 
 
 @router.get("/objectives")
-def objectives(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
-    """Quality objectives: target, reported and measured actual, met or missed."""
-    return {"rows": objectives_against_target(store, visible.agency, period, visible.scope)}
+def objectives(
+    store: Store, visible: Visible, period: Period = None, at: Instant = None
+) -> dict[str, Any]:
+    """Quality objectives: target, reported and measured actual, met or missed (as of `at`)."""
+    rows = objectives_against_target(store, visible.agency, period, visible.scope, at)
+    return {"rows": rows}
 
 
 @router.get("/objectives/evaluations")
-def objective_evaluations(store: Store, visible: Visible, period: Period = None) -> dict[str, Any]:
+def objective_evaluations(
+    store: Store, visible: Visible, period: Period = None, at: Instant = None
+) -> dict[str, Any]:
     """Each objective's evaluation per period: reported and measured actual, met or missed."""
-    return {"rows": evaluations_against_target(store, visible.agency, period, visible.scope)}
+    rows = evaluations_against_target(store, visible.agency, period, visible.scope, at)
+    return {"rows": rows}
 
 
 @router.get("/public-service-score/by-agency-month")
@@ -182,6 +197,7 @@ def score_by_agency(
             late=d["late"],
             received_online=d["received_online"],
             received_online_l34=d["received_online_l34"],
+            received_online_l4=d["received_online_l4"],
             apologies=d["apologies"],
             ratings=int(s.get("ratings") or 0),
             satisfied=int(s.get("satisfied") or 0),

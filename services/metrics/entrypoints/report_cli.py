@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,13 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.base import AgencyCode
 from services.common.settings import REPO_ROOT
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.periods import PeriodError, period_range
+from services.metrics.domain.kpi_catalogue import AS_OF, KNOWLEDGE_VARIANTS
+from services.metrics.domain.periods import DayRange, PeriodError, period_range
 from services.metrics.domain.report_html import ReportData, render_report
 
 REPORTS_DIR = REPO_ROOT / "reports"
 _AGENCY_CODE: TypeAdapter[str] = TypeAdapter(AgencyCode)
+LOCAL_TZ = timezone(timedelta(hours=7))  # periods are local calendar days (docs/kpis.md)
 
 
 class ReportError(ValueError):
@@ -59,10 +61,25 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0] if rows else {}
 
 
-def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
-    """Every figure of the report, from the same endpoints integrators use."""
+def cut_off(days: DayRange, now: datetime) -> datetime:
+    """The instant the report's figures at an instant are taken: the end of the period
+    (local midnight after its last day), or `now` while the period is still running."""
+    assert days.end is not None
+    end = datetime.combine(days.end, time(), LOCAL_TZ).astimezone(UTC)
+    return min(end, now)
+
+
+def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -> ReportData:
+    """Every figure of the report, from the same endpoints integrators use.
+
+    The dossiers in progress and the objectives are those at the period's cut-off, as of it
+    (only events dated by then) or, with `known="now"`, as known now (docs/kpis.md).
+    """
     days = period_range(period)  # raises PeriodError for a bad period
     assert days.start is not None and days.end is not None
+    at = cut_off(days, datetime.now(UTC))
+    # Targets and evaluations in force at the cut-off; as known now, every one stored.
+    as_of = {"at": at.isoformat()} if known == AS_OF else {}
     months = {
         "from": days.start.strftime("%Y-%m"),
         "to": (days.end - timedelta(days=1)).strftime("%Y-%m"),
@@ -83,11 +100,15 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         dossiers_total=_one(rows("/v1/kpi/dossiers/by-agency", **months)),
         dossiers_by_month=rows("/v1/kpi/dossiers/by-agency-month", **months),
-        in_progress=_one(rows("/v1/kpi/dossiers/in-progress", agency=agency)),
-        objectives=rows("/v1/kpi/objectives", agency=agency, period=period)
+        in_progress=_one(
+            rows("/v1/kpi/dossiers/in-progress", agency=agency, at=at.isoformat(), known=known)
+        ),
+        in_progress_at=at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M (UTC+07:00)"),
+        known=known,
+        objectives=rows("/v1/kpi/objectives", agency=agency, period=period, **as_of)
         + [
             o
-            for o in rows("/v1/kpi/objectives", agency=agency)
+            for o in rows("/v1/kpi/objectives", agency=agency, **as_of)
             if o["period"] != period and o["period"].startswith(period[:4])
         ],
         satisfaction_by_month=rows("/v1/kpi/satisfaction/by-agency-month", **months),
@@ -117,16 +138,20 @@ def write_report(
     output: Path | None,
     url: str | None,
     token: str | None = None,
+    known: str = AS_OF,
 ) -> Path:
     """Render the report to `output` (default reports/management-review-AGENCY-PERIOD.html).
 
-    Reads as `token` (default: the read token setting, QMS_READ_TOKEN).
+    Reads as `token` (default: the read token setting, QMS_READ_TOKEN); `known` is the
+    variant of the figures at the cut-off (`as_of` or `now`).
     """
+    if known not in KNOWLEDGE_VARIANTS:
+        raise ReportError(f"--known: {known!r} is not one of {', '.join(KNOWLEDGE_VARIANTS)}")
     path = report_path(agency, period, output)
     headers = {"Authorization": f"Bearer {token or settings.read_token}"}
     if url:
         with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
-            data = gather(client, agency, period)
+            data = gather(client, agency, period, known)
     else:
         # No service running: open the store in this process behind the same API.
         with warnings.catch_warnings():  # starlette's notice about its own httpx use
@@ -136,7 +161,7 @@ def write_report(
         from services.metrics.entrypoints.api import create_app
 
         with TestClient(create_app(settings, consume=False), headers=headers) as client:
-            data = gather(client, agency, period)
+            data = gather(client, agency, period, known)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path

@@ -38,9 +38,11 @@ def objectives_against_target(
     agency: str | None = None,
     period: str | None = None,
     scope: AgencyScope = EVERY_AGENCY,
+    at: Any = None,
 ) -> list[dict[str, Any]]:
-    """Every objective with its measured value and whether it meets the target."""
-    rows = kpi_queries.objectives(store, agency, period, scope=scope)
+    """Every objective with its measured value and whether it meets the target, as of `at`
+    (the target and the evaluation in force then; None: every event)."""
+    rows = kpi_queries.objectives(store, agency, period, at=at, scope=scope)
     return _with_measurement(store, rows, scope)
 
 
@@ -49,9 +51,11 @@ def evaluations_against_target(
     agency: str | None = None,
     period: str | None = None,
     scope: AgencyScope = EVERY_AGENCY,
+    at: Any = None,
 ) -> list[dict[str, Any]]:
-    """Every reported evaluation (objective × period) beside our own measurement of it."""
-    rows = kpi_queries.objective_evaluations(store, agency, period, scope=scope)
+    """Every reported evaluation (objective × period) beside our own measurement of it, as
+    of `at` (None: every event)."""
+    rows = kpi_queries.objective_evaluations(store, agency, period, at=at, scope=scope)
     return _with_measurement(store, rows, scope)
 
 

@@ -15,11 +15,11 @@ pytestmark = pytest.mark.integration
 
 CASES = [
     dict(received=10, resolved=8, on_time=6, late=2, received_online=5, received_online_l34=4,
-         apologies=1, ratings=7, satisfied=6),
+         received_online_l4=3, apologies=1, ratings=7, satisfied=6),
     dict(received=3, resolved=0, on_time=0, late=0, received_online=0, received_online_l34=0,
-         apologies=0, ratings=0, satisfied=0),
+         received_online_l4=0, apologies=0, ratings=0, satisfied=0),
     dict(received=0, resolved=4, on_time=1, late=3, received_online=0, received_online_l34=0,
-         apologies=9, ratings=2, satisfied=0),
+         received_online_l4=0, apologies=9, ratings=2, satisfied=0),
 ]  # fmt: skip
 
 

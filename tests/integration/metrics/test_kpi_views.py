@@ -130,7 +130,7 @@ def test_dossiers_in_progress_and_overdue_at_an_instant(
             due[e.subject] = max(
                 due.get(e.subject, (e.time, e.data.due_at)), (e.time, e.data.due_at)
             )
-        elif isinstance(e, DossierSupplementReceived):
+        elif isinstance(e, DossierSupplementReceived) and e.time <= at:  # as of `at`
             due[e.subject] = max(
                 due.get(e.subject, (e.time, e.data.new_due_at)), (e.time, e.data.new_due_at)
             )

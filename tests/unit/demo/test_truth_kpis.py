@@ -73,6 +73,10 @@ def test_dossier_measures_per_agency_month_and_over_a_range() -> None:
         "supplement_requested": 1,
         "withdrawn": 1,
         "apologies": 1,
+        "received_online_l3": 1,  # D1: level 3; D2 (level 2) is online but neither
+        "received_online_l4": 0,
+        "received_counter": 2,
+        "received_postal": 0,
     }
     april = kpis.dossier_counts(("agency", "month"))[("H56.01", "2026-04")]
     assert (april["resolved"], april["on_time"], april["supplement_requested"]) == (1, 1, 2)
@@ -89,10 +93,28 @@ def test_in_progress_and_overdue_use_the_due_time_in_force() -> None:
     # Day 8: D2 waits (due day 12 after the supplement), D3 waits (due day 40 after the
     # apology), D5 waits and is past its due day 6; D4 was withdrawn, D1 resolved.
     assert kpis.dossiers_open_at(at(8)) == {
-        "H56.01": {"in_progress": 2, "overdue": 0},
-        "H56.101": {"in_progress": 1, "overdue": 1},
+        "H56.01": {"in_progress": 2, "waiting_for_supplement": 0, "overdue": 0},
+        "H56.101": {"in_progress": 1, "waiting_for_supplement": 0, "overdue": 1},
     }
     assert kpis.dossiers_open_at(at(0, 8)) == {}  # nothing received yet at 08:00 on day 0
+
+
+def test_a_dossier_waiting_for_its_supplement_is_not_overdue_as_of_then() -> None:
+    kpis = fold(dossiers())
+    # Day 5: D2 waits for the supplement requested on day 2 (it arrives on day 6), past its
+    # first due time (day 4): the clock is stopped, so not overdue. D3 is past its first due
+    # time but the apology of day 4 moved it to day 40.
+    assert kpis.dossiers_open_at(at(5))["H56.01"] == {
+        "in_progress": 2,
+        "waiting_for_supplement": 1,
+        "overdue": 0,
+    }
+    # D9, due on day 2, gets an apology on day 4 moving its due time to day 9: on day 3 it
+    # was overdue as of then; as known now (the later due time applies) it was not.
+    late = fold([received("D9", 1, 2), dossier_event("apology_issued", "D9", 4,
+                 new_due_at=at(9, 17).isoformat(), reason="xin lỗi")])  # fmt: skip
+    assert late.dossiers_open_at(at(3))["H56.01"]["overdue"] == 1
+    assert late.dossiers_open_at(at(3), as_known_now=True)["H56.01"]["overdue"] == 0
 
 
 def test_complaints_ratings_audits_and_objectives() -> None:
@@ -254,9 +276,11 @@ def test_periods_and_the_public_service_score() -> None:
         "late": 2,
         "received_online": 5,
         "received_online_l34": 4,
+        "received_online_l4": 1,
         "apologies": 1,
     }
     score = public_service_score(counts, ratings=0, satisfied=0)
     assert score["satisfaction"] is None and score["transparency"] == 50.0
-    # (30·75 + 20·50 + 15·50 + 15·40) / 80, satisfaction dropped out
-    assert score["score"] == pytest.approx((30 * 75 + 20 * 50 + 15 * 50 + 15 * 40) / 80)
+    assert score["online_service"] == 10.0  # the full-online (level 4) share
+    # (30·75 + 20·10 + 15·50 + 15·40) / 80, satisfaction dropped out
+    assert score["score"] == pytest.approx((30 * 75 + 20 * 10 + 15 * 50 + 15 * 40) / 80)

@@ -92,6 +92,24 @@ def supplement_received(
     )
 
 
+def supplement_requested(
+    code: str, agency: str, at: datetime, procedure: str = "1.001612.000.00.00.H56"
+) -> CloudEvent:
+    data = {"procedure_code": procedure, "reason": "missing papers", "officer_id": "officer-0001"}
+    return event("dossier.supplement_requested", code, agency, at, data)
+
+
+def apology_issued(
+    code: str,
+    agency: str,
+    at: datetime,
+    new_due: datetime,
+    procedure: str = "1.001612.000.00.00.H56",
+) -> CloudEvent:
+    data = {"procedure_code": procedure, "new_due_at": new_due.isoformat(), "reason": "late"}
+    return event("dossier.apology_issued", code, agency, at, data)
+
+
 def days(n: float) -> timedelta:
     return timedelta(days=n)
 

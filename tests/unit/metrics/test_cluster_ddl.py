@@ -100,6 +100,21 @@ def test_dropping_a_table_drops_its_local_and_distributed_halves() -> None:
     ]
 
 
+def test_dropping_a_materialized_view_drops_the_shards_view() -> None:
+    assert render_statement("DROP VIEW IF EXISTS dossier_marks_mv", LAYOUT) == [
+        "DROP VIEW IF EXISTS dossier_marks_mv ON CLUSTER 'qms_cluster' SYNC",
+        "DROP VIEW IF EXISTS dossier_marks_mv_local ON CLUSTER 'qms_cluster' SYNC",
+    ]
+
+
+def test_a_changed_column_type_changes_on_the_local_and_distributed_tables() -> None:
+    change = "MODIFY COLUMN measure Enum8('received' = 1, 'resolved' = 2)"
+    assert render_statement(f"ALTER TABLE dossier_marks {change}", LAYOUT) == [
+        f"ALTER TABLE dossier_marks_local ON CLUSTER 'qms_cluster' {change}",
+        f"ALTER TABLE dossier_marks ON CLUSTER 'qms_cluster' {change}",
+    ]
+
+
 def test_a_statement_without_a_cluster_rendering_is_refused() -> None:
     with pytest.raises(ValueError, match="no cluster rendering"):
         render_statement("ALTER TABLE events ADD COLUMN x UInt8", LAYOUT)

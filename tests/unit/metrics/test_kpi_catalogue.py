@@ -39,7 +39,11 @@ def test_dossier_marks_are_the_catalogues_measures() -> None:
     marks = f"ARRAY JOIN {catalogue.marks_of_event_sql()} AS measure"
     assert flat(marks) in latest_create("MATERIALIZED VIEW", "dossier_marks_mv")
     assert flat(marks) in latest(r"^INSERT INTO dossier_marks ")
-    assert f"measure {catalogue.measure_enum_sql()}," in latest_create("TABLE", "dossier_marks")
+    typed = latest(
+        r"^(CREATE TABLE (IF NOT EXISTS )?dossier_marks\b|ALTER TABLE dossier_marks MODIFY COLUMN "
+        r"measure )"
+    )
+    assert f"measure {flat(catalogue.measure_enum_sql())}" in typed
 
 
 @pytest.mark.parametrize(
@@ -54,6 +58,17 @@ def test_the_score_view_applies_the_catalogues_components_and_weights() -> None:
     view = latest_create("VIEW", "kpi_public_service_score_month")
     assert flat(catalogue.score_columns_sql()) in view
     assert sum(catalogue.SCORE_WEIGHTS.values()) == 100
+
+
+def test_the_objective_views_are_the_catalogues_as_of_every_event() -> None:
+    assert flat(catalogue.objective_state_sql()) in latest_create("VIEW", "objective_state")
+    evaluations = latest_create("VIEW", "objective_evaluations")
+    assert flat(catalogue.objective_evaluations_sql()) in evaluations
+    assert "time <= now64(3)" in catalogue.objective_state_sql("now64(3)")
+
+
+def test_the_agencies_view_is_the_catalogues_agencies_in_scope_of_all_time() -> None:
+    assert flat(catalogue.agencies_in_scope_sql()) in latest_create("VIEW", "agencies")
 
 
 def test_the_satisfaction_view_uses_the_satisfied_threshold() -> None:
@@ -74,16 +89,17 @@ def test_the_read_api_counts_the_catalogues_measures_in_its_order() -> None:
 
 def test_the_python_score_is_the_catalogues() -> None:
     counts = {"received": 10, "resolved": 8, "on_time": 6, "late": 2, "received_online": 5,
-              "received_online_l34": 4, "apologies": 1, "ratings": 0, "satisfied": 0}  # fmt: skip
+              "received_online_l34": 4, "received_online_l4": 1, "apologies": 1, "ratings": 0,
+              "satisfied": 0}  # fmt: skip
     components = score_components(**counts)
     assert components == {
         "progress": 75.0,
-        "online_service": 50.0,
+        "online_service": 10.0,
         "satisfaction": None,
         "transparency": 50.0,
         "digitisation": 40.0,
     }
-    expected = (30 * 75 + 20 * 50 + 15 * 50 + 15 * 40) / (30 + 20 + 15 + 15)
+    expected = (30 * 75 + 20 * 10 + 15 * 50 + 15 * 40) / (30 + 20 + 15 + 15)
     assert public_service_score(components) == pytest.approx(expected)
 
 

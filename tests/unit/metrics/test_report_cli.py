@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,15 @@ from typer.testing import CliRunner
 
 from services.cli import app as qms
 from services.common.settings import REPO_ROOT
-from services.metrics.entrypoints.report_cli import REPORTS_DIR, ReportError, report_path
+from services.metrics.config import MetricsSettings
+from services.metrics.domain.periods import period_range
+from services.metrics.entrypoints.report_cli import (
+    REPORTS_DIR,
+    ReportError,
+    cut_off,
+    report_path,
+    write_report,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +55,21 @@ def test_the_default_report_file_is_inside_the_reports_folder() -> None:
     assert path == REPORTS_DIR.resolve() / "management-review-H56.01-2026-Q1.html"
     with pytest.raises(ReportError, match="--agency"):
         report_path("H56.01/../../..", "2026-Q1", None)
+
+
+def test_the_cut_off_is_the_end_of_the_period_or_now_while_it_runs() -> None:
+    june = period_range("2026-06")
+    now = datetime(2026, 12, 1, 21, tzinfo=UTC)
+    # Local midnight after 30 June is 17:00 UTC on 30 June.
+    assert cut_off(june, now) == datetime(2026, 6, 30, 17, tzinfo=UTC)
+    running = datetime(2026, 6, 15, 3, tzinfo=UTC)
+    assert cut_off(june, running) == running
+
+
+def test_an_unknown_knowledge_variant_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="--known: 'then'"):
+        write_report(
+            MetricsSettings(data_dir=tmp_path), "H56.01", "2026", tmp_path / "r.html", None,
+            known="then",
+        )  # fmt: skip
+    assert not (tmp_path / "r.html").exists()

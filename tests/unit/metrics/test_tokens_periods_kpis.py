@@ -156,18 +156,19 @@ def test_score_drops_unmeasurable_components_and_renormalises() -> None:
         late=2,
         received_online=5,
         received_online_l34=2,
+        received_online_l4=1,
         apologies=1,
         ratings=0,
         satisfied=0,
     )
     assert components == {
         "progress": 75.0,
-        "online_service": 50.0,
+        "online_service": 10.0,  # the full-online (level 4) share
         "satisfaction": None,
         "transparency": 50.0,
         "digitisation": 20.0,
     }
-    expected = (30 * 75 + 20 * 50 + 15 * 50 + 15 * 20) / 80
+    expected = (30 * 75 + 20 * 10 + 15 * 50 + 15 * 20) / 80
     assert public_service_score(components) == pytest.approx(expected)
     assert public_service_score({k: None for k in components}) is None
 
@@ -187,13 +188,15 @@ def test_migrations_are_numbered_without_gaps_and_idempotent() -> None:
     for m in migrations:
         for statement in m.statements:
             # Re-running any statement changes nothing: create-if-missing, replace, drop-if-
-            # present, or a backfill into a table whose duplicates collapse (dossier marks).
+            # present, a column set to the type it has, or a backfill into a table whose
+            # duplicates collapse (dossier marks).
             idempotent = "IF NOT EXISTS" in statement or statement.startswith(
                 (
                     "CREATE OR REPLACE VIEW",
                     "DROP VIEW IF EXISTS",
                     "DROP TABLE IF EXISTS",
                     "INSERT INTO dossier_marks ",
+                    "ALTER TABLE dossier_marks MODIFY COLUMN ",
                 )
             )
             assert idempotent, (m.name, statement[:60])
