@@ -19,6 +19,7 @@ from rich.console import Console
 
 from services.capa.adapters.http_client import CapaClient
 from services.capa.entrypoints.scripted_closure import DEV_TOKENS, close_some
+from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.settings import CommonSettings
 from services.demo.adapters.publisher import publish_sync
 from services.demo.domain.province import generate_province
@@ -39,7 +40,14 @@ class DemoRun:
     agencies: int
     dossiers: int
     months: int
-    now: datetime
+    now: datetime  # the end of the history: the clock's reading as the run began
+    clock: Clock = SYSTEM_CLOCK
+
+    def clock_env(self) -> dict[str, str]:
+        """QMS_NOW for a service starting now: every service reads the run's clock."""
+        if self.clock is SYSTEM_CLOCK:
+            return {}
+        return {"QMS_NOW": self.clock.now().isoformat()}
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ def run_pipeline(
     try:
         for service in services:
             with console.status(f"Starting {service.name}…"):
-                service.start(env)
+                service.start({**env, **demo.clock_env()})
                 service.wait_healthy(timeout=120)
             console.print(f"[green]✓[/] {service.name} up (log: {service.log_path})")
         summary = _drive_demo(settings, demo, ports, console, anchor)

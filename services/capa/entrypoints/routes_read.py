@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,10 +23,6 @@ from services.capa.entrypoints.routing import answer_here_or_forward
 router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 
 
-def _today() -> date:
-    return local_date(datetime.now(UTC))
-
-
 @router.get("")
 async def list_capas(
     streams: Streams,
@@ -41,7 +36,7 @@ async def list_capas(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """List the CAPAs the caller may see, filtered; oldest nonconformity first."""
-    today = _today()
+    today = streams.today()
 
     def keep(state: CapaState) -> bool:
         return (
@@ -69,7 +64,7 @@ async def list_capas(
 async def summary(streams: Streams, caller: Caller) -> dict[str, Any]:
     """Counts of the CAPAs the caller may see: opened, closed, overdue, by status and source."""
     visible = (s for s in streams.store.states() if caller.can_see(s.agency))
-    return summarise(visible, _today())
+    return summarise(visible, streams.today())
 
 
 @router.get("/{capa_id}", responses={503: UNAVAILABLE})
@@ -92,7 +87,7 @@ async def get_capa(
     state = fold(events)
     if state is None:
         raise ProblemError("not_found", 404, f"CAPA {capa_id} did not exist at {as_of}")
-    today = local_date(as_of) if as_of is not None else _today()
+    today = local_date(as_of) if as_of is not None else streams.today()
     return {
         "capa": state_view(state, today),
         "history": [event_to_json(e) for e in events],

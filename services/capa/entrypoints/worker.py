@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 import faust
@@ -94,6 +94,10 @@ class CapaStreams:
         """Decide a command on this process's partition owning the CAPA (see command_path)."""
         return await self.commands.execute(command)
 
+    def today(self) -> date:
+        """The business day in Vietnam by the service's clock (QMS_NOW)."""
+        return local_date(self.settings.clock.now())
+
     async def cast(self, command: Command) -> None:
         """Send a command without waiting for the decision (policies, timer)."""
         await self.commands.cast(command)  # acknowledged before the source offset is committed
@@ -143,6 +147,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     sightings_table = app.Table("root-cause-sightings", partitions=PARTITIONS, **table_types)
     store = CapaStore(capa_table)
     policy = due_date_policy(settings)
+    clock = settings.clock  # overdue, escalation and recurrence windows: the one clock
 
     path = CommandPath(app, commands_topic, PendingReplies(), settings.command_timeout_s)
     register_command_agent(
@@ -183,7 +188,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         """Keep root causes per agency|process|category and flag recurrences."""
 
         def index(value: bytes) -> list[Command]:
-            writes, commands = recurrence_commands(value, sightings_table.get, datetime.now(UTC))
+            writes, commands = recurrence_commands(value, sightings_table.get, clock.now())
             for key, sightings in writes.items():  # only once the whole record went through
                 sightings_table[key] = sightings
             return commands
@@ -196,7 +201,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         """Ask for an escalation of every CAPA with a passed due date not escalated yet."""
         if not streams.ready():
             return
-        now = datetime.now(UTC)
+        now = clock.now()
         today = local_date(now)
         for state in list(store.states()):
             if state.due_dates_to_escalate(today):

@@ -37,7 +37,7 @@ from services.intake.entrypoints.openapi import install_openapi
 from services.intake.entrypoints.problems import install_problem_handlers
 from services.intake.entrypoints.runtime import IntakeRuntime
 from services.intake.service_layer.admission import warm_up
-from services.intake.service_layer.publishing import PublishingService, utc_now
+from services.intake.service_layer.publishing import PublishingService
 
 log = structlog.get_logger("qms.intake")
 
@@ -83,7 +83,7 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                 settings.kafka_bootstrap_servers,
                 await partitions_of(producer, runtime.topics),
                 runtime.index,
-                utc_now(),
+                settings.clock.now(),
                 security=aiokafka_security(settings),
             )
             runtime.producer = producer
@@ -93,6 +93,7 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                 runtime.index,
                 topic_prefix=settings.topic_prefix,
                 max_future_skew=timedelta(seconds=settings.future_skew_seconds),
+                clock=settings.clock.now,  # QMS_NOW: receipt stamp and the future-time check
                 executor=pool,
             )
             warm_up()  # the validators, before the first request pays for them

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from schemas.base import AgencyCode, ProcedureCode
 from services.common.credentials import AgencyScope
 from services.common.problems import ProblemError, openapi_problem
+from services.common.settings import CommonSettings
 from services.common.users import PlatformUser, UserDirectory
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.domain.periods import (
@@ -172,7 +173,14 @@ def instant(
         raise parameter_problem(exc) from exc
 
 
+def business_now(request: Request) -> datetime:
+    """The service's business clock (QMS_NOW, services.common.clock): the default instant."""
+    settings: CommonSettings = request.app.state.settings
+    return settings.clock.now()
+
+
 Store = Annotated[ClickHouseStore, Depends(get_store)]
+Now = Annotated[datetime, Depends(business_now)]
 Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]

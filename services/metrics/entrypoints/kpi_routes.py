@@ -5,7 +5,6 @@ Every route reads within the caller's agency scope (`Visible`, entrypoints/deps.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -21,6 +20,7 @@ from services.metrics.entrypoints.deps import (
     READ_RESPONSES,
     Instant,
     Months,
+    Now,
     Period,
     ProcedureFilter,
     RequiredPeriod,
@@ -70,10 +70,14 @@ def _dossiers(
 
 @router.get("/dossiers/in-progress")
 def dossiers_in_progress(
-    store: Store, visible: Visible, at: Instant = None, procedure: ProcedureFilter = None
+    store: Store,
+    visible: Visible,
+    now: Now,
+    at: Instant = None,
+    procedure: ProcedureFilter = None,
 ) -> dict[str, Any]:
     """Dossiers in progress at an instant, and how many are overdue."""
-    moment = at or datetime.now(UTC)
+    moment = at or now
     rows = kpi_queries.dossiers_open(store, moment, visible.agency, procedure, scope=visible.scope)
     return {"at": moment.isoformat(), "rows": rows}
 
