@@ -168,14 +168,19 @@ def _drive_demo(
 
 
 def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str, Any]:
-    """Wait for the policies to open every CAPA, then walk a few to closure over the API."""
+    """Wait until the CAPA service has caught up with everything published (its /v1/stats),
+    then walk a few CAPAs to closure over the API."""
     with CapaClient(ports.url("capa"), DEV_TOKENS.owner) as capa:
         deadline = time.monotonic() + 300
         with console.status("Waiting for the CAPA policies…") as status:
-            while (opened := capa.summary()["opened"]) < expected:
+            while not (consumer := capa.stats()["consumer"])["caught_up"]:
                 if time.monotonic() > deadline:
-                    raise StackError(f"CAPA opened {opened} of {expected} expected in 300 s")
-                status.update(f"CAPAs opened: {opened} / {expected}…")
+                    opened = capa.summary()["opened"]
+                    raise StackError(
+                        f"CAPA not caught up in 300 s: {consumer['lag']:,} records behind, "
+                        f"{opened} of {expected} CAPAs opened"
+                    )
+                status.update(f"CAPA catching up: {consumer['lag']:,} records to go…")
                 time.sleep(1)
         with console.status("Owners and verifiers closing CAPAs over the API…"):
             outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)

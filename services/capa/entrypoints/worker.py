@@ -89,6 +89,7 @@ class CapaStreams:
     settings: CapaSettings
     store: CapaStore
     commands: CommandPath
+    lag: ConsumerLagMonitor  # the group's lag on every topic it consumes (/v1/stats)
 
     async def execute(self, command: Command) -> CommandReply:
         """Decide a command on this process's partition owning the CAPA (see command_path)."""
@@ -230,15 +231,12 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         settings.topic(CAPA_COMMANDS_TOPIC),
         sightings_topic.get_topic_name(),
     ]
-    install_lag_monitor(
-        app,
-        ConsumerLagMonitor(
-            settings.kafka_bootstrap_servers,
-            settings.app_id,
-            lag_topics,
-            client_options=aiokafka_security(settings),
-        ),
-        settings.lag_refresh_s,
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap_servers,
+        settings.app_id,
+        lag_topics,
+        client_options=aiokafka_security(settings),
     )
-    streams = CapaStreams(app, settings, store, path)
+    install_lag_monitor(app, lag, settings.lag_refresh_s)
+    streams = CapaStreams(app, settings, store, path, lag)
     return streams

@@ -125,3 +125,25 @@ async def test_backfill_gives_the_overdue_and_escalations_of_the_clock_instant(
     assert summary["overdue"] == summary["escalated"] == overdue_now_then
     listed = await api.get("/v1/capas", params={"overdue": "false"}, headers=bearer("viewer"))
     assert [c["capa_id"] for c in listed.json()["items"]] == [capa_of("backfill-2d-major")]
+
+
+async def test_stats_say_caught_up_only_once_every_published_finding_is_a_capa(
+    api: httpx.AsyncClient, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    assert (await api.get("/v1/stats")).status_code == 401
+    before = (await api.get("/v1/capas/summary", headers=bearer("viewer"))).json()["opened"]
+    batch = [noticed(f"stats-{n}", 1) for n in range(12)]
+    await produce_raw(kafka_bootstrap, capa_prefix, batch)
+
+    async def caught_up() -> dict[str, Any]:
+        stats = (await api.get("/v1/stats", headers=bearer("viewer"))).json()
+        return stats if stats["consumer"]["caught_up"] else {}
+
+    consumer = (await eventually(caught_up))["consumer"]
+    # No polling from here: caught up means every one of them is decided already.
+    summary = (await api.get("/v1/capas/summary", headers=bearer("viewer"))).json()
+    assert summary["opened"] == before + len(batch)
+    assert consumer["lag"] == 0 and consumer["group"] == f"{capa_prefix}capa"
+    reported = {(p["topic"], p["partition"]) for p in consumer["partitions"]}
+    assert {(f"{capa_prefix}audit.v1", n) for n in range(3)} <= reported
+    assert {(f"{capa_prefix}capa.commands.v1", n) for n in range(3)} <= reported
