@@ -5,11 +5,12 @@ Every route reads within the caller's agency scope (`Visible`, entrypoints/deps.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.metrics.adapters import kpi_queries
+from services.metrics.domain.capa_kpis import EventsKnown
 from services.metrics.domain.kpis import (
     ONSITE_INSPECTION_MINIMUM_PCT,
     pct,
@@ -140,9 +141,26 @@ def audits_coverage(store: Store, visible: Visible, months: Months) -> dict[str,
 
 
 @router.get("/capa/by-agency")
-def capa_by_agency(store: Store, visible: Visible) -> dict[str, Any]:
-    """CAPA backlog, overdue, ageing, first-time effectiveness and recurrence, now."""
-    return {"rows": kpi_queries.capa_by_agency(store, visible.agency, scope=visible.scope)}
+def capa_by_agency(
+    store: Store,
+    visible: Visible,
+    now: Now,
+    at: Instant = None,
+    known: Annotated[
+        EventsKnown,
+        Query(
+            description="at (default): only CAPA events whose time is at or before `at`; "
+            'now: every event stored now ("as known now")'
+        ),
+    ] = EventsKnown.AT,
+) -> dict[str, Any]:
+    """CAPA backlog, overdue, ageing, first-time effectiveness and recurrence as of `at`
+    (default: now by the service's clock)."""
+    moment = at or now
+    rows = kpi_queries.capa_by_agency(
+        store, moment, visible.agency, known=known, scope=visible.scope
+    )
+    return {"at": moment.isoformat(), "known": known.value, "rows": rows}
 
 
 @router.get("/objectives")
