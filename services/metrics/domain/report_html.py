@@ -30,6 +30,7 @@ class ReportData:
     audits: Mapping[str, Any]
     score_by_month: Sequence[Mapping[str, Any]]
     score_total: Mapping[str, Any] = field(default_factory=dict)
+    capa_as_of: str = ""  # the instant the CAPA figures are taken at (events up to then)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -229,6 +230,9 @@ def render_report(d: ReportData) -> str:
             },
         ),
         "<h2>4. Nonconformities and corrective actions</h2>",
+        f'<p class="note">as of {escape(d.capa_as_of)}: CAPA events up to then</p>'
+        if d.capa_as_of
+        else "",
         _kpis(
             [
                 ("CAPAs", _fmt(capa.get("capas", 0))),

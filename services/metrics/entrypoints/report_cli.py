@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from services.common.settings import REPO_ROOT
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import PeriodError, period_range
 from services.metrics.domain.report_html import ReportData, render_report
+from services.metrics.domain.rows.values import REPORTING_TZ
 
 REPORTS_DIR = REPO_ROOT / "reports"
 _AGENCY_CODE: TypeAdapter[str] = TypeAdapter(AgencyCode)
@@ -59,10 +60,14 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0] if rows else {}
 
 
-def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
-    """Every figure of the report, from the same endpoints integrators use."""
+def gather(
+    client: httpx.Client, agency: str, period: str, capa_as_of: datetime | None = None
+) -> ReportData:
+    """Every figure of the report, from the same endpoints integrators use; the CAPA
+    figures as of `capa_as_of` (default: the API's now)."""
     days = period_range(period)  # raises PeriodError for a bad period
     assert days.start is not None and days.end is not None
+    capa_at = {"at": capa_as_of.isoformat()} if capa_as_of else {}
     months = {
         "from": days.start.strftime("%Y-%m"),
         "to": (days.end - timedelta(days=1)).strftime("%Y-%m"),
@@ -94,13 +99,22 @@ def gather(client: httpx.Client, agency: str, period: str) -> ReportData:
         satisfaction_total=_one(rows("/v1/kpi/satisfaction/by-agency", **months)),
         complaints_by_month=rows("/v1/kpi/complaints/by-agency-month", **months),
         complaints_total=_one(rows("/v1/kpi/complaints/by-agency", **months)),
-        capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency)),
+        capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency, **capa_at)),
         audits=_one(rows("/v1/kpi/audits/by-agency", **months)),
         score_by_month=rows("/v1/kpi/public-service-score/by-agency-month", **months),
         score_total=_one(
             rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
         ),
+        capa_as_of=capa_as_of.isoformat() if capa_as_of else "",
     )
+
+
+def capa_instant(period: str, now: datetime) -> datetime:
+    """The CAPA figures of a report: as of the period's end, or of `now` while it runs."""
+    days = period_range(period)
+    assert days.end is not None
+    end = datetime.combine(days.end, time(), REPORTING_TZ) - timedelta(milliseconds=1)
+    return min(end, now)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -123,10 +137,11 @@ def write_report(
     Reads as `token` (default: the read token setting, QMS_READ_TOKEN).
     """
     path = report_path(agency, period, output)
+    as_of = capa_instant(period, settings.clock.now())
     headers = {"Authorization": f"Bearer {token or settings.read_token}"}
     if url:
         with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
-            data = gather(client, agency, period)
+            data = gather(client, agency, period, as_of)
     else:
         # No service running: open the store in this process behind the same API.
         with warnings.catch_warnings():  # starlette's notice about its own httpx use
@@ -136,7 +151,7 @@ def write_report(
         from services.metrics.entrypoints.api import create_app
 
         with TestClient(create_app(settings, consume=False), headers=headers) as client:
-            data = gather(client, agency, period)
+            data = gather(client, agency, period, as_of)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path

@@ -4,6 +4,7 @@ migration that defines the dashboards' view is what the catalogue writes."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,6 +25,7 @@ from schemas.capa import (
 from services.capa.domain.overdue import OVERDUE_RULE, DueDate, running_kinds
 from services.capa.domain.transitions import Status
 from services.metrics.domain import capa_kpis
+from services.metrics.entrypoints.report_cli import capa_instant
 from tests.unit.metrics.test_kpi_catalogue import flat, latest_create
 
 pytestmark = pytest.mark.unit
@@ -69,3 +71,9 @@ def test_as_known_now_drops_only_the_event_time_filter() -> None:
     event_time = re.compile(r"(?<!opened_)time <= X")
     assert len(event_time.findall(at)) == 2 and not event_time.findall(now)
     assert "opened_time <= X" in at and "opened_time <= X" in now
+
+
+def test_a_report_takes_the_capa_figures_at_the_end_of_its_period_or_now() -> None:
+    now = datetime(2026, 5, 10, 3, 0, tzinfo=UTC)
+    assert capa_instant("2026-Q1", now) == datetime(2026, 3, 31, 16, 59, 59, 999000, tzinfo=UTC)
+    assert capa_instant("2026-05", now) == now  # the month still runs
