@@ -196,7 +196,8 @@ def _wait_for_capa_board(
     with console.status("Waiting for the CAPA board in ClickHouse…"):
         while True:
             rows = metrics.get("/v1/kpi/capa/by-agency").raise_for_status().json()["rows"]
-            board = {k: sum(row[k] for row in rows) for k in ("capas", "closed", "backlog")}
+            counts = ("capas", "closed", "backlog", "overdue")  # overdue: the CAPA rule, now
+            board = {k: sum(row[k] for row in rows) for k in counts}
             caught_up = board["capas"] == capa["opened"] and board["closed"] == capa["closed"]
             if caught_up or time.monotonic() > deadline:
                 return board
