@@ -145,7 +145,8 @@ def dashboard(
 
 
 # The KPI catalogue writes every dossier count and rate, and the CAPA figures come from the
-# view the API reads (kpi_capa_agency): the panels count what the API does.
+# view kpi_capa_agency, the board as of now that services/metrics/domain/capa_kpis.py writes
+# for the API too: the panels count what the API does.
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 CHANNEL_SHARES = (PARTLY_ONLINE_SHARE, FULL_ONLINE_SHARE, COUNTER_SHARE, POSTAL_SHARE)

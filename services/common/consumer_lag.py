@@ -8,9 +8,12 @@ counts from its first offset (the consumers start at the earliest).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,6 +31,34 @@ def lag_by_partition(
 ) -> dict[TopicPartition, int]:
     """Records of each partition past the group's committed offset (never negative)."""
     return {tp: max(0, end - committed.get(tp, beginnings.get(tp, 0))) for tp, end in ends.items()}
+
+
+@dataclass(frozen=True)
+class LagReading:
+    """One read of a group's lag: per partition, and when it was read (wall clock)."""
+
+    group: str
+    lag: Mapping[TopicPartition, int]
+    read_at: datetime
+
+    @property
+    def caught_up(self) -> bool:
+        """The group has committed every record the broker holds on its topics."""
+        return not any(self.lag.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of a stats endpoint (`consumer` in /v1/stats)."""
+        partitions = sorted(self.lag.items(), key=lambda item: (item[0].topic, item[0].partition))
+        return {
+            "group": self.group,
+            "read_at": self.read_at.isoformat(),
+            "caught_up": self.caught_up,
+            "lag": sum(self.lag.values()),
+            "partitions": [
+                {"topic": tp.topic, "partition": tp.partition, "lag": records}
+                for tp, records in partitions
+            ],
+        }
 
 
 class ConsumerLagMonitor:
@@ -52,20 +83,31 @@ class ConsumerLagMonitor:
         self.topics = tuple(topics)
         self.on_end_offsets = on_end_offsets
         self.client_options = dict(client_options or {})
+        self._reading = asyncio.Lock()
 
     async def refresh(self) -> dict[TopicPartition, int]:
         """Read and publish the lag once; a broker outage only logs (the next tick retries)."""
         try:
-            lag, ends = await self._read()
+            reading = await self.read()
         except Exception as exc:
             log.warning("consumer lag of %s not read: %s: %s", self.group, type(exc).__name__, exc)
             return {}
+        return dict(reading.lag)
+
+    async def read(self) -> LagReading:
+        """Read the lag from the broker now and publish it (raises when the broker does not
+        answer); one read at a time."""
+        async with self._reading:
+            lag, ends = await self._read()
+        self._publish(lag, ends)
+        return LagReading(self.group, lag, datetime.now(UTC))
+
+    def _publish(self, lag: Mapping[TopicPartition, int], ends: EndOffsets) -> None:
         for tp, records in lag.items():
             CONSUMER_LAG.labels(self.group, tp.topic, str(tp.partition)).set(records)
         CONSUMER_LAG_REFRESHED.labels(self.group).set(time.time())
         if self.on_end_offsets is not None:
             self.on_end_offsets(ends)
-        return lag
 
     async def _read(self) -> tuple[dict[TopicPartition, int], EndOffsets]:
         options = {"bootstrap_servers": self.bootstrap_servers, **self.client_options}

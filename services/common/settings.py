@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.clock import Clock, clock_from
 from services.common.shipped import running_from_checkout, shipped_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +122,20 @@ class CommonSettings(BaseSettings):
         description="After SIGTERM/SIGINT, a worker still stopping this long exits at once "
         "(its uncommitted records come again).",
     )
+
+    clock_start: AwareDatetime | None = Field(
+        default=None,
+        validation_alias="QMS_NOW",
+        description="RFC 3339 instant with its offset: the business clock (due dates, overdue, "
+        "escalation, 'now' of the KPIs, intake's receipt stamp) reads it when the process "
+        "starts and advances with real time from there (services.common.clock). Unset: the "
+        "system clock.",
+    )
+
+    @cached_property
+    def clock(self) -> Clock:
+        """This process's business clock (one per settings object: it starts once)."""
+        return clock_from(self.clock_start)
 
     @model_validator(mode="after")
     def _complete_kafka_security(self) -> CommonSettings:

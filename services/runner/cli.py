@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from services.common.clock import ShiftedClock
 from services.common.settings import CommonSettings
 from services.runner.pipeline import DemoRun, Ports, run_pipeline
 from services.runner.stack import StackError
@@ -37,7 +38,11 @@ def run(
     ] = True,
     now: Annotated[
         str | None,
-        typer.Option(help="Pretend it is this ISO 8601 moment (reproducible demos)."),
+        typer.Option(
+            help="Pretend it is this RFC 3339 moment (with its offset): the history ends "
+            "there and every service started gets it as its clock (QMS_NOW), which then "
+            "advances with real time. Default: QMS_NOW if set, else the system clock."
+        ),
     ] = None,
     port_base: Annotated[
         int, typer.Option(help="Intake, CAPA and metrics listen on base+1, +2, +3.")
@@ -48,12 +53,14 @@ def run(
 ) -> None:
     """Start Kafka, the three services and the demo; print what ClickHouse counted."""
     settings = CommonSettings()
+    clock = settings.clock if now is None else ShiftedClock(_moment(now))
     demo = DemoRun(
         seed=seed,
         agencies=agencies,
         dossiers=dossiers,
         months=months,
-        now=_moment(now),
+        now=clock.now(),
+        clock=clock,
     )
     started = time.monotonic()
     ports = Ports(intake=port_base + 1, capa=port_base + 2, metrics=port_base + 3)
@@ -89,6 +96,9 @@ def run(
         raise typer.Exit(1)
 
 
-def _moment(iso: str | None) -> datetime:
-    moment = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
+def _moment(iso: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        raise typer.BadParameter(f"{iso!r} is not an ISO 8601 moment", param_hint="--now") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from services.capa.adapters.http_client import CapaClient
 from services.capa.entrypoints.scripted_closure import DEV_TOKENS, close_some
+from services.common.clock import SYSTEM_CLOCK, Clock
 from services.common.settings import CommonSettings
 from services.demo.adapters.publisher import publish_sync
 from services.demo.domain.province import generate_province
@@ -39,7 +40,14 @@ class DemoRun:
     agencies: int
     dossiers: int
     months: int
-    now: datetime
+    now: datetime  # the end of the history: the clock's reading as the run began
+    clock: Clock = SYSTEM_CLOCK
+
+    def clock_env(self) -> dict[str, str]:
+        """QMS_NOW for a service starting now: every service reads the run's clock."""
+        if self.clock is SYSTEM_CLOCK:
+            return {}
+        return {"QMS_NOW": self.clock.now().isoformat()}
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ def run_pipeline(
     try:
         for service in services:
             with console.status(f"Starting {service.name}…"):
-                service.start(env)
+                service.start({**env, **demo.clock_env()})
                 service.wait_healthy(timeout=120)
             console.print(f"[green]✓[/] {service.name} up (log: {service.log_path})")
         summary = _drive_demo(settings, demo, ports, console, anchor)
@@ -160,14 +168,19 @@ def _drive_demo(
 
 
 def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str, Any]:
-    """Wait for the policies to open every CAPA, then walk a few to closure over the API."""
+    """Wait until the CAPA service has caught up with everything published (its /v1/stats),
+    then walk a few CAPAs to closure over the API."""
     with CapaClient(ports.url("capa"), DEV_TOKENS.owner) as capa:
         deadline = time.monotonic() + 300
         with console.status("Waiting for the CAPA policies…") as status:
-            while (opened := capa.summary()["opened"]) < expected:
+            while not (consumer := capa.stats()["consumer"])["caught_up"]:
                 if time.monotonic() > deadline:
-                    raise StackError(f"CAPA opened {opened} of {expected} expected in 300 s")
-                status.update(f"CAPAs opened: {opened} / {expected}…")
+                    opened = capa.summary()["opened"]
+                    raise StackError(
+                        f"CAPA not caught up in 300 s: {consumer['lag']:,} records behind, "
+                        f"{opened} of {expected} CAPAs opened"
+                    )
+                status.update(f"CAPA catching up: {consumer['lag']:,} records to go…")
                 time.sleep(1)
         with console.status("Owners and verifiers closing CAPAs over the API…"):
             outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)
@@ -183,7 +196,8 @@ def _wait_for_capa_board(
     with console.status("Waiting for the CAPA board in ClickHouse…"):
         while True:
             rows = metrics.get("/v1/kpi/capa/by-agency").raise_for_status().json()["rows"]
-            board = {k: sum(row[k] for row in rows) for k in ("capas", "closed", "backlog")}
+            counts = ("capas", "closed", "backlog", "overdue")  # overdue: the CAPA rule, now
+            board = {k: sum(row[k] for row in rows) for k in counts}
             caught_up = board["capas"] == capa["opened"] and board["closed"] == capa["closed"]
             if caught_up or time.monotonic() > deadline:
                 return board

@@ -40,7 +40,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     if board:
         console.print(
             f"CAPA board in ClickHouse: {board['capas']:,} CAPAs, {board['closed']:,} closed, "
-            f"{board['backlog']:,} in the backlog"
+            f"{board['backlog']:,} in the backlog, {board.get('overdue', 0):,} overdue"
         )
     audit = summary.get("audit_trail")
     if audit:

@@ -88,6 +88,8 @@ def test_the_run_prints_per_agency_figures_equal_to_the_ground_truth(
     board = summary["capa_in_clickhouse"]
     assert board["capas"] == capa["opened"] and board["closed"] == capa["closed"]
     assert board["backlog"] == capa["opened"] - capa["closed"] - capa.get("cancelled", 0)
+    # One rule and one clock (--now): the CAPA service and ClickHouse count the same overdue.
+    assert board["overdue"] == capa["overdue"] > 0
 
     trail = summary["audit_trail"]
     assert trail["ok"], trail

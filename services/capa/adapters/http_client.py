@@ -59,6 +59,10 @@ class CapaClient:
     def summary(self) -> dict[str, Any]:
         return self._json(self._http.get("/v1/capas/summary"))
 
+    def stats(self) -> dict[str, Any]:
+        """Consumer lag per source partition and `consumer.caught_up` (GET /v1/stats)."""
+        return self._json(self._http.get("/v1/stats"))
+
     def command(self, capa_id: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a command (`correction`, `root-cause`, `action-plan`, …); returns the result."""
         return self._json(self._http.post(f"/v1/capas/{capa_id}/{path}", json=body))

@@ -14,12 +14,11 @@ from schemas.capa import (
     SourceReference,
     VerificationResult,
 )
+from services.capa.domain.overdue import FINISHED, DueDate, running_kinds
 from services.capa.domain.transitions import Status
 
 # Vietnamese public administration counts days and months in Indochina Time (UTC+7, no DST).
 LOCAL_TIME = timezone(timedelta(hours=7), "ICT")
-
-FINISHED = frozenset({Status.CLOSED, Status.CANCELLED})
 
 
 def local_date(moment: datetime) -> date:
@@ -93,14 +92,15 @@ class CapaState:
         return self.status in FINISHED
 
     def pending_due_dates(self) -> list[date]:
-        """Due dates still running: correction (until reacted to), open actions, closure."""
-        if self.finished:
-            return []
-        dates = [self.closure_due_on]
-        if self.status is Status.OPENED:
-            dates.append(self.correction_due_on)
-        if self.status is Status.ACTIONS_PLANNED:
-            dates += [a.due_on for a in self.actions if not a.done]
+        """Due dates still running, as `overdue.OVERDUE_RULE` says for the status."""
+        dates: list[date] = []
+        for kind in running_kinds(self.status):
+            if kind is DueDate.CORRECTION:
+                dates.append(self.correction_due_on)
+            elif kind is DueDate.ACTION:
+                dates += [a.due_on for a in self.actions if not a.done]
+            else:
+                dates.append(self.closure_due_on)
         return sorted(set(dates))
 
     def overdue_since(self, today: date) -> date | None:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.capa.adapters.auth import load_users
 from services.capa.adapters.forwarding import CommandForwarder
 from services.capa.config import CapaSettings
-from services.capa.entrypoints import routes_commands, routes_read, routing
+from services.capa.entrypoints import routes_commands, routes_read, routes_stats, routing
 from services.capa.entrypoints.deps import Streams
 from services.capa.entrypoints.problems import (
     READY_RESPONSES,
@@ -86,6 +86,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     api.include_router(routes_read.router)
     api.include_router(routes_read.internal_router)
     api.include_router(routes_commands.router)
+    api.include_router(routes_stats.router)
 
     # /healthz and /readyz like the other services; /health and /ready kept as aliases.
     @api.get("/healthz", tags=["ops"])

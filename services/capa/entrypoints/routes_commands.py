@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +20,6 @@ from services.capa.domain.commands import (
     RecordRootCause,
     VerifyEffectiveness,
 )
-from services.capa.domain.state import local_date
 from services.capa.entrypoints.api_models import (
     ActionCompletionBody,
     ActionPlanBody,
@@ -59,7 +57,7 @@ async def _run(
         "capa_id": capa_id,
         "actor_id": caller.user_id,
         "actor_role": caller.role.value,
-        "at": datetime.now(UTC),
+        "at": streams.settings.clock.now(),
         "reason": body.reason,
         "expected_version": body.expected_version,
     }
@@ -83,7 +81,7 @@ async def _run(
         capa_id=reply.capa_id,
         version=reply.version,
         events=[event_to_json(e) for e in reply.events],
-        capa=state_view(reply.state, local_date(datetime.now(UTC))),
+        capa=state_view(reply.state, streams.today()),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,10 +27,6 @@ from services.capa.entrypoints.routing import answer_here_or_forward
 router = APIRouter(prefix="/v1/capas", tags=["capas"], responses=READ_RESPONSES)
 # This worker's part of a list or summary, asked by another worker (see fan_out.py).
 internal_router = APIRouter(prefix=INTERNAL_PREFIX, include_in_schema=False)
-
-
-def _today() -> date:
-    return local_date(datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ Listing = Annotated[ListQuery, Depends(list_query)]
 
 def _local_page(streams: Streams, caller: Caller, query: ListQuery) -> Part:
     """The matching CAPAs of this worker's partitions: its first offset+limit, and how many."""
-    today = _today()
+    today = streams.today()
     matching = sorted(
         (s for s in streams.store.states() if query.keeps(caller, s, today)),
         key=lambda s: (s.opened_at, s.capa_id),
@@ -89,7 +85,7 @@ def _local_summary(streams: Streams, caller: Caller) -> Part:
     visible = (s for s in streams.store.states() if caller.can_see(s.agency))
     return {
         "partitions": sorted(streams.commands.owned_partitions()),
-        **summarise(visible, _today()),
+        **summarise(visible, streams.today()),
     }
 
 
@@ -145,7 +141,7 @@ async def get_capa(
     state = fold(events)
     if state is None:
         raise ProblemError("not_found", 404, f"CAPA {capa_id} did not exist at {as_of}")
-    today = local_date(as_of) if as_of is not None else _today()
+    today = local_date(as_of) if as_of is not None else streams.today()
     return {
         "capa": state_view(state, today),
         "history": [event_to_json(e) for e in events],

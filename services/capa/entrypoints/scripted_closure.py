@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.capa.adapters.http_client import CapaApiError, CapaClient
@@ -123,7 +123,9 @@ def _command_for_step(
         }
         return owner.command(capa_id, "root-cause", body)
     if status in {"root_cause_recorded", "reopened"}:
-        due = (date.today() + timedelta(days=14)).isoformat()
+        # Two weeks after the CAPA's last step, which the service stamped by its own clock
+        # (QMS_NOW), so a demo in the past plans actions due in that past too.
+        due = (datetime.fromisoformat(capa["updated_at"]) + timedelta(days=14)).date().isoformat()
         action = {
             "description": "Name a step owner and retrain",
             "owner_id": capa["owner_id"],

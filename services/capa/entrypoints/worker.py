@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 import faust
@@ -89,10 +89,15 @@ class CapaStreams:
     settings: CapaSettings
     store: CapaStore
     commands: CommandPath
+    lag: ConsumerLagMonitor  # the group's lag on every topic it consumes (/v1/stats)
 
     async def execute(self, command: Command) -> CommandReply:
         """Decide a command on this process's partition owning the CAPA (see command_path)."""
         return await self.commands.execute(command)
+
+    def today(self) -> date:
+        """The business day in Vietnam by the service's clock (QMS_NOW)."""
+        return local_date(self.settings.clock.now())
 
     async def cast(self, command: Command) -> None:
         """Send a command without waiting for the decision (policies, timer)."""
@@ -143,6 +148,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     sightings_table = app.Table("root-cause-sightings", partitions=PARTITIONS, **table_types)
     store = CapaStore(capa_table)
     policy = due_date_policy(settings)
+    clock = settings.clock  # overdue, escalation and recurrence windows: the one clock
 
     path = CommandPath(app, commands_topic, PendingReplies(), settings.command_timeout_s)
     register_command_agent(
@@ -183,7 +189,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         """Keep root causes per agency|process|category and flag recurrences."""
 
         def index(value: bytes) -> list[Command]:
-            writes, commands = recurrence_commands(value, sightings_table.get, datetime.now(UTC))
+            writes, commands = recurrence_commands(value, sightings_table.get, clock.now())
             for key, sightings in writes.items():  # only once the whole record went through
                 sightings_table[key] = sightings
             return commands
@@ -196,7 +202,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         """Ask for an escalation of every CAPA with a passed due date not escalated yet."""
         if not streams.ready():
             return
-        now = datetime.now(UTC)
+        now = clock.now()
         today = local_date(now)
         for state in list(store.states()):
             if state.due_dates_to_escalate(today):
@@ -225,15 +231,12 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         settings.topic(CAPA_COMMANDS_TOPIC),
         sightings_topic.get_topic_name(),
     ]
-    install_lag_monitor(
-        app,
-        ConsumerLagMonitor(
-            settings.kafka_bootstrap_servers,
-            settings.app_id,
-            lag_topics,
-            client_options=aiokafka_security(settings),
-        ),
-        settings.lag_refresh_s,
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap_servers,
+        settings.app_id,
+        lag_topics,
+        client_options=aiokafka_security(settings),
     )
-    streams = CapaStreams(app, settings, store, path)
+    install_lag_monitor(app, lag, settings.lag_refresh_s)
+    streams = CapaStreams(app, settings, store, path, lag)
     return streams

@@ -34,7 +34,10 @@ def demo(
     ] = 6,
     now: Annotated[
         datetime | None,
-        typer.Option(help="Pretend it is this moment (ISO 8601 with offset); default: now."),
+        typer.Option(
+            help="Pretend it is this moment (ISO 8601 with offset); default: now by the "
+            "business clock (QMS_NOW, else the system clock)."
+        ),
     ] = None,
     intake_url: Annotated[
         str | None,
@@ -75,7 +78,7 @@ def demo(
             "give a time zone offset, e.g. 2026-06-15T10:00:00+07:00", param_hint="--now"
         )
     with console.status("generating the province"):
-        province = generate_province(seed, agencies, dossiers, months, now)
+        province = generate_province(seed, agencies, dossiers, months, now or settings.clock.now())
     console.print(
         f"[bold]Province H56[/]: {len(province.agencies)} agencies, {dossiers} dossiers, "
         f"{len(province.events)} events from {province.window_start:%Y-%m-%d} "

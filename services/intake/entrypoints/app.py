@@ -38,7 +38,7 @@ from services.intake.entrypoints.openapi import install_openapi
 from services.intake.entrypoints.problems import install_problem_handlers
 from services.intake.entrypoints.runtime import IntakeRuntime
 from services.intake.service_layer.admission import warm_up
-from services.intake.service_layer.publishing import PublishingService, utc_now
+from services.intake.service_layer.publishing import PublishingService
 
 log = structlog.get_logger("qms.intake")
 
@@ -90,14 +90,14 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                     wait_s=settings.shared_window_wait_ms / 1000,
                     security=aiokafka_security(settings),
                 )
-                read = await tail.start(utc_now())
+                read = await tail.start(settings.clock.now())
             else:
                 # The idempotency window outlives restarts: read it back from the topics.
                 read = await replay_acceptances(
                     settings.kafka_bootstrap_servers,
                     partitions,
                     runtime.index,
-                    utc_now(),
+                    settings.clock.now(),
                     security=aiokafka_security(settings),
                 )
             runtime.producer = producer
@@ -107,6 +107,7 @@ def create_app(settings: IntakeSettings | None = None, tracing: Tracing | None =
                 runtime.index,
                 topic_prefix=settings.topic_prefix,
                 max_future_skew=timedelta(seconds=settings.future_skew_seconds),
+                clock=settings.clock.now,  # QMS_NOW: receipt stamp and the future-time check
                 executor=pool,
                 feed=tail,
             )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
+from services.metrics.domain.capa_kpis import AT_PARAMETER, capa_by_agency_sql
 from services.metrics.domain.kpi_catalogue import (
     AS_OF,
+    EventsKnown,
     agencies_in_scope_sql,
     dossier_counts_sql,
     dossiers_at_sql,
@@ -225,11 +227,19 @@ def audit_coverage(
 
 
 def capa_by_agency(
-    store: ClickHouseStore, agency: str | None = None, *, scope: AgencyScope = EVERY_AGENCY
+    store: ClickHouseStore,
+    at: datetime,
+    agency: str | None = None,
+    *,
+    known: EventsKnown = EventsKnown.AT,
+    scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
-    """CAPA backlog, overdue, ageing buckets, first-time effectiveness and recurrence (now)."""
+    """CAPA backlog, overdue, ageing buckets, first-time effectiveness and recurrence as of
+    `at`: over the CAPA events up to `at`, or every event stored (`EventsKnown.NOW`)."""
     where, params = _where(DayRange(), scope=scope, agency=agency)
-    return _rows(store, f"SELECT * FROM kpi_capa_agency{where} ORDER BY agency", params)
+    params["at"] = at
+    board = capa_by_agency_sql(AT_PARAMETER, known)
+    return _rows(store, f"SELECT * FROM ({board}){where} ORDER BY agency", params)
 
 
 def dossiers_open(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 # --- Rules and thresholds -------------------------------------------------------------------
 # A resolved dossier is on time when it is resolved by the due time in force, which its
@@ -225,9 +226,18 @@ def measure_enum_sql() -> str:
 # known now" takes the due time in force from every stored event (a revision dated after T
 # reclassifies T), an explicit variant for reconciling a past figure with today's knowledge.
 DUE_TIME_EVENTS = ("received", "supplement_received", "apology_issued")
-AS_OF = "as_of"
-AS_KNOWN_NOW = "now"
-KNOWLEDGE_VARIANTS = (AS_OF, AS_KNOWN_NOW)
+
+
+class EventsKnown(StrEnum):
+    """Which events a figure at an instant T counts (docs/kpis.md, "As of T")."""
+
+    AT = "as_of"  # only those whose time is at or before T: the figure never moves (default)
+    NOW = "now"  # every event stored now, also those dated after T ("as known now")
+
+
+AS_OF = EventsKnown.AT
+AS_KNOWN_NOW = EventsKnown.NOW
+KNOWLEDGE_VARIANTS = tuple(variant.value for variant in EventsKnown)
 
 
 def dossiers_at_sql(at: str, knowledge: str = AS_OF, where: str = "") -> str:

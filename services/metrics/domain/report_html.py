@@ -257,6 +257,12 @@ def render_report(d: ReportData) -> str:
             },
         ),
         "<h2>4. Nonconformities and corrective actions</h2>",
+        f'<p class="note">At {escape(d.in_progress_at or d.generated_at)}, '
+        + (
+            "as known now (every stored CAPA event counts).</p>"
+            if d.known == "now"
+            else "as of then (only CAPA events dated by then count).</p>"
+        ),
         _kpis(
             [
                 ("CAPAs", _fmt(capa.get("capas", 0))),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,8 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from schemas.base import AgencyCode, ProcedureCode
 from services.common.credentials import AgencyScope
 from services.common.problems import ProblemError, openapi_problem
+from services.common.settings import CommonSettings
 from services.common.users import PlatformUser, UserDirectory
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.domain.kpi_catalogue import EventsKnown
 from services.metrics.domain.periods import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -172,7 +174,14 @@ def instant(
         raise parameter_problem(exc) from exc
 
 
+def business_now(request: Request) -> datetime:
+    """The service's business clock (QMS_NOW, services.common.clock): the default instant."""
+    settings: CommonSettings = request.app.state.settings
+    return settings.clock.now()
+
+
 Store = Annotated[ClickHouseStore, Depends(get_store)]
+Now = Annotated[datetime, Depends(business_now)]
 Visible = Annotated[Visibility, Depends(visibility)]
 Months = Annotated[DayRange, Depends(month_bounds)]
 Period = Annotated[str | None, Depends(period_filter)]
@@ -180,7 +189,7 @@ Instant = Annotated[datetime | None, Depends(instant)]
 # docs/kpis.md, "As of T": `as_of` counts only the events dated at or before the instant
 # (or the end of the range); `now` counts every stored event, also those dated after it.
 Knowledge = Annotated[
-    Literal["as_of", "now"],
+    EventsKnown,
     Query(
         description="`as_of` (default): only events whose `time` is at or before the instant "
         "(`at`, or the end of the range) count, so the figure never moves; `now`: as known "

@@ -5,12 +5,12 @@ Every route reads within the caller's agency scope (`Visible`, entrypoints/deps.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 
 from services.metrics.adapters import kpi_queries
+from services.metrics.domain.kpi_catalogue import EventsKnown
 from services.metrics.domain.kpis import (
     ONSITE_INSPECTION_MINIMUM_PCT,
     pct,
@@ -22,6 +22,7 @@ from services.metrics.entrypoints.deps import (
     Instant,
     Knowledge,
     Months,
+    Now,
     Period,
     ProcedureFilter,
     RequiredPeriod,
@@ -73,12 +74,13 @@ def _dossiers(
 def dossiers_in_progress(
     store: Store,
     visible: Visible,
+    now: Now,
     at: Instant = None,
     procedure: ProcedureFilter = None,
-    known: Knowledge = "as_of",
+    known: Knowledge = EventsKnown.AT,
 ) -> dict[str, Any]:
     """Dossiers in progress at an instant, waiting for a supplement, and overdue."""
-    moment = at or datetime.now(UTC)
+    moment = at or now
     rows = kpi_queries.dossiers_open(
         store, moment, visible.agency, procedure, knowledge=known, scope=visible.scope
     )
@@ -130,7 +132,7 @@ def audits_by_agency(store: Store, visible: Visible, months: Months) -> dict[str
 
 @router.get("/audits/coverage")
 def audits_coverage(
-    store: Store, visible: Visible, months: Months, known: Knowledge = "as_of"
+    store: Store, visible: Visible, months: Months, known: Knowledge = EventsKnown.AT
 ) -> dict[str, Any]:
     """Internal-audit coverage of the caller's agencies and on-site inspection share against 30%."""
     c = kpi_queries.audit_coverage(store, months, knowledge=known, scope=visible.scope)
@@ -145,9 +147,20 @@ def audits_coverage(
 
 
 @router.get("/capa/by-agency")
-def capa_by_agency(store: Store, visible: Visible) -> dict[str, Any]:
-    """CAPA backlog, overdue, ageing, first-time effectiveness and recurrence, now."""
-    return {"rows": kpi_queries.capa_by_agency(store, visible.agency, scope=visible.scope)}
+def capa_by_agency(
+    store: Store,
+    visible: Visible,
+    now: Now,
+    at: Instant = None,
+    known: Knowledge = EventsKnown.AT,
+) -> dict[str, Any]:
+    """CAPA backlog, overdue, ageing, first-time effectiveness and recurrence as of `at`
+    (default: now by the service's clock)."""
+    moment = at or now
+    rows = kpi_queries.capa_by_agency(
+        store, moment, visible.agency, known=known, scope=visible.scope
+    )
+    return {"at": moment.isoformat(), "known": known, "rows": rows}
 
 
 @router.get("/objectives")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from services.metrics.config import MetricsSettings
 from services.metrics.domain.kpi_catalogue import AS_OF, KNOWLEDGE_VARIANTS
 from services.metrics.domain.periods import DayRange, PeriodError, period_range
 from services.metrics.domain.report_html import ReportData, render_report
+from services.metrics.domain.rows.values import REPORTING_TZ
 
 REPORTS_DIR = REPO_ROOT / "reports"
 _AGENCY_CODE: TypeAdapter[str] = TypeAdapter(AgencyCode)
-LOCAL_TZ = timezone(timedelta(hours=7))  # periods are local calendar days (docs/kpis.md)
 
 
 class ReportError(ValueError):
@@ -63,21 +63,25 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def cut_off(days: DayRange, now: datetime) -> datetime:
     """The instant the report's figures at an instant are taken: the end of the period
-    (local midnight after its last day), or `now` while the period is still running."""
+    (its last local millisecond: periods are local calendar days), or `now` while the
+    period is still running."""
     assert days.end is not None
-    end = datetime.combine(days.end, time(), LOCAL_TZ).astimezone(UTC)
-    return min(end, now)
+    end = datetime.combine(days.end, time(), REPORTING_TZ) - timedelta(milliseconds=1)
+    return min(end.astimezone(UTC), now)
 
 
-def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -> ReportData:
+def gather(
+    client: httpx.Client, agency: str, period: str, now: datetime, known: str = AS_OF
+) -> ReportData:
     """Every figure of the report, from the same endpoints integrators use.
 
-    The dossiers in progress and the objectives are those at the period's cut-off, as of it
-    (only events dated by then) or, with `known="now"`, as known now (docs/kpis.md).
+    The dossiers in progress, the objectives and the CAPA figures are those at the period's
+    cut-off (`now`, the business clock, while the period runs), as of it (only events dated
+    by then) or, with `known="now"`, as known now (docs/kpis.md).
     """
     days = period_range(period)  # raises PeriodError for a bad period
     assert days.start is not None and days.end is not None
-    at = cut_off(days, datetime.now(UTC))
+    at = cut_off(days, now)
     # Targets and evaluations in force at the cut-off; as known now, every one stored.
     as_of = {"at": at.isoformat()} if known == AS_OF else {}
     months = {
@@ -103,7 +107,7 @@ def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -
         in_progress=_one(
             rows("/v1/kpi/dossiers/in-progress", agency=agency, at=at.isoformat(), known=known)
         ),
-        in_progress_at=at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M (UTC+07:00)"),
+        in_progress_at=at.astimezone(REPORTING_TZ).strftime("%Y-%m-%d %H:%M (UTC+07:00)"),
         known=known,
         objectives=rows("/v1/kpi/objectives", agency=agency, period=period, **as_of)
         + [
@@ -115,7 +119,7 @@ def gather(client: httpx.Client, agency: str, period: str, known: str = AS_OF) -
         satisfaction_total=_one(rows("/v1/kpi/satisfaction/by-agency", **months)),
         complaints_by_month=rows("/v1/kpi/complaints/by-agency-month", **months),
         complaints_total=_one(rows("/v1/kpi/complaints/by-agency", **months)),
-        capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency)),
+        capa=_one(rows("/v1/kpi/capa/by-agency", agency=agency, at=at.isoformat(), known=known)),
         audits=_one(rows("/v1/kpi/audits/by-agency", **months)),
         score_by_month=rows("/v1/kpi/public-service-score/by-agency-month", **months),
         score_total=_one(
@@ -151,7 +155,7 @@ def write_report(
     headers = {"Authorization": f"Bearer {token or settings.read_token}"}
     if url:
         with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
-            data = gather(client, agency, period, known)
+            data = gather(client, agency, period, settings.clock.now(), known)
     else:
         # No service running: open the store in this process behind the same API.
         with warnings.catch_warnings():  # starlette's notice about its own httpx use
@@ -161,7 +165,7 @@ def write_report(
         from services.metrics.entrypoints.api import create_app
 
         with TestClient(create_app(settings, consume=False), headers=headers) as client:
-            data = gather(client, agency, period, known)
+            data = gather(client, agency, period, settings.clock.now(), known)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path

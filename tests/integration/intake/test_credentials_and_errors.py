@@ -198,6 +198,20 @@ async def test_422_for_a_time_too_far_in_the_future(start_intake: IntakeFactory)
     assert error["field"] == "time" and "60 s ahead" in error["reason"]
 
 
+async def test_the_future_is_told_by_the_business_clock(start_intake: IntakeFactory) -> None:
+    # QMS_NOW at the start of 2025: an event of mid-2025 is in the future for this intake,
+    # although it lies in the past of the machine's clock.
+    intake = await start_intake(QMS_INTAKE_FUTURE_SKEW_SECONDS=60, QMS_NOW="2025-01-01T00:00:00Z")
+    later = event("satisfaction.rated", id="clock-later", time="2025-06-01T00:00:00Z")
+    body = assert_problem(
+        await intake.post("/v1/events", json=later, headers=bearer(DEMO_TOKEN)), 422
+    )
+    assert body["type"] == "/problems/event-time-in-future"
+    earlier = event("satisfaction.rated", id="clock-earlier", time="2024-12-31T00:00:00Z")
+    accepted = await intake.post("/v1/events", json=earlier, headers=bearer(DEMO_TOKEN))
+    assert accepted.status_code == 202, accepted.text
+
+
 async def test_400_on_a_body_that_is_not_json(intake: httpx.AsyncClient) -> None:
     response = await intake.post(
         "/v1/events",

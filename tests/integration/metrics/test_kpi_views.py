@@ -100,7 +100,7 @@ def test_complaints_satisfaction_audits_capa(
     assert audits["H56.01"]["findings"] == 2 and audits["H56.01"]["internal_audits"] == 1
 
     today = datetime.now(ICT).date()
-    capa = {r["agency"]: r for r in q.capa_by_agency(loaded)}
+    capa = {r["agency"]: r for r in q.capa_by_agency(loaded, datetime.now(UTC))}
     assert (capa["H56.01"]["capas"], capa["H56.01"]["backlog"], capa["H56.01"]["closed"]) == (
         2,
         0,

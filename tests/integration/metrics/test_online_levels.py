@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -66,7 +66,7 @@ async def test_level_3_and_level_4_apart_from_kafka_to_the_report(
         # The report, gathered through the same API (in a thread: this loop serves it).
         def report() -> str:
             with httpx.Client(base_url=str(api.base_url), headers=NATIONAL_READER) as client:
-                return render_report(gather(client, AGENCY, "2026-05"))
+                return render_report(gather(client, AGENCY, "2026-05", datetime.now(UTC)))
 
         html = await asyncio.to_thread(report)
     figures = re.findall(r'<span class="kpi"><b>([^<]*)</b>([^<]+)</span>', html)

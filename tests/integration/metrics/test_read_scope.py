@@ -7,6 +7,7 @@ national reader still sees them (intact) while the attacker never does.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,19 @@ from tests.unit.metrics.scenario import AGENCIES
 pytestmark = pytest.mark.integration
 
 # Every route that returns agency data, with the parameters it needs.
+# The figures at an instant read at one instant for every caller (the default is "now").
+AT = {"at": datetime.now(UTC).isoformat()}
 AGENCY_ROUTES: dict[str, dict[str, str]] = {
     "/v1/kpi/dossiers/by-agency": {},
     "/v1/kpi/dossiers/by-agency-month": {},
     "/v1/kpi/dossiers/by-procedure": {},
-    "/v1/kpi/dossiers/in-progress": {},
+    "/v1/kpi/dossiers/in-progress": AT,
     "/v1/kpi/complaints/by-agency": {},
     "/v1/kpi/complaints/by-agency-month": {},
     "/v1/kpi/satisfaction/by-agency": {},
     "/v1/kpi/satisfaction/by-agency-month": {},
     "/v1/kpi/audits/by-agency": {},
-    "/v1/kpi/capa/by-agency": {},
+    "/v1/kpi/capa/by-agency": AT,
     "/v1/kpi/objectives": {},
     "/v1/kpi/objectives/evaluations": {},
     "/v1/kpi/public-service-score/by-agency-month": {},

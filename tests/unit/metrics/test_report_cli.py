@@ -60,8 +60,11 @@ def test_the_default_report_file_is_inside_the_reports_folder() -> None:
 def test_the_cut_off_is_the_end_of_the_period_or_now_while_it_runs() -> None:
     june = period_range("2026-06")
     now = datetime(2026, 12, 1, 21, tzinfo=UTC)
-    # Local midnight after 30 June is 17:00 UTC on 30 June.
-    assert cut_off(june, now) == datetime(2026, 6, 30, 17, tzinfo=UTC)
+    # The last local millisecond of 30 June is just before 17:00 UTC on 30 June.
+    assert cut_off(june, now) == datetime(2026, 6, 30, 16, 59, 59, 999000, tzinfo=UTC)
+    assert cut_off(period_range("2026-Q1"), now) == datetime(
+        2026, 3, 31, 16, 59, 59, 999000, tzinfo=UTC
+    )
     running = datetime(2026, 6, 15, 3, tzinfo=UTC)
     assert cut_off(june, running) == running
 
