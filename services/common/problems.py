@@ -2,7 +2,9 @@
 
 `install_problem_handlers` makes every error, ours or the framework's (unknown route,
 invalid parameter), an application/problem+json document with type, title, status,
-detail and, for invalid input, the list of fields and reasons.
+detail and, for invalid input, the list of fields and reasons. A service adds members of
+its own (RFC 9457 extension members, e.g. CAPA's `current_status`) through `extensions`;
+they never replace the standard ones.
 """
 
 from __future__ import annotations
@@ -54,13 +56,16 @@ class Problem(BaseModel):
     errors: list[ProblemItem] = Field(default_factory=list)
 
 
-def openapi_problem(description: str) -> dict[str, Any]:
-    """A route's `responses` entry for a problem document, for the OpenAPI document."""
-    return {
+def openapi_problem(description: str, headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A route's `responses` entry for a problem document (and the headers it carries)."""
+    documented: dict[str, Any] = {
         "model": Problem,
         "description": description,
         "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    if headers:
+        documented["headers"] = dict(headers)
+    return documented
 
 
 def problem_type(slug: str) -> str:
@@ -73,14 +78,20 @@ def problem_body(
     detail: str,
     errors: Iterable[Mapping[str, Any]] = (),
     title: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The document; `extensions` are extra members and cannot replace a standard one."""
+    standard = {
         "type": problem_type(slug),
         "title": title or TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "errors": list(errors),
     }
+    clashing = set(extensions or {}) & {*standard, "instance"}
+    if clashing:
+        raise ValueError(f"extension members may not replace {sorted(clashing)}")
+    return {**standard, **(extensions or {})}
 
 
 class ProblemError(Exception):
@@ -95,10 +106,11 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         reason: str | None = None,
         title: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
-        self.body = problem_body(status, slug, detail, errors, title)
+        self.body = problem_body(status, slug, detail, errors, title, extensions)
         self.headers = dict(headers or {})
         self.reason = reason or slug  # a metrics label, for the services that count refusals
 
