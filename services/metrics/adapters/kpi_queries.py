@@ -9,7 +9,7 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
-from services.metrics.domain.kpi_catalogue import dossier_counts_sql
+from services.metrics.domain.kpi_catalogue import dossier_counts_sql, score_columns_sql
 from services.metrics.domain.periods import DayRange
 
 
@@ -303,3 +303,34 @@ def score_by(
         f"SELECT * FROM kpi_public_service_score_month{where} ORDER BY agency, month",
         params,
     )
+
+
+def score_over(
+    store: ClickHouseStore,
+    days: DayRange,
+    period: str,
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Public-service score and its components per agency over a whole period: the
+    catalogue's score columns over the period's totals (not an average of the months)."""
+    on_days, params = _where(days, scope=scope, agency=agency)
+    on_months, month_params = _where(days, column="month", scope=scope, agency=agency)
+    sql = f"""
+        SELECT d.agency AS agency, {{period:String}} AS period,
+            {score_columns_sql()}
+        FROM (
+            SELECT agency, {DOSSIER_COUNTS} FROM dossier_marks_final{on_days} GROUP BY agency
+        ) AS d
+        LEFT JOIN (
+            SELECT agency, n AS ratings, 100.0 * happy / nullIf(n, 0) AS satisfaction_rate
+            FROM (
+                SELECT agency, sum(ratings) AS n, sum(satisfied) AS happy
+                FROM kpi_satisfaction_agency_month{on_months} GROUP BY agency
+            )
+        ) AS s ON s.agency = d.agency
+        ORDER BY agency
+        SETTINGS join_use_nulls = 1
+    """
+    return _rows(store, sql, {**params, **month_params, "period": period})
