@@ -20,6 +20,7 @@ from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+MISSING_TOKEN = "missing bearer token (Authorization: Bearer <token>)"
 
 TITLES = {
     400: "Malformed request",
@@ -113,6 +114,16 @@ class ProblemError(Exception):
         self.body = problem_body(status, slug, detail, errors, title, extensions)
         self.headers = dict(headers or {})
         self.reason = reason or slug  # a metrics label, for the services that count refusals
+
+
+def unauthenticated(
+    realm: str, detail: str, *, invalid_token: bool = False, reason: str | None = None
+) -> ProblemError:
+    """401 with the RFC 6750 challenge: no bearer token, or (`invalid_token`) an unknown one."""
+    challenge = f'Bearer realm="{realm}"' + (', error="invalid_token"' if invalid_token else "")
+    return ProblemError(
+        401, "unauthenticated", detail, headers={"WWW-Authenticate": challenge}, reason=reason
+    )
 
 
 def problem_response(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:

@@ -9,9 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.capa.adapters.auth import Principal, UserDirectory
 from services.capa.domain.state import CapaState
-from services.capa.entrypoints.problems import not_found, unauthenticated
+from services.capa.entrypoints.problems import not_found
 from services.capa.entrypoints.worker import CapaStreams
+from services.common.problems import MISSING_TOKEN, unauthenticated
 
+REALM = "qms-capa"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -30,7 +32,7 @@ async def get_principal(
     assert isinstance(users, UserDirectory)
     principal = users.authenticate(credentials.credentials) if credentials else None
     if principal is None:
-        raise unauthenticated()
+        raise unauthenticated(REALM, MISSING_TOKEN)
     return principal
 
 

@@ -28,7 +28,6 @@ _TITLES = {
     "stale_version": "The CAPA changed since you read it",
     "illegal_transition": "Not allowed in the CAPA's current status",
     "invalid_command": "The command breaks a CAPA rule",
-    "unauthenticated": "Missing or unknown bearer token",
     "unavailable": "The CAPA worker cannot decide this now; retry",
     "internal_error": "The CAPA worker failed on this command",
 }
@@ -51,15 +50,6 @@ def capa_problem(
         reason=kind,
         title=_TITLES.get(kind),
         extensions=extensions,
-    )
-
-
-def unauthenticated() -> ProblemError:
-    return capa_problem(
-        "unauthenticated",
-        401,
-        "send `Authorization: Bearer <token>`",
-        {"WWW-Authenticate": 'Bearer realm="qms-capa"'},
     )
 
 
