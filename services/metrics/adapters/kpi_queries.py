@@ -155,9 +155,15 @@ def satisfaction_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Ratings, satisfied (score 4–5), satisfaction rate and average score."""
-    keys, grouping = _group(group)
     where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = f"""
+    return _rows(store, _satisfaction_sql(group, where), params)
+
+
+def _satisfaction_sql(group: tuple[str, ...], where: str) -> str:
+    """The satisfaction figures per `group` over the months `where` selects (sums of the
+    monthly view: a rate over a period is its ratings' rate, not a mean of the months')."""
+    keys, grouping = _group(group)
+    return f"""
         SELECT {keys}{"," if group else ""} n AS ratings, happy AS satisfied,
             100.0 * happy / nullIf(n, 0) AS satisfaction_rate,
             score_sum / nullIf(n, 0) AS avg_score
@@ -167,7 +173,6 @@ def satisfaction_by(
             FROM kpi_satisfaction_agency_month{where}{grouping}
         ){(" ORDER BY " + keys) if group else ""}
     """
-    return _rows(store, sql, params)
 
 
 def audits_by(
@@ -323,13 +328,7 @@ def score_over(
         FROM (
             SELECT agency, {DOSSIER_COUNTS} FROM dossier_marks_final{on_days} GROUP BY agency
         ) AS d
-        LEFT JOIN (
-            SELECT agency, n AS ratings, 100.0 * happy / nullIf(n, 0) AS satisfaction_rate
-            FROM (
-                SELECT agency, sum(ratings) AS n, sum(satisfied) AS happy
-                FROM kpi_satisfaction_agency_month{on_months} GROUP BY agency
-            )
-        ) AS s ON s.agency = d.agency
+        LEFT JOIN ({_satisfaction_sql(("agency",), on_months)}) AS s ON s.agency = d.agency
         ORDER BY agency
         SETTINGS join_use_nulls = 1
     """
