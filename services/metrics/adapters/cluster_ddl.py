@@ -73,6 +73,8 @@ _CREATE_VIEW = re.compile(
 _CREATE_MV = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\b", re.IGNORECASE
 )
+# A column's new type (a dossier measure added to the `measure` enum): idempotent.
+_MODIFY_COLUMN = re.compile(r"^ALTER TABLE (\w+) (MODIFY COLUMN .*)$", re.IGNORECASE | re.DOTALL)
 _DROP = re.compile(r"^DROP (TABLE|VIEW) IF EXISTS (\w+)$", re.IGNORECASE)
 _SOURCE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 
@@ -114,6 +116,11 @@ def render_statement(statement: str, layout: ClusterLayout) -> list[str]:
         kind, name = match[1].upper(), match[2]
         names = [name, name + LOCAL_SUFFIX] if kind == "TABLE" and name in SHARDING_KEYS else [name]
         return [f"DROP {kind} IF EXISTS {n} {layout.on_cluster} SYNC" for n in names]
+    if match := _MODIFY_COLUMN.match(text):
+        name, change = match[1], match[2]
+        # The shard-local table first, then the Distributed table that reads it.
+        names = [name + LOCAL_SUFFIX, name] if name in SHARDING_KEYS else [name]
+        return [f"ALTER TABLE {n} {layout.on_cluster} {change}" for n in names]
     if text.upper().startswith("INSERT INTO"):
         return [text]  # through the Distributed tables: reads all shards, writes by key
     raise ValueError(f"no cluster rendering for this statement: {text.splitlines()[0]}")

@@ -100,6 +100,16 @@ def test_dropping_a_table_drops_its_local_and_distributed_halves() -> None:
     ]
 
 
+def test_a_changed_column_type_changes_the_local_and_distributed_halves() -> None:
+    modify = "ALTER TABLE dossier_marks MODIFY COLUMN measure Enum8('received' = 1)"
+    assert render_statement(modify, LAYOUT) == [
+        "ALTER TABLE dossier_marks_local ON CLUSTER 'qms_cluster' "
+        "MODIFY COLUMN measure Enum8('received' = 1)",
+        "ALTER TABLE dossier_marks ON CLUSTER 'qms_cluster' "
+        "MODIFY COLUMN measure Enum8('received' = 1)",
+    ]
+
+
 def test_a_statement_without_a_cluster_rendering_is_refused() -> None:
     with pytest.raises(ValueError, match="no cluster rendering"):
         render_statement("ALTER TABLE events ADD COLUMN x UInt8", LAYOUT)
