@@ -155,7 +155,7 @@ RAW_SELECT = (
     "'urn:bench', toString(number), type, 'dossier', concat('D', toString(d)), "
     "agency, t, t, 'bench', concat('{\"procedure_code\":\"', procedure, "
     "'\",\"due_at\":\"', formatDateTime(due, '%Y-%m-%dT%H:%i:%SZ'), '\"}'), "
-    "'qms.dossier.v1', 0, number"
+    f"'{topic_for('vn.qms.dossier.received.v1')}', 0, number"
 )
 
 MARKS = "FROM dossier_marks_final"

@@ -5,6 +5,7 @@ The subject of every dossier event is the dossier code.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -126,6 +127,11 @@ class DossierSupplementReceived(CloudEvent):
     data: DossierSupplementReceivedData
 
 
+def resolved_on_time(resolved_at: datetime, due_at: datetime) -> bool:
+    """The on-time rule: resolved up to and including the due time in force, not after."""
+    return resolved_at <= due_at
+
+
 class DossierResolved(CloudEvent):
     """The agency resolved the dossier (approved or refused)."""
 
@@ -136,7 +142,7 @@ class DossierResolved(CloudEvent):
     def on_time(self) -> bool:
         """Resolved by the due time in force, which `data.due_at` carries (docs/kpis.md);
         the metrics service's SQL form of the rule is `kpi_catalogue.ON_TIME_SQL`."""
-        return self.time <= self.data.due_at
+        return resolved_on_time(self.time, self.data.due_at)
 
 
 class DossierResultReturned(CloudEvent):

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer
+
+from services.common.deadletter import read_headers
 from services.common.settings import REPO_ROOT
 
 # What the Dockerfile's build stage copies; the installed-wheel test builds from the same.
@@ -20,6 +23,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def dead_letter_headers(
+    bootstrap: str, topic: str, at_least: int, key: bytes | None = None
+) -> list[dict[str, str]]:
+    """The contract headers of the dead-letter topic's records (only those keyed `key`, if
+    given), read from the start until there are `at_least` of them or a minute has passed."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[dict[str, str]] = []
+    try:
+        for _ in range(60):
+            batches = await consumer.getmany(timeout_ms=1000)
+            found += [
+                read_headers(r.headers)
+                for records in batches.values()
+                for r in records
+                if key is None or r.key == key
+            ]
+            if len(found) >= at_least:
+                break
+    finally:
+        await consumer.stop()
+    return found
 
 
 class ThrowawayBroker:

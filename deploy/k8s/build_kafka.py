@@ -19,6 +19,15 @@ from typing import Any
 
 import yaml
 
+from schemas.catalogue import PUBLISHED_FAMILIES
+from schemas.topics import (
+    CAPA_COMMANDS_TOPIC,
+    DEADLETTER_TOPIC,
+    FAMILY_TOPICS,
+    LEDGER_CHECKPOINTS_TOPIC,
+    LEDGER_TOPIC,
+    family_topics,
+)
 from services.capa.entrypoints.worker import SOURCE_TOPICS
 from services.common.topics import TopicSpec, load_topic_specs
 from services.intake.ledger.settings import CHAINED_TOPICS
@@ -29,21 +38,22 @@ PREFIX = "qms."
 CLUSTER = "qms-kafka"
 REPLICAS = 3
 MIN_INSYNC_REPLICAS = "2"
-ACCEPTED_TOPICS = ("dossier.v1", "complaint.v1", "satisfaction.v1", "audit.v1", "objective.v1")
-LEDGER_TOPICS = ("ledger.v1", "ledger.checkpoints.v1")
-DEADLETTER = "deadletter.v1"
+ACCEPTED_TOPICS = family_topics(PUBLISHED_FAMILIES)
+LEDGER_TOPICS = (LEDGER_TOPIC, LEDGER_CHECKPOINTS_TOPIC)
+DEADLETTER = DEADLETTER_TOPIC
+CAPA_TOPICS = (CAPA_COMMANDS_TOPIC, FAMILY_TOPICS["capa"])
 
 # Workload (its name in deploy/k8s) → consumer group (faust app id) and the topics it reads.
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ledger": (f"{PREFIX}ledger", (*CHAINED_TOPICS, *LEDGER_TOPICS)),
-    "capa": (f"{PREFIX}capa", (*SOURCE_TOPICS, "capa.commands.v1", "capa.v1")),
+    "capa": (f"{PREFIX}capa", (*SOURCE_TOPICS, *CAPA_TOPICS)),
     "metrics-ingest": (f"{PREFIX}metrics", EVENT_TOPICS),
 }
 # What each workload writes; intake also reads the accepted topics back (its window rebuild).
 WRITES: dict[str, tuple[str, ...]] = {
     "intake": (*ACCEPTED_TOPICS, DEADLETTER),
     "ledger": (*LEDGER_TOPICS, DEADLETTER),
-    "capa": ("capa.commands.v1", "capa.v1", DEADLETTER),
+    "capa": (*CAPA_TOPICS, DEADLETTER),
     "metrics-ingest": (DEADLETTER,),
 }
 READS_WITHOUT_GROUP: dict[str, tuple[str, ...]] = {

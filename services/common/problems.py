@@ -2,7 +2,9 @@
 
 `install_problem_handlers` makes every error, ours or the framework's (unknown route,
 invalid parameter), an application/problem+json document with type, title, status,
-detail and, for invalid input, the list of fields and reasons.
+detail and, for invalid input, the list of fields and reasons. A service adds members of
+its own (RFC 9457 extension members, e.g. CAPA's `current_status`) through `extensions`;
+they never replace the standard ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+MISSING_TOKEN = "missing bearer token (Authorization: Bearer <token>)"
 
 TITLES = {
     400: "Malformed request",
@@ -54,13 +57,16 @@ class Problem(BaseModel):
     errors: list[ProblemItem] = Field(default_factory=list)
 
 
-def openapi_problem(description: str) -> dict[str, Any]:
-    """A route's `responses` entry for a problem document, for the OpenAPI document."""
-    return {
+def openapi_problem(description: str, headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A route's `responses` entry for a problem document (and the headers it carries)."""
+    documented: dict[str, Any] = {
         "model": Problem,
         "description": description,
         "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    if headers:
+        documented["headers"] = dict(headers)
+    return documented
 
 
 def problem_type(slug: str) -> str:
@@ -73,14 +79,20 @@ def problem_body(
     detail: str,
     errors: Iterable[Mapping[str, Any]] = (),
     title: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The document; `extensions` are extra members and cannot replace a standard one."""
+    standard = {
         "type": problem_type(slug),
         "title": title or TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "errors": list(errors),
     }
+    clashing = set(extensions or {}) & {*standard, "instance"}
+    if clashing:
+        raise ValueError(f"extension members may not replace {sorted(clashing)}")
+    return {**standard, **(extensions or {})}
 
 
 class ProblemError(Exception):
@@ -95,12 +107,23 @@ class ProblemError(Exception):
         headers: Mapping[str, str] | None = None,
         reason: str | None = None,
         title: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
-        self.body = problem_body(status, slug, detail, errors, title)
+        self.body = problem_body(status, slug, detail, errors, title, extensions)
         self.headers = dict(headers or {})
         self.reason = reason or slug  # a metrics label, for the services that count refusals
+
+
+def unauthenticated(
+    realm: str, detail: str, *, invalid_token: bool = False, reason: str | None = None
+) -> ProblemError:
+    """401 with the RFC 6750 challenge: no bearer token, or (`invalid_token`) an unknown one."""
+    challenge = f'Bearer realm="{realm}"' + (', error="invalid_token"' if invalid_token else "")
+    return ProblemError(
+        401, "unauthenticated", detail, headers={"WWW-Authenticate": challenge}, reason=reason
+    )
 
 
 def problem_response(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:

@@ -14,26 +14,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faust.contrib.asgi import faust_app_running
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.capa.adapters.auth import load_users
 from services.capa.adapters.forwarding import CommandForwarder
 from services.capa.config import CapaSettings
 from services.capa.entrypoints import routes_commands, routes_read, routes_stats, routing
 from services.capa.entrypoints.deps import Streams
-from services.capa.entrypoints.problems import (
-    READY_RESPONSES,
-    RETRY_AFTER_S,
-    ProblemError,
-    handle_http_error,
-    handle_problem,
-    handle_validation,
-)
+from services.capa.entrypoints.problems import READY_RESPONSES, RETRY_AFTER_S
 from services.capa.entrypoints.worker import build_streams
 from services.common.kafka_security import aiokafka_security
+from services.common.problems import install_problem_handlers
 from services.common.service_metrics import exposition
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.tracing import configure_tracing
@@ -79,9 +71,7 @@ def create_app(settings: CapaSettings | None = None) -> FastAPI:
     api.state.streams = streams
     api.state.users = users
     api.state.settings = settings
-    api.add_exception_handler(ProblemError, handle_problem)
-    api.add_exception_handler(RequestValidationError, handle_validation)
-    api.add_exception_handler(StarletteHTTPException, handle_http_error)
+    install_problem_handlers(api)
     api.add_exception_handler(routing.RelayedAnswer, routing.handle_relayed)
     api.include_router(routes_read.router)
     api.include_router(routes_read.internal_router)

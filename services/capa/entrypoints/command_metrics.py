@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from services.capa.entrypoints.problems import ProblemError
+from services.common.problems import ProblemError
 from services.common.service_metrics import CAPA_COMMAND_SECONDS, CAPA_COMMANDS
 
 ACCEPTED = "accepted"

@@ -9,9 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.capa.adapters.auth import Principal, UserDirectory
 from services.capa.domain.state import CapaState
-from services.capa.entrypoints.problems import ProblemError
+from services.capa.entrypoints.problems import not_found
 from services.capa.entrypoints.worker import CapaStreams
+from services.common.problems import MISSING_TOKEN, unauthenticated
 
+REALM = "qms-capa"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -30,7 +32,7 @@ async def get_principal(
     assert isinstance(users, UserDirectory)
     principal = users.authenticate(credentials.credentials) if credentials else None
     if principal is None:
-        raise ProblemError("unauthorized", 401, "send `Authorization: Bearer <token>`")
+        raise unauthenticated(REALM, MISSING_TOKEN)
     return principal
 
 
@@ -45,5 +47,5 @@ def visible_state(streams: CapaStreams, caller: Principal, capa_id: str) -> Capa
     state = streams.store.state(capa_id)
     if state is None or not caller.can_see(state.agency):
         # Another agency's record is indistinguishable from a missing one.
-        raise ProblemError("not_found", 404, f"no CAPA {capa_id}")
+        raise not_found(f"no CAPA {capa_id}")
     return state

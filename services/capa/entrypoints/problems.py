@@ -1,17 +1,17 @@
-"""RFC 9457 problem details for every refusal the API returns."""
+"""CAPA's refusals as the platform's problem documents (services.common.problems).
+
+The shape, the media type and the handlers are the common module's; CAPA adds its titles,
+the status each domain refusal becomes, and the refusal's details (`current_status`,
+`current_version`, `allowed_commands`, `expected_version`) as RFC 9457 extension members.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from services.capa.service_layer.replies import CommandRefused
-
-PROBLEM_BASE = "https://qms-trail.example/problems/"
+from services.common.problems import ProblemError, openapi_problem
 
 # The domain's refusal kinds and the HTTP status each becomes.
 REFUSAL_STATUS = {
@@ -28,95 +28,44 @@ _TITLES = {
     "stale_version": "The CAPA changed since you read it",
     "illegal_transition": "Not allowed in the CAPA's current status",
     "invalid_command": "The command breaks a CAPA rule",
-    "unauthorized": "Missing or unknown bearer token",
-    "invalid_request": "The request is not valid",
     "unavailable": "The CAPA worker cannot decide this now; retry",
     "internal_error": "The CAPA worker failed on this command",
-    "method_not_allowed": "Method not allowed",
 }
-
-
-class ProblemError(Exception):
-    """Raise anywhere in a route to answer with a problem document."""
-
-    def __init__(
-        self,
-        kind: str,
-        status: int,
-        detail: str,
-        headers: dict[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        self.kind = kind
-        self.status = status
-        self.detail = detail
-        self.headers = headers
-        self.extensions = extensions
-        super().__init__(detail)
-
-
 RETRY_AFTER_S = 1
+
+
+def capa_problem(
+    kind: str,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
+) -> ProblemError:
+    """A refusal of kind `kind` (`stale_version`, …): type `/problems/stale-version`."""
+    return ProblemError(
+        status,
+        kind.replace("_", "-"),
+        detail,
+        headers=headers,
+        reason=kind,
+        title=_TITLES.get(kind),
+        extensions=extensions,
+    )
+
+
+def not_found(detail: str) -> ProblemError:
+    return capa_problem("not_found", 404, detail)
 
 
 def unavailable(detail: str) -> ProblemError:
     """503 with Retry-After: the command was not decided here now; a retry is safe."""
-    return ProblemError("unavailable", 503, detail, {"Retry-After": str(RETRY_AFTER_S)})
-
-
-def problem_response(
-    kind: str, status: int, detail: str, headers: dict[str, str] | None = None, **ext: Any
-) -> JSONResponse:
-    body = {
-        "type": PROBLEM_BASE + kind.replace("_", "-"),
-        "title": _TITLES.get(kind, kind),
-        "status": status,
-        "detail": detail,
-        **ext,
-    }
-    return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
-    )
+    return capa_problem("unavailable", 503, detail, {"Retry-After": str(RETRY_AFTER_S)})
 
 
 def refusal_problem(refused: CommandRefused) -> ProblemError:
     """The problem for a refusal the command agent replied with."""
     status = REFUSAL_STATUS.get(refused.kind, 422)
-    return ProblemError(refused.kind, status, refused.detail, None, **refused.extensions())
-
-
-async def handle_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
-    return problem_response(exc.kind, exc.status, exc.detail, headers, **exc.extensions)
-
-
-async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's own refusals (a body that is not JSON, an unknown route) as problems too."""
-    assert isinstance(exc, StarletteHTTPException)
-    kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "http_error"
-    )
-    headers = dict(exc.headers) if exc.headers else None
-    return problem_response(kind, exc.status_code, str(exc.detail), headers)
-
-
-async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
-    ]
-    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-    return problem_response("invalid_request", 422, detail, errors=errors)
-
-
-def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    documented: dict[str, Any] = {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"type": "object"}}},
-    }
-    if headers:
-        documented["headers"] = headers
-    return documented
+    return capa_problem(refused.kind, status, refused.detail, extensions=refused.extensions())
 
 
 _RETRY_AFTER = {
@@ -124,7 +73,7 @@ _RETRY_AFTER = {
 }
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 
-UNAVAILABLE = _problem(
+UNAVAILABLE = openapi_problem(
     "Not decided now (the owning worker is starting, rebalancing or did not answer in "
     "time). Retry after Retry-After seconds with the same `expected_version`: a command "
     "that was applied after all is then refused as stale (409), never applied twice.",
@@ -132,22 +81,22 @@ UNAVAILABLE = _problem(
 )
 # The refusals every /v1 route may answer with, for the OpenAPI document.
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem("Missing or unknown bearer token.", _WWW_AUTHENTICATE),
-    404: _problem("No such CAPA, or one of an agency outside the caller's scope."),
-    422: _problem("Invalid request: `errors` names each field and the reason."),
+    401: openapi_problem("Missing or unknown bearer token.", _WWW_AUTHENTICATE),
+    404: openapi_problem("No such CAPA, or one of an agency outside the caller's scope."),
+    422: openapi_problem("Invalid request: `errors` names each field and the reason."),
 }
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
-    400: _problem("The body is not JSON (or not UTF-8)."),
-    403: _problem("The caller's role may not give this command."),
-    409: _problem("Stale `expected_version`: `current_version` says where the CAPA is."),
-    422: _problem(
+    400: openapi_problem("The body is not JSON (or not UTF-8)."),
+    403: openapi_problem("The caller's role may not give this command."),
+    409: openapi_problem("Stale `expected_version`: `current_version` says where the CAPA is."),
+    422: openapi_problem(
         "Illegal transition (`current_status`, `allowed_commands`), a broken CAPA rule, or an "
         "invalid body (`errors` names each field and the reason)."
     ),
-    500: _problem("The worker failed on this command (a bug; the command is dead-lettered)."),
+    500: openapi_problem("The worker failed on this command (a bug; it is dead-lettered)."),
     503: UNAVAILABLE,
 }
 READY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    503: _problem("Not ready: no probe command came back through this worker.", _RETRY_AFTER)
+    503: openapi_problem("Not ready: no probe command came back through this worker.", _RETRY_AFTER)
 }

@@ -19,7 +19,7 @@ from services.capa.domain.transitions import Status
 from services.capa.entrypoints.api_models import CapaMoment
 from services.capa.entrypoints.deps import Caller, CapaId, Streams, visible_state
 from services.capa.entrypoints.fan_out import INTERNAL_PREFIX, Part, gather_parts, merge_pages
-from services.capa.entrypoints.problems import READ_RESPONSES, UNAVAILABLE, ProblemError
+from services.capa.entrypoints.problems import READ_RESPONSES, UNAVAILABLE, not_found
 from services.capa.entrypoints.routing import answer_here_or_forward
 
 # Every route is `async`: the table and its fold cache are read on the event loop only, where
@@ -140,7 +140,7 @@ async def get_capa(
         events = [e for e in events if e.time <= as_of]
     state = fold(events)
     if state is None:
-        raise ProblemError("not_found", 404, f"CAPA {capa_id} did not exist at {as_of}")
+        raise not_found(f"CAPA {capa_id} did not exist at {as_of}")
     today = local_date(as_of) if as_of is not None else streams.today()
     return {
         "capa": state_view(state, today),

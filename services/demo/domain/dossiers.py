@@ -28,6 +28,7 @@ from schemas.dossier import (
     DossierSupplementReceived,
     DossierSupplementRequested,
     DossierWithdrawn,
+    resolved_on_time,
 )
 from schemas.envelope import CloudEvent
 from schemas.satisfaction import SatisfactionRated
@@ -206,7 +207,7 @@ def live_dossier(
         resolved = (due_day + 1) * DAY + rng.randint(0, 10 * DAY - 1)
     taken.add(resolved)
     due_at = cal.closing_time(due_day)
-    on_time = world.at(resolved) <= due_at
+    on_time = resolved_on_time(world.at(resolved), due_at)
 
     for step, minute in enumerate(
         _free_minutes(rng, received + 1, resolved, procedure.steps, taken), start=1

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.common.credentials import AgencyScope
+from services.common.problems import MISSING_TOKEN, ProblemError, unauthenticated
 from services.common.settings import CommonSettings
 from services.common.users import UserDirectory, load_user_directory
+from services.intake.entrypoints.auth import REALM
 from services.intake.entrypoints.models import PROBLEM_RESPONSES
 from services.intake.entrypoints.trail_reads import (
     TrailReader,
@@ -68,7 +70,7 @@ async def trail_reader_scope(
     runtime = getattr(state, "intake", None)
     settings = getattr(runtime, "settings", None) or app_trail_source(request.app).settings
     if credentials is None or not credentials.credentials:
-        raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)", "")
+        raise unauthenticated(REALM, MISSING_TOKEN)
     token = credentials.credentials
     user = _platform_users(state, settings).authenticate(token)
     if user is not None:
@@ -81,15 +83,8 @@ async def trail_reader_scope(
             publisher = await authenticator.authenticate(token)
         if publisher is not None:
             return AgencyScope(tuple(publisher.agencies))
-    raise _unauthenticated(
-        "the bearer token is neither a publisher's nor a platform user's", ', error="invalid_token"'
-    )
-
-
-def _unauthenticated(detail: str, error: str) -> HTTPException:
-    # An HTTPException, as the route's other refusals: the app makes it a problem document.
-    return HTTPException(
-        401, detail, headers={"WWW-Authenticate": f'Bearer realm="qms-intake"{error}'}
+    raise unauthenticated(
+        REALM, "the bearer token is neither a publisher's nor a platform user's", invalid_token=True
     )
 
 
@@ -169,7 +164,7 @@ async def audit_trail(
         trail = await source.trail(subject)  # from the subject index; 503 while it lags
     # Another agency's trail is indistinguishable from a missing one.
     if not trail.chains or not visible_to(scope, trail):
-        raise HTTPException(404, f"no chained event has subject {subject!r}")
+        raise ProblemError(404, "trail-not-found", f"no chained event has subject {subject!r}")
     # Sent as built (JSON rendered in a reader process): re-serialising through a model could
     # drop a null inside an event, and the event must stay canonicalisable to its leaf.
     return Response(trail.body, media_type="application/json")

@@ -8,11 +8,13 @@ import structlog
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.common.problems import MISSING_TOKEN, unauthenticated
 from services.intake.adapters.oidc import JwksUnavailable
 from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.problems import ProblemError
 from services.intake.entrypoints.runtime import Runtime
 
+REALM = "qms-intake"
 bearer = HTTPBearer(
     auto_error=False,
     description="A publisher token from the publishers file, or an OIDC access token.",
@@ -25,13 +27,7 @@ async def current_publisher(
 ) -> Publisher:
     """The authenticated publisher, or 401."""
     if credentials is None or not credentials.credentials:
-        raise ProblemError(
-            401,
-            "unauthenticated",
-            "missing bearer token (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": 'Bearer realm="qms-intake"'},
-            reason="missing_token",
-        )
+        raise unauthenticated(REALM, MISSING_TOKEN, reason="missing_token")
     token = credentials.credentials
     publisher = runtime.registry.authenticate(token)
     for authenticator in runtime.authenticators:
@@ -49,11 +45,10 @@ async def current_publisher(
                 reason="jwks_unavailable",
             ) from exc
     if publisher is None:
-        raise ProblemError(
-            401,
-            "unauthenticated",
+        raise unauthenticated(
+            REALM,
             "the bearer token is not valid for any publisher",
-            headers={"WWW-Authenticate": 'Bearer realm="qms-intake", error="invalid_token"'},
+            invalid_token=True,
             reason="invalid_token",
         )
     structlog.contextvars.bind_contextvars(publisher=publisher.name)  # on the request's log line

@@ -73,6 +73,7 @@ _CREATE_VIEW = re.compile(
 _CREATE_MV = re.compile(
     r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\b", re.IGNORECASE
 )
+# A column's new type (a dossier measure added to the `measure` enum): idempotent.
 _DROP = re.compile(r"^DROP (TABLE|VIEW) IF EXISTS (\w+)$", re.IGNORECASE)
 _ALTER_COLUMN = re.compile(r"^ALTER TABLE (\w+) (MODIFY COLUMN\b.*)$", re.IGNORECASE | re.DOTALL)
 _SOURCE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)

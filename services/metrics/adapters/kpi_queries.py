@@ -18,6 +18,7 @@ from services.metrics.domain.kpi_catalogue import (
     dossiers_at_sql,
     objective_evaluations_sql,
     objective_state_sql,
+    score_columns_sql,
 )
 from services.metrics.domain.periods import DayRange
 
@@ -164,9 +165,15 @@ def satisfaction_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Ratings, satisfied (score 4–5), satisfaction rate and average score."""
-    keys, grouping = _group(group)
     where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = f"""
+    return _rows(store, _satisfaction_sql(group, where), params)
+
+
+def _satisfaction_sql(group: tuple[str, ...], where: str) -> str:
+    """The satisfaction figures per `group` over the months `where` selects (sums of the
+    monthly view: a rate over a period is its ratings' rate, not a mean of the months')."""
+    keys, grouping = _group(group)
+    return f"""
         SELECT {keys}{"," if group else ""} n AS ratings, happy AS satisfied,
             100.0 * happy / nullIf(n, 0) AS satisfaction_rate,
             score_sum / nullIf(n, 0) AS avg_score
@@ -176,7 +183,6 @@ def satisfaction_by(
             FROM kpi_satisfaction_agency_month{where}{grouping}
         ){(" ORDER BY " + keys) if group else ""}
     """
-    return _rows(store, sql, params)
 
 
 def audits_by(
@@ -344,3 +350,28 @@ def score_by(
         f"SELECT * FROM kpi_public_service_score_month{where} ORDER BY agency, month",
         params,
     )
+
+
+def score_over(
+    store: ClickHouseStore,
+    days: DayRange,
+    period: str,
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Public-service score and its components per agency over a whole period: the
+    catalogue's score columns over the period's totals (not an average of the months)."""
+    on_days, params = _where(days, scope=scope, agency=agency)
+    on_months, month_params = _where(days, column="month", scope=scope, agency=agency)
+    sql = f"""
+        SELECT d.agency AS agency, {{period:String}} AS period,
+            {score_columns_sql()}
+        FROM (
+            SELECT agency, {DOSSIER_COUNTS} FROM dossier_marks_final{on_days} GROUP BY agency
+        ) AS d
+        LEFT JOIN ({_satisfaction_sql(("agency",), on_months)}) AS s ON s.agency = d.agency
+        ORDER BY agency
+        SETTINGS join_use_nulls = 1
+    """
+    return _rows(store, sql, {**params, **month_params, "period": period})

@@ -13,7 +13,7 @@ computation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -405,21 +405,15 @@ def pct(numerator: float, denominator: float) -> float | None:
 # --- Public-service score (Decision 766/QĐ-TTg spirit) --------------------------------------
 @dataclass(frozen=True, slots=True)
 class ScoreComponent:
-    """One component of the score: its weight, its value as SQL over one month's dossier
-    counts `d` and satisfaction `s` (0005's `kpi_public_service_score_month`), and the same
-    value in Python over a period's counts."""
+    """One component of the score: its weight and its value as SQL over the dossier counts
+    `d` and the satisfaction `s` of one agency and period (a month in 0005's
+    `kpi_public_service_score_month`, a whole period in the read API's `score_over`)."""
 
     name: str
     label: str
     weight: int
     sql: str
-    value: Callable[[Mapping[str, int]], float | None]
     definition: str
-
-
-def transparency(apologies: int, late: int) -> float:
-    """Late dossiers answered with an apology letter, capped at 100; 100 when none is late."""
-    return 100.0 if late == 0 else min(100.0, 100.0 * apologies / late)
 
 
 SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
@@ -428,7 +422,6 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "progress",
         30,
         "if(d.resolved = 0, NULL, 100.0 * d.on_time / d.resolved)",
-        lambda c: pct(c["on_time"], c["resolved"]),
         "on-time rate of resolved dossiers",
     ),
     ScoreComponent(
@@ -436,7 +429,6 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "online service",
         20,
         "if(d.received = 0, NULL, 100.0 * d.received_online_l4 / d.received)",
-        lambda c: pct(c["received_online_l4"], c["received"]),
         "full-online (level 4) share of received dossiers: `100 × received_online_l4 / "
         "received` (before 0008: every online dossier, whatever its level)",
     ),
@@ -445,7 +437,6 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "satisfaction",
         20,
         "if(s.ratings = 0, NULL, s.satisfaction_rate)",
-        lambda c: pct(c["satisfied"], c["ratings"]),
         "satisfaction rate",
     ),
     ScoreComponent(
@@ -453,7 +444,6 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "transparency",
         15,
         "if(d.late = 0, 100.0, least(100.0, 100.0 * d.apologies / d.late))",
-        lambda c: transparency(c["apologies"], c["late"]),
         "`min(100, 100 × apologies / late)`; 100 when no dossier is late",
     ),
     ScoreComponent(
@@ -461,7 +451,6 @@ SCORE_COMPONENTS: tuple[ScoreComponent, ...] = (
         "digitisation",
         15,
         "if(d.received = 0, NULL, 100.0 * d.received_online_l34 / d.received)",
-        lambda c: pct(c["received_online_l34"], c["received"]),
         "`100 × received_online_l34 / received`",
     ),
 )
@@ -469,7 +458,8 @@ SCORE_WEIGHTS: Mapping[str, int] = {c.name: c.weight for c in SCORE_COMPONENTS}
 
 
 def score_columns_sql() -> str:
-    """The components and the weighted score, as the SELECT columns of the monthly view."""
+    """The components and the weighted score (a weighted mean of the components that can
+    be measured: a missing one drops out), as SELECT columns over `d` and `s`."""
     components = [f"{c.sql} AS {c.name}" for c in SCORE_COMPONENTS]
     weighted = " + ".join(f"{c.weight} * ifNull({c.name}, 0)" for c in SCORE_COMPONENTS)
     present = " + ".join(f"{c.weight} * ({c.name} IS NOT NULL)" for c in SCORE_COMPONENTS)

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schemas.base import AgencyCode, ProcedureCode
 from services.common.credentials import AgencyScope
-from services.common.problems import ProblemError, openapi_problem
+from services.common.problems import MISSING_TOKEN, ProblemError, openapi_problem, unauthenticated
 from services.common.settings import CommonSettings
 from services.common.users import PlatformUser, UserDirectory
 from services.metrics.adapters.clickhouse import ClickHouseStore
@@ -34,6 +34,7 @@ from services.metrics.domain.periods import (
     period_range,
 )
 
+REALM = "qms-metrics"
 bearer = HTTPBearer(
     auto_error=False,
     description="A platform user's token (QMS_USERS_FILE); a scope of `*` reads every agency.",
@@ -52,19 +53,11 @@ def get_reader(
     """The authenticated platform user, or 401 with WWW-Authenticate."""
     users: UserDirectory = request.app.state.users
     if credentials is None or not credentials.credentials:
-        raise ProblemError(
-            401,
-            "unauthenticated",
-            "missing bearer token (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": 'Bearer realm="qms-metrics"'},
-        )
+        raise unauthenticated(REALM, MISSING_TOKEN)
     user = users.authenticate(credentials.credentials)
     if user is None:
-        raise ProblemError(
-            401,
-            "unauthenticated",
-            "the bearer token is not valid for any user",
-            headers={"WWW-Authenticate": 'Bearer realm="qms-metrics", error="invalid_token"'},
+        raise unauthenticated(
+            REALM, "the bearer token is not valid for any user", invalid_token=True
         )
     return user
 

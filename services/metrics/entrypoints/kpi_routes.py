@@ -11,12 +11,7 @@ from fastapi import APIRouter
 
 from services.metrics.adapters import kpi_queries
 from services.metrics.domain.kpi_catalogue import EventsKnown
-from services.metrics.domain.kpis import (
-    ONSITE_INSPECTION_MINIMUM_PCT,
-    pct,
-    public_service_score,
-    score_components,
-)
+from services.metrics.domain.kpis import ONSITE_INSPECTION_MINIMUM_PCT, pct
 from services.metrics.entrypoints.deps import (
     READ_RESPONSES,
     Instant,
@@ -195,32 +190,6 @@ def score_by_agency(
 ) -> dict[str, Any]:
     """Public-service score over a whole period, from the period's totals."""
     days = checked_period(period)
-    agency, scope = visible.agency, visible.scope
-    ratings = {
-        r["agency"]: r
-        for r in kpi_queries.satisfaction_by(store, days, ("agency",), agency, scope=scope)
+    return {
+        "rows": kpi_queries.score_over(store, days, period, visible.agency, scope=visible.scope)
     }
-    rows = []
-    for d in kpi_queries.dossiers_by(store, days, ("agency",), agency, scope=scope):
-        s = ratings.get(d["agency"], {})
-        components = score_components(
-            received=d["received"],
-            resolved=d["resolved"],
-            on_time=d["on_time"],
-            late=d["late"],
-            received_online=d["received_online"],
-            received_online_l34=d["received_online_l34"],
-            received_online_l4=d["received_online_l4"],
-            apologies=d["apologies"],
-            ratings=int(s.get("ratings") or 0),
-            satisfied=int(s.get("satisfied") or 0),
-        )
-        rows.append(
-            {
-                "agency": d["agency"],
-                "period": period,
-                **components,
-                "score": public_service_score(components),
-            }
-        )
-    return {"rows": rows}

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.capa.domain.policies import capa_id_for
 from services.capa.domain.state import local_date
@@ -23,6 +23,7 @@ from tests.integration.capa.conftest import (
     finding,
     produce_raw,
 )
+from tests.support import dead_letter_headers
 
 pytestmark = pytest.mark.integration
 
@@ -387,7 +388,7 @@ async def test_a_poison_finding_is_dead_lettered_and_the_findings_around_it_open
         assert [e["type"] for e in body["history"]] == ["vn.qms.capa.opened.v1"]
     assert finding_capa_id("poison-year-one-1") not in ids
 
-    letters = await dead_letters(kafka_bootstrap, f"{capa_prefix}deadletter.v1", 2)
+    letters = await dead_letter_headers(kafka_bootstrap, f"{capa_prefix}deadletter.v1", 2)
     by_offset = {int(h[deadletter.OFFSET]): h for h in letters}
     for metadata in sent[1:3]:
         headers = by_offset[metadata.offset]
@@ -396,24 +397,6 @@ async def test_a_poison_finding_is_dead_lettered_and_the_findings_around_it_open
         assert headers[deadletter.CONSUMER] == f"{capa_prefix}capa"
     assert "time" in by_offset[sent[1].offset][deadletter.REASON]
     assert "JSON" in by_offset[sent[2].offset][deadletter.REASON]
-
-
-async def dead_letters(bootstrap: str, topic: str, at_least: int) -> list[dict[str, str]]:
-    """The contract headers of the dead-letter topic's records (waits for `at_least`)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[dict[str, str]] = []
-    try:
-        for _ in range(60):
-            batches = await consumer.getmany(timeout_ms=1000)
-            found += [deadletter.read_headers(r.headers) for rs in batches.values() for r in rs]
-            if len(found) >= at_least:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_worker_killed_and_restarted_answers_with_the_same_state(

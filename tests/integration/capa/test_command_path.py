@@ -15,11 +15,12 @@ from collections import Counter
 import aiohttp
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.capa.domain.policies import capa_id_for
-from services.common.deadletter import CONSUMER, REASON, TOPIC, read_headers
+from services.common.deadletter import CONSUMER, REASON, TOPIC
 from tests.integration.capa.conftest import CapaProcess, bearer, eventually, finding, produce_raw
+from tests.support import dead_letter_headers
 
 pytestmark = pytest.mark.integration
 
@@ -143,24 +144,6 @@ async def test_as_of_at_the_edges_of_the_calendar_is_422_naming_it(
     assert [e["field"] for e in response.json()["errors"]] == ["query.as_of"]
 
 
-async def dead_letters(bootstrap: str, topic: str, key: bytes) -> list[dict[str, str]]:
-    """The contract headers of every record with `key` on the dead-letter topic."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=2000)
-        return [
-            read_headers(record.headers)
-            for records in batches.values()
-            for record in records
-            if record.key == key
-        ]
-    finally:
-        await consumer.stop()
-
-
 async def test_an_unreadable_command_is_dead_lettered_and_the_partition_flows(
     capa_service: CapaProcess, kafka_bootstrap: str, capa_prefix: str
 ) -> None:
@@ -191,8 +174,8 @@ async def test_an_unreadable_command_is_dead_lettered_and_the_partition_flows(
         assert applied.status_code == 200, applied.text
 
     async def both_dead_lettered() -> list[dict[str, str]]:
-        letters = await dead_letters(
-            kafka_bootstrap, f"{capa_prefix}deadletter.v1", capa_id.encode()
+        letters = await dead_letter_headers(
+            kafka_bootstrap, f"{capa_prefix}deadletter.v1", 2, key=capa_id.encode()
         )
         return letters if len(letters) == 2 else []
 

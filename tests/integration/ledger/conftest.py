@@ -1,4 +1,8 @@
-"""Ledger integration fixtures: a real ledger worker (subprocess) on a real broker."""
+"""Ledger integration fixtures: a real ledger worker (subprocess) on a real broker.
+
+`chained_dossiers` is the set-up most ledger tests share (fresh topics, dossier events
+produced, chained by a real worker); `trail_app` and `intake_client` serve trails from it.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,26 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from fastapi import FastAPI
 
 from schemas.topics import LEDGER_CHECKPOINTS_TOPIC, LEDGER_TOPIC
 from services.common.settings import REPO_ROOT
-from services.common.topics import delete_topics_under
+from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
+from services.intake.config import IntakeSettings
+from services.intake.entrypoints.app import create_app
+from services.intake.entrypoints.audit_routes import router
+from services.intake.entrypoints.problems import install_problem_handlers
 from services.intake.ledger.adapters.kafka import read_checkpoints, read_ledger
 from services.intake.ledger.settings import LedgerSettings
 
@@ -158,3 +171,81 @@ async def wait_for_ledger(
         if time.monotonic() > deadline:
             pytest.fail(f"ledger has {len(distinct)}/{entries} entries: {worker.log_tail()}")
         await asyncio.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class ChainedLedger:
+    """The topics, settings and worker of a `chained_dossiers` set-up."""
+
+    env: dict[str, str]
+    settings: LedgerSettings
+    worker: LedgerWorker
+    workdir: Path
+
+
+@asynccontextmanager
+async def chained_dossiers(
+    bootstrap: str,
+    workdir: Path,
+    values: Mapping[int, Sequence[bytes]],
+    *,
+    checkpointed: Mapping[int, int] | None = None,
+    keep_running: bool = False,
+    **env: str,
+) -> AsyncIterator[ChainedLedger]:
+    """Fresh topics with `values[partition]` on dossier.v1, chained by a real worker.
+
+    Waits for every entry and, for `checkpointed` ({partition: size}), those checkpoints;
+    the worker is stopped cleanly before the body unless `keep_running`. The topics are
+    deleted afterwards.
+    """
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(bootstrap, load_topic_specs(prefix=prefix))
+    try:
+        worker_env = ledger_env(prefix, bootstrap, workdir / "data", **env)
+        settings = settings_from(worker_env)
+        await produce(bootstrap, settings.topic("dossier.v1"), values)
+        worker = LedgerWorker(worker_env, workdir / "worker.log")
+        worker.start()
+        try:
+            sizes = {settings.topic(f"dossier.v1/{p}"): n for p, n in (checkpointed or {}).items()}
+            await wait_for_ledger(settings, worker, sum(map(len, values.values())), sizes)
+            if not keep_running:
+                assert worker.stop() == 0, worker.log_tail()
+            yield ChainedLedger(worker_env, settings, worker, workdir)
+        finally:
+            worker.stop()
+    finally:
+        await delete_topics_under(bootstrap, prefix)
+
+
+def trail_app(settings: LedgerSettings) -> FastAPI:
+    """Only the trail routes, on `settings` (run `trail_lifespan(app)` to start its index)."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router)
+    app.state.ledger_settings = settings
+    return app
+
+
+@asynccontextmanager
+async def intake_client(
+    settings: LedgerSettings, data_dir: Path, **overrides: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole intake app on the ledger's topics, its lifespan (and subject index) running."""
+    app = create_app(
+        IntakeSettings.model_validate(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                "QMS_TOPIC_PREFIX": settings.topic_prefix,
+                "QMS_DATA_DIR": str(data_dir),
+                **overrides,
+            }
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        yield client

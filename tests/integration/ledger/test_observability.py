@@ -12,16 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
-from tests.integration.ledger.conftest import (
-    LedgerWorker,
-    ledger_env,
-    produce,
-    settings_from,
-    wait_for_ledger,
-)
+from tests.integration.ledger.conftest import chained_dossiers
 from tests.support import free_port
 from tests.unit.ledger.builders import dossier_received_value
 
@@ -49,30 +42,20 @@ def ledger_samples(text: str) -> dict[tuple[str, str], float]:
 async def test_traced_events_verify_and_the_worker_exports_its_chains(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
     port = free_port()
-    env = ledger_env(
-        prefix,
+    values = {p: [traced(p * 10 + i) for i in range(PER_PARTITION)] for p in range(3)}
+    async with chained_dossiers(
         kafka_bootstrap,
-        tmp_path / "data",
+        tmp_path,
+        values,
+        checkpointed={p: PER_PARTITION for p in range(3)},
+        keep_running=True,
         QMS_LEDGER_METRICS_PORT=str(port),
         QMS_LAG_REFRESH_S="1",
         QMS_LEDGER_CHECKPOINT_EVERY="1000",  # only the timed checkpoints (every 1 s)
-    )
-    settings = settings_from(env)
-    topic = settings.topic("dossier.v1")
-    await produce(
-        kafka_bootstrap,
-        topic,
-        {p: [traced(p * 10 + i) for i in range(PER_PARTITION)] for p in range(3)},
-    )
-    worker = LedgerWorker(env, tmp_path / "worker.log")
-    worker.start()
-    try:
-        await wait_for_ledger(
-            settings, worker, 3 * PER_PARTITION, {f"{topic}/{p}": PER_PARTITION for p in range(3)}
-        )
+    ) as chained:
+        settings, worker = chained.settings, chained.worker
+        topic = settings.topic("dossier.v1")
         chains = {f"{topic}/{p}" for p in range(3)}
         found: dict[tuple[str, str], float] = {}
         async with httpx.AsyncClient(timeout=10) as client:
@@ -85,13 +68,9 @@ async def test_traced_events_verify_and_the_worker_exports_its_chains(
         assert all(found.get(("qms_ledger_lag_records", c)) == 0 for c in chains), found
         assert all(("qms_ledger_checkpoint_age_seconds", c) in found for c in chains), found
         assert found[("qms_consumer_batch_records_sum", "")] >= 3 * PER_PARTITION
-    finally:
         assert worker.stop() == 0, worker.log_tail()
-    try:
         result = await verify_topics(settings, load_verifier(settings), topics=["dossier.v1"])
         assert result.ok, result.first_problem
         assert [r.entries for r in result.chains] == [PER_PARTITION] * 3
         lines = [line for line in worker.log_tail().splitlines()[1:] if line.strip()]
         assert lines and all(json.loads(line)["logger"] for line in lines)
-    finally:
-        await delete_topics_under(kafka_bootstrap, prefix)

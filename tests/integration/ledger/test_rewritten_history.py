@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
+from services.common.topics import ensure_topics, load_topic_specs
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.kafka import read_topics
 from services.intake.ledger.adapters.keys import load_verifier
@@ -30,13 +29,7 @@ from services.intake.ledger.domain.chain import ChainHead, EventRecord, LedgerEn
 from services.intake.ledger.domain.verify import Breakage
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
-from tests.integration.ledger.conftest import (
-    LedgerWorker,
-    ledger_env,
-    produce,
-    settings_from,
-    wait_for_ledger,
-)
+from tests.integration.ledger.conftest import chained_dossiers, produce
 from tests.unit.ledger.builders import dossier_received_value
 
 pytestmark = pytest.mark.integration
@@ -58,30 +51,19 @@ class History:
 @pytest.fixture
 async def honest_history(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[History]:
     """Nine dossier events on partition 0, chained and checkpointed by a real worker."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
     anchor = tmp_path / "anchor.jsonl"
-    env = ledger_env(
-        prefix,
+    values = {0: [dossier_received_value(500 + i) for i in range(EVENTS)]}
+    async with chained_dossiers(
         kafka_bootstrap,
-        tmp_path / "data",
+        tmp_path,
+        values,
+        checkpointed={0: 8},
         QMS_LEDGER_CHECKPOINT_FILE=str(anchor),
         # The verifier's view of the worker: a batch of one record (as the worker below
         # chains them, one produce at a time) may be written before its checkpoint.
         QMS_LEDGER_BATCH_SIZE="1",
-    )
-    settings = settings_from(env)
-    values = [dossier_received_value(500 + i) for i in range(EVENTS)]
-    await produce(kafka_bootstrap, settings.topic("dossier.v1"), {0: values})
-    worker = LedgerWorker(env, tmp_path / "worker.log")
-    worker.start()
-    try:
-        chain = f"{settings.topic('dossier.v1')}/0"
-        await wait_for_ledger(settings, worker, EVENTS, {chain: 8})
-    finally:
-        assert worker.stop() == 0, worker.log_tail()
-    yield History(settings, anchor)
-    await delete_topics_under(kafka_bootstrap, prefix)
+    ) as chained:
+        yield History(chained.settings, anchor)
 
 
 async def replace_with_forgery(history: History) -> None:

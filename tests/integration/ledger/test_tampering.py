@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import typer
-from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
-from services.common.topics import TopicSpec, delete_topics_under, ensure_topics, load_topic_specs
+from services.common.topics import TopicSpec, ensure_topics
 from services.common.users import DEV_NATIONAL_READER_TOKEN
-from services.intake.entrypoints.audit_routes import router, trail_lifespan
+from services.intake.entrypoints.audit_routes import trail_lifespan
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.kafka import read_topics
 from services.intake.ledger.adapters.keys import load_verifier
@@ -29,11 +26,11 @@ from services.intake.ledger.domain.verify import Breakage
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import DEV_PUBLIC_KEY_FILE, LedgerSettings
 from tests.integration.ledger.conftest import (
-    LedgerWorker,
-    ledger_env,
+    ChainedLedger,
+    chained_dossiers,
+    intake_client,
     produce,
-    settings_from,
-    wait_for_ledger,
+    trail_app,
 )
 from tests.unit.ledger.builders import dossier_received_value
 
@@ -42,28 +39,15 @@ pytestmark = pytest.mark.integration
 PER_PARTITION = 8
 NATIONAL_READER = {"Authorization": f"Bearer {DEV_NATIONAL_READER_TOKEN}"}
 SUBJECT = "H56.01-260302-TRAIL"
-
-
-@dataclass(frozen=True)
-class Chained:
-    env: dict[str, str]
-    settings: LedgerSettings
-    checkpoint_file: Path
+CHECKPOINT_FILE = "checkpoints.jsonl"  # in the module's work folder
 
 
 @pytest.fixture(scope="module")
 async def chained(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Chained]:
+) -> AsyncIterator[ChainedLedger]:
     """dossier.v1 with 8 events per partition, chained and checkpointed by a real worker."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
     tmp = tmp_path_factory.mktemp("ledger")
-    checkpoint_file = tmp / "checkpoints.jsonl"
-    env = ledger_env(
-        prefix, kafka_bootstrap, tmp / "data", QMS_LEDGER_CHECKPOINT_FILE=str(checkpoint_file)
-    )
-    settings = settings_from(env)
     values = {
         p: [
             dossier_received_value(p * 100 + i, SUBJECT if i in (1, 6) and p == 2 else None)
@@ -71,20 +55,14 @@ async def chained(
         ]
         for p in range(3)
     }
-    await produce(kafka_bootstrap, settings.topic("dossier.v1"), values)
-    worker = LedgerWorker(env, tmp / "worker.log")
-    worker.start()
-    try:
-        await wait_for_ledger(
-            settings,
-            worker,
-            3 * PER_PARTITION,
-            {settings.topic(f"dossier.v1/{p}"): PER_PARTITION for p in range(3)},
-        )
-    finally:
-        assert worker.stop() == 0, worker.log_tail()
-    yield Chained(env, settings, checkpoint_file)
-    await delete_topics_under(kafka_bootstrap, prefix)
+    async with chained_dossiers(
+        kafka_bootstrap,
+        tmp,
+        values,
+        checkpointed={p: PER_PARTITION for p in range(3)},
+        QMS_LEDGER_CHECKPOINT_FILE=str(tmp / CHECKPOINT_FILE),
+    ) as chained:
+        yield chained
 
 
 async def make_tampered_copy(settings: LedgerSettings, name: str) -> None:
@@ -107,14 +85,14 @@ def audit_cli(env: dict[str, str], *args: str) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
 
-async def test_the_untouched_topic_verifies(chained: Chained) -> None:
+async def test_the_untouched_topic_verifies(chained: ChainedLedger) -> None:
     verifier = load_verifier(chained.settings)
     result = await verify_topics(chained.settings, verifier, topics=["dossier.v1"])
     assert result.ok, result.first_problem
     assert [r.entries for r in result.chains] == [PER_PARTITION] * 3
     assert all(r.anchored_size == PER_PARTITION for r in result.chains)
 
-    anchors = read_notes(chained.checkpoint_file)
+    anchors = read_notes(chained.workdir / CHECKPOINT_FILE)
     assert {n.checkpoint.size for n in anchors} >= {4, 8}
     cli = await asyncio.to_thread(
         audit_cli,
@@ -123,7 +101,7 @@ async def test_the_untouched_topic_verifies(chained: Chained) -> None:
         "--topic",
         "dossier.v1",
         "--checkpoint-file",
-        str(chained.checkpoint_file),
+        str(chained.workdir / CHECKPOINT_FILE),
         "--public-key",
         str(DEV_PUBLIC_KEY_FILE),
     )
@@ -131,7 +109,7 @@ async def test_the_untouched_topic_verifies(chained: Chained) -> None:
     assert "OK: 3 chain(s) verified" in cli.output
 
 
-async def test_a_tampered_copy_fails_naming_the_first_broken_entry(chained: Chained) -> None:
+async def test_a_tampered_copy_fails_naming_the_first_broken_entry(chained: ChainedLedger) -> None:
     settings = chained.settings
     copy = settings.topic("dossier.tampered-copy.v1")
     await make_tampered_copy(settings, copy)
@@ -159,11 +137,11 @@ async def test_a_tampered_copy_fails_naming_the_first_broken_entry(chained: Chai
     assert f"{chain}/2 seq 5 (offset 5): reordered events" in cli.output
 
 
-async def test_a_subject_trail_is_verifiable_offline(chained: Chained, tmp_path: Path) -> None:
-    app = FastAPI()
-    app.include_router(router)
+async def test_a_subject_trail_is_verifiable_offline(
+    chained: ChainedLedger, tmp_path: Path
+) -> None:
     # The first read waits until the subject index has read the ledger (a deadline).
-    app.state.ledger_settings = chained.settings.model_copy(update={"trail_wait_ms": 60_000})
+    app = trail_app(chained.settings.model_copy(update={"trail_wait_ms": 60_000}))
     transport = httpx.ASGITransport(app=app)
     async with (
         trail_lifespan(app),
@@ -198,7 +176,7 @@ async def test_a_subject_trail_is_verifiable_offline(chained: Chained, tmp_path:
     assert "altered event" in tampered.output
 
 
-async def test_subject_proof_in_verify(chained: Chained) -> None:
+async def test_subject_proof_in_verify(chained: ChainedLedger) -> None:
     cli = await asyncio.to_thread(
         audit_cli, chained.env, "verify", "--topic", "dossier.v1", "--subject", SUBJECT
     )
@@ -208,25 +186,10 @@ async def test_subject_proof_in_verify(chained: Chained) -> None:
 
 
 async def test_the_intake_app_serves_the_trail(
-    chained: Chained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chained: ChainedLedger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.intake.config import IntakeSettings
-    from services.intake.entrypoints.app import create_app
-
     monkeypatch.setenv("QMS_TRAIL_WAIT_MS", "60000")  # a deadline for the index's first read
-    intake_settings = IntakeSettings.model_validate(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": chained.settings.kafka_bootstrap_servers,
-            "QMS_TOPIC_PREFIX": chained.settings.topic_prefix,
-            "QMS_DATA_DIR": str(tmp_path),
-        }
-    )
-    app = create_app(intake_settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),  # the lifespan opens and tails the subject index
-        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
-    ):
+    async with intake_client(chained.settings, tmp_path) as client:
         response = await client.get(f"/v1/audit/trail/{SUBJECT}", headers=NATIONAL_READER)
         missing = await client.get(
             "/v1/audit/trail/H56.01-NO-SUCH-DOSSIER", headers=NATIONAL_READER

@@ -6,7 +6,6 @@ a restart, says 503 (not 404) while it is behind, and reads are limited apart fr
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,11 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
-from services.intake.entrypoints.audit_routes import router, trail_lifespan
-from services.intake.entrypoints.problems import install_problem_handlers
+from services.intake.entrypoints.audit_routes import trail_lifespan
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.adapters.trail_index import TrailIndexStore
 from services.intake.ledger.domain.trail import verify_trail
@@ -27,9 +23,9 @@ from services.intake.ledger.settings import LedgerSettings
 from services.intake.ledger.trails import IndexBehind, TrailIndex
 from tests.integration.ledger.conftest import (
     LedgerWorker,
-    ledger_env,
+    chained_dossiers,
     produce,
-    settings_from,
+    trail_app,
     wait_for_ledger,
 )
 from tests.unit.ledger.builders import dossier_received_value
@@ -60,35 +56,21 @@ async def ledger(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Ledger]:
     """dossier.v1 with 40 events per partition, chained by a real worker that keeps running."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
     tmp = tmp_path_factory.mktemp("trail-index")
-    env = ledger_env(
-        prefix,
-        kafka_bootstrap,
-        tmp / "data",
-        QMS_TRAIL_MAX_SEGMENT_ENTRIES="10",
-        QMS_TRAIL_WAIT_MS="60000",  # a deadline for a busy machine, not a measurement
-    )
-    settings = settings_from(env)
     values = {
         p: [dossier_received_value(p * 100 + i, SUBJECTS[p].get(i)) for i in range(PER_PARTITION)]
         for p in range(3)
     }
-    await produce(kafka_bootstrap, settings.topic("dossier.v1"), values)
-    worker = LedgerWorker(env, tmp / "worker.log")
-    worker.start()
-    try:
-        await wait_for_ledger(
-            settings,
-            worker,
-            3 * PER_PARTITION,
-            {settings.topic(f"dossier.v1/{p}"): PER_PARTITION for p in range(3)},
-        )
-        yield Ledger(settings, worker, tmp / "index")
-    finally:
-        worker.stop()
-        await delete_topics_under(kafka_bootstrap, prefix)
+    async with chained_dossiers(
+        kafka_bootstrap,
+        tmp,
+        values,
+        checkpointed={p: PER_PARTITION for p in range(3)},
+        keep_running=True,
+        QMS_TRAIL_MAX_SEGMENT_ENTRIES="10",
+        QMS_TRAIL_WAIT_MS="60000",  # a deadline for a busy machine, not a measurement
+    ) as chained:
+        yield Ledger(chained.settings, chained.worker, tmp / "index")
 
 
 @asynccontextmanager
@@ -205,14 +187,6 @@ async def test_a_subject_is_not_reported_missing_while_the_index_is_behind(
         assert (await index.document("H56.01-NOT-YET-INDEXED"))["chains"] == []
     finally:
         await index.aclose()
-
-
-def trail_app(settings: LedgerSettings) -> FastAPI:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.state.ledger_settings = settings
-    return app
 
 
 async def test_the_endpoint_limits_reads_per_caller_and_answers_503_while_behind(

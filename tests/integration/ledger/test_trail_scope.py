@@ -8,27 +8,16 @@ attacker's request, the refusal, and the victim's trail intact for those who may
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
-from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
 from services.common.users import DEV_NATIONAL_READER_TOKEN
-from services.intake.config import IntakeSettings
-from services.intake.entrypoints.app import create_app
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.domain.trail import verify_trail
-from services.intake.ledger.settings import LedgerSettings
-from tests.integration.ledger.conftest import (
-    LedgerWorker,
-    ledger_env,
-    produce,
-    settings_from,
-    wait_for_ledger,
-)
+from tests.integration.ledger.conftest import ChainedLedger, chained_dossiers, intake_client
 from tests.unit.ledger.builders import dossier_received_value
 
 pytestmark = pytest.mark.integration
@@ -54,50 +43,23 @@ def _event_of(number: int, subject: str, agency: str) -> bytes:
     return json.dumps(event).encode()
 
 
-@dataclass(frozen=True)
-class Ledger:
-    settings: LedgerSettings
-
-
 @pytest.fixture(scope="module")
 async def ledger(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Ledger]:
+) -> AsyncIterator[ChainedLedger]:
     """The victim's and the attacker's dossiers on dossier.v1, chained by a real worker."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, load_topic_specs(prefix=prefix))
-    tmp = tmp_path_factory.mktemp("trail-scope")
-    env = ledger_env(prefix, kafka_bootstrap, tmp / "data")
-    settings = settings_from(env)
     values = {
         0: [_event_of(1, VICTIM, "H56.01"), _event_of(2, ATTACKERS_OWN, "H57.01")],
         1: [_event_of(3, VICTIM, "H56.01")],
     }
-    await produce(kafka_bootstrap, settings.topic("dossier.v1"), values)
-    worker = LedgerWorker(env, tmp / "worker.log")
-    worker.start()
-    try:
-        await wait_for_ledger(settings, worker, 3)
-    finally:
-        assert worker.stop() == 0, worker.log_tail()
-    yield Ledger(settings)
-    await delete_topics_under(kafka_bootstrap, prefix)
+    tmp = tmp_path_factory.mktemp("trail-scope")
+    async with chained_dossiers(kafka_bootstrap, tmp, values) as chained:
+        yield chained
 
 
 @pytest.fixture
-async def intake(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    settings = IntakeSettings.model_validate(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": ledger.settings.kafka_bootstrap_servers,
-            "QMS_TOPIC_PREFIX": ledger.settings.topic_prefix,
-        }
-    )
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),  # the lifespan opens and tails the subject index
-        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
-    ):
+async def intake(ledger: ChainedLedger, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with intake_client(ledger.settings, tmp_path) as client:
         yield client
 
 
@@ -132,7 +94,7 @@ async def test_another_agencys_trail_is_404_exactly_like_a_missing_one(
 
 
 async def test_the_victims_trail_is_intact_for_whoever_may_read_it(
-    intake: httpx.AsyncClient, ledger: Ledger
+    intake: httpx.AsyncClient, ledger: ChainedLedger
 ) -> None:
     verifier = load_verifier(ledger.settings)
     for who, token in VICTIM_READERS.items():

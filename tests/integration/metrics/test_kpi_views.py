@@ -195,7 +195,7 @@ async def test_read_api_serves_every_family(
                 params={"from": "2026-01", "to": "2026-01"},
             )
         ).json()["rows"]
-        # The SQL view and the Python formula agree on a one-month period.
+        # The monthly view and the period query agree on a one-month period.
         assert [r["score"] for r in score] == pytest.approx([r["score"] for r in monthly], abs=1e-3)
         assert (
             await api.get("/v1/kpi/public-service-score/by-agency", params={"period": "2026-W1"})

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import clickhouse_connect
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from schemas.binding import to_kafka_record
@@ -20,6 +20,7 @@ from services.metrics.domain.rows import DossierRow, Rejected, Row, map_record
 from services.metrics.service_layer.ingestion import Ingestor, Record
 from tests.integration.metrics.conftest import running_service, wait_for
 from tests.poison import Poison, poison_records
+from tests.support import dead_letter_headers
 from tests.unit.metrics import factories as f
 from tests.unit.metrics.scenario import ICT, dossier_province, expected_by_agency
 
@@ -38,23 +39,6 @@ async def produce_in_order(
         return [await p for p in pending]
     finally:
         await producer.stop()
-
-
-async def dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[dict[str, str]] = []
-    try:
-        for _ in range(60):
-            batches = await consumer.getmany(timeout_ms=1000)
-            found += [deadletter.read_headers(r.headers) for rs in batches.values() for r in rs]
-            if len(found) >= expected:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_each_poison_kind_is_dead_lettered_and_every_ordinary_event_counted_once(
@@ -86,7 +70,7 @@ async def test_each_poison_kind_is_dead_lettered_and_every_ordinary_event_counte
     total = len(dossiers) + len(audits)
 
     async with running_service(metrics_settings) as api:
-        letters = await dead_letters(
+        letters = await dead_letter_headers(
             kafka_bootstrap, f"{topic_prefix}{deadletter.DEADLETTER_TOPIC}", len(poisons)
         )
         stats = await wait_for(api, lambda s: s["events"] >= total)

@@ -7,9 +7,10 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from services.capa.entrypoints.command_metrics import CommandObservation
-from services.capa.entrypoints.problems import ProblemError
+from services.capa.entrypoints.problems import unavailable
 from services.common.consumer_lag import lag_by_partition
 from services.common.deadletter import DeadLetter, RecordPosition
+from services.common.problems import ProblemError
 from services.common.service_metrics import count_dead_letter, reason_class
 from services.intake.ledger.domain.chain import ChainHead
 from services.intake.ledger.health import ChainHealth, ledger_lag
@@ -78,7 +79,7 @@ def test_commands_are_counted_by_outcome_and_refusal_kind() -> None:
     with CommandObservation("UnitCmd") as seen:
         seen.refused("stale")
     with pytest.raises(ProblemError), CommandObservation("UnitCmd"):
-        raise ProblemError("unavailable", 503, "no decision came back")
+        raise unavailable("no decision came back")
     with CommandObservation("UnitCmd") as seen:
         seen.forwarded()  # the owning worker counts it
     assert sample("qms_capa_commands_total", **refused) == before + 1
