@@ -96,7 +96,7 @@ def render(
     unattributed = 0
     for segment in sorted(segments, key=lambda s: (s.chain, s.first)):
         raw, mine = reader.entries(segment)
-        document = segment_document(segment, mine, values)
+        document = segment_document(segment, mine, values, reader.nodes(segment.chain))
         for item in document["events"]:
             event = item.get("event")
             agency = event.get("agencycode") if isinstance(event, dict) else None

@@ -168,3 +168,18 @@ def test_refusals_name_what_failed() -> None:
         )
     with pytest.raises(ProofError, match="forked tree"):
         verify_consistency(8, 8, [], tree_root(forked), tree_root(leaves))
+
+
+def test_generated_proofs_are_the_reference_proofs() -> None:
+    happy = [v for v in VECTORS["inclusion"] if not v["wantErr"] and v["treeSize"] <= 8]
+    for vector in happy:
+        leaves = LEAVES[: vector["treeSize"]]
+        assert inclusion_proof(vector["leafIdx"], leaves) == _b64(vector["proof"]), vector["file"]
+    happy = [v for v in VECTORS["consistency"] if not v["wantErr"] and v["size2"] <= 8]
+    for vector in happy:
+        if 0 < vector["size1"] < vector["size2"]:
+            leaves = LEAVES[: vector["size2"]]
+            assert consistency_proof(vector["size1"], leaves) == _b64(vector["proof"]), vector[
+                "file"
+            ]
+    assert len(happy) > 3

@@ -4,8 +4,9 @@
 
 The tree of a chain has one leaf per entry, the entry's hash as leaf data, in `seq` order,
 so a tree head of size n commits to entries 0..n-1 and, through their links and leaves, to
-every event they chained. Proof generation works on the leaf hashes of a whole chain (the
-verifier reads them anyway); proof verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 and
+every event they chained. Proofs are built from the roots of perfect subtrees
+(`NodeSource`: the trail index stores them as it reads the ledger, so that a proof costs
+O(log² n) reads, never a scan); verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 and
 names what failed. `Frontier` keeps the right edge of a growing tree (one hash per set bit
 of its size), so the ledger worker signs tree heads without keeping the tree.
 
@@ -19,9 +20,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from services.intake.ledger.domain.chain import HASH_SIZE
-
+HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -42,6 +43,12 @@ def _split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
+class NodeSource(Protocol):
+    """The root of the perfect subtree of `2**level` leaves starting at leaf `index << level`."""
+
+    def __call__(self, level: int, index: int) -> bytes: ...
+
+
 def tree_root(leaves: Sequence[bytes]) -> bytes:
     """MTH(D[n]) over leaf hashes."""
     if not leaves:
@@ -52,32 +59,73 @@ def tree_root(leaves: Sequence[bytes]) -> bytes:
     return merkle_node(tree_root(leaves[:k]), tree_root(leaves[k:]))
 
 
+def range_root(start: int, end: int, node: NodeSource) -> bytes:
+    """MTH(D[start:end]) for the ranges proofs use (`start` aligned to the range's split),
+    from the few perfect subtrees that make it up."""
+    parts: list[bytes] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        while start % (1 << level):
+            level -= 1
+        parts.append(node(level, start >> level))
+        start += 1 << level
+    result = parts[-1]
+    for left in reversed(parts[:-1]):
+        result = merkle_node(left, result)
+    return result
+
+
+def inclusion_path(index: int, size: int, node: NodeSource) -> list[bytes]:
+    """PATH(m, D[n]): the audit path of leaf `index` in the tree of `size` leaves."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index - start < k:
+            path.append(range_root(start + k, end, node))
+            end = start + k
+        else:
+            path.append(range_root(start, start + k, node))
+            start += k
+    return path[::-1]
+
+
+def consistency_path(size1: int, size2: int, node: NodeSource) -> list[bytes]:
+    """PROOF(m, D[n]): that the tree of `size1` leaves is a prefix of the one of `size2`."""
+    if not 0 < size1 <= size2:
+        raise ValueError(f"no consistency proof from size {size1} to size {size2}")
+    path: list[bytes] = []
+    start, end, complete = 0, size2, True
+    while size1 - start != end - start:
+        k = _split(end - start)
+        if size1 - start <= k:
+            path.append(range_root(start + k, end, node))
+            end = start + k
+        else:
+            path.append(range_root(start, start + k, node))
+            start, complete = start + k, False
+    if not complete:
+        path.append(range_root(start, end, node))
+    return path[::-1]
+
+
+def nodes_of(leaves: Sequence[bytes]) -> NodeSource:
+    """A `NodeSource` over leaf hashes held in memory (the verifier's whole chain, tests)."""
+
+    def node(level: int, index: int) -> bytes:
+        return tree_root(leaves[index << level : (index + 1) << level])
+
+    return node
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]): the audit path of leaf `index` in the tree over `leaves`."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf {index} is not in a tree of size {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), tree_root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), tree_root(leaves[:k])]
+    return inclusion_path(index, len(leaves), nodes_of(leaves))
 
 
 def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]): that the tree of size `size1` is a prefix of the tree over `leaves`."""
-    if not 0 < size1 <= len(leaves):
-        raise ValueError(f"no consistency proof from size {size1} to size {len(leaves)}")
-    return _subproof(size1, leaves, complete=True)
-
-
-def _subproof(size1: int, leaves: Sequence[bytes], *, complete: bool) -> list[bytes]:
-    if size1 == len(leaves):
-        return [] if complete else [tree_root(leaves)]
-    k = _split(len(leaves))
-    if size1 <= k:
-        return [*_subproof(size1, leaves[:k], complete=complete), tree_root(leaves[k:])]
-    return [*_subproof(size1 - k, leaves[k:], complete=False), tree_root(leaves[:k])]
+    return consistency_path(size1, len(leaves), nodes_of(leaves))
 
 
 def inclusion_proof_size(index: int, size: int) -> int:
