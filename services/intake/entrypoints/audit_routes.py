@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,12 +20,14 @@ from services.common.credentials import AgencyScope
 from services.common.settings import CommonSettings
 from services.common.users import UserDirectory, load_user_directory
 from services.intake.entrypoints.models import PROBLEM_RESPONSES
+from services.intake.entrypoints.problems import ProblemError
 from services.intake.entrypoints.trail_reads import (
     TrailReader,
     app_trail_source,
     get_trail_reader,
     trail_lifespan,
 )
+from services.intake.ledger.domain.witness import parse_witness
 from services.intake.ledger.trail_pool import RenderedTrail
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,10 @@ class TrailEvent(BaseModel):
         default=None, description="The stored bytes, for a value that is not I-JSON."
     )
     missing: bool | None = Field(default=None, description="The record could not be read.")
+    inclusion: list[str] | None = Field(
+        default=None,
+        description="RFC 9162 inclusion proof (base64 hashes) of the entry in the checkpoint.",
+    )
 
 
 class TrailChain(BaseModel):
@@ -130,6 +136,29 @@ class TrailChain(BaseModel):
     checkpoint: str | None = Field(
         description="The covering signed checkpoint (C2SP tlog-checkpoint note), if any yet."
     )
+    last_inclusion: list[str] | None = Field(
+        default=None,
+        description="RFC 9162 inclusion proof (base64 hashes) of the segment's last entry, "
+        "the checkpoint's last leaf; each event carries its own as `inclusion`.",
+    )
+    consistency: dict[str, Any] | None = Field(
+        default=None,
+        description="With ?witness: `{size, proof}`, the consistency proof between the "
+        "witnessed tree head and the checkpoint's.",
+    )
+
+
+def _witnessed(values: list[str]) -> dict[str, int]:
+    try:
+        return dict(parse_witness(value) for value in values)
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            "invalid-query",
+            "the query does not name witnessed tree heads",
+            [{"field": "witness", "reason": str(exc)}],
+            reason="invalid",
+        ) from exc
 
 
 class Trail(BaseModel):
@@ -163,10 +192,19 @@ async def audit_trail(
     subject: Annotated[str, PathParam(pattern=SUBJECT_PATTERN, max_length=64)],
     source: TrailSourceDep,
     scope: TrailReaderScope,
+    witness: Annotated[
+        list[str],
+        Query(
+            max_length=16,
+            description="A witnessed tree head `<topic>/<partition>@<size>` (repeatable): each "
+            "segment of that chain then carries the consistency proof with it.",
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies a list default per request)
 ) -> Response:
-    """An aggregate's events, their ledger entries, the chain segment and the signed checkpoint."""
+    """An aggregate's events with inclusion proofs, the chain segment and the signed checkpoint."""
+    witnessed = _witnessed(witness)
     async with source.slot():  # 429 past the caller's rate or the global cap on reads
-        trail = await source.trail(subject)  # from the subject index; 503 while it lags
+        trail = await source.trail(subject, witnessed)  # from the subject index; 503 while it lags
     # Another agency's trail is indistinguishable from a missing one.
     if not trail.chains or not visible_to(scope, trail):
         raise HTTPException(404, f"no chained event has subject {subject!r}")

@@ -12,7 +12,9 @@ from aiokafka.errors import KafkaError
 
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import LedgerKeyError, load_verifier
+from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TrailReport, verify_trail
+from services.intake.ledger.domain.witness import check_witnessed, last_witnessed
 from services.intake.ledger.service import VerifyResult, verify_topics
 from services.intake.ledger.settings import LedgerSettings
 
@@ -51,7 +53,10 @@ def verify(
     ] = None,
     trail_file: Annotated[
         Path | None,
-        typer.Option(help="Check a saved GET /v1/audit/trail/{subject} response offline."),
+        typer.Option(
+            help="Check a saved GET /v1/audit/trail/{subject} response offline (with "
+            "--checkpoint-file: against the last witnessed checkpoint of each chain)."
+        ),
     ] = None,
 ) -> None:
     """Recompute every leaf, link and checkpoint; exit 1 naming the first broken entry.
@@ -73,7 +78,10 @@ def verify(
             raise typer.Exit(EXIT_UNREADABLE) from exc
         report = verify_trail(document, verifier)
         _print_trail(report)
-        raise typer.Exit(EXIT_OK if report.ok else EXIT_BROKEN)
+        ok = report.ok
+        if checkpoint_file is not None:
+            ok = _check_witness(document, checkpoint_file, verifier) and ok
+        raise typer.Exit(EXIT_OK if ok else EXIT_BROKEN)
     anchor = checkpoint_file or _existing(settings.checkpoint_file)
     try:
         extra = read_notes(anchor) if anchor is not None else []
@@ -94,6 +102,23 @@ def verify(
     if anchor is not None:
         typer.echo(f"checked against {len(extra)} checkpoint(s) kept outside Kafka in {anchor}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_BROKEN)
+
+
+def _check_witness(document: object, anchor: Path, verifier: Verifier) -> bool:
+    """The trail's checkpoints against the last witnessed ones in `anchor`; True if they hold."""
+    try:
+        witnessed = last_witnessed(read_notes(anchor))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {anchor}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    report = check_witnessed(document, witnessed, verifier)
+    for problem in report.problems:
+        typer.echo(f"BROKEN {problem}")
+    for chain in report.unwitnessed:
+        typer.echo(f"not witnessed: {chain} has no checkpoint in {anchor}")
+    for where in report.witnessed:
+        typer.echo(f"consistent with the witnessed checkpoint: {where}")
+    return report.ok
 
 
 def _existing(path: Path | None) -> Path | None:

@@ -60,7 +60,12 @@ def warm() -> None:
     """Nothing: submitted once so that the process is spawned and imported before a read."""
 
 
-def read(subject: str, max_entries: int, kafka: CommonSettings) -> RenderedTrail:
+def read(
+    subject: str,
+    max_entries: int,
+    kafka: CommonSettings,
+    witness: Mapping[str, int] | None = None,
+) -> RenderedTrail:
     """A subject's whole read: plan its segments, fetch its events from their topic by offset,
     render the document (all of it here, none of it in the process that serves publishers)."""
     segments = _opened().plan(subject, _verifier, max_entries)
@@ -72,7 +77,7 @@ def read(subject: str, max_entries: int, kafka: CommonSettings) -> RenderedTrail
         else {}
     )
     by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
-    return render(subject, segments, by_chain)
+    return render(subject, segments, by_chain, witness)
 
 
 def _wanted(segments: Sequence[Segment]) -> dict[tuple[str, int], list[int]]:
@@ -83,7 +88,10 @@ def _wanted(segments: Sequence[Segment]) -> dict[tuple[str, int], list[int]]:
 
 
 def render(
-    subject: str, segments: Sequence[Segment], values: Mapping[tuple[str, int], bytes]
+    subject: str,
+    segments: Sequence[Segment],
+    values: Mapping[tuple[str, int], bytes],
+    witness: Mapping[str, int] | None = None,
 ) -> RenderedTrail:
     """The document of planned `segments`, with the event `values` by (chain, offset).
 
@@ -96,7 +104,10 @@ def render(
     unattributed = 0
     for segment in sorted(segments, key=lambda s: (s.chain, s.first)):
         raw, mine = reader.entries(segment)
-        document = segment_document(segment, mine, values, reader.nodes(segment.chain))
+        nodes = reader.nodes(segment.chain)
+        document = segment_document(
+            segment, mine, values, nodes, (witness or {}).get(segment.chain)
+        )
         for item in document["events"]:
             event = item.get("event")
             agency = event.get("agencycode") if isinstance(event, dict) else None

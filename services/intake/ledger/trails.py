@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -86,7 +86,7 @@ class TrailIndex:
         await _within(asyncio.to_thread(self._writer.shutdown, wait=True))
         self.store.close()
 
-    async def read(self, subject: str) -> RenderedTrail:
+    async def read(self, subject: str, witness: Mapping[str, int] | None = None) -> RenderedTrail:
         """The trail of `subject` as far as the ledger is indexed (no chains: none chained).
 
         Waits up to `QMS_TRAIL_WAIT_MS` for the index to reach the ledger's end as last seen
@@ -107,6 +107,7 @@ class TrailIndex:
             subject,
             self.settings.trail_max_segment_entries,
             self.settings,
+            dict(witness or {}),
         )
         if not rendered.chains and not reached:
             lag = tailer.lag(ends)

@@ -115,6 +115,8 @@ def nodes_of(leaves: Sequence[bytes]) -> NodeSource:
     """A `NodeSource` over leaf hashes held in memory (the verifier's whole chain, tests)."""
 
     def node(level: int, index: int) -> bytes:
+        if (index + 1) << level > len(leaves):
+            raise LookupError(f"no subtree {level}/{index} in a tree of size {len(leaves)}")
         return tree_root(leaves[index << level : (index + 1) << level])
 
     return node

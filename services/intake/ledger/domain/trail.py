@@ -30,6 +30,7 @@ from services.intake.ledger.domain.chain import LedgerEntry, leaf_hash, tree_lea
 from services.intake.ledger.domain.merkle import (
     NodeSource,
     ProofError,
+    consistency_path,
     inclusion_path,
     merkle_leaf,
     nodes_of,
@@ -112,10 +113,12 @@ def segment_document(
     mine: Sequence[LedgerEntry],
     values: Mapping[tuple[str, int], bytes],
     nodes: NodeSource | None = None,
+    witnessed: int | None = None,
 ) -> dict[str, Any]:
     """One item of a trail's `chains`, all but its `entries`: the subject's events (`mine`,
     the entries at `segment.seqs`, with their `values` by (chain, offset)), the checkpoint
-    and, given the chain's Merkle `nodes`, the inclusion proofs in the checkpoint's tree."""
+    and, given the chain's Merkle `nodes`, the inclusion proofs in the checkpoint's tree
+    and the consistency proof with the `witnessed` tree size (`domain/witness.py`)."""
     size = segment.checkpoint.checkpoint.size if segment.checkpoint else 0
     events = []
     for entry in mine:
@@ -132,6 +135,13 @@ def segment_document(
     }
     if nodes is not None and size:
         document["last_inclusion"] = _b64_list(inclusion_path(size - 1, size, nodes))
+        if witnessed:
+            first, second = sorted((witnessed, size))
+            try:
+                proof = consistency_path(first, second, nodes) if first < second else []
+            except LookupError:  # a witnessed size beyond what the index holds: no proof
+                return document
+            document["consistency"] = {"size": witnessed, "proof": _b64_list(proof)}
     return document
 
 
@@ -144,6 +154,7 @@ def trail_from_segments(
     segments: Sequence[tuple[Segment, Sequence[LedgerEntry]]],
     values: Mapping[tuple[str, int], bytes],
     nodes: Mapping[str, NodeSource] | None = None,
+    witness: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The trail document: per segment (with its entries `first..end`) the subject's events
     (`values` by (chain, offset)), the entries and the checkpoint. A chain split into several
@@ -152,7 +163,13 @@ def trail_from_segments(
     for segment, entries in sorted(segments, key=lambda item: (item[0].chain, item[0].first)):
         by_seq = {entry.seq: entry for entry in entries}
         mine = [by_seq[seq] for seq in segment.seqs]
-        document = segment_document(segment, mine, values, (nodes or {}).get(segment.chain))
+        document = segment_document(
+            segment,
+            mine,
+            values,
+            (nodes or {}).get(segment.chain),
+            (witness or {}).get(segment.chain),
+        )
         documents.append({**document, "entries": [e.to_json() for e in entries]})
     return {"version": TRAIL_VERSION, "subject": subject, "chains": documents}
 
@@ -161,6 +178,7 @@ def build_trail(
     subject: str,
     chains: Mapping[str, ChainMaterial],
     max_entries: int = DEFAULT_MAX_SEGMENT_ENTRIES,
+    witness: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The trail document of `subject` from whole chains (see module docstring)."""
     segments: list[tuple[Segment, Sequence[LedgerEntry]]] = []
@@ -179,7 +197,7 @@ def build_trail(
         for segment in plan_segments(chain, seqs, covering, max_entries):
             segments.append((segment, material.entries[segment.first : segment.end + 1]))
         values.update({(chain, offset): value for offset, value in material.values.items()})
-    return trail_from_segments(subject, segments, values, nodes)
+    return trail_from_segments(subject, segments, values, nodes, witness)
 
 
 def covering_checkpoint(
