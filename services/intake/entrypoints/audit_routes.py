@@ -211,3 +211,41 @@ async def audit_trail(
     # Sent as built (JSON rendered in a reader process): re-serialising through a model could
     # drop a null inside an event, and the event must stay canonicalisable to its leaf.
     return Response(trail.body, media_type="application/json")
+
+
+CHAIN_PATTERN = r"^[A-Za-z0-9._-]{1,200}/[0-9]{1,6}$"
+
+
+@router.get(
+    "/v1/audit/consistency/{chain:path}",
+    response_model=None,
+    responses={
+        200: {"description": "`{chain, first, second, proof}`; check with `qms audit verify`."},
+        401: PROBLEM_RESPONSES[401],
+        404: {**PROBLEM_RESPONSES[503], "description": "The chain has fewer entries."},
+        422: {**PROBLEM_RESPONSES[422], "description": "Not a chain, or sizes out of order."},
+        429: PROBLEM_RESPONSES[429],
+        503: PROBLEM_RESPONSES[503],
+    },
+)
+async def audit_consistency(
+    chain: Annotated[str, PathParam(pattern=CHAIN_PATTERN, examples=["qms.dossier.v1/0"])],
+    first: Annotated[int, Query(ge=1, description="The smaller tree size (a checkpoint's).")],
+    second: Annotated[int, Query(ge=1, description="The larger tree size (a checkpoint's).")],
+    source: TrailSourceDep,
+    scope: TrailReaderScope,  # any valid credential: a proof holds hashes, no agency data
+) -> Response:
+    """The RFC 9162 consistency proof between two tree sizes of a chain, with their checkpoints."""
+    if second <= first:
+        raise ProblemError(
+            422,
+            "invalid-query",
+            "the tree sizes are out of order",
+            [{"field": "second", "reason": f"must be larger than first ({first})"}],
+            reason="invalid",
+        )
+    async with source.slot():
+        body = await source.consistency(chain, first, second)
+    if body is None:
+        raise HTTPException(404, f"chain {chain!r} has fewer than {second} indexed entries")
+    return Response(body, media_type="application/json")

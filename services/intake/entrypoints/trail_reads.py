@@ -99,6 +99,17 @@ class TrailSource:
         except (KafkaError, LookupError, OSError, BrokenProcessPool) as exc:
             raise _unavailable(f"the ledger cannot be read: {exc}", 5) from exc
 
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        """The consistency proof document; 503 (problem, Retry-After) while it cannot answer."""
+        if self.index is None:
+            raise _unavailable("the trail index is not running in this process", 5)
+        try:
+            return await self.index.consistency(chain, first, second)
+        except IndexBehind as exc:
+            raise _unavailable(str(exc), min(30, 1 + exc.lag // 10_000)) from exc
+        except (LookupError, OSError, BrokenProcessPool) as exc:
+            raise _unavailable(f"the ledger cannot be read: {exc}", 5) from exc
+
 
 def _unavailable(detail: str, retry_after: int) -> ProblemError:
     return ProblemError(
@@ -122,6 +133,9 @@ class TrailReader:
 
     async def trail(self, subject: str, witness: Mapping[str, int] | None = None) -> RenderedTrail:
         return await self.source.trail(subject, witness)
+
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        return await self.source.consistency(chain, first, second)
 
 
 def trail_source_for(state: Any) -> TrailSource:

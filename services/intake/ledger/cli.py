@@ -14,7 +14,11 @@ from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import LedgerKeyError, load_verifier
 from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TrailReport, verify_trail
-from services.intake.ledger.domain.witness import check_witnessed, last_witnessed
+from services.intake.ledger.domain.witness import (
+    check_consistency_document,
+    check_witnessed,
+    last_witnessed,
+)
 from services.intake.ledger.service import VerifyResult, verify_topics
 from services.intake.ledger.settings import LedgerSettings
 
@@ -51,6 +55,10 @@ def verify(
         Path | None,
         typer.Option(help="Verifier key file (name+id+key line, or PEM); default from settings."),
     ] = None,
+    consistency_file: Annotated[
+        Path | None,
+        typer.Option(help="Check a saved GET /v1/audit/consistency/{chain} response offline."),
+    ] = None,
     trail_file: Annotated[
         Path | None,
         typer.Option(
@@ -70,6 +78,8 @@ def verify(
     except LedgerKeyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
+    if consistency_file is not None:
+        _verify_consistency_file(consistency_file, verifier)
     if trail_file is not None:
         try:
             document = json.loads(trail_file.read_text(encoding="utf-8"))
@@ -102,6 +112,21 @@ def verify(
     if anchor is not None:
         typer.echo(f"checked against {len(extra)} checkpoint(s) kept outside Kafka in {anchor}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_BROKEN)
+
+
+def _verify_consistency_file(path: Path, verifier: Verifier) -> None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {path}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    problem = check_consistency_document(document, verifier)
+    if problem is not None:
+        typer.echo(f"BROKEN {problem}")
+        raise typer.Exit(EXIT_BROKEN)
+    sizes = f"{document['first']['size']} → {document['second']['size']}"
+    typer.echo(f"OK: {document['chain']}: the tree of size {sizes} only grew (consistency proof)")
+    raise typer.Exit(EXIT_OK)
 
 
 def _check_witness(document: object, anchor: Path, verifier: Verifier) -> bool:

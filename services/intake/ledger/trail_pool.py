@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from services.intake.ledger.adapters.kafka import fetch_values
 from services.intake.ledger.adapters.keys import verifier_from_text
 from services.intake.ledger.adapters.trail_index import TrailIndexReader
 from services.intake.ledger.domain.chain import chain_key, split_chain_key
+from services.intake.ledger.domain.merkle import consistency_path
 from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TRAIL_VERSION, Segment, segment_document
 
@@ -133,3 +135,22 @@ def _opened() -> TrailIndexReader:
     if _reader is None:
         raise RuntimeError("open_reader was not run in this process")
     return _reader
+
+
+def consistency(chain: str, first: int, second: int) -> bytes | None:
+    """The consistency proof between tree sizes `first` < `second` of `chain`, with the signed
+    checkpoints of those sizes (when there are), as JSON; None when the index holds fewer
+    than `second` entries of the chain."""
+    reader = _opened()
+    if reader.chain_size(chain) < second:
+        return None
+    proof = consistency_path(first, second, reader.nodes(chain))
+    notes = [reader.checkpoint_of_size(chain, size, _verifier) for size in (first, second)]
+    return _dumps(
+        {
+            "chain": chain,
+            "first": {"size": first, "checkpoint": notes[0].text if notes[0] else None},
+            "second": {"size": second, "checkpoint": notes[1].text if notes[1] else None},
+            "proof": [base64.b64encode(h).decode() for h in proof],
+        }
+    )

@@ -114,6 +114,15 @@ class TrailIndex:
             raise IndexBehind(lag, f"the trail index is {lag} ledger records behind")
         return rendered
 
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        """The consistency proof document between two tree sizes (`trail_pool.consistency`)."""
+        tailer = self.tailer
+        reached = await tailer.wait_for(dict(tailer.ends), self.settings.trail_wait_ms / 1000)
+        if not tailer.ready or not reached:
+            raise IndexBehind(tailer.lag(), "the trail index is still reading the ledger")
+        result: bytes | None = await self._in_pool(trail_pool.consistency, chain, first, second)
+        return result
+
     async def document(self, subject: str) -> dict[str, Any]:
         """`read`, parsed (for tests and tools; the endpoint sends the bytes as they are)."""
         document: dict[str, Any] = json.loads((await self.read(subject)).body)

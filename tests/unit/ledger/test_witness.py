@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.intake.ledger.domain.chain import EventRecord
+from services.intake.ledger.domain.chain import EventRecord, tree_leaves
+from services.intake.ledger.domain.merkle import consistency_proof
 from services.intake.ledger.domain.note import SignedCheckpoint
 from services.intake.ledger.domain.trail import ChainMaterial, build_trail, verify_trail
 from services.intake.ledger.domain.verify import Breakage
@@ -129,3 +131,27 @@ def test_the_offline_verifier_refuses_a_trail_inconsistent_with_the_anchor(tmp_p
     assert result.exit_code == 1, result.output
     assert "inconsistent with the witnessed checkpoint" in result.output
     assert ENTRIES[0].chain == CHAIN
+
+
+def test_the_offline_verifier_checks_a_consistency_proof_file(tmp_path: Path) -> None:
+    key = tmp_path / "ledger.vkey"
+    key.write_text(SIGNER.verifier().vkey + "\n")
+    leaves = tree_leaves(ENTRIES[:11])
+    proof = [base64.b64encode(h).decode() for h in consistency_proof(4, leaves)]
+    document: dict[str, Any] = {
+        "chain": CHAIN,
+        "first": {"size": 4, "checkpoint": CHECKPOINTS[0].text},
+        "second": {"size": 11, "checkpoint": CHECKPOINTS[2].text},
+        "proof": proof,
+    }
+    saved = tmp_path / "consistency.json"
+    env = {"QMS_LEDGER_KEY_NAME": SIGNER.name}
+    saved.write_text(json.dumps(document))
+    result = audit("verify", "--consistency-file", str(saved), "--public-key", str(key), **env)
+    assert result.exit_code == 0, result.output
+    assert "size 4 → 11 only grew" in result.output
+    document["proof"] = proof[::-1]  # swapped hashes
+    saved.write_text(json.dumps(document))
+    result = audit("verify", "--consistency-file", str(saved), "--public-key", str(key), **env)
+    assert result.exit_code == 1, result.output
+    assert "proof does not hold" in result.output

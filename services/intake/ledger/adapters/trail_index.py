@@ -281,6 +281,21 @@ class TrailIndexReader:
 
         return node
 
+    def chain_size(self, chain: str) -> int:
+        """How many entries of `chain` the index holds (0 for a chain it never saw)."""
+        try:
+            raw = self._snapshot()[b"H" + chain.encode()]
+        except KeyError:
+            return 0
+        return _ChainState(**json.loads(raw)).size
+
+    def checkpoint_of_size(
+        self, chain: str, size: int, verifier: Verifier | None
+    ) -> SignedCheckpoint | None:
+        """A signed checkpoint of exactly `size` (one the `verifier` accepts, given one)."""
+        covering = _SnapshotCheckpoints(self._snapshot(), chain, size, verifier)
+        return covering.of_size(size)
+
     def entries(self, segment: Segment) -> tuple[list[bytes], list[LedgerEntry]]:
         """The JSON of a planned segment's entries `first..end` (never rewritten once
         indexed), and the subject's entries among them, parsed."""
@@ -326,6 +341,9 @@ class _SnapshotCheckpoints:
         # (first, last]: exactly `domain/trail.py`'s `covering_checkpoint`.
         above = self._first(last + 1, self.chain_size, backwards=False)
         return above if above is not None else self._first(first + 1, last, backwards=True)
+
+    def of_size(self, size: int) -> SignedCheckpoint | None:
+        return self._first(size, size, backwards=False)
 
     def _first(self, low: int, high: int, *, backwards: bool) -> SignedCheckpoint | None:
         if low > high:

@@ -116,3 +116,37 @@ def _against(
             f"one of size {size}: {exc}"
         )
     return None
+
+
+def check_consistency_document(document: Any, verifier: Verifier) -> Problem | None:
+    """A saved `GET /v1/audit/consistency/{chain}` answer: both checkpoints signed by the key,
+    of the sizes the proof is for, and the proof from the first tree head to the second."""
+    chain = str(document.get("chain", "?")) if isinstance(document, dict) else "?"
+
+    def refused(kind: Breakage, detail: str) -> Problem:
+        return Problem(chain, 0, None, kind, detail)
+
+    try:
+        notes = []
+        for which in ("first", "second"):
+            part = document[which]
+            if not part.get("checkpoint"):
+                return refused(Breakage.MALFORMED, f"{which}: no signed checkpoint of that size")
+            note = parse_note(part["checkpoint"])
+            if note.checkpoint.size != part["size"] or note.checkpoint.chain != chain:
+                return refused(Breakage.MALFORMED, f"{which}: the checkpoint is of another tree")
+            if not note.verified_by(verifier):
+                return refused(
+                    Breakage.BAD_SIGNATURE,
+                    f"{which}: checkpoint of size {part['size']} is not signed by {verifier.name}",
+                )
+            notes.append(note.checkpoint)
+        proof = [base64.b64decode(h, validate=True) for h in document["proof"]]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        return refused(Breakage.MALFORMED, f"not a consistency proof document: {exc}")
+    first, second = notes
+    try:
+        verify_consistency(first.size, second.size, proof, first.root, second.root)
+    except ProofError as exc:
+        return refused(Breakage.BAD_PROOF, str(exc))
+    return None
