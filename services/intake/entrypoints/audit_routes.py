@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,6 +28,7 @@ from services.intake.entrypoints.trail_reads import (
     get_trail_reader,
     trail_lifespan,
 )
+from services.intake.ledger.domain.witness import parse_witness
 from services.intake.ledger.trail_pool import RenderedTrail
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,10 @@ class TrailEvent(BaseModel):
         default=None, description="The stored bytes, for a value that is not I-JSON."
     )
     missing: bool | None = Field(default=None, description="The record could not be read.")
+    inclusion: list[str] | None = Field(
+        default=None,
+        description="RFC 9162 inclusion proof (base64 hashes) of the entry in the checkpoint.",
+    )
 
 
 class TrailChain(BaseModel):
@@ -125,6 +130,29 @@ class TrailChain(BaseModel):
     checkpoint: str | None = Field(
         description="The covering signed checkpoint (C2SP tlog-checkpoint note), if any yet."
     )
+    last_inclusion: list[str] | None = Field(
+        default=None,
+        description="RFC 9162 inclusion proof (base64 hashes) of the segment's last entry, "
+        "the checkpoint's last leaf; each event carries its own as `inclusion`.",
+    )
+    consistency: dict[str, Any] | None = Field(
+        default=None,
+        description="With ?witness: `{size, proof}`, the consistency proof between the "
+        "witnessed tree head and the checkpoint's.",
+    )
+
+
+def _witnessed(values: list[str]) -> dict[str, int]:
+    try:
+        return dict(parse_witness(value) for value in values)
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            "invalid-query",
+            "the query does not name witnessed tree heads",
+            [{"field": "witness", "reason": str(exc)}],
+            reason="invalid",
+        ) from exc
 
 
 class Trail(BaseModel):
@@ -158,13 +186,62 @@ async def audit_trail(
     subject: Annotated[str, PathParam(pattern=SUBJECT_PATTERN, max_length=64)],
     source: TrailSourceDep,
     scope: TrailReaderScope,
+    witness: Annotated[
+        list[str],
+        Query(
+            max_length=16,
+            description="A witnessed tree head `<topic>/<partition>@<size>` (repeatable): each "
+            "segment of that chain then carries the consistency proof with it.",
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies a list default per request)
 ) -> Response:
-    """An aggregate's events, their ledger entries, the chain segment and the signed checkpoint."""
+    """An aggregate's events with inclusion proofs, the chain segment and the signed checkpoint."""
+    witnessed = _witnessed(witness)
     async with source.slot():  # 429 past the caller's rate or the global cap on reads
-        trail = await source.trail(subject)  # from the subject index; 503 while it lags
+        trail = await source.trail(subject, witnessed)  # from the subject index; 503 while it lags
     # Another agency's trail is indistinguishable from a missing one.
     if not trail.chains or not visible_to(scope, trail):
         raise ProblemError(404, "trail-not-found", f"no chained event has subject {subject!r}")
     # Sent as built (JSON rendered in a reader process): re-serialising through a model could
     # drop a null inside an event, and the event must stay canonicalisable to its leaf.
     return Response(trail.body, media_type="application/json")
+
+
+CHAIN_PATTERN = r"^[A-Za-z0-9._-]{1,200}/[0-9]{1,6}$"
+
+
+@router.get(
+    "/v1/audit/consistency/{chain:path}",
+    response_model=None,
+    responses={
+        200: {"description": "`{chain, first, second, proof}`; check with `qms audit verify`."},
+        401: PROBLEM_RESPONSES[401],
+        404: {**PROBLEM_RESPONSES[503], "description": "The chain has fewer entries."},
+        422: {**PROBLEM_RESPONSES[422], "description": "Not a chain, or sizes out of order."},
+        429: PROBLEM_RESPONSES[429],
+        503: PROBLEM_RESPONSES[503],
+    },
+)
+async def audit_consistency(
+    chain: Annotated[str, PathParam(pattern=CHAIN_PATTERN, examples=["qms.dossier.v1/0"])],
+    first: Annotated[int, Query(ge=1, description="The smaller tree size (a checkpoint's).")],
+    second: Annotated[int, Query(ge=1, description="The larger tree size (a checkpoint's).")],
+    source: TrailSourceDep,
+    scope: TrailReaderScope,  # any valid credential: a proof holds hashes, no agency data
+) -> Response:
+    """The RFC 9162 consistency proof between two tree sizes of a chain, with their checkpoints."""
+    if second <= first:
+        raise ProblemError(
+            422,
+            "invalid-query",
+            "the tree sizes are out of order",
+            [{"field": "second", "reason": f"must be larger than first ({first})"}],
+            reason="invalid",
+        )
+    async with source.slot():
+        body = await source.consistency(chain, first, second)
+    if body is None:
+        raise ProblemError(
+            404, "chain-too-short", f"chain {chain!r} has fewer than {second} indexed entries"
+        )
+    return Response(body, media_type="application/json")

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -88,15 +88,26 @@ class TrailSource:
             self.settings.trail_max_concurrent_reads,
         )
 
-    async def trail(self, subject: str) -> RenderedTrail:
+    async def trail(self, subject: str, witness: Mapping[str, int] | None = None) -> RenderedTrail:
         """The document from the index; 503 (problem, Retry-After) while it cannot answer."""
         if self.index is None:
             raise _unavailable("the trail index is not running in this process", 5)
         try:
-            return await self.index.read(subject)
+            return await self.index.read(subject, witness)
         except IndexBehind as exc:
             raise _unavailable(str(exc), min(30, 1 + exc.lag // 10_000)) from exc
         except (KafkaError, LookupError, OSError, BrokenProcessPool) as exc:
+            raise _unavailable(f"the ledger cannot be read: {exc}", 5) from exc
+
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        """The consistency proof document; 503 (problem, Retry-After) while it cannot answer."""
+        if self.index is None:
+            raise _unavailable("the trail index is not running in this process", 5)
+        try:
+            return await self.index.consistency(chain, first, second)
+        except IndexBehind as exc:
+            raise _unavailable(str(exc), min(30, 1 + exc.lag // 10_000)) from exc
+        except (LookupError, OSError, BrokenProcessPool) as exc:
             raise _unavailable(f"the ledger cannot be read: {exc}", 5) from exc
 
 
@@ -120,8 +131,11 @@ class TrailReader:
     def slot(self) -> AbstractAsyncContextManager[None]:
         return self.source.limiter.slot(self.caller)
 
-    async def trail(self, subject: str) -> RenderedTrail:
-        return await self.source.trail(subject)
+    async def trail(self, subject: str, witness: Mapping[str, int] | None = None) -> RenderedTrail:
+        return await self.source.trail(subject, witness)
+
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        return await self.source.consistency(chain, first, second)
 
 
 def trail_source_for(state: Any) -> TrailSource:

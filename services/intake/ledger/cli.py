@@ -12,7 +12,13 @@ from aiokafka.errors import KafkaError
 
 from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import LedgerKeyError, load_verifier
+from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TrailReport, verify_trail
+from services.intake.ledger.domain.witness import (
+    check_consistency_document,
+    check_witnessed,
+    last_witnessed,
+)
 from services.intake.ledger.service import VerifyResult, verify_topics
 from services.intake.ledger.settings import LedgerSettings
 
@@ -49,9 +55,16 @@ def verify(
         Path | None,
         typer.Option(help="Verifier key file (name+id+key line, or PEM); default from settings."),
     ] = None,
+    consistency_file: Annotated[
+        Path | None,
+        typer.Option(help="Check a saved GET /v1/audit/consistency/{chain} response offline."),
+    ] = None,
     trail_file: Annotated[
         Path | None,
-        typer.Option(help="Check a saved GET /v1/audit/trail/{subject} response offline."),
+        typer.Option(
+            help="Check a saved GET /v1/audit/trail/{subject} response offline (with "
+            "--checkpoint-file: against the last witnessed checkpoint of each chain)."
+        ),
     ] = None,
 ) -> None:
     """Recompute every leaf, link and checkpoint; exit 1 naming the first broken entry.
@@ -65,6 +78,8 @@ def verify(
     except LedgerKeyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNREADABLE) from exc
+    if consistency_file is not None:
+        _verify_consistency_file(consistency_file, verifier)
     if trail_file is not None:
         try:
             document = json.loads(trail_file.read_text(encoding="utf-8"))
@@ -73,7 +88,10 @@ def verify(
             raise typer.Exit(EXIT_UNREADABLE) from exc
         report = verify_trail(document, verifier)
         _print_trail(report)
-        raise typer.Exit(EXIT_OK if report.ok else EXIT_BROKEN)
+        ok = report.ok
+        if checkpoint_file is not None:
+            ok = _check_witness(document, checkpoint_file, verifier) and ok
+        raise typer.Exit(EXIT_OK if ok else EXIT_BROKEN)
     anchor = checkpoint_file or _existing(settings.checkpoint_file)
     try:
         extra = read_notes(anchor) if anchor is not None else []
@@ -94,6 +112,38 @@ def verify(
     if anchor is not None:
         typer.echo(f"checked against {len(extra)} checkpoint(s) kept outside Kafka in {anchor}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_BROKEN)
+
+
+def _verify_consistency_file(path: Path, verifier: Verifier) -> None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {path}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    problem = check_consistency_document(document, verifier)
+    if problem is not None:
+        typer.echo(f"BROKEN {problem}")
+        raise typer.Exit(EXIT_BROKEN)
+    sizes = f"{document['first']['size']} → {document['second']['size']}"
+    typer.echo(f"OK: {document['chain']}: the tree of size {sizes} only grew (consistency proof)")
+    raise typer.Exit(EXIT_OK)
+
+
+def _check_witness(document: object, anchor: Path, verifier: Verifier) -> bool:
+    """The trail's checkpoints against the last witnessed ones in `anchor`; True if they hold."""
+    try:
+        witnessed = last_witnessed(read_notes(anchor))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {anchor}: {exc}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE) from exc
+    report = check_witnessed(document, witnessed, verifier)
+    for problem in report.problems:
+        typer.echo(f"BROKEN {problem}")
+    for chain in report.unwitnessed:
+        typer.echo(f"not witnessed: {chain} has no checkpoint in {anchor}")
+    for where in report.witnessed:
+        typer.echo(f"consistent with the witnessed checkpoint: {where}")
+    return report.ok
 
 
 def _existing(path: Path | None) -> Path | None:

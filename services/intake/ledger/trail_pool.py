@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from services.intake.ledger.adapters.kafka import fetch_values
 from services.intake.ledger.adapters.keys import verifier_from_text
 from services.intake.ledger.adapters.trail_index import TrailIndexReader
 from services.intake.ledger.domain.chain import chain_key, split_chain_key
+from services.intake.ledger.domain.merkle import consistency_path
 from services.intake.ledger.domain.note import Verifier
 from services.intake.ledger.domain.trail import TRAIL_VERSION, Segment, segment_document
 
@@ -60,7 +62,12 @@ def warm() -> None:
     """Nothing: submitted once so that the process is spawned and imported before a read."""
 
 
-def read(subject: str, max_entries: int, kafka: CommonSettings) -> RenderedTrail:
+def read(
+    subject: str,
+    max_entries: int,
+    kafka: CommonSettings,
+    witness: Mapping[str, int] | None = None,
+) -> RenderedTrail:
     """A subject's whole read: plan its segments, fetch its events from their topic by offset,
     render the document (all of it here, none of it in the process that serves publishers)."""
     segments = _opened().plan(subject, _verifier, max_entries)
@@ -72,7 +79,7 @@ def read(subject: str, max_entries: int, kafka: CommonSettings) -> RenderedTrail
         else {}
     )
     by_chain = {(chain_key(t, p), offset): value for (t, p, offset), value in values.items()}
-    return render(subject, segments, by_chain)
+    return render(subject, segments, by_chain, witness)
 
 
 def _wanted(segments: Sequence[Segment]) -> dict[tuple[str, int], list[int]]:
@@ -83,7 +90,10 @@ def _wanted(segments: Sequence[Segment]) -> dict[tuple[str, int], list[int]]:
 
 
 def render(
-    subject: str, segments: Sequence[Segment], values: Mapping[tuple[str, int], bytes]
+    subject: str,
+    segments: Sequence[Segment],
+    values: Mapping[tuple[str, int], bytes],
+    witness: Mapping[str, int] | None = None,
 ) -> RenderedTrail:
     """The document of planned `segments`, with the event `values` by (chain, offset).
 
@@ -96,7 +106,10 @@ def render(
     unattributed = 0
     for segment in sorted(segments, key=lambda s: (s.chain, s.first)):
         raw, mine = reader.entries(segment)
-        document = segment_document(segment, mine, values)
+        nodes = reader.nodes(segment.chain)
+        document = segment_document(
+            segment, mine, values, nodes, (witness or {}).get(segment.chain)
+        )
         for item in document["events"]:
             event = item.get("event")
             agency = event.get("agencycode") if isinstance(event, dict) else None
@@ -122,3 +135,22 @@ def _opened() -> TrailIndexReader:
     if _reader is None:
         raise RuntimeError("open_reader was not run in this process")
     return _reader
+
+
+def consistency(chain: str, first: int, second: int) -> bytes | None:
+    """The consistency proof between tree sizes `first` < `second` of `chain`, with the signed
+    checkpoints of those sizes (when there are), as JSON; None when the index holds fewer
+    than `second` entries of the chain."""
+    reader = _opened()
+    if reader.chain_size(chain) < second:
+        return None
+    proof = consistency_path(first, second, reader.nodes(chain))
+    notes = [reader.checkpoint_of_size(chain, size, _verifier) for size in (first, second)]
+    return _dumps(
+        {
+            "chain": chain,
+            "first": {"size": first, "checkpoint": notes[0].text if notes[0] else None},
+            "second": {"size": second, "checkpoint": notes[1].text if notes[1] else None},
+            "proof": [base64.b64encode(h).decode() for h in proof],
+        }
+    )

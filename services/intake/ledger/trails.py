@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -86,7 +86,7 @@ class TrailIndex:
         await _within(asyncio.to_thread(self._writer.shutdown, wait=True))
         self.store.close()
 
-    async def read(self, subject: str) -> RenderedTrail:
+    async def read(self, subject: str, witness: Mapping[str, int] | None = None) -> RenderedTrail:
         """The trail of `subject` as far as the ledger is indexed (no chains: none chained).
 
         Waits up to `QMS_TRAIL_WAIT_MS` for the index to reach the ledger's end as last seen
@@ -107,11 +107,21 @@ class TrailIndex:
             subject,
             self.settings.trail_max_segment_entries,
             self.settings,
+            dict(witness or {}),
         )
         if not rendered.chains and not reached:
             lag = tailer.lag(ends)
             raise IndexBehind(lag, f"the trail index is {lag} ledger records behind")
         return rendered
+
+    async def consistency(self, chain: str, first: int, second: int) -> bytes | None:
+        """The consistency proof document between two tree sizes (`trail_pool.consistency`)."""
+        tailer = self.tailer
+        reached = await tailer.wait_for(dict(tailer.ends), self.settings.trail_wait_ms / 1000)
+        if not tailer.ready or not reached:
+            raise IndexBehind(tailer.lag(), "the trail index is still reading the ledger")
+        result: bytes | None = await self._in_pool(trail_pool.consistency, chain, first, second)
+        return result
 
     async def document(self, subject: str) -> dict[str, Any]:
         """`read`, parsed (for tests and tools; the endpoint sends the bytes as they are)."""

@@ -139,14 +139,16 @@ def build_ledger_app(
     chained_topics = set(settings.chained_topic_names())
 
     async def publish_checkpoint(head: ChainHead) -> None:
-        """Sign the head of a chain, publish the note and append it to the anchor file."""
+        """Sign the tree head of a chain, publish the note and append it to the anchor file."""
         key = chain_key(head.topic, head.partition)
-        note = sign_checkpoint(
-            Checkpoint(
-                origin_for(settings.origin_prefix, head.topic, head.partition), head.size, head.head
-            ),
-            signer,
-        )
+        tree = head.tree()
+        if tree is None:
+            # A head stored before chains had Merkle trees: signing its hash would be a root
+            # no proof leads to, so the chain stays unanchored (the verifier says so).
+            log.error("checkpoint %s size %d: the head has no Merkle frontier", key, head.size)
+            return
+        origin = origin_for(settings.origin_prefix, head.topic, head.partition)
+        note = sign_checkpoint(Checkpoint(origin, head.size, tree.root()), signer)
         await publisher.publish_checkpoint(key, note)
         if settings.checkpoint_file is not None:
             append_note(settings.checkpoint_file, note)

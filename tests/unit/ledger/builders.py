@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from schemas.binding import to_kafka_record
 from schemas.catalogue import parse_event
 from services.intake.ledger.adapters.keys import Ed25519Signer
-from services.intake.ledger.domain.chain import ChainHead, EventRecord, LedgerEntry, extend
+from services.intake.ledger.domain.chain import (
+    ChainHead,
+    EventRecord,
+    LedgerEntry,
+    extend,
+    tree_leaves,
+)
+from services.intake.ledger.domain.merkle import tree_root
 from services.intake.ledger.domain.note import (
     Checkpoint,
     SignedCheckpoint,
@@ -78,8 +85,9 @@ def checkpoint_at(
     entries: Sequence[LedgerEntry], size: int, signer: Ed25519Signer
 ) -> SignedCheckpoint:
     head = entries[size - 1]
+    root = tree_root(tree_leaves(entries[:size]))
     text = sign_checkpoint(
-        Checkpoint(origin_for("qms-trail", head.topic, head.partition), size, head.hash), signer
+        Checkpoint(origin_for("qms-trail", head.topic, head.partition), size, root), signer
     )
     return parse_note(text)
 

@@ -20,8 +20,10 @@ from services.intake.ledger.domain.chain import (
     extend_all,
     record_leaf,
     split_chain_key,
+    tree_leaves,
     undelivered,
 )
+from services.intake.ledger.domain.merkle import tree_root
 from services.intake.ledger.domain.verify import order_entries
 from tests.poison import hostile_bytes
 from tests.unit.ledger.builders import TOPIC, chain_over, records
@@ -167,3 +169,23 @@ def test_a_huge_envelope_field_is_not_copied_so_the_entry_stays_small() -> None:
     assert entry.form is CanonicalForm.JCS and entry.subject is None and entry.id is not None
     assert len(entry_value(entry)) < 2_000
     assert entry.leaf == record_leaf(value)
+
+
+def test_the_head_keeps_the_merkle_frontier_that_checkpoints_sign() -> None:
+    batch = extend_all(ChainHead(TOPIC, 0), records(9))
+    (at_four, at_eight) = batch.checkpoints(4)
+    leaves = tree_leaves(batch.entries)
+    for head in (at_four, at_eight, batch.head):
+        tree = head.tree()
+        assert tree is not None and tree.root() == tree_root(leaves[: head.size])
+    restored = ChainHead.from_json(json.loads(json.dumps(batch.head.to_json())))
+    assert restored == batch.head
+    assert extend(restored, records(10)[9])[1].tree() is not None
+
+
+def test_a_head_stored_before_the_tree_has_no_frontier_to_sign() -> None:
+    stored = {"topic": TOPIC, "partition": 0, "size": 3, "head": "ab" * 32, "last_offset": 2}
+    head = ChainHead.from_json(stored)
+    assert head.frontier is None and head.tree() is None
+    assert extend(head, EventRecord(TOPIC, 0, 3, b"{}"))[1].tree() is None
+    assert ChainHead.from_json({**stored, "size": 0}).tree() is not None

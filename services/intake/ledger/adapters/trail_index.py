@@ -9,6 +9,8 @@ secondary instance. Keys (raw bytes, integers big-endian so that keys sort by nu
     S subject 0x00 chain 0x00 u64(seq)           → u64(offset of the event)
     C chain 0x00 u64(size) u32(partition) u64(offset) → the checkpoint note (UTF-8)
     H chain                                      → {"size": n, "stopped": bool} (JSON)
+    M chain 0x00 u8(level) u64(index)            → root of the chain's perfect Merkle subtree
+                                                   of leaves index·2^level .. (index+1)·2^level-1
     P topic 0x00 u32(partition)                  → u64(next offset to read)
 
 A chain is extended exactly as `domain/verify.py`'s `order_entries` reads it: an exact
@@ -33,6 +35,7 @@ from rocksdict import AccessType, Options, Rdict, Snapshot, WriteBatch
 
 from services.intake.ledger.adapters.publisher import entry_value
 from services.intake.ledger.domain.chain import LedgerEntry
+from services.intake.ledger.domain.merkle import NodeSource, merkle_leaf, merkle_node
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier, parse_note
 from services.intake.ledger.domain.trail import Segment, plan_segments
 
@@ -71,6 +74,10 @@ def _subject_prefix(subject: str) -> bytes:
 
 def _checkpoint_prefix(chain: str) -> bytes:
     return b"C" + chain.encode() + _SEP
+
+
+def _node_key(chain: str, level: int, index: int) -> bytes:
+    return b"M" + chain.encode() + _SEP + struct.pack(">BQ", level, index)
 
 
 def _position_key(topic: str, partition: int) -> bytes:
@@ -146,6 +153,7 @@ class TrailIndexStore:
         if entry.seq == state.size:
             batch.put(key, normalized)
             pending[key] = normalized
+            self._put_nodes(entry, batch, pending)
             if entry.subject is not None:
                 batch.put(
                     _subject_prefix(entry.subject) + entry.chain.encode() + _SEP + _u64(entry.seq),
@@ -165,6 +173,23 @@ class TrailIndexStore:
             entry.seq,
         )
         return 0
+
+    def _put_nodes(
+        self, entry: LedgerEntry, batch: WriteBatch, pending: dict[bytes, bytes]
+    ) -> None:
+        """The entry's Merkle leaf and every perfect subtree it completes (RFC 9162 hashes)."""
+        node, level, index = merkle_leaf(entry.hash), 0, entry.seq
+        while True:
+            key = _node_key(entry.chain, level, index)
+            batch.put(key, node)
+            pending[key] = node
+            if not index & 1:
+                return
+            sibling = _node_key(entry.chain, level, index - 1)
+            left = pending.get(sibling) or self._db.get(sibling)
+            if left is None:  # an index written before it stored nodes: proofs say so
+                return
+            node, level, index = merkle_node(bytes(left), node), level + 1, index >> 1
 
     def _apply_checkpoint(self, record: TopicRecord, batch: WriteBatch) -> None:
         try:
@@ -242,6 +267,35 @@ class TrailIndexReader:
             )
         return planned
 
+    def nodes(self, chain: str) -> NodeSource:
+        """The chain's Merkle subtree roots, from one snapshot (for inclusion proofs)."""
+        snapshot = self._snapshot()
+
+        def node(level: int, index: int) -> bytes:
+            try:
+                return bytes(snapshot[_node_key(chain, level, index)])
+            except KeyError:
+                raise LookupError(
+                    f"the index lacks Merkle node {level}/{index} of {chain}"
+                ) from None
+
+        return node
+
+    def chain_size(self, chain: str) -> int:
+        """How many entries of `chain` the index holds (0 for a chain it never saw)."""
+        try:
+            raw = self._snapshot()[b"H" + chain.encode()]
+        except KeyError:
+            return 0
+        return _ChainState(**json.loads(raw)).size
+
+    def checkpoint_of_size(
+        self, chain: str, size: int, verifier: Verifier | None
+    ) -> SignedCheckpoint | None:
+        """A signed checkpoint of exactly `size` (one the `verifier` accepts, given one)."""
+        covering = _SnapshotCheckpoints(self._snapshot(), chain, size, verifier)
+        return covering.of_size(size)
+
     def entries(self, segment: Segment) -> tuple[list[bytes], list[LedgerEntry]]:
         """The JSON of a planned segment's entries `first..end` (never rewritten once
         indexed), and the subject's entries among them, parsed."""
@@ -287,6 +341,9 @@ class _SnapshotCheckpoints:
         # (first, last]: exactly `domain/trail.py`'s `covering_checkpoint`.
         above = self._first(last + 1, self.chain_size, backwards=False)
         return above if above is not None else self._first(first + 1, last, backwards=True)
+
+    def of_size(self, size: int) -> SignedCheckpoint | None:
+        return self._first(size, size, backwards=False)
 
     def _first(self, low: int, high: int, *, backwards: bool) -> SignedCheckpoint | None:
         if low > high:

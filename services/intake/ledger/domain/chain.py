@@ -7,7 +7,10 @@
 `prev` is the previous entry's hash (32 zero bytes for seq 0), integers are big-endian,
 `topic` is the UTF-8 name of the event topic. `seq` counts entries of the chain gap-free
 from 0 (Kafka offsets can have gaps); the chain's size is the number of entries and its
-head the hash of the last one. The 0x00/0x01 prefixes keep leaves and entries apart
+head the hash of the last one. Each chain is shadowed by an RFC 9162 Merkle tree whose
+leaves are the entry hashes in `seq` order (`domain/merkle.py`); the head keeps the
+tree's right edge (`frontier`), so that a checkpoint signs the tree's root.
+The 0x00/0x01 prefixes keep leaves and entries apart
 (the RFC 9162 domain separation), so a leaf can never pass for an entry.
 """
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.intake.ledger.domain.canonical import CanonicalForm, canonical_value
+from services.intake.ledger.domain.merkle import Frontier, merkle_leaf
 
 HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
@@ -154,6 +158,27 @@ class ChainHead:
     size: int = 0
     head: bytes = ZERO_HASH
     last_offset: int = -1
+    # The Merkle tree's right edge (`Frontier.hashes`); None for a head stored before the
+    # chain had a tree (its checkpoints cannot carry a tree root until it is rebuilt).
+    frontier: tuple[bytes, ...] | None = ()
+
+    def tree(self) -> Frontier | None:
+        """The chain's Merkle frontier, if this head knows it."""
+        if self.frontier is None or len(self.frontier) != self.size.bit_count():
+            return None
+        return Frontier(self.size, self.frontier)
+
+    def grown(self, entry: LedgerEntry) -> ChainHead:
+        """The head once `entry` (the next one) is in the chain."""
+        tree = self.tree()
+        frontier = tree.append(merkle_leaf(entry.hash)).hashes if tree is not None else None
+        return replace(
+            self,
+            size=self.size + 1,
+            head=entry.hash,
+            last_offset=entry.offset,
+            frontier=frontier,
+        )
 
     def already_chained(self, offset: int) -> bool:
         """True for a redelivered record: offsets only grow within a partition."""
@@ -166,16 +191,22 @@ class ChainHead:
             "size": self.size,
             "head": self.head.hex(),
             "last_offset": self.last_offset,
+            "frontier": None if self.frontier is None else [h.hex() for h in self.frontier],
         }
 
     @classmethod
     def from_json(cls, raw: Any) -> ChainHead:
+        size = _int(raw, "size")
+        frontier = raw.get("frontier", [] if size == 0 else None)
         return cls(
             topic=_str(raw, "topic"),
             partition=_int(raw, "partition"),
-            size=_int(raw, "size"),
+            size=size,
             head=_hash(raw, "head"),
             last_offset=_int(raw, "last_offset"),
+            frontier=None
+            if frontier is None
+            else tuple(_hash({"frontier": h}, "frontier") for h in frontier),
         )
 
 
@@ -206,7 +237,7 @@ def extend(head: ChainHead, record: EventRecord) -> tuple[LedgerEntry, ChainHead
         ),
         **meta,
     )
-    return entry, replace(head, size=head.size + 1, head=entry.hash, last_offset=record.offset)
+    return entry, head.grown(entry)
 
 
 @dataclass(frozen=True)
@@ -216,19 +247,17 @@ class Extension:
     entries: tuple[LedgerEntry, ...]  # in seq order
     head: ChainHead  # the head once every entry is in the ledger
     redelivered: tuple[int, ...]  # offsets skipped because they are chained already
+    heads: tuple[ChainHead, ...] = ()  # the head after each entry
 
     def checkpoints(self, every: int) -> list[ChainHead]:
         """The heads at each size that is a multiple of `every` reached by this batch."""
-        return [
-            replace(self.head, size=entry.seq + 1, head=entry.hash, last_offset=entry.offset)
-            for entry in self.entries
-            if (entry.seq + 1) % every == 0
-        ]
+        return [head for head in self.heads if head.size % every == 0]
 
 
 def extend_all(head: ChainHead, records: Iterable[EventRecord]) -> Extension:
     """Chain `records` (one partition, in offset order) after `head`, skipping redeliveries."""
     entries: list[LedgerEntry] = []
+    heads: list[ChainHead] = []
     redelivered: list[int] = []
     for record in records:
         if head.already_chained(record.offset):
@@ -236,7 +265,8 @@ def extend_all(head: ChainHead, records: Iterable[EventRecord]) -> Extension:
             continue
         entry, head = extend(head, record)
         entries.append(entry)
-    return Extension(tuple(entries), head, tuple(redelivered))
+        heads.append(head)
+    return Extension(tuple(entries), head, tuple(redelivered), tuple(heads))
 
 
 def undelivered(head: ChainHead, offsets: Iterable[int]) -> list[tuple[int, int]]:
@@ -250,6 +280,11 @@ def undelivered(head: ChainHead, offsets: Iterable[int]) -> list[tuple[int, int]
             gaps.append((expected, offset))
         expected = max(expected, offset + 1)
     return gaps
+
+
+def tree_leaves(entries: Iterable[LedgerEntry]) -> list[bytes]:
+    """The Merkle leaf hashes of a chain's entries (in seq order)."""
+    return [merkle_leaf(entry.hash) for entry in entries]
 
 
 def record_leaf(value: bytes) -> bytes:

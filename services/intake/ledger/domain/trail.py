@@ -4,12 +4,13 @@ A trail document holds, per chain that has events of the subject: the events (as
 the ledger entries from the subject's first entry up to the covering checkpoint, and that
 signed checkpoint. Recomputing every leaf and link of the segment and landing on the
 checkpoint's root proves the events are the ones the ledger chained, unaltered, in order.
-With a hash chain (not yet a Merkle tree) the proof starts at the subject's first entry:
-that no earlier event of the subject was removed is proven by `qms audit verify` over
-the whole chain, not by the trail. A subject whose events lie far apart in a chain gets
-several segments of that chain, each ending at the checkpoint nearest its events, so that a
-document stays small however long the chain; between two segments the trail proves nothing
-(`qms audit verify --subject` does).
+Each event also carries its RFC 9162 inclusion proof in the checkpoint's Merkle tree, and
+the segment one for its last entry (the checkpoint's last leaf), which binds the linked
+segment to the signed tree head. That no earlier event of the subject was removed is
+proven by `qms audit verify` over the whole chain, not by the trail. A subject whose
+events lie far apart in a chain gets several segments of that chain, each ending at the
+checkpoint nearest its events, so that a document stays small however long the chain;
+between two segments the trail proves nothing (`qms audit verify --subject` does).
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from services.intake.ledger.domain.canonical import (
     canonical_value,
     canonicalize_document,
 )
-from services.intake.ledger.domain.chain import LedgerEntry, leaf_hash
+from services.intake.ledger.domain.chain import LedgerEntry, leaf_hash, tree_leaves
+from services.intake.ledger.domain.merkle import (
+    NodeSource,
+    ProofError,
+    consistency_path,
+    inclusion_path,
+    merkle_leaf,
+    nodes_of,
+    verify_inclusion,
+)
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier, parse_note
 from services.intake.ledger.domain.verify import Breakage, Problem, check_entry
 
@@ -99,23 +109,52 @@ def _segment_end(last: int, note: SignedCheckpoint | None) -> int:
 
 
 def segment_document(
-    segment: Segment, mine: Sequence[LedgerEntry], values: Mapping[tuple[str, int], bytes]
+    segment: Segment,
+    mine: Sequence[LedgerEntry],
+    values: Mapping[tuple[str, int], bytes],
+    nodes: NodeSource | None = None,
+    witnessed: int | None = None,
 ) -> dict[str, Any]:
     """One item of a trail's `chains`, all but its `entries`: the subject's events (`mine`,
-    the entries at `segment.seqs`, with their `values` by (chain, offset)) and the checkpoint."""
-    return {
+    the entries at `segment.seqs`, with their `values` by (chain, offset)), the checkpoint
+    and, given the chain's Merkle `nodes`, the inclusion proofs in the checkpoint's tree
+    and the consistency proof with the `witnessed` tree size (`domain/witness.py`)."""
+    size = segment.checkpoint.checkpoint.size if segment.checkpoint else 0
+    events = []
+    for entry in mine:
+        event = _event_document(entry, values.get((segment.chain, entry.offset)))
+        if nodes is not None and entry.seq < size:
+            event["inclusion"] = _b64_list(inclusion_path(entry.seq, size, nodes))
+        events.append(event)
+    document: dict[str, Any] = {
         "chain": segment.chain,
         "topic": mine[0].topic,
         "partition": mine[0].partition,
-        "events": [_event_document(e, values.get((segment.chain, e.offset))) for e in mine],
+        "events": events,
         "checkpoint": segment.checkpoint.text if segment.checkpoint else None,
     }
+    if nodes is not None and size:
+        document["last_inclusion"] = _b64_list(inclusion_path(size - 1, size, nodes))
+        if witnessed:
+            first, second = sorted((witnessed, size))
+            try:
+                proof = consistency_path(first, second, nodes) if first < second else []
+            except LookupError:  # a witnessed size beyond what the index holds: no proof
+                return document
+            document["consistency"] = {"size": witnessed, "proof": _b64_list(proof)}
+    return document
+
+
+def _b64_list(hashes: Sequence[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
 
 
 def trail_from_segments(
     subject: str,
     segments: Sequence[tuple[Segment, Sequence[LedgerEntry]]],
     values: Mapping[tuple[str, int], bytes],
+    nodes: Mapping[str, NodeSource] | None = None,
+    witness: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The trail document: per segment (with its entries `first..end`) the subject's events
     (`values` by (chain, offset)), the entries and the checkpoint. A chain split into several
@@ -123,7 +162,14 @@ def trail_from_segments(
     documents = []
     for segment, entries in sorted(segments, key=lambda item: (item[0].chain, item[0].first)):
         by_seq = {entry.seq: entry for entry in entries}
-        document = segment_document(segment, [by_seq[seq] for seq in segment.seqs], values)
+        mine = [by_seq[seq] for seq in segment.seqs]
+        document = segment_document(
+            segment,
+            mine,
+            values,
+            (nodes or {}).get(segment.chain),
+            (witness or {}).get(segment.chain),
+        )
         documents.append({**document, "entries": [e.to_json() for e in entries]})
     return {"version": TRAIL_VERSION, "subject": subject, "chains": documents}
 
@@ -132,11 +178,14 @@ def build_trail(
     subject: str,
     chains: Mapping[str, ChainMaterial],
     max_entries: int = DEFAULT_MAX_SEGMENT_ENTRIES,
+    witness: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The trail document of `subject` from whole chains (see module docstring)."""
     segments: list[tuple[Segment, Sequence[LedgerEntry]]] = []
     values: dict[tuple[str, int], bytes] = {}
+    nodes: dict[str, NodeSource] = {}
     for chain, material in chains.items():
+        nodes[chain] = nodes_of(tree_leaves(material.entries))
         seqs = [e.seq for e in material.entries if e.subject == subject]
         size = len(material.entries)
 
@@ -148,7 +197,7 @@ def build_trail(
         for segment in plan_segments(chain, seqs, covering, max_entries):
             segments.append((segment, material.entries[segment.first : segment.end + 1]))
         values.update({(chain, offset): value for offset, value in material.values.items()})
-    return trail_from_segments(subject, segments, values)
+    return trail_from_segments(subject, segments, values, nodes, witness)
 
 
 def covering_checkpoint(
@@ -215,7 +264,8 @@ def _verify_chain_segment(subject: str, document: Any, verifier: Verifier) -> Tr
         entries = [LedgerEntry.from_json(raw) for raw in document["entries"]]
         event_documents = list(document["events"])
         note = parse_note(document["checkpoint"]) if document.get("checkpoint") else None
-    except (ValueError, KeyError, TypeError) as exc:
+        last_inclusion = _hashes(document.get("last_inclusion"), "last_inclusion")
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         return TrailReport(subject, problems=(_malformed(chain, 0, str(exc)),))
     if not entries:
         return TrailReport(subject, problems=(_malformed(chain, 0, "no ledger entries"),))
@@ -232,13 +282,15 @@ def _verify_chain_segment(subject: str, document: Any, verifier: Verifier) -> Tr
     size = 0
     if note is not None:
         size = note.checkpoint.size
-        problem = _check_checkpoint(chain, note, by_seq, verifier)
+        problem = _check_checkpoint(chain, note, by_seq, last_inclusion, verifier)
         if problem is not None:
             return TrailReport(subject, problems=(problem,))
 
     seen: set[int] = set()
     for event_document in event_documents:
         problem, seq = _check_event(chain, subject, event_document, by_seq)
+        if problem is None and note is not None and seq < size:
+            problem = _check_event_inclusion(chain, event_document, by_seq[seq], note)
         if problem is not None:
             return TrailReport(subject, problems=(problem,))
         seen.add(seq)
@@ -260,8 +312,55 @@ def _verify_chain_segment(subject: str, document: Any, verifier: Verifier) -> Tr
     return TrailReport(subject, len(seen), len(seen) - len(unanchored), unanchored)
 
 
+def _hashes(raw: Any, name: str) -> list[bytes] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(h, str) for h in raw):
+        raise ValueError(f"{name}: expected a list of base64 hashes")
+    return [base64.b64decode(h, validate=True) for h in raw]
+
+
+def _check_event_inclusion(
+    chain: str, document: Mapping[str, Any], entry: LedgerEntry, note: SignedCheckpoint
+) -> Problem | None:
+    """The event's entry is leaf `seq` of the checkpoint's signed tree."""
+    try:
+        proof = _hashes(document.get("inclusion"), "inclusion")
+    except (ValueError, binascii.Error) as exc:
+        return _malformed(chain, entry.seq, str(exc))
+    if proof is None:
+        return _malformed(chain, entry.seq, f"event at seq {entry.seq} has no inclusion proof")
+    return _inclusion_problem(chain, entry, proof, note, f"event {entry.id}", Breakage.BAD_PROOF)
+
+
+def _inclusion_problem(
+    chain: str,
+    entry: LedgerEntry,
+    proof: Sequence[bytes],
+    note: SignedCheckpoint,
+    what: str,
+    kind: Breakage,
+) -> Problem | None:
+    size = note.checkpoint.size
+    try:
+        verify_inclusion(entry.seq, size, merkle_leaf(entry.hash), proof, note.checkpoint.root)
+    except ProofError as exc:
+        return Problem(
+            chain,
+            entry.seq,
+            entry.offset,
+            kind,
+            f"{what}: not in the signed tree of size {size}: {exc}",
+        )
+    return None
+
+
 def _check_checkpoint(
-    chain: str, note: SignedCheckpoint, by_seq: Mapping[int, LedgerEntry], verifier: Verifier
+    chain: str,
+    note: SignedCheckpoint,
+    by_seq: Mapping[int, LedgerEntry],
+    last_inclusion: Sequence[bytes] | None,
+    verifier: Verifier,
 ) -> Problem | None:
     size = note.checkpoint.size
     if note.checkpoint.chain != chain:
@@ -277,15 +376,11 @@ def _check_checkpoint(
     head = by_seq.get(size - 1)
     if head is None:
         return _malformed(chain, size - 1, f"the segment does not reach seq {size - 1}")
-    if head.hash != note.checkpoint.root:
-        return Problem(
-            chain,
-            size - 1,
-            head.offset,
-            Breakage.ROOT_MISMATCH,
-            f"entry seq {size - 1} has hash {head.hash.hex()[:16]}…, the signed root differs",
-        )
-    return None
+    if last_inclusion is None:
+        return _malformed(chain, size - 1, "the segment has no inclusion proof of its last entry")
+    # The segment's links end in this leaf: a rewritten segment does not reach the signed root.
+    what = f"entry seq {size - 1}"
+    return _inclusion_problem(chain, head, last_inclusion, note, what, Breakage.ROOT_MISMATCH)
 
 
 def _check_event(

@@ -18,6 +18,7 @@ from services.intake.ledger.domain.chain import (
     LedgerEntry,
     record_leaf,
 )
+from services.intake.ledger.domain.merkle import Frontier, merkle_leaf
 from services.intake.ledger.domain.note import SignedCheckpoint, Verifier
 
 
@@ -33,6 +34,8 @@ class Breakage(StrEnum):
     BAD_LINK = "bad link"
     BAD_SIGNATURE = "bad checkpoint signature"
     ROOT_MISMATCH = "checkpoint root mismatch"
+    BAD_PROOF = "proof does not hold"
+    NOT_WITNESSED = "inconsistent with the witnessed checkpoint"
     TRUNCATED_LEDGER = "ledger shorter than its checkpoint"
     MISSING_CHECKPOINT = "missing checkpoint"
     MISSING_EVENT = "subject event left out"
@@ -219,10 +222,12 @@ def _walk(
     check_offsets: bool,
 ) -> Problem | None:
     prev = ZERO_HASH
+    tree = Frontier()
     for seq, entry in enumerate(ordered):
         problem = check_entry(chain, entry, seq, prev)
         if problem is not None:
             return problem
+        tree = tree.append(merkle_leaf(entry.hash))
         if seq >= len(records):
             return Problem(
                 chain,
@@ -244,6 +249,7 @@ def _walk(
                 entry_position,
                 {r.offset for r in records} if check_offsets else None,
                 checkpoints_by_size,
+                tree.root(),
             )
         if check_offsets and record.offset != entry.offset:
             return Problem(
@@ -254,15 +260,15 @@ def _walk(
                 f"the entry chained offset {entry.offset}, the topic has it at {record.offset}",
             )
         for note in checkpoints_by_size.get(seq + 1, ()):
-            if note.checkpoint.root != entry.hash:
+            if note.checkpoint.root != tree.root():
                 return Problem(
                     chain,
                     seq,
                     entry.offset,
                     Breakage.ROOT_MISMATCH,
                     f"signed checkpoint of size {seq + 1} has root "
-                    f"{note.checkpoint.root.hex()[:16]}…, the chain head is "
-                    f"{entry.hash.hex()[:16]}… (the ledger was rewritten)",
+                    f"{note.checkpoint.root.hex()[:16]}…, the Merkle tree of the chain's first "
+                    f"{seq + 1} entries has {tree.root().hex()[:16]}… (the ledger was rewritten)",
                 )
         prev = entry.hash
     return None
@@ -307,6 +313,7 @@ def _diagnose(
     entry_position: Mapping[bytes, int],
     topic_offsets: set[int] | None,
     checkpoints_by_size: Mapping[int, list[SignedCheckpoint]],
+    tree_root_here: bytes,
 ) -> Problem:
     """Why the record at position `seq` is not the one the entry chained.
 
@@ -323,7 +330,7 @@ def _diagnose(
     successor = ordered[seq + 1] if seq + 1 < len(ordered) else None
     signed_roots = {note.checkpoint.root for note in checkpoints_by_size.get(seq + 1, ())}
     if (successor is not None and successor.prev != entry.hash) or (
-        signed_roots and entry.hash not in signed_roots
+        signed_roots and tree_root_here not in signed_roots
     ):
         contradicted_by = (
             f"entry {seq + 1} links to another entry {seq}"
