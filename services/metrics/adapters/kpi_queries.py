@@ -18,6 +18,7 @@ from services.metrics.domain.kpi_catalogue import (
     dossiers_at_sql,
     objective_evaluations_sql,
     objective_state_sql,
+    update_timeliness_sql,
 )
 from services.metrics.domain.periods import DayRange
 
@@ -344,3 +345,17 @@ def score_by(
         f"SELECT * FROM kpi_public_service_score_month{where} ORDER BY agency, month",
         params,
     )
+
+
+def update_timeliness_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Lag of recording (median, p90 in hours) and the share recorded late, per `group`."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = update_timeliness_sql(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
