@@ -6,6 +6,10 @@ Those two lists come from one data file per year, `deploy/calendar/vn-<year>.yam
 the lunar holidays and the government's swaps are set each year by notice: a new year is a
 new file, no code. A day of a year without a file is refused (`YearNotCovered`) rather than
 guessed, so a missing file never silently shifts a due date or a lateness.
+
+The `holidays` package knows Vietnam's statutory holidays, but not every yearly swap, and it
+requires python-dateutil < 3 where the services' lock holds 4: the files are the one source,
+checked by hand against it and against the notices they cite.
 """
 
 from __future__ import annotations

@@ -31,8 +31,9 @@ def weekend_days_worked(year: int) -> list[date]:
 
 
 def test_2025_days_off_are_the_official_list() -> None:
-    # New Year; Tết 25 Jan–2 Feb (Monday 27 Jan swapped with Saturday 8 Feb); Hùng Kings
-    # 7 Apr; 30 Apr–4 May (Friday 2 May swapped with Saturday 26 Apr); National Day 1–2 Sep.
+    # New Year; Tết 25 Jan–2 Feb (Monday 27 Jan in lieu of the 4th day, Saturday 1 Feb; no
+    # day worked in exchange); Hùng Kings 7 Apr; 30 Apr–4 May (Friday 2 May swapped with
+    # Saturday 26 Apr); National Day 1–2 Sep.
     assert weekdays_off(2025) == [
         date(2025, 1, 1),
         *(date(2025, 1, d) for d in range(27, 32)),
@@ -43,14 +44,15 @@ def test_2025_days_off_are_the_official_list() -> None:
         date(2025, 9, 1),
         date(2025, 9, 2),
     ]
-    assert weekend_days_worked(2025) == [date(2025, 2, 8), date(2025, 4, 26)]
-    assert len(vietnam_calendar().days_off(2025)) == 104 + 12 - 2
+    assert weekend_days_worked(2025) == [date(2025, 4, 26)]
+    assert len(vietnam_calendar().days_off(2025)) == 104 + 12 - 1
 
 
 def test_2026_days_off_are_the_official_list() -> None:
     # New Year 1–4 Jan (Friday 2 Jan swapped with Saturday 10 Jan); Tết 14–22 Feb; Hùng
     # Kings on Sunday 26 Apr, off in lieu Monday 27 Apr; 30 Apr–3 May; National Day 29 Aug–
-    # 2 Sep (Monday 31 Aug swapped with Saturday 22 Aug).
+    # 2 Sep (Monday 31 Aug swapped with Saturday 22 Aug); Vietnam Culture Day 24 Nov (from
+    # 2026).
     assert weekdays_off(2026) == [
         date(2026, 1, 1),
         date(2026, 1, 2),
@@ -61,6 +63,7 @@ def test_2026_days_off_are_the_official_list() -> None:
         date(2026, 8, 31),
         date(2026, 9, 1),
         date(2026, 9, 2),
+        date(2026, 11, 24),
     ]
     assert weekend_days_worked(2026) == [date(2026, 1, 10), date(2026, 8, 22)]
 
@@ -69,12 +72,13 @@ def test_every_shipped_year_has_a_test_above() -> None:
     assert vietnam_calendar().years == (2025, 2026)
 
 
-def test_add_working_days_skips_tet_and_counts_the_swapped_saturday() -> None:
+def test_add_working_days_skips_tet_and_holidays_and_counts_the_swapped_saturday() -> None:
     calendar = vietnam_calendar()
     # Received Friday 24 Jan 2025: Tết is off, Monday 3 Feb is the first working day after.
     assert calendar.add_working_days(date(2025, 1, 24), 1) == date(2025, 2, 3)
-    # Friday 7 Feb + 1 is Saturday 8 Feb, worked in exchange for 27 Jan.
-    assert calendar.add_working_days(date(2025, 2, 7), 1) == date(2025, 2, 8)
+    # Friday 25 Apr + 1 is Saturday 26 Apr, worked in exchange for Friday 2 May.
+    assert calendar.add_working_days(date(2025, 4, 25), 1) == date(2025, 4, 26)
+    assert calendar.add_working_days(date(2025, 4, 29), 1) == date(2025, 5, 5)
     assert calendar.add_working_days(date(2025, 2, 3), 0) == date(2025, 2, 3)
     assert calendar.add_working_days(date(2025, 2, 3), -1) == date(2025, 1, 24)
     # Counted from a Sunday: Monday is the first working day.
