@@ -39,6 +39,10 @@ EVENTS = [
     recorded("B-1", "H56.02", BEFORE_TET, datetime(2025, 2, 3, 9, tzinfo=ICT)),
     recorded("B-2", "H56.02", BEFORE_TET, datetime(2025, 2, 4, 9, tzinfo=ICT)),
 ]
+# A quality objective on it: at most 10 % recorded late in March (H56.01 records 20 %).
+OBJECTIVE = f.objective_set(
+    "OBJ-1", "H56.01", MON, "late_update_share", 10.0, "2025-03", comparison="at_most"
+)
 EXPECTED = {
     ("H56.01", "2025-03"): {
         "updates": 5,
@@ -62,12 +66,14 @@ EXPECTED = {
 async def test_lag_and_late_share_per_agency_and_month_from_kafka_to_the_api(
     metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    await produce(kafka_bootstrap, topic_prefix, EVENTS, times=2)  # a redelivery changes nothing
+    events = [*EVENTS, OBJECTIVE]
+    await produce(kafka_bootstrap, topic_prefix, events, times=2)  # a redelivery changes nothing
     async with running_service(metrics_settings) as api:
-        await wait_for(api, lambda s: s["events"] >= len(EVENTS))
+        await wait_for(api, lambda s: s["events"] >= len(events))
         response = await api.get("/v1/kpi/update-timeliness/by-agency-month")
         assert response.status_code == 200, response.text
         rows = {(r.pop("agency"), r.pop("month")): r for r in response.json()["rows"]}
+        # The objective's event has no receipt: it is not an update of its own.
         assert rows == EXPECTED
 
         # Over a period: the quantiles of the period's events, not a mean of months.
@@ -79,3 +85,7 @@ async def test_lag_and_late_share_per_agency_and_month_from_kafka_to_the_api(
         assert (await api.get("/v1/kpi/update-timeliness/by-agency", params=march)).json() == {
             "rows": []
         }
+
+        (objective,) = (await api.get("/v1/kpi/objectives")).json()["rows"]
+        assert objective["indicator"] == "late_update_share"
+        assert (objective["measured_actual"], objective["measured_met"]) == (20.0, False)
