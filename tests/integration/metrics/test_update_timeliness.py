@@ -1,15 +1,26 @@
 """Timeliness of updates end to end: events on Kafka (each delivered twice) → the metrics
-consumer → ClickHouse (chDB) → the view Grafana reads and the read API."""
+consumer → ClickHouse (chDB) → the view Grafana reads, the read API, an objective on it and
+the report."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from schemas.envelope import CloudEvent
 from services.metrics.config import MetricsSettings
-from tests.integration.metrics.conftest import produce, running_service, wait_for
+from services.metrics.domain.report_html import render_report
+from services.metrics.entrypoints.report_cli import gather
+from tests.integration.metrics.conftest import (
+    NATIONAL_READER,
+    produce,
+    running_service,
+    wait_for,
+)
 from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.integration
@@ -89,3 +100,16 @@ async def test_lag_and_late_share_per_agency_and_month_from_kafka_to_the_api(
         (objective,) = (await api.get("/v1/kpi/objectives")).json()["rows"]
         assert objective["indicator"] == "late_update_share"
         assert (objective["measured_actual"], objective["measured_met"]) == (20.0, False)
+
+        # The report, gathered through the same API (in a thread: this loop serves it).
+        def report() -> str:
+            with httpx.Client(base_url=str(api.base_url), headers=NATIONAL_READER) as client:
+                return render_report(gather(client, "H56.01", "2025-03", datetime.now(UTC)))
+
+        html = await asyncio.to_thread(report)
+    figures = re.findall(r'<span class="kpi"><b>([^<]*)</b>([^<]+)</span>', html)
+    shown = {label: value for value, label in figures}
+    assert shown["events recorded"] == "5"
+    assert shown["median lag (hours)"] == "3.0"
+    assert shown["90th percentile lag (hours)"] == "96.0"
+    assert shown["recorded over 1 working day late"] == "20.0%"
