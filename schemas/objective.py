@@ -19,6 +19,8 @@ class Indicator(StrEnum):
     ONLINE_SHARE = "online_share"
     SATISFACTION_RATE = "satisfaction_rate"
     COMPLAINT_RESOLUTION_RATE = "complaint_resolution_rate"
+    # Events recorded more than one working day late, in percent: set it with `at_most`.
+    LATE_UPDATE_SHARE = "late_update_share"
 
 
 class Comparison(StrEnum):

@@ -117,6 +117,7 @@ CREATE TABLE events
     `agency` LowCardinality(String),
     `time` DateTime64(3, 'UTC'),
     `received_time` Nullable(DateTime64(3, 'UTC')),
+    `recorded_working_days_late` Nullable(Int16),
     `publisher` Nullable(String),
     `data` String,
     `topic` LowCardinality(String),
@@ -710,6 +711,41 @@ FROM
     GROUP BY
         agency,
         rating
+)
+GROUP BY
+    agency,
+    month;
+
+CREATE VIEW kpi_update_timeliness_agency_month
+(
+    `agency` LowCardinality(String),
+    `month` Date,
+    `updates` UInt64,
+    `median_lag_hours` Float64,
+    `p90_lag_hours` Float64,
+    `late_updates` UInt64,
+    `calendared_updates` UInt64,
+    `late_update_share` Nullable(Float64)
+)
+AS SELECT
+    agency,
+    month,
+    count() AS updates,
+    quantileExact(0.5)(lag_hours) AS median_lag_hours,
+    quantileExact(0.9)(lag_hours) AS p90_lag_hours,
+    countIf(working_days_late > 1) AS late_updates,
+    countIf(working_days_late IS NOT NULL) AS calendared_updates,
+    (100. * late_updates) / nullIf(calendared_updates, 0) AS late_update_share
+FROM
+(
+    SELECT
+        agency,
+        toStartOfMonth(toDate(addHours(time, 7))) AS month,
+        greatest(0, dateDiff('millisecond', time, assumeNotNull(received_time))) / 3600000. AS lag_hours,
+        recorded_working_days_late AS working_days_late
+    FROM events
+    FINAL
+    WHERE received_time IS NOT NULL
 )
 GROUP BY
     agency,

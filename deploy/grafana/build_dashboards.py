@@ -17,12 +17,14 @@ from services.metrics.domain.kpi_catalogue import (
     AS_OF,
     COUNTER_SHARE,
     FULL_ONLINE_SHARE,
+    LATE_UPDATE_AFTER_WORKING_DAYS,
     ON_TIME_RATE,
     ONLINE_SHARE,
     ONSITE_INSPECTION_MINIMUM_PCT,
     PARTLY_ONLINE_SHARE,
     POSTAL_SHARE,
     SCORE_COMPONENTS,
+    UPDATE_TIMELINESS_COLUMNS,
     count_sql,
     dossier_counts_sql,
     dossiers_at_sql,
@@ -147,6 +149,7 @@ def dashboard(
 # The KPI catalogue writes every dossier count and rate, and the CAPA figures come from the
 # view kpi_capa_agency, the board as of now that services/metrics/domain/capa_kpis.py writes
 # for the API too: the panels count what the API does.
+CALENDARED = "calendared_updates"  # a denominator, not shown
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 CHANNEL_SHARES = (PARTLY_ONLINE_SHARE, FULL_ONLINE_SHARE, COUNTER_SHARE, POSTAL_SHARE)
@@ -247,6 +250,21 @@ province_overview = dashboard(
             [r.name for r in CHANNEL_SHARES],
             w=12,
             unit="percent",
+        ),
+        panel(
+            "Timeliness of updates: how late events were recorded",
+            "table",
+            f"SELECT agency, month, updates, round(median_lag_hours, 1) AS median_lag_hours, "
+            f"round(p90_lag_hours, 1) AS p90_lag_hours, late_updates, "
+            f"round(late_update_share, 1) AS late_update_share "
+            f"FROM kpi_update_timeliness_agency_month WHERE $__dateFilter(month) AND {SCOPE} "
+            f"ORDER BY month DESC, late_update_share DESC, agency",
+            ["agency", "month", *(c for c in UPDATE_TIMELINESS_COLUMNS if c != CALENDARED)],
+            w=12,
+            h=10,
+            description="Lag of an event: intake's receipt minus when it happened. Late: "
+            f"received more than {LATE_UPDATE_AFTER_WORKING_DAYS} working day after the day it "
+            "happened (docs/kpis.md, Timeliness of updates).",
         ),
         panel(
             "Dossiers in progress at the end of the range: waiting for supplement, overdue",

@@ -10,6 +10,7 @@ import pytest
 from services.capa.config import DEV_USERS_FILE
 from services.common.shipped import CHECKOUT_DEPLOY_DIR, deploy_dir, shipped_file
 from services.common.topics import DEFAULT_TOPICS_FILE
+from services.common.working_days import CALENDAR_DIR
 from services.intake.config import DEV_PUBLISHERS_FILE
 from services.intake.ledger.settings import DEV_PUBLIC_KEY_FILE, DEV_SIGNING_KEY_FILE
 from services.metrics.adapters.migrations import MIGRATIONS_DIR, load_migrations
@@ -25,6 +26,7 @@ READ_AT_RUN_TIME = [
     DEV_PUBLIC_KEY_FILE,
     DEV_USERS_FILE,
     *sorted(MIGRATIONS_DIR.glob("*.sql")),
+    *sorted(shipped_file(CALENDAR_DIR).glob("vn-*.yaml")),
 ]
 
 

@@ -75,7 +75,9 @@ _CREATE_MV = re.compile(
 )
 # A column's new type (a dossier measure added to the `measure` enum): idempotent.
 _DROP = re.compile(r"^DROP (TABLE|VIEW) IF EXISTS (\w+)$", re.IGNORECASE)
-_ALTER_COLUMN = re.compile(r"^ALTER TABLE (\w+) (MODIFY COLUMN\b.*)$", re.IGNORECASE | re.DOTALL)
+_ALTER_COLUMN = re.compile(
+    r"^ALTER TABLE (\w+) ((?:MODIFY|ADD) COLUMN\b.*)$", re.IGNORECASE | re.DOTALL
+)
 _SOURCE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 
 

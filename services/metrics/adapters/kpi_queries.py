@@ -9,6 +9,7 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
+from services.metrics.domain import kpi_catalogue
 from services.metrics.domain.capa_kpis import AT_PARAMETER, capa_by_agency_sql
 from services.metrics.domain.kpi_catalogue import (
     AS_OF,
@@ -81,6 +82,20 @@ def dossiers_by(
             row["month"] = _month_text(row["month"])
         row["late"] = int(row["late"])
     return rows
+
+
+def update_timeliness_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Lag of recording (median, p90 in hours) and the share recorded late, per `group`."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = kpi_catalogue.update_timeliness_sql(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
 
 
 def stats(store: ClickHouseStore) -> dict[str, Any]:

@@ -464,3 +464,50 @@ def score_columns_sql() -> str:
     weighted = " + ".join(f"{c.weight} * ifNull({c.name}, 0)" for c in SCORE_COMPONENTS)
     present = " + ".join(f"{c.weight} * ({c.name} IS NOT NULL)" for c in SCORE_COMPONENTS)
     return ",\n    ".join([*components, f"({weighted}) / nullIf({present}, 0) AS score"])
+
+
+# --- Timeliness of updates: how late officers record what happened ---------------------------
+# The lag of an event is `receivedtime − time` (intake's receipt minus when it happened): how
+# late the officer recorded it in the one-stop-shop software. An event is recorded late when
+# its receipt falls more than `LATE_UPDATE_AFTER_WORKING_DAYS` working days after the day it
+# happened (local days, services/common/working_days.py). Working days are counted in Python
+# at ingestion into `events.recorded_working_days_late` (0010): the calendar is data files.
+LATE_UPDATE_AFTER_WORKING_DAYS = 1
+UPDATE_TIMELINESS_COLUMNS = (
+    "updates",
+    "median_lag_hours",
+    "p90_lag_hours",
+    "late_updates",
+    "calendared_updates",
+    "late_update_share",
+)
+
+
+def update_timeliness_sql(group: tuple[str, ...] = ("agency", "month"), where: str = "") -> str:
+    """Per `group` (of agency, month): events received through intake, the median and 90th
+    percentile of their lag in hours (exact quantiles; a negative lag, clock skew, is 0), how
+    many were recorded late, how many had a calendar for both days, and the late share of
+    those — over `events` (one row per (source, id)); `where` narrows the events (SQL
+    conditions over agency, month, time)."""
+    keys = ", ".join(group)
+    narrowed = f" AND {where}" if where else ""
+    return f"""SELECT
+    {keys},
+    count() AS updates,
+    quantileExact(0.5)(lag_hours) AS median_lag_hours,
+    quantileExact(0.9)(lag_hours) AS p90_lag_hours,
+    countIf(working_days_late > {LATE_UPDATE_AFTER_WORKING_DAYS}) AS late_updates,
+    countIf(working_days_late IS NOT NULL) AS calendared_updates,
+    100.0 * late_updates / nullIf(calendared_updates, 0) AS late_update_share
+FROM
+(
+    SELECT
+        agency,
+        toStartOfMonth(toDate(addHours(time, 7))) AS month,
+        greatest(0, dateDiff('millisecond', time, assumeNotNull(received_time))) / 3600000.0
+            AS lag_hours,
+        recorded_working_days_late AS working_days_late
+    FROM events FINAL
+    WHERE received_time IS NOT NULL{narrowed}
+)
+GROUP BY {keys}"""

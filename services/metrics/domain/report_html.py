@@ -30,6 +30,8 @@ class ReportData:
     audits: Mapping[str, Any]
     score_by_month: Sequence[Mapping[str, Any]]
     score_total: Mapping[str, Any] = field(default_factory=dict)
+    # Timeliness of updates over the period (/v1/kpi/update-timeliness/by-agency).
+    timeliness_total: Mapping[str, Any] = field(default_factory=dict)
     in_progress_at: str = ""  # the cut-off of the figures at an instant
     known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
@@ -194,6 +196,21 @@ def render_report(d: ReportData) -> str:
             else "as of then (only events dated by then count)."
         )
         + "</p>",
+        "<h3>Timeliness of updates</h3>",
+        _kpis(
+            [
+                ("events recorded", _fmt(d.timeliness_total.get("updates", 0))),
+                ("median lag (hours)", _fmt(d.timeliness_total.get("median_lag_hours"))),
+                ("90th percentile lag (hours)", _fmt(d.timeliness_total.get("p90_lag_hours"))),
+                (
+                    "recorded over 1 working day late",
+                    _pct(
+                        d.timeliness_total.get("late_updates", 0),
+                        d.timeliness_total.get("calendared_updates", 0),
+                    ),
+                ),
+            ]
+        ),
         bar_chart(
             "Dossiers per month",
             months,

@@ -27,6 +27,7 @@ from services.common.kafka_errors import send_dead_letter
 from services.common.kafka_security import aiokafka_security, faust_credentials
 from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
 from services.common.tracing import NO_TRACING, Tracing
+from services.common.working_days import vietnam_calendar
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
@@ -147,6 +148,9 @@ def build_faust_app(
         value_serializer="raw",
     )
     consumer = settings.consumer_group
+    # Read the working-day calendar now: a broken file stops the worker here instead of
+    # dead-lettering every record it maps.
+    vietnam_calendar()
     ingestor = Ingestor(store, FaustDeadLetters(deadletter, consumer))
 
     async def ingest(stream: faust.StreamT[Any]) -> None:

@@ -176,6 +176,27 @@ def objective_evaluations(
     return {"rows": rows}
 
 
+@router.get("/update-timeliness/by-agency")
+def update_timeliness_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """How late events were recorded per agency over the months: median and p90 lag (hours),
+    share recorded more than one working day late."""
+    rows = kpi_queries.update_timeliness_by(
+        store, months, ("agency",), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
+@router.get("/update-timeliness/by-agency-month")
+def update_timeliness_by_agency_month(
+    store: Store, visible: Visible, months: Months
+) -> dict[str, Any]:
+    """Timeliness of updates per agency and month."""
+    rows = kpi_queries.update_timeliness_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
 @router.get("/public-service-score/by-agency-month")
 def score_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Public-service score (Decision 766 spirit) and its components per month."""

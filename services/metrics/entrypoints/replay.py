@@ -24,6 +24,7 @@ from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosit
 from services.common.kafka_errors import send_dead_letter
 from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.topics import ensure_topics, load_topic_specs
+from services.common.working_days import vietnam_calendar
 from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
@@ -162,6 +163,9 @@ async def replay_all(
     await consumer.start()
     await producer.start()
     try:
+        # Read the working-day calendar now: a broken file stops the worker here instead of
+        # dead-lettering every record it maps.
+        vietnam_calendar()
         ingestor = Ingestor(
             store,
             KafkaDeadLetters(

@@ -125,6 +125,7 @@ def gather(
         score_total=_one(
             rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
         ),
+        timeliness_total=_one(rows("/v1/kpi/update-timeliness/by-agency", **months)),
     )
 
 

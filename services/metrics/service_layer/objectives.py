@@ -30,6 +30,8 @@ def measured_by_agency(
         measured.setdefault(row["agency"], {})["complaint_resolution_rate"] = pct(
             row["resolved"], row["filed"]
         )
+    for row in kpi_queries.update_timeliness_by(store, days, ("agency",), scope=scope):
+        measured.setdefault(row["agency"], {})["late_update_share"] = row["late_update_share"]
     return measured
 
 

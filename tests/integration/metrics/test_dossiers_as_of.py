@@ -129,6 +129,11 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
     store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
     try:
         assert store.applied[-1] == "0007_dossier_marks"
+        # Today's rows of `events` carry 0010's column; the backfill under test is 0008's.
+        store.command(
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_working_days_late "
+            "Nullable(Int16) AFTER received_time"
+        )
         due = day(3, 20, 17)
         insert_events(
             store,
@@ -141,7 +146,11 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
             batch=10,
         )
         monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", MIGRATIONS_DIR)
-        assert store.migrate() == ["0008_online_levels", "0009_capa_board_as_of"]
+        assert store.migrate() == [
+            "0008_online_levels",
+            "0009_capa_board_as_of",
+            "0010_update_timeliness",
+        ]
         (row,) = kpi_queries.dossiers_by(store, DayRange(), ("agency",))
         assert {k: row[k] for k in ("received", "received_online", "received_online_l34")} == {
             "received": 4,

@@ -7,18 +7,19 @@ national reader still sees them (intact) while the attacker never does.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from schemas.envelope import CloudEvent
 from services.common.credentials import hash_token
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import running_service
-from tests.unit.metrics.scenario import AGENCIES
+from tests.unit.metrics.scenario import AGENCIES, dossier_province, other_families
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,8 @@ AGENCY_ROUTES: dict[str, dict[str, str]] = {
     "/v1/kpi/objectives/evaluations": {},
     "/v1/kpi/public-service-score/by-agency-month": {},
     "/v1/kpi/public-service-score/by-agency": {"period": "2026-Q1"},
+    "/v1/kpi/update-timeliness/by-agency": {},
+    "/v1/kpi/update-timeliness/by-agency-month": {},
 }
 EMPTY_IN_PROVINCE = {"/v1/kpi/objectives/evaluations"}  # the scenario reports none
 UNSCOPED_ROUTES = ("/v1/stats", "/v1/kpi/audits/coverage")
@@ -57,6 +60,14 @@ VICTIMS = {"H56.01", "H56.03"}
 
 def _bearer(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer token-of-{user}"}
+
+
+@pytest.fixture(scope="module")
+def province() -> list[CloudEvent]:
+    """The shared province, each event recorded through intake an hour after it happened
+    (`receivedtime`), so that the timeliness routes have every agency's rows."""
+    events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
+    return [e.model_copy(update={"receivedtime": e.time + timedelta(hours=1)}) for e in events]
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,13 @@ def finding(
 
 
 def objective_set(
-    oid: str, agency: str, at: datetime, indicator: str, target: float, period: str
+    oid: str,
+    agency: str,
+    at: datetime,
+    indicator: str,
+    target: float,
+    period: str,
+    comparison: str = "at_least",
 ) -> CloudEvent:
     return event(
         "objective.set",
@@ -201,7 +207,7 @@ def objective_set(
         {
             "indicator": indicator,
             "target": target,
-            "comparison": "at_least",
+            "comparison": comparison,
             "period": period,
         },
     )

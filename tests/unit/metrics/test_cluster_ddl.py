@@ -115,9 +115,17 @@ def test_a_changed_column_type_changes_on_the_local_and_distributed_tables() -> 
     ]
 
 
+def test_an_added_column_is_added_on_the_local_and_distributed_tables() -> None:
+    change = "ADD COLUMN IF NOT EXISTS x Nullable(Int16) AFTER received_time"
+    assert render_statement(f"ALTER TABLE events {change}", LAYOUT) == [
+        f"ALTER TABLE events_local ON CLUSTER 'qms_cluster' {change}",
+        f"ALTER TABLE events ON CLUSTER 'qms_cluster' {change}",
+    ]
+
+
 def test_a_statement_without_a_cluster_rendering_is_refused() -> None:
     with pytest.raises(ValueError, match="no cluster rendering"):
-        render_statement("ALTER TABLE events ADD COLUMN x UInt8", LAYOUT)
+        render_statement("ALTER TABLE events DROP COLUMN x", LAYOUT)
     with pytest.raises(ValueError, match="no sharding key"):
         render_statement(
             "CREATE TABLE IF NOT EXISTS brand_new (a String) ENGINE = MergeTree ORDER BY a", LAYOUT

@@ -96,3 +96,10 @@ def test_docs_kpis_tables_are_the_catalogues() -> None:
     page = (REPO_ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
     assert sections(page) == set(TABLES), "docs/kpis.md lost a generated section"
     assert with_tables(page) == page, "run `qms metrics kpi-docs`"
+
+
+def test_the_update_timeliness_view_is_the_catalogues() -> None:
+    view = latest_create("VIEW", "kpi_update_timeliness_agency_month")
+    assert flat(catalogue.update_timeliness_sql()) in view
+    late = f"countIf(working_days_late > {catalogue.LATE_UPDATE_AFTER_WORKING_DAYS})"
+    assert late in view

@@ -231,3 +231,32 @@ def test_a_checkpoint_the_ledger_cannot_parse_is_refused_with_its_reason(
 def test_local_day_is_utc_plus_seven() -> None:
     assert local_day(datetime(2026, 12, 31, 16, 59, tzinfo=UTC)) == date(2026, 12, 31)
     assert local_day(datetime(2026, 12, 31, 17, 0, tzinfo=UTC)) == date(2027, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("happened", "received", "late"),
+    [
+        (datetime(2025, 3, 7, 16, tzinfo=ICT), datetime(2025, 3, 10, 9, tzinfo=ICT), 1),  # Fri→Mon
+        (datetime(2025, 3, 7, 16, tzinfo=ICT), datetime(2025, 3, 11, 9, tzinfo=ICT), 2),
+        (datetime(2025, 1, 24, 16, tzinfo=ICT), datetime(2025, 2, 3, 9, tzinfo=ICT), 1),  # Tết
+        # Local days: 23:30 UTC on 6 Mar is 06:30 on Friday 7 Mar in Hà Nội.
+        (datetime(2025, 3, 6, 23, 30, tzinfo=UTC), datetime(2025, 3, 10, 2, tzinfo=UTC), 1),
+        (datetime(2031, 3, 7, 16, tzinfo=ICT), datetime(2031, 3, 12, 9, tzinfo=ICT), None),
+    ],
+)
+def test_the_events_row_counts_how_many_working_days_late_it_was_recorded(
+    happened: datetime, received: datetime, late: int | None
+) -> None:
+    e = f.received("D1", "H56.01", happened, happened + timedelta(days=30))
+    e = e.model_copy(update={"receivedtime": received})
+    row = _one(map_record(AT, to_kafka_record(e).value), "events")
+    assert row.recorded_working_days_late == late
+
+
+def test_an_event_without_a_receipt_has_no_lateness() -> None:
+    e = f.received(
+        "D1", "H56.01", datetime(2025, 3, 7, tzinfo=ICT), datetime(2025, 4, 7, tzinfo=ICT)
+    )
+    row = _one(map_record(AT, to_kafka_record(e).value), "events")
+    assert row.received_time is None
+    assert row.recorded_working_days_late is None

@@ -11,7 +11,10 @@ from pydantic import BaseModel
 
 from schemas.envelope import CloudEvent
 from services.common.deadletter import RecordPosition
-from services.metrics.domain.rows.values import local_day_of, utc
+from services.common.working_days import vietnam_calendar
+from services.metrics.domain.rows.values import REPORTING_TZ, local_day_of, utc
+
+LATE_SPAN_LIMIT = (1 << 15) - 1  # what the Int16 column holds
 
 
 class EventRow(NamedTuple):
@@ -25,6 +28,7 @@ class EventRow(NamedTuple):
     agency: str
     time: datetime
     received_time: datetime | None
+    recorded_working_days_late: int | None
     publisher: str | None
     data: str
     topic: str
@@ -33,6 +37,8 @@ class EventRow(NamedTuple):
 
 
 def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPosition) -> EventRow:
+    instant = utc(event.time)
+    received = utc(event.receivedtime, "receivedtime") if event.receivedtime else None
     return EventRow(
         source=event.source,
         id=event.id,
@@ -40,14 +46,28 @@ def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPositio
         family=event.family,
         subject=event.subject,
         agency=event.agencycode,
-        time=utc(event.time),
-        received_time=utc(event.receivedtime, "receivedtime") if event.receivedtime else None,
+        time=instant,
+        received_time=received,
+        recorded_working_days_late=None
+        if received is None
+        else working_days_late(instant, received),
         publisher=event.publisher,
         data=json.dumps(raw.get("data"), ensure_ascii=False, separators=(",", ":")),
         topic=position.topic,
         partition=position.partition,
         offset=position.offset,
     )
+
+
+def working_days_late(happened: datetime, received: datetime) -> int | None:
+    """How many working days after the local day an event happened intake received it
+    (docs/kpis.md, "Timeliness of updates"); None when a year of the two has no calendar."""
+    calendar = vietnam_calendar()
+    start, end = (moment.astimezone(REPORTING_TZ).date() for moment in (happened, received))
+    if not (calendar.covers(start) and calendar.covers(end)):
+        return None
+    # Int16 in the store; negative for an event dated after its receipt (clock skew).
+    return max(-LATE_SPAN_LIMIT, min(LATE_SPAN_LIMIT, calendar.working_days_between(start, end)))
 
 
 def when(event: CloudEvent) -> tuple[datetime, date]:
