@@ -148,6 +148,10 @@ async def test_the_consistency_endpoint_proves_one_checkpoint_extends_another(
     assert backwards.status_code == 422 and "second" in backwards.text
     beyond = await intake.get(url, params={"first": 4, "second": 400}, headers=AUTH)
     assert beyond.status_code == 404
+    unknown = await intake.get(
+        "/v1/audit/consistency/no.such.v1/7", params={"first": 1, "second": 2}, headers=AUTH
+    )
+    assert unknown.status_code == 404 and "chain-too-short" in unknown.json()["type"]
     bad_witness = await intake.get(
         f"/v1/audit/trail/{SUBJECT}", params={"witness": "nochain"}, headers=AUTH
     )

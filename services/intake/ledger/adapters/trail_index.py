@@ -272,22 +272,17 @@ class TrailIndexReader:
         snapshot = self._snapshot()
 
         def node(level: int, index: int) -> bytes:
-            try:
-                return bytes(snapshot[_node_key(chain, level, index)])
-            except KeyError:
-                raise LookupError(
-                    f"the index lacks Merkle node {level}/{index} of {chain}"
-                ) from None
+            value = _get(snapshot, _node_key(chain, level, index))
+            if value is None:
+                raise LookupError(f"the index lacks Merkle node {level}/{index} of {chain}")
+            return value
 
         return node
 
     def chain_size(self, chain: str) -> int:
         """How many entries of `chain` the index holds (0 for a chain it never saw)."""
-        try:
-            raw = self._snapshot()[b"H" + chain.encode()]
-        except KeyError:
-            return 0
-        return _ChainState(**json.loads(raw)).size
+        raw = _get(self._snapshot(), b"H" + chain.encode())
+        return 0 if raw is None else _ChainState(**json.loads(raw)).size
 
     def checkpoint_of_size(
         self, chain: str, size: int, verifier: Verifier | None
@@ -315,6 +310,14 @@ class TrailIndexReader:
                 f"the index lacks entries {segment.first}..{segment.end} of {segment.chain}"
             )
         return raw, mine
+
+
+def _get(snapshot: Snapshot, key: bytes) -> bytes | None:
+    """The value of `key`, None when absent (a snapshot has no `get`, and its `[]` raises a
+    bare Exception for a missing key, which no `except KeyError` catches)."""
+    for found, value in snapshot.items(from_key=key):
+        return bytes(value) if found == key else None
+    return None
 
 
 def _scan(
