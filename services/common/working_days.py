@@ -68,6 +68,10 @@ class WorkingCalendar:
             if year.year in self._years:
                 raise CalendarFileInvalid(f"year: {year.year} is given twice")
             self._years[year.year] = year
+        # Per year: working days from 1 January through each day of the year (built on first
+        # use), so a span costs a lookup per year it crosses, not a check per day (ingestion
+        # asks it for every event).
+        self._worked_through: dict[int, tuple[int, tuple[int, ...]]] = {}
 
     @property
     def years(self) -> tuple[int, ...]:
@@ -115,11 +119,27 @@ class WorkingCalendar:
     def working_days_between(self, start: date, end: date) -> int:
         """Working days `d` with `start < d <= end` (negative when `end` is before `start`):
         how many working days later `end` is. Friday to Monday is 1, a day to itself 0."""
-        if end < start:
-            return -self.working_days_between(end, start)
-        return sum(
-            self.is_working_day(start + timedelta(n)) for n in range(1, (end - start).days + 1)
-        )
+        if end <= start:
+            return 0 if end == start else -self.working_days_between(end, start)
+        low, high = start.toordinal() + 1, end.toordinal()
+        total = 0
+        for year in range(date.fromordinal(low).year, end.year + 1):
+            first, counts = self._counts(year)
+            lo, hi = max(low, first) - first, min(high, first + len(counts) - 1) - first
+            total += counts[hi] - (counts[lo - 1] if lo else 0)
+        return total
+
+    def _counts(self, year: int) -> tuple[int, tuple[int, ...]]:
+        """The ordinal of 1 January of `year`, and the working days from it through each day."""
+        if year not in self._worked_through:
+            first = date(year, 1, 1)
+            self._year(first)  # YearNotCovered for a year without a calendar
+            worked, counts = 0, []
+            for n in range((date(year + 1, 1, 1) - first).days):
+                worked += self.is_working_day(first + timedelta(n))
+                counts.append(worked)
+            self._worked_through[year] = (first.toordinal(), tuple(counts))
+        return self._worked_through[year]
 
 
 def year_from_document(document: Any, where: str) -> YearCalendar:

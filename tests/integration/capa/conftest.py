@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -125,27 +126,39 @@ async def capa_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
     await delete_topics_under(kafka_bootstrap, prefix)  # faust's topics too (app id below)
 
 
-@pytest.fixture(scope="module")
-async def capa_service(
-    kafka_bootstrap: str, capa_prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[CapaProcess]:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "QMS_TOPIC_PREFIX": capa_prefix,
-        "QMS_CAPA_APP_ID": f"{capa_prefix}capa",
+def capa_env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
+    """A CAPA service on `prefix`'s topics, its timer every second, lag read every second."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "QMS_TOPIC_PREFIX": prefix,
+        "QMS_CAPA_APP_ID": f"{prefix}capa",
         "QMS_CAPA_ESCALATION_INTERVAL_S": "1",
         "QMS_ENV": "development",
-        "QMS_LOG_LEVEL": "INFO",  # test_observability reads every line as JSON
-        "QMS_LOG_FORMAT": "json",
         "QMS_LAG_REFRESH_S": "1",
+        **extra,
     }
-    service = CapaProcess(env, tmp_path_factory.mktemp("capa"))
+
+
+@contextlib.asynccontextmanager
+async def running_capa(env: dict[str, str], workdir: Path) -> AsyncIterator[CapaProcess]:
+    """A started CAPA service, ready, stopped on the way out."""
+    service = CapaProcess(env, workdir)
     service.start()
     try:
         await service.wait_ready()
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="module")
+async def capa_service(
+    kafka_bootstrap: str, capa_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CapaProcess]:
+    # test_observability reads every line as JSON
+    env = capa_env(kafka_bootstrap, capa_prefix, QMS_LOG_LEVEL="INFO", QMS_LOG_FORMAT="json")
+    async with running_capa(env, tmp_path_factory.mktemp("capa")) as service:
+        yield service
 
 
 @pytest.fixture

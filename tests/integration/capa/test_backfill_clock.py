@@ -15,9 +15,11 @@ from services.capa.domain.policies import capa_id_for
 from tests.integration.capa.conftest import (
     CapaProcess,
     bearer,
+    capa_env,
     eventually,
     finding,
     produce_raw,
+    running_capa,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,31 +50,14 @@ HISTORY = {
 
 
 @pytest.fixture(scope="module")
-async def backfill_service(
+async def capa_service(
     kafka_bootstrap: str, capa_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[CapaProcess]:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "QMS_TOPIC_PREFIX": capa_prefix,
-        "QMS_CAPA_APP_ID": f"{capa_prefix}capa",
-        "QMS_CAPA_ESCALATION_INTERVAL_S": "1",
-        "QMS_ENV": "development",
-        "QMS_LAG_REFRESH_S": "1",
-        "QMS_NOW": HISTORY_END.isoformat(),
-    }
-    service = CapaProcess(env, tmp_path_factory.mktemp("capa-backfill"))
-    service.start()
-    try:
-        await service.wait_ready()
+    """This module's CAPA service: its clock set to the history's end (the conftest's `api`
+    talks to it)."""
+    env = capa_env(kafka_bootstrap, capa_prefix, QMS_NOW=HISTORY_END.isoformat())
+    async with running_capa(env, tmp_path_factory.mktemp("capa-backfill")) as service:
         yield service
-    finally:
-        service.stop()
-
-
-@pytest.fixture
-async def api(backfill_service: CapaProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=backfill_service.url, timeout=60) as client:
-        yield client
 
 
 def capa_of(event_id: str) -> str:
