@@ -29,10 +29,11 @@ from schemas.dossier import (
 )
 from schemas.envelope import EVENT_TYPE_PREFIX, CloudEvent
 from schemas.objective import OBJECTIVE_EVENTS
+from schemas.procedure import PROCEDURE_EVENTS
 from schemas.satisfaction import SATISFACTION_EVENTS
 from schemas.topics import FAMILY_TOPICS as FAMILY_TOPICS  # each family's topic, defined there
 
-PUBLISHED_FAMILIES = ("dossier", "complaint", "satisfaction", "audit", "objective")
+PUBLISHED_FAMILIES = ("dossier", "complaint", "satisfaction", "audit", "objective", "procedure")
 
 ALL_EVENTS: tuple[type[CloudEvent], ...] = (
     DOSSIER_EVENTS
@@ -40,6 +41,7 @@ ALL_EVENTS: tuple[type[CloudEvent], ...] = (
     + SATISFACTION_EVENTS
     + AUDIT_EVENTS
     + OBJECTIVE_EVENTS
+    + PROCEDURE_EVENTS
     + CAPA_EVENTS
 )
 

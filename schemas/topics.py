@@ -17,6 +17,7 @@ FAMILY_TOPICS: Mapping[str, str] = {
     "satisfaction": "satisfaction.v1",
     "audit": "audit.v1",
     "objective": "objective.v1",
+    "procedure": "procedure.v1",
     "capa": "capa.v1",
 }
 

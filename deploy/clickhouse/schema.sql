@@ -164,6 +164,26 @@ ENGINE = ReplacingMergeTree
 ORDER BY (agency, indicator, period, objective, source, id)
 SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
 
+CREATE TABLE procedure_events
+(
+    `source` String,
+    `id` String,
+    `type` LowCardinality(String),
+    `procedure` String,
+    `agency` LowCardinality(String),
+    `time` DateTime64(3, 'UTC'),
+    `day` Date,
+    `version` UInt32,
+    `name` String,
+    `statutory_working_days` UInt16,
+    `effective_from` Date,
+    `levels` Array(LowCardinality(String)),
+    `legal_basis` String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (procedure, type, effective_from, source, id)
+SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+
 CREATE TABLE satisfaction_ratings
 (
     `source` String,

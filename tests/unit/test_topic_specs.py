@@ -16,7 +16,14 @@ from services.common.topics import (
 
 pytestmark = pytest.mark.unit
 
-EVENT_TOPICS = ("dossier.v1", "complaint.v1", "satisfaction.v1", "audit.v1", "objective.v1")
+EVENT_TOPICS = (
+    "dossier.v1",
+    "complaint.v1",
+    "satisfaction.v1",
+    "audit.v1",
+    "objective.v1",
+    "procedure.v1",
+)
 ALL_TOPICS = (
     *EVENT_TOPICS,
     "capa.v1",

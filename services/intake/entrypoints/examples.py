@@ -110,6 +110,23 @@ EXAMPLE_EVENTS: dict[str, dict[str, Any]] = {
         {"indicator": "on_time_rate", "target": 98.0, "comparison": "at_least", "period": "2025"},
         source="urn:vn:gov:h56:iso-secretariat",
     ),
+    "procedure.amended": _event(
+        "register-1.001612-v2",
+        "vn.qms.procedure.amended.v1",
+        "1.001612.000.00.00.H56",
+        "2026-06-20T09:00:00+07:00",
+        {
+            "procedure_code": "1.001612.000.00.00.H56",
+            "version": 2,
+            "name": "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam",
+            "statutory_working_days": 7,
+            "effective_from": "2026-07-01",
+            "levels": ["province"],
+            "legal_basis": "QĐ 1234/QĐ-UBND",
+        },
+        source="urn:vn:gov:h56:procedure-register",
+        agency="H56",
+    ),
 }
 
 

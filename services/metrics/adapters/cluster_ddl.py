@@ -37,8 +37,8 @@ from services.metrics.adapters.migrations import Migration
 LOCAL_SUFFIX = "_local"
 
 # The column that keeps each aggregate on one shard. Rows without a dossier shard by their
-# own aggregate (complaint, audit, objective, CAPA); the raw events by subject, which is the
-# dossier code for dossier events.
+# own aggregate (complaint, audit, objective, procedure, CAPA); the raw events by subject,
+# which is the dossier code for dossier events.
 SHARDING_KEYS = {
     "events": "cityHash64(subject)",
     "dossier_events": "cityHash64(dossier)",
@@ -47,6 +47,7 @@ SHARDING_KEYS = {
     "satisfaction_ratings": "cityHash64(if(dossier = '', rating, dossier))",
     "audit_events": "cityHash64(audit)",
     "objective_events": "cityHash64(objective)",
+    "procedure_events": "cityHash64(procedure)",
     "capa_events": "cityHash64(capa)",
     "ledger_checkpoints": "cityHash64(topic, partition)",
     "dossier_daily": "cityHash64(agency, procedure)",
@@ -61,6 +62,7 @@ FACT_TABLES = frozenset(
         "satisfaction_ratings",
         "audit_events",
         "objective_events",
+        "procedure_events",
         "capa_events",
     }
 )

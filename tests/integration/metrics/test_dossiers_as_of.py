@@ -146,11 +146,9 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
             batch=10,
         )
         monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", MIGRATIONS_DIR)
-        assert store.migrate() == [
-            "0008_online_levels",
-            "0009_capa_board_as_of",
-            "0010_update_timeliness",
-        ]
+        later = sorted(p.stem for p in MIGRATIONS_DIR.glob("0*.sql"))[7:]
+        assert later[0] == "0008_online_levels"
+        assert store.migrate() == later
         (row,) = kpi_queries.dossiers_by(store, DayRange(), ("agency",))
         assert {k: row[k] for k in ("received", "received_online", "received_online_l34")} == {
             "received": 4,

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from schemas import parse_event
+from schemas.catalogue import PUBLISHED_FAMILIES
 from services.intake.adapters.publisher_registry import load_registry
 from services.intake.config import DEV_PUBLISHERS_FILE, IntakeSettings
 from services.intake.domain.publishers import (
@@ -59,7 +60,7 @@ def test_the_dev_file_is_the_development_default_and_holds_the_demo_publisher() 
     demo = registry.authenticate("dev-demo-province-token")
     assert demo is not None and demo.name == "demo-province"
     assert demo.agencies == ("*",)
-    assert demo.families == {"dossier", "complaint", "satisfaction", "audit", "objective"}
+    assert demo.families == set(PUBLISHED_FAMILIES)
     assert registry.authenticate("dev-demo-province-token ") is None
     assert registry.authenticate("wrong") is None
 

@@ -213,6 +213,45 @@ def objective_set(
     )
 
 
+def procedure_version(
+    code: str,
+    version: int,
+    at: datetime,
+    effective_from: str,
+    statutory_days: int,
+    levels: tuple[str, ...] = ("province",),
+    agency: str = "H56",
+) -> CloudEvent:
+    """The register's procedure.published (version 1) or procedure.amended (later versions)."""
+    return event(
+        "procedure.published" if version == 1 else "procedure.amended",
+        code,
+        agency,
+        at,
+        {
+            "procedure_code": code,
+            "version": version,
+            "name": f"procedure {code}",
+            "statutory_working_days": statutory_days,
+            "effective_from": effective_from,
+            "levels": list(levels),
+            "legal_basis": f"QĐ {version}/QĐ-UBND",
+        },
+    )
+
+
+def procedure_repealed(
+    code: str, at: datetime, effective_from: str, agency: str = "H56"
+) -> CloudEvent:
+    return event(
+        "procedure.repealed",
+        code,
+        agency,
+        at,
+        {"procedure_code": code, "effective_from": effective_from, "legal_basis": "QĐ 9/QĐ-UBND"},
+    )
+
+
 def capa(
     type_: str, capa_id: str, agency: str, at: datetime, sequence: int, **data: Any
 ) -> CloudEvent:

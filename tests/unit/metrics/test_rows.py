@@ -108,6 +108,25 @@ def test_every_family_fills_its_table_with_its_values_by_column_name() -> None:
             },
         ),
         (
+            f.procedure_version("1.001612", 2, at, "2026-02-01", 7, ("province", "commune")),
+            "procedure_events",
+            {
+                "procedure": "1.001612",
+                "agency": "H56",
+                "type": "vn.qms.procedure.amended.v1",
+                "version": 2,
+                "statutory_working_days": 7,
+                "effective_from": date(2026, 2, 1),
+                "levels": ["province", "commune"],
+                "legal_basis": "QĐ 2/QĐ-UBND",
+            },
+        ),
+        (
+            f.procedure_repealed("1.001612", at, "2026-03-01"),
+            "procedure_events",
+            {"procedure": "1.001612", "version": 0, "effective_from": date(2026, 3, 1)},
+        ),
+        (
             f.capa("opened", "CAPA-1", "H56.01", at, 1),
             "capa_events",
             {

@@ -148,7 +148,15 @@ def test_the_kafka_binding_round_trips_with_the_subject_as_key() -> None:
 
 def test_every_family_of_the_design_is_in_the_catalogue() -> None:
     families = {t.split(".")[2] for t in EVENT_TYPES}
-    assert families == {"dossier", "complaint", "satisfaction", "audit", "objective", "capa"}
+    assert families == {
+        "dossier",
+        "complaint",
+        "satisfaction",
+        "audit",
+        "objective",
+        "procedure",
+        "capa",
+    }
     assert all(t.startswith("vn.qms.") and t.endswith(".v1") for t in EVENT_TYPES)
 
 

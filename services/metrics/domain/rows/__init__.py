@@ -23,6 +23,7 @@ from services.metrics.domain.rows.complaint import ComplaintRow
 from services.metrics.domain.rows.dossier import DossierRow
 from services.metrics.domain.rows.envelope import EventRow
 from services.metrics.domain.rows.objective import ObjectiveRow
+from services.metrics.domain.rows.procedure import ProcedureRow
 from services.metrics.domain.rows.satisfaction import SatisfactionRow
 from services.metrics.domain.rows.tables import INSERT_ORDER, TABLE_COLUMNS, TABLE_ROWS
 from services.metrics.domain.rows.values import REPORTING_TZ, RecordRefused, local_day
@@ -42,6 +43,7 @@ __all__ = [
     "Mapped",
     "Mapper",
     "ObjectiveRow",
+    "ProcedureRow",
     "RecordRefused",
     "Rejected",
     "Row",

@@ -13,6 +13,7 @@ from services.metrics.domain.rows.complaint import ComplaintRow, complaint_row
 from services.metrics.domain.rows.dossier import DossierRow, dossier_row
 from services.metrics.domain.rows.envelope import EventRow
 from services.metrics.domain.rows.objective import ObjectiveRow, objective_row
+from services.metrics.domain.rows.procedure import ProcedureRow, procedure_row
 from services.metrics.domain.rows.satisfaction import SatisfactionRow, satisfaction_row
 
 # Every table the consumer writes and its row type (deploy/clickhouse/ holds the DDL); a
@@ -24,6 +25,7 @@ TABLE_ROWS: Mapping[str, type[tuple[Any, ...]]] = {
     "satisfaction_ratings": SatisfactionRow,
     "audit_events": AuditRow,
     "objective_events": ObjectiveRow,
+    "procedure_events": ProcedureRow,
     "capa_events": CapaRow,
     "ledger_checkpoints": CheckpointRow,
 }
@@ -45,5 +47,6 @@ FACT_TABLES: Mapping[str, tuple[str, FactBuilder]] = {
     "satisfaction": ("satisfaction_ratings", satisfaction_row),
     "audit": ("audit_events", audit_row),
     "objective": ("objective_events", objective_row),
+    "procedure": ("procedure_events", procedure_row),
     "capa": ("capa_events", capa_row),
 }
