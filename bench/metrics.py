@@ -6,7 +6,11 @@
 Prints, from one run:
 1. ingestion events/s: events produced to Kafka (fresh topic prefix), consumed by the
    metrics faust consumer, inserted into chDB, until /v1/stats counts them all;
-2. replay events/s: `qms metrics replay` of the same topics into a fresh database;
+   beside it the baseline of the same run: a plain AIOKafkaConsumer (no group, no faust)
+   mapping the same records to the same rows (`map_record`) and inserting them with the
+   same deduplication tokens into a fresh database, one insert round per fetch;
+2. replay events/s: `qms metrics replay` of the same topics into a fresh database, against
+   the same baseline;
 3. p50 / p95 of dashboard questions over `--query-events` synthetic dossier events
    (generated inside ClickHouse, half received, half resolved), asked of the dossier
    marks (the design in use), of the exact-set daily aggregate they replaced (rebuilt
@@ -30,14 +34,16 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aiokafka import AIOKafkaProducer  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from schemas.binding import to_kafka_record  # noqa: E402
 from schemas.catalogue import topic_for  # noqa: E402
+from services.common.deadletter import RecordPosition  # noqa: E402
 from services.common.topics import (  # noqa: E402
     delete_topics_under,
     ensure_topics,
@@ -46,6 +52,9 @@ from services.common.topics import (  # noqa: E402
 from services.metrics.adapters.clickhouse import ClickHouseStore  # noqa: E402
 from services.metrics.config import MetricsSettings  # noqa: E402
 from services.metrics.domain.kpi_catalogue import ON_TIME_SQL  # noqa: E402
+from services.metrics.domain.rows import map_record  # noqa: E402
+from services.metrics.domain.tokens import batch_token  # noqa: E402
+from services.metrics.entrypoints.consumer import EVENT_TOPICS  # noqa: E402
 from services.metrics.entrypoints.replay import replay_all  # noqa: E402
 
 ICT = timezone(timedelta(hours=7))
@@ -127,6 +136,41 @@ async def bench_ingestion(settings: MetricsSettings, expected: int) -> tuple[flo
     finally:
         server.should_exit = True
         await task
+
+
+async def plain_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float]:
+    """Seconds and CPU seconds for the plain baseline to store `expected` events: fetch,
+    map every record, one insert round per fetch (raw events last), next fetch."""
+    store = ClickHouseStore(settings.clickhouse_dsn, "plain").open()
+    consumer = AIOKafkaConsumer(
+        *(settings.topic(name) for name in EVENT_TOPICS),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    stored = 0
+    cpu = time.process_time()
+    started = time.perf_counter()
+    try:
+        while stored < expected:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_size)
+            rows: dict[str, list[Any]] = {}
+            positions = []
+            for records in fetched.values():
+                for record in records:
+                    position = RecordPosition(record.topic, record.partition, record.offset)
+                    positions.append(position)
+                    for table, table_rows in map_record(position, record.value or b"").items():
+                        rows.setdefault(table, []).extend(table_rows)
+            if positions:
+                await store.ainsert_batch(rows, batch_token(positions))
+                stored += len(positions)
+        return time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await consumer.stop()
+        store.close()
 
 
 SYNTHETIC = """
@@ -316,6 +360,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         sent = await produce_province(bootstrap, prefix, args.kafka_events)
         produced_s = time.perf_counter() - started
         print(f"produced {sent:,} dossier events in {produced_s:.1f}s")
+        plain_s, plain_cpu = await plain_ingestion(settings, sent)
+        plain = sent / plain_s
+        print(
+            f"BASELINE: {sent:,} events plain aiokafka → map_record → ClickHouse in "
+            f"{plain_s:.1f}s = {plain:,.0f} events/s, {plain_cpu / sent * 1e6:.0f} us CPU/event"
+        )
         seconds, first_s, first_n = await bench_ingestion(settings, sent)
         steady = (sent - first_n) / max(seconds - first_s, 1e-9)
         print(
@@ -324,10 +374,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             f"after the first batch landed at {first_s:.1f}s"
         )
         replayed = await replay_all(settings.model_copy(update={"clickhouse_database": "replay"}))
+        replay = replayed.records / replayed.seconds
         print(
             f"REPLAY: {replayed.records:,} records in {replayed.seconds:.1f}s = "
-            f"{replayed.records / replayed.seconds:,.0f} events/s"
+            f"{replay:,.0f} events/s"
         )
+        print(f"ratio metrics ingestion/raw: {steady / plain:.2f}  (steady state)")
+        print(f"ratio metrics replay/raw: {replay / plain:.2f}")
         await delete_topics_under(bootstrap, prefix)
 
     if args.query_events:
