@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +16,7 @@ from services.capa.domain.effectiveness import LATE_DOSSIERS_MEASURE, MEASURES, 
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.capa_kpis import MEASURE_SQL
 from services.metrics.domain.report_html import ReportData, render_report
+from services.metrics.entrypoints.consumer import install_effectiveness_check
 from services.metrics.service_layer.effectiveness import (
     DueMeasurement,
     EffectivenessPolicy,
@@ -141,3 +144,41 @@ def test_the_report_shows_effectiveness_by_measurement_beside_the_verdict() -> N
     section = html[html.index("Effectiveness: by measurement and by verdict") :]
     cells = [section.index(f"<td>{n}</td>") for n in (4, 7, 5, 2, 1)]
     assert cells == sorted(cells)
+
+
+class FakeFaustApp:
+    """What `install_effectiveness_check` uses of a faust app: a topic and a timer."""
+
+    def __init__(self, topic: FakeCommandTopic) -> None:
+        self.command_topic = topic
+        self.topics: list[str] = []
+        self.timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
+
+    def topic(self, name: str, **_: object) -> FakeFaustApp:
+        self.topics.append(name)
+        return self
+
+    async def send(self, key: bytes, value: bytes) -> Awaitable[None]:
+        await self.command_topic.send(key, value)
+        return asyncio.sleep(0)  # the acknowledgement
+
+    def timer(self, interval: float, name: str) -> Callable[[Callable[[], Awaitable[None]]], None]:
+        return lambda function: self.timers.append((interval, function))
+
+
+async def test_the_metrics_worker_checks_every_interval_and_survives_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QMS_TOPIC_PREFIX", "t1.")
+    monkeypatch.setenv("QMS_EFFECTIVENESS_CHECK_INTERVAL_S", "600")
+    topic = FakeCommandTopic(fail_after=1)
+    app = FakeFaustApp(topic)
+    install_effectiveness_check(app, MetricsSettings(), FakeReader({"CAPA-a": 3, "CAPA-b": 0}))
+    assert app.topics == ["t1.capa.commands.v1"]
+    ((interval, tick),) = app.timers
+    assert interval == 600
+    await tick()  # the broker goes away after one command: logged, not raised
+    assert [key for key, _ in topic.records] == [b"CAPA-a"]
+    topic.fail_after = None
+    await tick()  # the next tick sends both again (the CAPA records each id once)
+    assert [key for key, _ in topic.records] == [b"CAPA-a", b"CAPA-a", b"CAPA-b"]
