@@ -49,6 +49,7 @@ from services.capa.domain.effectiveness import (
     NotMeasurable,
     measure_of,
     measured_verdict,
+    measurement_id,
 )
 from services.capa.domain.refusals import (
     CapaNotFound,
@@ -281,6 +282,8 @@ def _record_measurement(
     if command.measure != measure:
         raise InvalidCommand(f"a CAPA from {state.source.value} is measured by {measure}")
     window = MeasurementWindow(command.window_start, command.window_days)
+    if command.measurement_id != measurement_id(state.capa_id, measure, window):
+        raise InvalidCommand("measurement_id is not the id of this CAPA, measure and window")
     if state.actions_completed_at is None or not window.follows(state.actions_completed_at):
         raise InvalidCommand(
             f"the window starting {command.window_start.isoformat()} does not follow the "

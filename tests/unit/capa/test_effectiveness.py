@@ -45,23 +45,26 @@ def done_late_dossier_capa() -> tuple[CapaState, list[Any]]:
 
 
 def measurement(state: CapaState, value: int, **overrides: Any) -> RecordEffectivenessMeasurement:
+    """The checker's command for the window after the actions (or as `overrides` say)."""
     assert state.actions_completed_at is not None
-    window = MeasurementWindow(state.actions_completed_at, 30)
     fields: dict[str, Any] = {
         "capa_id": state.capa_id,
         "actor_id": "system:effectiveness",
         "actor_role": "system",
-        "at": window.end + timedelta(hours=1),
+        "at": state.actions_completed_at + timedelta(days=30, hours=1),
         "reason": "window elapsed",
-        "measurement_id": measurement_id(state.capa_id, LATE_DOSSIERS_MEASURE, window),
         "measure": LATE_DOSSIERS_MEASURE,
-        "window_start": window.start,
+        "window_start": state.actions_completed_at,
         "window_days": 30,
         "threshold": 0,
         "value": value,
         "reopen_if_ineffective": True,
     }
     fields.update(overrides)
+    window = MeasurementWindow(fields["window_start"], fields["window_days"])
+    fields.setdefault(
+        "measurement_id", measurement_id(state.capa_id, LATE_DOSSIERS_MEASURE, window)
+    )
     return RecordEffectivenessMeasurement(**fields)
 
 
@@ -147,6 +150,12 @@ def test_a_window_that_has_not_elapsed_or_starts_before_the_actions_is_refused()
     before = measurement(state, value=0, window_start=state.actions_completed_at - timedelta(1))
     with pytest.raises(InvalidCommand, match="does not follow the completion"):
         decide(before, state)
+
+
+def test_a_measurement_id_not_derived_from_capa_measure_and_window_is_refused() -> None:
+    state, _ = done_late_dossier_capa()
+    with pytest.raises(InvalidCommand, match="measurement_id is not the id"):
+        decide(measurement(state, value=0, measurement_id="M-random"), state)
 
 
 def test_only_a_measurable_source_and_only_the_system_record_a_measurement() -> None:

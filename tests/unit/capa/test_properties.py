@@ -35,7 +35,11 @@ from services.capa.domain.commands import (
     VerifyEffectiveness,
 )
 from services.capa.domain.decide import decide
-from services.capa.domain.effectiveness import LATE_DOSSIERS_MEASURE
+from services.capa.domain.effectiveness import (
+    LATE_DOSSIERS_MEASURE,
+    MeasurementWindow,
+    measurement_id,
+)
 from services.capa.domain.evolve import fold, sequence_of
 from services.capa.domain.refusals import Refusal
 from services.capa.domain.state import CapaState
@@ -134,7 +138,11 @@ def _build(kind: str, who: dict[str, Any], n: int, step: int, state: CapaState) 
         at = start + timedelta(days=1 + n % 2) if n % 4 else common["at"]
         return RecordEffectivenessMeasurement(
             **{**common, "at": at},
-            measurement_id=f"M-{n % 3}",
+            measurement_id=measurement_id(
+                "CAPA-1", LATE_DOSSIERS_MEASURE, MeasurementWindow(start, 1)
+            )
+            if n % 5
+            else f"M-{n}",
             measure=LATE_DOSSIERS_MEASURE,
             window_start=start,
             window_days=1,
