@@ -132,11 +132,22 @@ def replay(
 def effectiveness_check(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
     """Measure, once, the CAPAs whose window after their actions ended, and record each
     measurement on the CAPA command topic (settings QMS_EFFECTIVENESS_*)."""
+    from aiokafka.errors import KafkaError
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
     from schemas.topics import CAPA_COMMANDS_TOPIC
+    from services.metrics.adapters.clickhouse import PendingMigrations
     from services.metrics.entrypoints.effectiveness_check import run_effectiveness_check
 
     settings = _settings(dsn, database)
-    sent = asyncio.run(run_effectiveness_check(settings))
+    try:
+        sent = asyncio.run(run_effectiveness_check(settings))
+    except (ClickHouseError, PendingMigrations, ValueError, OSError) as exc:
+        typer.echo(f"error: ClickHouse {_where(settings)}: {_first_line(exc)}", err=True)
+        raise typer.Exit(2) from None
+    except KafkaError as exc:
+        typer.echo(f"error: Kafka {settings.kafka_bootstrap_servers}: {exc}", err=True)
+        raise typer.Exit(2) from None
     for command in sent:
         typer.echo(
             f"{command.capa_id}: {command.measure} = {command.value} "
