@@ -22,6 +22,7 @@ from schemas.base import (
     PseudonymousId,
     ShortText,
     Text,
+    Timestamp,
 )
 from schemas.envelope import CloudEvent
 
@@ -59,6 +60,13 @@ class RootCauseCategory(StrEnum):
 class VerificationResult(StrEnum):
     EFFECTIVE = "effective"
     INEFFECTIVE = "ineffective"
+
+
+class MeasuredEffectiveness(StrEnum):
+    """What following the nonconformity's own measure after the actions says (§10.2.1 d)."""
+
+    EFFECTIVE = "effective_by_measurement"
+    INEFFECTIVE = "ineffective_by_measurement"
 
 
 class SourceReference(Contract):
@@ -129,6 +137,18 @@ class CapaEffectivenessVerifiedData(CapaEventData):
     result: VerificationResult
     verified_on: Day
     evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CapaEffectivenessMeasuredData(CapaEventData):
+    measurement_id: str = Field(
+        min_length=1, max_length=64, description="One per CAPA, measure and window."
+    )
+    measure: ShortText = Field(description="The measure followed, e.g. `late_dossiers`.")
+    window_start: Timestamp = Field(description="When the last planned action was done.")
+    window_end: Timestamp
+    threshold: int = Field(ge=0, le=UINT32_MAX, description="The most the window tolerates.")
+    value: int = Field(ge=0, le=UINT32_MAX, description="What the window measured.")
+    verdict: MeasuredEffectiveness
 
 
 class CapaClosedData(CapaEventData):
@@ -202,6 +222,13 @@ class CapaEffectivenessVerified(CloudEvent):
     data: CapaEffectivenessVerifiedData
 
 
+class CapaEffectivenessMeasured(CloudEvent):
+    """The nonconformity's measure was followed over a window after the actions completed."""
+
+    type: Literal["vn.qms.capa.effectiveness_measured.v1"]
+    data: CapaEffectivenessMeasuredData
+
+
 class CapaClosed(CloudEvent):
     """The CAPA was closed after an effective verification."""
 
@@ -250,4 +277,5 @@ CAPA_EVENTS: tuple[type[CloudEvent], ...] = (
     CapaCancelled,
     CapaEscalated,
     CapaRecurrenceFlagged,
+    CapaEffectivenessMeasured,
 )

@@ -468,7 +468,12 @@ CREATE VIEW kpi_capa_agency
     `effective_first_time` UInt64,
     `first_time_effectiveness` Nullable(Float64),
     `recurrences` UInt64,
-    `recurrence_rate` Nullable(Float64)
+    `recurrence_rate` Nullable(Float64),
+    `measured` UInt64,
+    `effective_by_measurement` UInt64,
+    `ineffective_by_measurement` UInt64,
+    `effective_by_verdict` UInt64,
+    `verdict_contradicted` UInt64
 )
 AS SELECT
     agency,
@@ -486,7 +491,12 @@ AS SELECT
     countIf(first_verification = 'effective') AS effective_first_time,
     (100. * effective_first_time) / nullIf(verified, 0) AS first_time_effectiveness,
     countIf(recurrence) AS recurrences,
-    (100. * recurrences) / nullIf(capas, 0) AS recurrence_rate
+    (100. * recurrences) / nullIf(capas, 0) AS recurrence_rate,
+    countIf(measurement != '') AS measured,
+    countIf(measurement = 'effective_by_measurement') AS effective_by_measurement,
+    countIf(measurement = 'ineffective_by_measurement') AS ineffective_by_measurement,
+    countIf(verdict = 'effective') AS effective_by_verdict,
+    countIf((verdict = 'effective') AND (measurement = 'ineffective_by_measurement')) AS verdict_contradicted
 FROM
 (
     SELECT
@@ -500,6 +510,8 @@ FROM
         verified,
         first_verification,
         recurrence,
+        verdict,
+        measurement,
         at_day,
         (((status IN ('opened')) AND ifNull(correction_due_on < at_day, 0)) OR ((status IN ('actions_planned')) AND arrayExists(d -> (d < at_day), arrayMap(a -> (a.2), open_actions))) OR ((status IN ('actions_completed', 'actions_planned', 'correction_recorded', 'opened', 'reopened', 'root_cause_recorded', 'verified_effective')) AND ifNull(closure_due_on < at_day, 0))) AS overdue
     FROM
@@ -513,6 +525,8 @@ FROM
             verified,
             first_verification,
             recurrence,
+            verdict,
+            measurement,
             step,
             step_result,
             toDate(now64(3), 'Asia/Ho_Chi_Minh') AS at_day,
@@ -530,6 +544,8 @@ FROM
                 argMaxIf(result, sequence, (type IN ('vn.qms.capa.opened.v1', 'vn.qms.capa.correction_recorded.v1', 'vn.qms.capa.root_cause_recorded.v1', 'vn.qms.capa.actions_planned.v1', 'vn.qms.capa.action_completed.v1', 'vn.qms.capa.effectiveness_verified.v1', 'vn.qms.capa.reopened.v1', 'vn.qms.capa.closed.v1', 'vn.qms.capa.cancelled.v1'))) AS step_result,
                 argMinIf(result, sequence, type = 'vn.qms.capa.effectiveness_verified.v1') AS first_verification,
                 countIf(type = 'vn.qms.capa.effectiveness_verified.v1') > 0 AS verified,
+                argMaxIf(result, sequence, type = 'vn.qms.capa.effectiveness_verified.v1') AS verdict,
+                argMaxIf(result, sequence, type = 'vn.qms.capa.effectiveness_measured.v1') AS measurement,
                 countIf(type = 'vn.qms.capa.recurrence_flagged.v1') > 0 AS recurrence
             FROM capa_events
             WHERE time <= now64(3)

@@ -410,6 +410,28 @@ capa_board = dashboard(
             ["agency", "age_0_30", "age_31_60", "age_61_90", "age_over_90"],
         ),
         panel(
+            "CAPAs effective by measurement vs by verdict",
+            "barchart",
+            f"SELECT agency, sum(effective_by_verdict) AS effective_by_verdict, "
+            f"sum(effective_by_measurement) AS effective_by_measurement, "
+            f"sum(ineffective_by_measurement) AS ineffective_by_measurement, "
+            f"sum(verdict_contradicted) AS verdict_contradicted FROM kpi_capa_agency "
+            f"WHERE {SCOPE} GROUP BY agency ORDER BY agency",
+            [
+                "agency",
+                "effective_by_verdict",
+                "effective_by_measurement",
+                "ineffective_by_measurement",
+                "verdict_contradicted",
+            ],
+            w=24,
+            description="Per agency: CAPAs the auditor's latest verdict calls effective, and "
+            "CAPAs whose nonconformity's own measure, followed over the window after their "
+            "actions were done, stayed at or below its threshold (effective by measurement) or "
+            "went above it (ineffective). Contradicted: verified effective, measured "
+            "ineffective.",
+        ),
+        panel(
             "Open CAPAs",
             "table",
             f"SELECT capa, agency, nc_source, severity, process, opened_time, closure_due_on, "

@@ -65,6 +65,43 @@ class MetricsSettings(CommonSettings):
         description="Kafka consumer group (faust app id); empty means `<topic_prefix>metrics`.",
     )
 
+    # Effectiveness measured on the stream (services/capa/domain/effectiveness.py, docs/capa.md).
+    effectiveness_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        validation_alias="QMS_EFFECTIVENESS_WINDOW_DAYS",
+        description="Days after a CAPA's last action was done over which its nonconformity's "
+        "measure is followed.",
+    )
+    effectiveness_grace_hours: int = Field(
+        default=24,
+        ge=0,
+        le=24 * 31,
+        validation_alias="QMS_EFFECTIVENESS_GRACE_HOURS",
+        description="Hours waited after a window ends before it is measured, so events of the "
+        "window that reach ClickHouse late still count.",
+    )
+    effectiveness_late_dossiers_threshold: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="QMS_EFFECTIVENESS_LATE_DOSSIERS_THRESHOLD",
+        description="Late dossiers of the CAPA's agency and procedure the window tolerates; "
+        "more is ineffective by measurement.",
+    )
+    effectiveness_reopen: bool = Field(
+        default=False,
+        validation_alias="QMS_EFFECTIVENESS_REOPEN",
+        description="Reopen a CAPA found ineffective by measurement (not yet closed).",
+    )
+    effectiveness_check_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        validation_alias="QMS_EFFECTIVENESS_CHECK_INTERVAL_S",
+        description="How often the metrics worker runs the effectiveness check (0: never; "
+        "`qms metrics effectiveness-check` runs it once).",
+    )
+
     @model_validator(mode="after")
     def _derive_defaults(self) -> MetricsSettings:
         # Derived here rather than in Field defaults because they depend on other settings.

@@ -55,3 +55,14 @@ def test_demo_help_names_its_environment_variables() -> None:
     assert result.exit_code == 0
     for name in ("QMS_DEMO_INTAKE_URL", "QMS_DEMO_TOKEN", "QMS_DEMO_BATCH_SIZE"):
         assert name in result.output, name
+
+
+def test_an_effectiveness_check_against_a_dead_server_is_a_one_line_error() -> None:
+    dead = f"http://default:secret@127.0.0.1:{free_port()}/"  # nothing listens there
+    result = CliRunner().invoke(
+        qms, ["metrics", "effectiveness-check"], env={"CLICKHOUSE_DSN": dead}
+    )
+    assert result.exit_code == 2
+    line = one_line(result.output)
+    assert line.startswith("error: ClickHouse http://127.0.0.1:") and "refused" in line
+    assert "secret" not in line

@@ -144,6 +144,22 @@ class FlagRecurrence(Command):
     category: RootCauseCategory
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecordEffectivenessMeasurement(Command):
+    """Record what the nonconformity's measure did over a window after the actions were done;
+    `reopen_if_ineffective` is the policy's word on a CAPA that measured ineffective."""
+
+    name: ClassVar[CommandName] = CommandName.RECORD_EFFECTIVENESS_MEASUREMENT
+
+    measurement_id: str
+    measure: str
+    window_start: datetime
+    window_days: int
+    threshold: int
+    value: int
+    reopen_if_ineffective: bool = False
+
+
 COMMAND_TYPES: tuple[type[Command], ...] = (
     OpenCapa,
     RecordCorrection,
@@ -155,5 +171,6 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     CancelCapa,
     EscalateOverdue,
     FlagRecurrence,
+    RecordEffectivenessMeasurement,
 )
 COMMANDS_BY_NAME: dict[CommandName, type[Command]] = {c.name: c for c in COMMAND_TYPES}

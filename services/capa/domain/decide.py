@@ -16,6 +16,7 @@ from schemas.capa import (
     CapaCancelled,
     CapaClosed,
     CapaCorrectionRecorded,
+    CapaEffectivenessMeasured,
     CapaEffectivenessVerified,
     CapaEscalated,
     CapaNonconformityLinked,
@@ -23,6 +24,7 @@ from schemas.capa import (
     CapaRecurrenceFlagged,
     CapaReopened,
     CapaRootCauseRecorded,
+    MeasuredEffectiveness,
     Severity,
     VerificationResult,
 )
@@ -38,8 +40,16 @@ from services.capa.domain.commands import (
     OpenCapa,
     PlanActions,
     RecordCorrection,
+    RecordEffectivenessMeasurement,
     RecordRootCause,
     VerifyEffectiveness,
+)
+from services.capa.domain.effectiveness import (
+    MeasurementWindow,
+    NotMeasurable,
+    measure_of,
+    measured_verdict,
+    measurement_id,
 )
 from services.capa.domain.refusals import (
     CapaNotFound,
@@ -52,7 +62,10 @@ from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import (
     PERMITTED_ROLES,
     SYSTEM_COMMANDS,
+    TRANSITIONS,
+    CommandName,
     Role,
+    Status,
     admits,
     allowed_commands,
 )
@@ -255,6 +268,50 @@ def _flag_recurrence(command: FlagRecurrence, state: CapaState) -> list[CloudEve
     return out.events
 
 
+def _record_measurement(
+    command: RecordEffectivenessMeasurement, state: CapaState
+) -> list[CloudEvent]:
+    if any(m.measurement_id == command.measurement_id for m in state.measurements):
+        return []  # a second checker, or the same one again: measured once
+    if not admits(state.status, _MEASURE):
+        return []  # a new plan is under way (or the CAPA was cancelled): nothing to measure
+    try:
+        measure = measure_of(state.source)
+    except NotMeasurable as exc:
+        raise InvalidCommand(str(exc)) from exc
+    if command.measure != measure:
+        raise InvalidCommand(f"a CAPA from {state.source.value} is measured by {measure}")
+    window = MeasurementWindow(command.window_start, command.window_days)
+    if command.measurement_id != measurement_id(state.capa_id, measure, window):
+        raise InvalidCommand("measurement_id is not the id of this CAPA, measure and window")
+    if state.actions_completed_at is None or not window.follows(state.actions_completed_at):
+        raise InvalidCommand(
+            f"the window starting {command.window_start.isoformat()} does not follow the "
+            f"completion of the current plan ({state.actions_completed_at})"
+        )
+    if not window.elapsed_by(command.at):
+        raise InvalidCommand(f"the window ends {window.end.isoformat()}, after {command.at}")
+    verdict = measured_verdict(state.source, window, command.threshold, command.value)
+    out = _Emitter(command, state, state.agency)
+    out.emit(
+        CapaEffectivenessMeasured,
+        measurement_id=command.measurement_id,
+        measure=measure,
+        window_start=window.start,
+        window_end=window.end,
+        threshold=command.threshold,
+        value=command.value,
+        verdict=verdict,
+    )
+    ineffective = verdict is MeasuredEffectiveness.INEFFECTIVE
+    reopenable = Status.REOPENED in TRANSITIONS[state.status][_MEASURE]
+    if ineffective and command.reopen_if_ineffective and reopenable:
+        out.emit(CapaReopened)
+    return out.events
+
+
+_MEASURE = CommandName.RECORD_EFFECTIVENESS_MEASUREMENT
+
 _HANDLERS: dict[type[Command], Callable[[Any, CapaState], list[CloudEvent]]] = {
     RecordCorrection: _record_correction,
     RecordRootCause: _record_root_cause,
@@ -265,4 +322,5 @@ _HANDLERS: dict[type[Command], Callable[[Any, CapaState], list[CloudEvent]]] = {
     CancelCapa: _cancel,
     EscalateOverdue: _escalate,
     FlagRecurrence: _flag_recurrence,
+    RecordEffectivenessMeasurement: _record_measurement,
 }

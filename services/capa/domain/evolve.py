@@ -13,6 +13,7 @@ from schemas.capa import (
     CapaCancelled,
     CapaClosed,
     CapaCorrectionRecorded,
+    CapaEffectivenessMeasured,
     CapaEffectivenessVerified,
     CapaEscalated,
     CapaEventData,
@@ -25,7 +26,7 @@ from schemas.capa import (
 )
 from schemas.envelope import CloudEvent
 from services.capa.domain.refusals import InvalidEvent
-from services.capa.domain.state import Action, CapaState, RootCause, Verification
+from services.capa.domain.state import Action, CapaState, Measurement, RootCause, Verification
 from services.capa.domain.transitions import CommandName, Status, UnlistedTransition, next_status
 
 _C = CommandName
@@ -133,6 +134,7 @@ def _planned(state: CapaState, event: CapaActionsPlanned) -> CapaState:
         status=_lead(state, _C.PLAN_ACTIONS),
         actions=actions,
         plan_rounds=state.plan_rounds + 1,
+        actions_completed_at=None,
     )
 
 
@@ -149,8 +151,14 @@ def _action_completed(state: CapaState, event: CapaActionCompleted) -> CapaState
         else a
         for a in state.actions
     )
-    outcome = Status.ACTIONS_COMPLETED if all(a.done for a in actions) else Status.ACTIONS_PLANNED
-    return replace(state, actions=actions, status=_lead(state, _C.COMPLETE_ACTION, outcome))
+    done = all(a.done for a in actions)
+    outcome = Status.ACTIONS_COMPLETED if done else Status.ACTIONS_PLANNED
+    return replace(
+        state,
+        actions=actions,
+        status=_lead(state, _C.COMPLETE_ACTION, outcome),
+        actions_completed_at=event.time if done else None,
+    )
 
 
 def _verified(state: CapaState, event: CapaEffectivenessVerified) -> CapaState:
@@ -170,7 +178,29 @@ def _closed(state: CapaState, event: CapaClosed) -> CapaState:
 
 
 def _reopened(state: CapaState, event: CapaReopened) -> CapaState:
-    return replace(state, status=_lead(state, _C.VERIFY_EFFECTIVENESS, Status.REOPENED))
+    # After an ineffective verification, or a measurement that found the nonconformity back
+    # (the only way a CAPA verified effective is reopened).
+    led_by = (
+        _C.VERIFY_EFFECTIVENESS
+        if state.status is Status.ACTIONS_COMPLETED
+        else _C.RECORD_EFFECTIVENESS_MEASUREMENT
+    )
+    return replace(state, status=_lead(state, led_by, Status.REOPENED))
+
+
+def _measured(state: CapaState, event: CapaEffectivenessMeasured) -> CapaState:
+    data = event.data
+    _lead(state, _C.RECORD_EFFECTIVENESS_MEASUREMENT, state.status)  # admitted, status kept
+    measurement = Measurement(
+        data.measurement_id,
+        data.measure,
+        data.window_start,
+        data.window_end,
+        data.threshold,
+        data.value,
+        data.verdict,
+    )
+    return replace(state, measurements=(*state.measurements, measurement))
 
 
 def _cancelled(state: CapaState, event: CapaCancelled) -> CapaState:
@@ -199,4 +229,5 @@ _APPLIERS: dict[type[CloudEvent], Callable[[CapaState, Any], CapaState]] = {
     CapaCancelled: _cancelled,
     CapaEscalated: _escalated,
     CapaRecurrenceFlagged: _recurrence,
+    CapaEffectivenessMeasured: _measured,
 }

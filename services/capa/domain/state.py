@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from schemas.audit import FindingClassification
 from schemas.capa import (
+    MeasuredEffectiveness,
     NonconformitySource,
     RootCauseCategory,
     RootCauseMethod,
@@ -57,6 +58,19 @@ class Verification:
     evidence: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """An effectiveness check on the stream (`effectiveness.py`), beside the verifications."""
+
+    measurement_id: str
+    measure: str
+    window_start: datetime
+    window_end: datetime
+    threshold: int
+    value: int
+    verdict: MeasuredEffectiveness
+
+
 @dataclass(frozen=True, kw_only=True)
 class CapaState:
     capa_id: str
@@ -86,6 +100,9 @@ class CapaState:
     cancellation: str | None = None
     escalated_due_dates: tuple[date, ...] = ()
     recurrence_of: tuple[str, ...] = ()
+    # When the last action of the current plan was done: where a measurement window starts.
+    actions_completed_at: datetime | None = None
+    measurements: tuple[Measurement, ...] = ()
 
     @property
     def finished(self) -> bool:

@@ -7,6 +7,8 @@ and who may give them (ISO 9001:2015 §10.2).
                              effective ─▶ verified_effective ─▶ closed
                              ineffective ─▶ reopened ─▶ (root cause again) / new plan
     cancel (ISO secretary, justified) from any status before verified_effective.
+    record_effectiveness_measurement (system) once the actions are done: ineffective by
+    measurement may reopen (actions_completed, verified_effective); a closed CAPA stays closed.
 
 Overdue is not a status: it is derived from the due dates (`state.overdue_since`).
 """
@@ -40,6 +42,7 @@ class CommandName(StrEnum):
     CANCEL = "cancel"
     ESCALATE = "escalate"
     FLAG_RECURRENCE = "flag_recurrence"
+    RECORD_EFFECTIVENESS_MEASUREMENT = "record_effectiveness_measurement"
 
 
 class Role(StrEnum):
@@ -56,9 +59,9 @@ _S = Status
 
 # The life cycle, the one table: per status, the commands it admits and the statuses each
 # may lead to. A command not listed for the current status is refused with this list;
-# `evolve` takes every status change from here (`next_status`). Two commands have two
-# outcomes: completing an action leaves the plan open until the last one is done, and a
-# verification is either effective or reopens the CAPA.
+# `evolve` takes every status change from here (`next_status`). Three commands have two
+# outcomes: completing an action leaves the plan open until the last one is done, a
+# verification is either effective or reopens the CAPA, and so may a measurement.
 TRANSITIONS: Mapping[Status, Mapping[CommandName, frozenset[Status]]] = {
     _S.OPENED: {
         _C.RECORD_CORRECTION: frozenset({_S.CORRECTION_RECORDED}),
@@ -80,16 +83,22 @@ TRANSITIONS: Mapping[Status, Mapping[CommandName, frozenset[Status]]] = {
     _S.ACTIONS_COMPLETED: {
         _C.VERIFY_EFFECTIVENESS: frozenset({_S.VERIFIED_EFFECTIVE, _S.REOPENED}),
         _C.CANCEL: frozenset({_S.CANCELLED}),
+        _C.RECORD_EFFECTIVENESS_MEASUREMENT: frozenset({_S.ACTIONS_COMPLETED, _S.REOPENED}),
     },
     _S.VERIFIED_EFFECTIVE: {
         _C.CLOSE: frozenset({_S.CLOSED}),
+        _C.RECORD_EFFECTIVENESS_MEASUREMENT: frozenset({_S.VERIFIED_EFFECTIVE, _S.REOPENED}),
     },
     _S.REOPENED: {
         _C.RECORD_ROOT_CAUSE: frozenset({_S.ROOT_CAUSE_RECORDED}),
         _C.PLAN_ACTIONS: frozenset({_S.ACTIONS_PLANNED}),
         _C.CANCEL: frozenset({_S.CANCELLED}),
     },
-    _S.CLOSED: {},
+    # A closed CAPA is still measured (what happened next), but never reopened: a recurrence
+    # after closure is a new nonconformity, which opens (and links) a CAPA of its own.
+    _S.CLOSED: {
+        _C.RECORD_EFFECTIVENESS_MEASUREMENT: frozenset({_S.CLOSED}),
+    },
     _S.CANCELLED: {},
 }
 
@@ -116,8 +125,11 @@ def next_status(status: Status, command: CommandName, outcome: Status | None = N
 
 
 # Facts the system records whatever the status (each is a no-op where it does not apply):
-# another occurrence of the nonconformity, an escalation, a recurrence.
-SYSTEM_COMMANDS: frozenset[CommandName] = frozenset({_C.OPEN_CAPA, _C.ESCALATE, _C.FLAG_RECURRENCE})
+# another occurrence of the nonconformity, an escalation, a recurrence, a measurement (only
+# where the table admits it: a measurement that comes after a reopening measures nothing).
+SYSTEM_COMMANDS: frozenset[CommandName] = frozenset(
+    {_C.OPEN_CAPA, _C.ESCALATE, _C.FLAG_RECURRENCE, _C.RECORD_EFFECTIVENESS_MEASUREMENT}
+)
 
 # Who may give each command. Verification is by someone other than the implementers,
 # which `decide` checks against the action owners.
@@ -132,7 +144,13 @@ PERMITTED_ROLES: Mapping[CommandName, frozenset[Role]] = {
     _C.CANCEL: frozenset({Role.ISO_SECRETARY}),
     _C.ESCALATE: frozenset({Role.SYSTEM}),
     _C.FLAG_RECURRENCE: frozenset({Role.SYSTEM}),
+    _C.RECORD_EFFECTIVENESS_MEASUREMENT: frozenset({Role.SYSTEM}),
 }
+
+# Commands only the system gives (timers, checkers): never offered to a user.
+_SYSTEM_ONLY: frozenset[CommandName] = frozenset(
+    c for c, roles in PERMITTED_ROLES.items() if roles == {Role.SYSTEM}
+)
 
 
 def admits(status: Status, command: CommandName) -> bool:
@@ -142,4 +160,4 @@ def admits(status: Status, command: CommandName) -> bool:
 
 def allowed_commands(status: Status) -> list[str]:
     """The user commands the status admits, sorted (what a refusal lists)."""
-    return sorted(TRANSITIONS[status])
+    return sorted(c for c in TRANSITIONS[status] if c not in _SYSTEM_ONLY)

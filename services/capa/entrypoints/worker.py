@@ -16,8 +16,9 @@ drops records fetched before a rebalance on partitions that never committed, and
 cast by the policies during a rebalance would be lost with them. Re-reading is safe: the
 policies derive the CAPA id from the source event and `decide` ignores a reference it has
 already recorded; every HTTP command carries the version its caller decided on, so once
-applied its replay is refused as stale (and answers no one); an escalation or recurrence
-already recorded is ignored; a sighting replaces itself; a probe resolves no waiter.
+applied its replay is refused as stale (and answers no one); an escalation, a recurrence or
+an effectiveness measurement (its id) already recorded is ignored; a sighting replaces
+itself; a probe resolves no waiter.
 """
 
 from __future__ import annotations

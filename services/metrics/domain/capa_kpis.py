@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from schemas.capa import MeasuredEffectiveness, VerificationResult
+from services.capa.domain.effectiveness import LATE_DOSSIERS_MEASURE, MEASURES
 from services.capa.domain.overdue import FINISHED, OVERDUE_RULE, DueDate
-from services.capa.domain.transitions import Status
-from services.metrics.domain.kpi_catalogue import EventsKnown
+from services.capa.domain.transitions import TRANSITIONS, CommandName, Status
+from services.metrics.domain.kpi_catalogue import ON_TIME_SQL, EventsKnown
 
 # Vietnam's calendar day of an instant: the day due dates are compared with (UTC+7, no DST).
 LOCAL_TIME_ZONE = "Asia/Ho_Chi_Minh"
@@ -31,6 +33,7 @@ def capa_type(kind: str) -> str:
 
 _OPENED, _PLANNED = capa_type("opened"), capa_type("actions_planned")
 _COMPLETED, _VERIFIED = capa_type("action_completed"), capa_type("effectiveness_verified")
+_MEASURED = capa_type("effectiveness_measured")
 
 # The status each step of the life cycle leaves a CAPA in (`evolve`, as SQL over the step's
 # type and result and the plan's open actions). Events that are not steps move no status.
@@ -47,7 +50,10 @@ STATUS_AFTER_STEP: Mapping[str, str] = {
     capa_type("closed"): f"'{Status.CLOSED}'",
     capa_type("cancelled"): f"'{Status.CANCELLED}'",
 }
-NOT_STEPS = tuple(capa_type(k) for k in ("nonconformity_linked", "escalated", "recurrence_flagged"))
+NOT_STEPS = tuple(
+    capa_type(k)
+    for k in ("nonconformity_linked", "escalated", "recurrence_flagged", "effectiveness_measured")
+)
 
 # Each kind of due date as a condition "passed before at_day" over a CAPA's row.
 _PASSED: Mapping[DueDate, str] = {
@@ -80,13 +86,13 @@ def capa_states_sql(at: str, known: EventsKnown = EventsKnown.AT) -> str:
     return f"""
 SELECT
     capa, agency, opened_time, status, correction_due_on, closure_due_on, open_actions,
-    verified, first_verification, recurrence, at_day,
+    verified, first_verification, recurrence, verdict, measurement, at_day,
     {overdue_sql()} AS overdue
 FROM
 (
     SELECT
         s.capa AS capa, agency, opened_time, correction_due_on, closure_due_on,
-        verified, first_verification, recurrence, step, step_result,
+        verified, first_verification, recurrence, verdict, measurement, step, step_result,
         toDate({at}, '{LOCAL_TIME_ZONE}') AS at_day,
         arrayFilter(
             a -> NOT has(arrayMap(c -> c.2, arrayFilter(c -> c.1 > plan_sequence, completions)),
@@ -107,6 +113,8 @@ FROM
             argMaxIf(result, sequence, type IN ({steps})) AS step_result,
             argMinIf(result, sequence, type = '{_VERIFIED}') AS first_verification,
             countIf(type = '{_VERIFIED}') > 0 AS verified,
+            argMaxIf(result, sequence, type = '{_VERIFIED}') AS verdict,
+            argMaxIf(result, sequence, type = '{_MEASURED}') AS measurement,
             countIf(type = '{capa_type("recurrence_flagged")}') > 0 AS recurrence
         FROM capa_events
         WHERE {known_then}
@@ -126,6 +134,13 @@ FROM
     ) AS a ON a.capa = s.capa
     WHERE opened_time IS NOT NULL AND opened_time <= {at}
 )"""
+
+
+# Effectiveness by measurement (services.capa.domain.effectiveness) beside the auditor's verdict:
+# the latest of each per CAPA. "Contradicted": verified effective, then measured ineffective.
+_BY_MEASUREMENT = MeasuredEffectiveness.EFFECTIVE.value
+_NOT_BY_MEASUREMENT = MeasuredEffectiveness.INEFFECTIVE.value
+_BY_VERDICT = VerificationResult.EFFECTIVE.value
 
 
 def capa_by_agency_sql(at: str, known: EventsKnown = EventsKnown.AT) -> str:
@@ -148,7 +163,13 @@ def capa_by_agency_sql(at: str, known: EventsKnown = EventsKnown.AT) -> str:
     countIf(first_verification = 'effective') AS effective_first_time,
     100.0 * effective_first_time / nullIf(verified, 0) AS first_time_effectiveness,
     countIf(recurrence) AS recurrences,
-    100.0 * recurrences / nullIf(capas, 0) AS recurrence_rate
+    100.0 * recurrences / nullIf(capas, 0) AS recurrence_rate,
+    countIf(measurement != '') AS measured,
+    countIf(measurement = '{_BY_MEASUREMENT}') AS effective_by_measurement,
+    countIf(measurement = '{_NOT_BY_MEASUREMENT}') AS ineffective_by_measurement,
+    countIf(verdict = '{_BY_VERDICT}') AS effective_by_verdict,
+    countIf(verdict = '{_BY_VERDICT}' AND measurement = '{_NOT_BY_MEASUREMENT}')
+        AS verdict_contradicted
 FROM ({capa_states_sql(at, known)})
 GROUP BY agency"""
 
@@ -156,3 +177,52 @@ GROUP BY agency"""
 def capa_board_view_sql() -> str:
     """`kpi_capa_agency`: the board as of now, every event whose time has come (dashboards)."""
     return f"CREATE OR REPLACE VIEW kpi_capa_agency AS\n{capa_by_agency_sql(NOW_SQL)};\n"
+
+
+# --- Effectiveness measured on the stream ---------------------------------------------------
+# Each measure of the CAPA domain's `MEASURES`, once: how often the nonconformity recurred for
+# the CAPA's agency and procedure in [start, end). Late dossiers: dossiers resolved after their
+# due time (the catalogue's on-time rule), each counted once.
+MEASURE_SQL: Mapping[str, str] = {
+    LATE_DOSSIERS_MEASURE: f"""SELECT uniqExact(dossier) AS value
+FROM dossier_events
+WHERE type = 'vn.qms.dossier.resolved.v1'
+    AND agency = {{agency:String}} AND procedure = {{procedure:String}}
+    AND time >= {{start:DateTime64(3, 'UTC')}} AND time < {{end:DateTime64(3, 'UTC')}}
+    AND NOT ({ON_TIME_SQL})""",
+}
+
+# Where a measurement is recorded (the CAPA life-cycle table): the actions are done.
+MEASURABLE_STATUSES = frozenset(
+    s
+    for s, commands in TRANSITIONS.items()
+    if CommandName.RECORD_EFFECTIVENESS_MEASUREMENT in commands
+)
+
+
+def effectiveness_due_sql(at: str, wait_hours: str) -> str:
+    """CAPAs of a measurable source whose last action was done `wait_hours` (the window and a
+    grace) before `at` and that have no measurement since (one row each: capa, nc_source,
+    agency, procedure, window_start)."""
+    sources = ", ".join(f"'{s.value}'" for s in sorted(MEASURES))
+    return f"""SELECT st.capa AS capa, c.nc_source AS nc_source, st.agency AS agency,
+    c.procedure AS procedure, c.window_start AS window_start
+FROM ({capa_states_sql(at)}) AS st
+INNER JOIN
+(
+    SELECT
+        capa,
+        anyIf(nc_source, type = '{_OPENED}') AS nc_source,
+        anyIf(procedure, type = '{_OPENED}') AS procedure,
+        maxIf(time, type = '{_COMPLETED}') AS window_start,
+        maxIf(sequence, type = '{_COMPLETED}') AS completed_sequence,
+        maxIf(sequence, type = '{_MEASURED}') AS measured_sequence
+    FROM capa_events
+    WHERE time <= {at}
+    GROUP BY capa
+) AS c ON c.capa = st.capa
+WHERE st.status IN ({_statuses(MEASURABLE_STATUSES)})
+    AND c.nc_source IN ({sources}) AND c.procedure != ''
+    AND c.measured_sequence < c.completed_sequence
+    AND c.window_start + toIntervalHour({wait_hours}) <= {at}
+ORDER BY capa"""

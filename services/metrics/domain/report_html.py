@@ -305,6 +305,28 @@ def render_report(d: ReportData) -> str:
                 ]
             },
         ),
+        "<h3>Effectiveness: by measurement and by verdict</h3>",
+        '<p class="note">By verdict: the auditor\'s latest verification. By measurement: the '
+        "nonconformity's own measure (late dossiers of the agency and procedure) followed "
+        "over a window after the actions were done (ISO 9001 §10.2.1 d).</p>",
+        table(
+            [
+                "Effective by verdict",
+                "Measured",
+                "Effective by measurement",
+                "Ineffective by measurement",
+                "Verdict contradicted",
+            ],
+            [
+                [
+                    _fmt(capa.get("effective_by_verdict", 0)),
+                    _fmt(capa.get("measured", 0)),
+                    _fmt(capa.get("effective_by_measurement", 0)),
+                    _fmt(capa.get("ineffective_by_measurement", 0)),
+                    _fmt(capa.get("verdict_contradicted", 0)),
+                ]
+            ],
+        ),
         "<h2>5. Audit results</h2>",
         table(
             [

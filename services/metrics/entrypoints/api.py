@@ -26,6 +26,7 @@ from services.common.tracing import Tracing, configure_tracing
 from services.common.users import load_user_directory
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import store_for
+from services.metrics.adapters.effectiveness_reader import ClickHouseEffectivenessReader
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
 from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
@@ -59,7 +60,8 @@ def create_app(
                     load_topic_specs(settings.topic_prefix),
                     security=aiokafka_security(settings),
                 )
-                faust_app, ingestor = build_faust_app(settings, store, traces)
+                reader = ClickHouseEffectivenessReader(store)
+                faust_app, ingestor = build_faust_app(settings, store, traces, reader)
                 api.state.ingestor = ingestor
                 async with faust_app_running(faust_app, stop_timeout=30):
                     yield

@@ -1,4 +1,5 @@
-"""`qms metrics serve | replay | migrate`, and `qms migrate` / `qms report` (root commands)."""
+"""`qms metrics serve | replay | migrate | effectiveness-check | ...`, and `qms migrate` /
+`qms report` (root commands)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,34 @@ def replay(
         f"{settings.clickhouse_database} in {result.seconds:.1f}s "
         f"({result.records / max(result.seconds, 1e-9):,.0f} records/s)"
     )
+
+
+@app.command("effectiveness-check")
+def effectiveness_check(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
+    """Measure, once, the CAPAs whose window after their actions ended, and record each
+    measurement on the CAPA command topic (settings QMS_EFFECTIVENESS_*)."""
+    from aiokafka.errors import KafkaError
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from schemas.topics import CAPA_COMMANDS_TOPIC
+    from services.metrics.adapters.clickhouse import PendingMigrations
+    from services.metrics.entrypoints.effectiveness_check import run_effectiveness_check
+
+    settings = _settings(dsn, database)
+    try:
+        sent = asyncio.run(run_effectiveness_check(settings))
+    except (ClickHouseError, PendingMigrations, ValueError, OSError) as exc:
+        typer.echo(f"error: ClickHouse {_where(settings)}: {_first_line(exc)}", err=True)
+        raise typer.Exit(2) from None
+    except KafkaError as exc:
+        typer.echo(f"error: Kafka {settings.kafka_bootstrap_servers}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for command in sent:
+        typer.echo(
+            f"{command.capa_id}: {command.measure} = {command.value} "
+            f"(threshold {command.threshold}, window from {command.window_start.isoformat()})"
+        )
+    typer.echo(f"{len(sent)} measurement(s) sent to {settings.topic(CAPA_COMMANDS_TOPIC)}")
 
 
 @app.command("row-policies")

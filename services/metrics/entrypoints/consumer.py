@@ -18,7 +18,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
-from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
+from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
 from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
@@ -30,6 +30,11 @@ from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
+from services.metrics.service_layer.effectiveness import (
+    EffectivenessPolicy,
+    EffectivenessReader,
+    check_effectiveness,
+)
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
 
 # Every event family's topic and the ledger's checkpoints (short names).
@@ -111,9 +116,13 @@ async def ingest_until_done(
 
 
 def build_faust_app(
-    settings: MetricsSettings, store: RowSink, tracing: Tracing = NO_TRACING
+    settings: MetricsSettings,
+    store: RowSink,
+    tracing: Tracing = NO_TRACING,
+    effectiveness: EffectivenessReader | None = None,
 ) -> tuple[Any, Ingestor]:
-    """The metrics faust app (not started) and the ingestor its agent feeds."""
+    """The metrics faust app (not started) and the ingestor its agent feeds; with
+    `effectiveness`, also the periodic effectiveness check."""
     datadir = settings.data_dir / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -179,4 +188,36 @@ def build_faust_app(
         client_options=aiokafka_security(settings),
     )
     install_lag_monitor(app, lag, settings.lag_refresh_s)
+    if effectiveness is not None and settings.effectiveness_check_interval_s > 0:
+        install_effectiveness_check(app, settings, effectiveness)
     return app, ingestor
+
+
+def install_effectiveness_check(
+    app: Any, settings: MetricsSettings, reader: EffectivenessReader
+) -> None:
+    """Every interval, measure the CAPAs whose window ended (services/metrics/service_layer/
+    effectiveness.py). Every worker of the group runs it: the commands' ids agree."""
+    commands = app.topic(
+        settings.topic(CAPA_COMMANDS_TOPIC),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    policy = EffectivenessPolicy.from_settings(settings)
+    clock = settings.clock
+
+    async def send(key: bytes, value: bytes) -> None:
+        pending = await commands.send(key=key, value=value)
+        await pending  # acknowledged by the broker
+
+    async def effectiveness_check() -> None:
+        try:
+            await check_effectiveness(reader, send, policy, clock.now())
+        except Exception:  # ClickHouse or Kafka away: the next tick sends again
+            log.exception("effectiveness check failed; retried at the next interval")
+
+    app.timer(interval=settings.effectiveness_check_interval_s, name="effectiveness-check")(
+        effectiveness_check
+    )

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from schemas.binding import from_kafka_value, to_kafka_record
 from schemas.capa import (
     CapaEffectivenessVerified,
+    NonconformitySource,
     RootCauseCategory,
     RootCauseMethod,
     SourceReference,
@@ -29,10 +30,16 @@ from services.capa.domain.commands import (
     FlagRecurrence,
     PlanActions,
     RecordCorrection,
+    RecordEffectivenessMeasurement,
     RecordRootCause,
     VerifyEffectiveness,
 )
 from services.capa.domain.decide import decide
+from services.capa.domain.effectiveness import (
+    LATE_DOSSIERS_MEASURE,
+    MeasurementWindow,
+    measurement_id,
+)
 from services.capa.domain.evolve import fold, sequence_of
 from services.capa.domain.refusals import Refusal
 from services.capa.domain.state import CapaState
@@ -64,6 +71,7 @@ def _command_specs() -> st.SearchStrategy[tuple[str, dict[str, Any], Any]]:
             "cancel",
             "escalate",
             "recur",
+            "measure",
             "link",
             "stale",
         ]
@@ -125,6 +133,23 @@ def _build(kind: str, who: dict[str, Any], n: int, step: int, state: CapaState) 
         return FlagRecurrence(
             **common, earlier_capa_id=f"CAPA-{n % 3}", category=RootCauseCategory.PROCESS
         )
+    if kind == "measure":
+        start = state.actions_completed_at or T0
+        at = start + timedelta(days=1 + n % 2) if n % 4 else common["at"]
+        return RecordEffectivenessMeasurement(
+            **{**common, "at": at},
+            measurement_id=measurement_id(
+                "CAPA-1", LATE_DOSSIERS_MEASURE, MeasurementWindow(start, 1)
+            )
+            if n % 5
+            else f"M-{n}",
+            measure=LATE_DOSSIERS_MEASURE,
+            window_start=start,
+            window_days=1,
+            threshold=1,
+            value=n % 3,
+            reopen_if_ineffective=bool(n % 2),
+        )
     if kind == "link":
         reference = SourceReference(source="urn:test:audit", id=f"ev-{n % 4}", subject="D-1")
         return open_capa(reference=reference, **{**common, "actor_role": "system"})
@@ -139,6 +164,7 @@ _KIND_OF = {
     CommandName.VERIFY_EFFECTIVENESS: "verify",
     CommandName.CLOSE: "close",
     CommandName.CANCEL: "cancel",
+    CommandName.RECORD_EFFECTIVENESS_MEASUREMENT: "measure",
 }
 
 
@@ -151,6 +177,8 @@ def assert_valid(state: CapaState, events: list[CloudEvent]) -> None:
     assert len(set(state.references)) == len(state.references)
     assert len(set(state.escalated_due_dates)) == len(state.escalated_due_dates)
     assert state.capa_id not in state.recurrence_of
+    measured = [m.measurement_id for m in state.measurements]
+    assert len(set(measured)) == len(measured)
     after_cause = {
         Status.ROOT_CAUSE_RECORDED,
         Status.ACTIONS_PLANNED,
@@ -177,7 +205,8 @@ def assert_valid(state: CapaState, events: list[CloudEvent]) -> None:
 def test_any_command_sequence_leaves_a_valid_replayable_state(
     specs: list[tuple[str, dict[str, Any], int]],
 ) -> None:
-    events = decide(open_capa(), None)
+    # A late-dossier CAPA: its measurements are recorded too (other sources have no measure).
+    events = decide(open_capa(source=NonconformitySource.LATE_DOSSIERS), None)
     state = fold(events)
     assert state is not None
     for step, (kind, who, n) in enumerate(specs, start=1):

@@ -9,6 +9,7 @@ from services.capa.domain.transitions import (
     CommandName,
     Status,
     UnlistedTransition,
+    allowed_commands,
     next_status,
 )
 
@@ -31,8 +32,20 @@ def test_every_status_but_opened_is_reached_from_opened() -> None:
     assert reached == set(Status)
 
 
-def test_closed_and_cancelled_admit_nothing() -> None:
-    assert TRANSITIONS[Status.CLOSED] == {} and TRANSITIONS[Status.CANCELLED] == {}
+def test_closed_and_cancelled_admit_nothing_from_a_user() -> None:
+    assert allowed_commands(Status.CLOSED) == [] and TRANSITIONS[Status.CANCELLED] == {}
+    # A closed CAPA is still measured after the fact, and stays closed.
+    measure = CommandName.RECORD_EFFECTIVENESS_MEASUREMENT
+    assert TRANSITIONS[Status.CLOSED] == {measure: frozenset({Status.CLOSED})}
+
+
+def test_only_a_measurement_reopens_a_capa_verified_effective() -> None:
+    measure = CommandName.RECORD_EFFECTIVENESS_MEASUREMENT
+    reopening = {
+        s for s, commands in TRANSITIONS.items() if Status.REOPENED in commands.get(measure, ())
+    }
+    assert reopening == {Status.ACTIONS_COMPLETED, Status.VERIFIED_EFFECTIVE}
+    assert "record_effectiveness_measurement" not in allowed_commands(Status.ACTIONS_COMPLETED)
 
 
 def test_a_single_outcome_is_read_from_the_table() -> None:

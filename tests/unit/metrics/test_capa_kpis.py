@@ -7,20 +7,7 @@ import re
 
 import pytest
 
-from schemas.capa import (
-    CapaActionCompleted,
-    CapaActionsPlanned,
-    CapaCancelled,
-    CapaClosed,
-    CapaCorrectionRecorded,
-    CapaEffectivenessVerified,
-    CapaEscalated,
-    CapaNonconformityLinked,
-    CapaOpened,
-    CapaRecurrenceFlagged,
-    CapaReopened,
-    CapaRootCauseRecorded,
-)
+from schemas.capa import CAPA_EVENTS
 from services.capa.domain.overdue import OVERDUE_RULE, DueDate, running_kinds
 from services.capa.domain.transitions import Status
 from services.metrics.domain import capa_kpis
@@ -28,10 +15,6 @@ from services.metrics.domain.kpi_catalogue import EventsKnown
 from tests.unit.metrics.test_kpi_catalogue import flat, latest_create
 
 pytestmark = pytest.mark.unit
-
-CAPA_EVENTS = (CapaOpened, CapaNonconformityLinked, CapaCorrectionRecorded, CapaRootCauseRecorded,
-               CapaActionsPlanned, CapaActionCompleted, CapaEffectivenessVerified, CapaClosed,
-               CapaReopened, CapaCancelled, CapaEscalated, CapaRecurrenceFlagged)  # fmt: skip
 
 
 def test_the_dashboards_view_is_the_catalogues_board_as_of_now() -> None:

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from schemas.capa import (
     CapaActionsPlanned,
+    CapaEffectivenessMeasured,
     CapaEffectivenessVerified,
     CapaOpened,
     CapaRecurrenceFlagged,
@@ -60,6 +61,8 @@ def capa_row(event: CloudEvent) -> CapaRow:
         closure_due = stored_date(d.closure_due_on, "data.closure_due_on")
     elif isinstance(event, CapaEffectivenessVerified):
         result = event.data.result.value
+    elif isinstance(event, CapaEffectivenessMeasured):
+        result = event.data.verdict.value  # beside the verdict's: effective_by_measurement...
     elif isinstance(event, CapaRootCauseRecorded):
         root_cause = event.data.category.value
     elif isinstance(event, CapaRecurrenceFlagged):
