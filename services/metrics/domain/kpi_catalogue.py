@@ -625,3 +625,23 @@ INNER JOIN
     FROM dossier_steps
     GROUP BY agency, dossier
 ) AS lost ON lost.agency = late.agency AND lost.dossier = late.dossier"""
+
+
+TIME_LOST_COLUMNS = ("late_dossiers", "overran_dossiers", "hours_overrun", "avg_step_hours")
+
+
+def time_lost_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
+    """Per `group` (of agency, procedure, unit, step, month of resolution): late dossiers
+    that lost their time there, how many of those steps overran their due time, the hours
+    they overran in all and the lost steps' average duration — over 0011's
+    `kpi_time_lost_dossiers`; `where` narrows the dossiers (SQL over its columns)."""
+    keys = ", ".join(group)
+    condition = f"\nWHERE {where}" if where else ""
+    return f"""SELECT
+    {keys},
+    count() AS late_dossiers,
+    countIf(overrun_hours > 0) AS overran_dossiers,
+    sum(ifNull(overrun_hours, 0)) AS hours_overrun,
+    avg(duration_hours) AS avg_step_hours
+FROM kpi_time_lost_dossiers{condition}
+GROUP BY {keys}"""
