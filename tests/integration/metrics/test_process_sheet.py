@@ -4,7 +4,9 @@ the step KPIs of the read API, each read in the caller's scope."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from schemas.envelope import CloudEvent
 from services.common.credentials import hash_token
 from services.metrics.config import MetricsSettings
+from services.metrics.domain.report_html import render_report
+from services.metrics.entrypoints.report_cli import gather
 from tests.integration.metrics.conftest import produce, running_service, wait_until_drained
 from tests.unit.metrics import factories as f
 
@@ -212,3 +216,20 @@ async def test_step_kpis_per_unit_and_month_and_where_time_is_lost_in_scope(
         assert (await api.get(path)).status_code == 401, path
         response = await api.get(path, params={"agency": "H56.01"}, headers=_bearer("h5602"))
         assert response.status_code == 404, path
+
+
+async def test_the_report_shows_where_time_is_lost_per_unit(api: httpx.AsyncClient) -> None:
+    def report() -> str:
+        with httpx.Client(base_url=str(api.base_url), headers=_bearer("national")) as client:
+            return render_report(gather(client, "H56.01", "2025-03", datetime.now(UTC)))
+
+    html = await asyncio.to_thread(report)  # in a thread: this loop serves the API
+    section = html.split("<h3>Where time is lost</h3>", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<td>([^<]*)</td>", row) for row in section.split("<tr>")[2:]]
+    # Most late dossiers lost first, then most late steps, then by unit; the experts held
+    # A-1 past its step due time.
+    assert rows == [
+        [EXPERTS, "2", "17.5", "28.0", "1", "100.0%", "1", "10.0"],
+        [HEAD, "1", "9.0", "9.0", "0", "–", "0", "0.0"],
+        [RECEPTION, "2", "2.5", "3.0", "0", "0.0%", "0", "0.0"],
+    ]
