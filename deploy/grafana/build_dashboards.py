@@ -308,7 +308,7 @@ def process_sheet_panels() -> list[dict[str, Any]]:
             h=10,
             description="A late dossier (by the month of its resolution) lost its time at "
             "the step that overran its due time most, else at its longest step.",
-        ),  # fmt: skip
+        ),
         panel(
             "Late steps per unit and month (process control sheet)",
             "table",
