@@ -526,16 +526,17 @@ GROUP BY {keys}"""
 # earliest: `TIME_LOST_ORDER`.
 STEP_TRANSFERRED = event_type("step_transferred")
 TIME_LOST_ORDER = "(ifNull(overrun_hours, 0), ifNull(duration_hours, 0), -toInt16(step))"
-STEP_KPI_COLUMNS = (
-    "steps",
-    "timed_steps",
-    "hours_spent",
-    "avg_hours",
-    "max_hours",
-    "steps_with_due",
-    "late_steps",
-    "late_step_share",
-)
+STEP_KPIS: Mapping[str, str] = {
+    "steps": "steps on the sheets (one per dossier and step number)",
+    "timed_steps": "steps with a start (the dossier's `received` or an earlier step is stored)",
+    "hours_spent": "sum of the steps' durations in hours",
+    "avg_hours": "`hours_spent / timed_steps`",
+    "max_hours": "the longest step's duration in hours",
+    "steps_with_due": "steps whose transfer states a `step_due_at`",
+    "late_steps": "steps handed over after their `step_due_at`",
+    "late_step_share": "`100 × late_steps / steps_with_due`",
+}
+STEP_KPI_COLUMNS = tuple(STEP_KPIS)
 
 
 def _hours(since: str, until: str) -> str:
@@ -627,7 +628,14 @@ INNER JOIN
 ) AS lost ON lost.agency = late.agency AND lost.dossier = late.dossier"""
 
 
-TIME_LOST_COLUMNS = ("late_dossiers", "overran_dossiers", "hours_overrun", "avg_step_hours")
+TIME_LOST_KPIS: Mapping[str, str] = {
+    "late_dossiers": "late dossiers (first resolution after its `data.due_at`) that lost their "
+    "time at this step or unit, by the month of that resolution",
+    "overran_dossiers": "of those, the ones whose lost step overran its `step_due_at`",
+    "hours_overrun": "sum of the lost steps' hours past their `step_due_at`",
+    "avg_step_hours": "average duration in hours of the lost steps",
+}
+TIME_LOST_COLUMNS = tuple(TIME_LOST_KPIS)
 
 
 def time_lost_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
