@@ -26,9 +26,12 @@ def process_sheet_summary(metrics: httpx.Client, province: Province) -> dict[str
         k: v["late_dossiers"] for k, v in truth.time_lost_counts(("agency", "unit")).items()
     }
     slow = slow_units(province.agencies)
+    at_slow = [v for (a, u), v in counted_steps.items() if slow.get(a) == u]
     return {
         "steps": sum(n for n, _ in counted_steps.values()),
         "late_steps": sum(late for _, late in counted_steps.values()),
+        "steps_at_slow_units": sum(n for n, _ in at_slow),
+        "late_steps_at_slow_units": sum(late for _, late in at_slow),
         "late_dossiers": sum(counted_lost.values()),
         "lost_at_slow_units": sum(n for (a, u), n in counted_lost.items() if slow.get(a) == u),
         "slow_units": len(slow),
@@ -40,8 +43,9 @@ def sheet_line(sheet: dict[str, Any]) -> str:
     """One line of the run's summary (rich markup)."""
     verdict = "[green]✓[/]" if sheet["matches_ground_truth"] else "[red]✗[/]"
     return (
-        f"Process control sheets: {sheet['steps']:,} steps, {sheet['late_steps']:,} late; "
+        f"Process control sheets: {sheet['steps']:,} steps, {sheet['late_steps']:,} late "
+        f"({sheet['late_steps_at_slow_units']:,} of them at the demo's {sheet['slow_units']} "
+        f"slow units, which hold {sheet['steps_at_slow_units']:,} steps); "
         f"{sheet['late_dossiers']:,} late dossiers by where they lost their time, "
-        f"{sheet['lost_at_slow_units']:,} at the demo's {sheet['slow_units']} slow units; "
-        f"equal to the ground truth {verdict}"
+        f"{sheet['lost_at_slow_units']:,} at a slow unit; equal to the ground truth {verdict}"
     )
