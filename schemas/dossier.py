@@ -11,7 +11,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.base import Contract, ProcedureCode, PseudonymousId, ShortText, Text, Timestamp
+from schemas.base import (
+    Contract,
+    FiniteFloat,
+    ProcedureCode,
+    PseudonymousId,
+    ShortText,
+    Text,
+    Timestamp,
+)
 from schemas.envelope import CloudEvent
 
 
@@ -58,8 +66,20 @@ class DossierStepTransferredData(Contract):
     )
     from_unit: ShortText
     to_unit: ShortText
-    officer_id: PseudonymousId
-    step_due_at: Timestamp | None = None
+    officer_id: PseudonymousId = Field(description="The officer who handed the dossier over.")
+    step_due_at: Timestamp | None = Field(
+        default=None, description="When this step (held by from_unit) had to be handed over."
+    )
+    allotted_working_hours: FiniteFloat | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="Working hours the process allots to this step, as the publisher states it.",
+    )
+    to_unit_received_at: Timestamp | None = Field(
+        default=None,
+        description="When to_unit took the dossier over, if later than the handover (`time`).",
+    )
 
 
 class DossierSupplementRequestedData(Contract):

@@ -87,7 +87,14 @@ CREATE TABLE dossier_events
     `online_level` UInt8,
     `due_at` Nullable(DateTime64(3, 'UTC')),
     `received_at` Nullable(DateTime64(3, 'UTC')),
-    `outcome` LowCardinality(String)
+    `outcome` LowCardinality(String),
+    `step` UInt8,
+    `from_unit` LowCardinality(String),
+    `to_unit` LowCardinality(String),
+    `officer` String,
+    `step_due_at` Nullable(DateTime64(3, 'UTC')),
+    `allotted_working_hours` Nullable(Float64),
+    `to_unit_received_at` Nullable(DateTime64(3, 'UTC'))
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (agency, procedure, type, dossier, source, id)
@@ -423,6 +430,75 @@ GROUP BY
     procedure,
     dossier;
 
+CREATE VIEW dossier_steps
+(
+    `agency` LowCardinality(String),
+    `procedure` String,
+    `dossier` String,
+    `step` UInt8,
+    `unit` String,
+    `to_unit` String,
+    `officer` String,
+    `started_at` Nullable(DateTime64(3, 'UTC')),
+    `handed_over_at` DateTime64(3, 'UTC'),
+    `taken_over_at` Nullable(DateTime64(3, 'UTC')),
+    `step_due_at` Nullable(DateTime64(3, 'UTC')),
+    `allotted_working_hours` Nullable(Float64),
+    `duration_hours` Nullable(Float64),
+    `overrun_hours` Nullable(Float64),
+    `is_late` UInt8,
+    `month` Date
+)
+AS SELECT
+    agency,
+    procedure,
+    dossier,
+    step,
+    unit,
+    to_unit,
+    officer,
+    started_at,
+    handed_over_at,
+    taken_over_at,
+    step_due_at,
+    allotted_working_hours,
+    if(started_at IS NULL, NULL, greatest(0, dateDiff('millisecond', started_at, handed_over_at)) / 3600000.) AS duration_hours,
+    if(step_due_at IS NULL, NULL, greatest(0, dateDiff('millisecond', step_due_at, handed_over_at)) / 3600000.) AS overrun_hours,
+    toUInt8(ifNull(handed_over_at > step_due_at, 0)) AS is_late,
+    toStartOfMonth(toDate(addHours(handed_over_at, 7))) AS month
+FROM
+(
+    SELECT
+        agency,
+        dossier,
+        step,
+        transfer.1 AS procedure,
+        transfer.2 AS unit,
+        transfer.3 AS to_unit,
+        transfer.4 AS officer,
+        transfer.5 AS step_due_at,
+        transfer.6 AS allotted_working_hours,
+        handed_over_at,
+        toNullable(if(step = 0, handed_over_at, transfer.7)) AS taken_over_at,
+        lagInFrame(taken_over_at, 1, NULL) OVER (PARTITION BY agency, dossier ORDER BY step ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS started_at
+    FROM
+    (
+        SELECT
+            agency,
+            dossier,
+            step,
+            argMax(tuple(procedure, from_unit, to_unit, officer, step_due_at, allotted_working_hours, greatest(time, ifNull(to_unit_received_at, time))), (time, source, id)) AS transfer,
+            if(step = 0, min(time), max(time)) AS handed_over_at
+        FROM dossier_events
+        WHERE ((type = 'vn.qms.dossier.step_transferred.v1') OR (type = 'vn.qms.dossier.received.v1'))
+        GROUP BY
+            agency,
+            dossier,
+            step
+    )
+)
+WHERE step > 0;
+
 CREATE VIEW kpi_audits_agency_month
 (
     `agency` LowCardinality(String),
@@ -751,6 +827,90 @@ FROM
 GROUP BY
     agency,
     month;
+
+CREATE VIEW kpi_steps_agency_unit_month
+(
+    `agency` LowCardinality(String),
+    `procedure` String,
+    `unit` String,
+    `step` UInt8,
+    `month` Date,
+    `steps` UInt64,
+    `timed_steps` UInt64,
+    `hours_spent` Nullable(Float64),
+    `avg_hours` Nullable(Float64),
+    `max_hours` Nullable(Float64),
+    `steps_with_due` UInt64,
+    `late_steps` UInt64,
+    `late_step_share` Nullable(Float64)
+)
+AS SELECT
+    agency,
+    procedure,
+    unit,
+    step,
+    month,
+    count() AS steps,
+    count(duration_hours) AS timed_steps,
+    sum(duration_hours) AS hours_spent,
+    avg(duration_hours) AS avg_hours,
+    max(duration_hours) AS max_hours,
+    count(step_due_at) AS steps_with_due,
+    sum(is_late) AS late_steps,
+    (100. * late_steps) / nullIf(steps_with_due, 0) AS late_step_share
+FROM dossier_steps
+GROUP BY
+    agency,
+    procedure,
+    unit,
+    step,
+    month;
+
+CREATE VIEW kpi_time_lost_dossiers
+(
+    `agency` LowCardinality(String),
+    `procedure` String,
+    `dossier` String,
+    `month` Date,
+    `step` UInt8,
+    `unit` String,
+    `overrun_hours` Nullable(Float64),
+    `duration_hours` Nullable(Float64)
+)
+AS SELECT
+    late.agency AS agency,
+    late.procedure AS procedure,
+    late.dossier AS dossier,
+    late.month AS month,
+    lost.where_lost.1 AS step,
+    lost.where_lost.2 AS unit,
+    lost.where_lost.3 AS overrun_hours,
+    lost.where_lost.4 AS duration_hours
+FROM
+(
+    SELECT
+        agency,
+        dossier,
+        argMin(procedure, time) AS procedure,
+        toStartOfMonth(argMin(day, time)) AS month
+    FROM dossier_events
+    WHERE type = 'vn.qms.dossier.resolved.v1'
+    GROUP BY
+        agency,
+        dossier
+    HAVING argMin(toUInt8(time <= due_at), time) = 0
+) AS late
+INNER JOIN
+(
+    SELECT
+        agency,
+        dossier,
+        argMax(tuple(step, unit, overrun_hours, duration_hours), (ifNull(overrun_hours, 0), ifNull(duration_hours, 0), -toInt16(step))) AS where_lost
+    FROM dossier_steps
+    GROUP BY
+        agency,
+        dossier
+) AS lost ON (lost.agency = late.agency) AND (lost.dossier = late.dossier);
 
 CREATE VIEW kpi_update_timeliness_agency_month
 (

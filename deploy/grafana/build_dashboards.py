@@ -28,6 +28,8 @@ from services.metrics.domain.kpi_catalogue import (
     count_sql,
     dossier_counts_sql,
     dossiers_at_sql,
+    step_kpis_sql,
+    time_lost_kpis_sql,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -279,6 +281,49 @@ province_overview = dashboard(
     ],
 )
 
+
+def process_sheet_panels() -> list[dict[str, Any]]:
+    """Where time is lost on the process control sheets (docs/kpis.md): the unit and step
+    where late dossiers lost their time, and late steps per unit and month."""
+    in_range = f"$__dateFilter(month) AND {SCOPE} AND {IN_PROCEDURE}"
+    lost = time_lost_kpis_sql(("agency", "unit", "step"), in_range)
+    steps = step_kpis_sql(("agency", "unit", "month"), in_range)
+    return [
+        panel(
+            "Where time is lost: late dossiers by the unit and step that lost their time",
+            "table",
+            f"SELECT agency, unit, step, late_dossiers, overran_dossiers, "
+            f"round(hours_overrun, 1) AS hours_overrun, round(avg_step_hours, 1) AS "
+            f"avg_step_hours FROM ({lost}) ORDER BY late_dossiers DESC, agency, unit, step",
+            [
+                "agency",
+                "unit",
+                "step",
+                "late_dossiers",
+                "overran_dossiers",
+                "hours_overrun",
+                "avg_step_hours",
+            ],
+            w=12,
+            h=10,
+            description="A late dossier (by the month of its resolution) lost its time at "
+            "the step that overran its due time most, else at its longest step.",
+        ),
+        panel(
+            "Late steps per unit and month (process control sheet)",
+            "table",
+            f"SELECT agency, unit, month, steps, round(avg_hours, 1) AS avg_hours, "
+            f"late_steps, round(late_step_share, 1) AS late_step_share FROM ({steps}) "
+            f"ORDER BY month DESC, late_steps DESC, agency, unit",
+            ["agency", "unit", "month", "steps", "avg_hours", "late_steps", "late_step_share"],
+            w=12,
+            h=10,
+            description="A step is late when handed over after the step due time its "
+            "publisher stated; time is elapsed hours from the previous unit's hand-over.",
+        ),
+    ]
+
+
 agency_drilldown = dashboard(
     "qms-agency",
     "QMS Trail — agency drill-down",
@@ -348,6 +393,7 @@ agency_drilldown = dashboard(
             ],
             w=24,
         ),
+        *process_sheet_panels(),
     ],
 )
 

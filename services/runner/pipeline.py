@@ -28,6 +28,7 @@ from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
+from services.runner.sheet_summary import process_sheet_summary
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
 DEMO_TOKEN = "dev-demo-province-token"
@@ -152,11 +153,13 @@ def _drive_demo(
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
     capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console, anchor)
+    process_sheet = process_sheet_summary(metrics, province)
     return {
         "seed": demo.seed,
         "capa": capa,
         "capa_in_clickhouse": capa_in_clickhouse,
         "audit_trail": audit_trail,
+        "process_sheet": process_sheet,
         "events_published": len(province.events),
         "publish": vars(report),
         "agencies": [

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.runner.sheet_summary import sheet_line
+
 FIGURES = ("received", "resolved", "on_time", "late")
 SHOWN_AGENCIES = 25
 
@@ -50,6 +52,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             f"anchored by {audit['checkpoints']} signed checkpoints "
             f"({audit.get('checkpoints_outside_kafka', 0)} also kept outside Kafka): {verdict}"
         )
+    if sheet := summary.get("process_sheet"):
+        console.print(sheet_line(sheet))
     console.print(
         f"{summary['events_published']:,} events published; "
         f"{sum(_matches(r) for r in rows)}/{len(rows)} agencies equal the demo's ground truth; "

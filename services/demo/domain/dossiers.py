@@ -33,6 +33,7 @@ from schemas.dossier import (
 from schemas.envelope import CloudEvent
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.catalogue import Agency, Procedure
+from services.demo.domain.sheets import emit_sheet
 from services.demo.domain.world import (
     CITIZEN_FEEDBACK,
     DAY,
@@ -56,13 +57,6 @@ COMPLAINT_WITHDRAWN = 0.12
 ONLINE_SHARE_BY_LEVEL = {4: 0.8, 3: 0.62}
 POSTAL_SHARE_OFF_LINE = 0.12
 
-UNITS = (
-    "Bộ phận Tiếp nhận và Trả kết quả",
-    "Phòng chuyên môn",
-    "Lãnh đạo phòng",
-    "Lãnh đạo đơn vị",
-    "Văn thư",
-)
 SUPPLEMENT_REASONS = (
     "Thiếu bản sao giấy tờ tùy thân theo quy định",
     "Tờ khai chưa đầy đủ thông tin",
@@ -178,9 +172,12 @@ def live_dossier(
         stopped = received + rng.randint(60, days * DAY // 2 + 60)
         emit(DossierWithdrawn, stopped, {"reason": "Người nộp đề nghị rút hồ sơ"})
 
+    def emit_step(minute: int, data: dict[str, object]) -> None:
+        emit(DossierStepTransferred, minute, data)
+
     if stopped is not None:
-        for minute in _free_minutes(rng, received + 1, stopped, 1, taken):
-            _step(world, emit, agency, minute, 1)
+        drawn = _free_minutes(rng, received + 1, stopped, 1, taken)
+        emit_sheet(world, emit_step, agency, procedure, drawn, (received, stopped), taken)
         return DossierFacts(agency.code, received, online)
 
     last_minute_in_time = due_day * DAY + DAY - 1  # 16:59 on the due day
@@ -209,10 +206,8 @@ def live_dossier(
     due_at = cal.closing_time(due_day)
     on_time = resolved_on_time(world.at(resolved), due_at)
 
-    for step, minute in enumerate(
-        _free_minutes(rng, received + 1, resolved, procedure.steps, taken), start=1
-    ):
-        _step(world, emit, agency, minute, step)
+    drawn = _free_minutes(rng, received + 1, resolved, procedure.steps, taken)
+    emit_sheet(world, emit_step, agency, procedure, drawn, (received, resolved), taken)
     outcome = "refused" if rng.random() < REFUSED_RATE else "approved"
     emit(
         DossierResolved,
@@ -254,19 +249,6 @@ def live_dossier(
         )
         _complaint(world, agency, procedure, code, filed, on_time)
     return DossierFacts(agency.code, received, online, resolved, on_time, rating_minute, satisfied)
-
-
-def _step(world: World, emit: Emit, agency: Agency, minute: int, step: int) -> None:
-    emit(
-        DossierStepTransferred,
-        minute,
-        {
-            "step": step,
-            "from_unit": UNITS[(step - 1) % len(UNITS)],
-            "to_unit": UNITS[step % len(UNITS)],
-            "officer_id": world.officer(agency.code),
-        },
-    )
 
 
 def _complaint(

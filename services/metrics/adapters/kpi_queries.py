@@ -98,6 +98,35 @@ def update_timeliness_by(
     return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
 
 
+def steps_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Time spent and late steps on the process control sheets per `group`, by the month
+    of each step's handover."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = kpi_catalogue.step_kpis_sql(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
+def time_lost_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Late dossiers per step or unit where they lost their time, by month of resolution."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = kpi_catalogue.time_lost_kpis_sql(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
 def stats(store: ClickHouseStore) -> dict[str, Any]:
     """Distinct events stored, per type, per family, and how many of them intake published."""
     by_type = {

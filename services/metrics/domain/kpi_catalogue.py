@@ -511,3 +511,145 @@ FROM
     WHERE received_time IS NOT NULL{narrowed}
 )
 GROUP BY {keys}"""
+
+
+# --- The process control sheet: where a dossier's time goes -----------------------------------
+# A dossier's sheet is its received event and its step transfers in step order. Step k is
+# the time `from_unit` held the dossier: it starts when the previous step's `to_unit` took
+# it over (`to_unit_received_at`, else that step's handover `time`) — for the first step
+# on the sheet, at the dossier's earliest `received` — and ends at the handover (`time`).
+# A step number transferred more than once (a correction) keeps its latest by `time`.
+# Durations are elapsed hours (a negative span, clock skew, is 0). A step is late when the
+# publisher states its `step_due_at` and the handover is after it; its overrun is the
+# hours past it. A late dossier (first resolution not on time, `ON_TIME_SQL`) lost its
+# time at the step that overran most, then (no step overran) the longest, then the
+# earliest: `TIME_LOST_ORDER`.
+STEP_TRANSFERRED = event_type("step_transferred")
+TIME_LOST_ORDER = "(ifNull(overrun_hours, 0), ifNull(duration_hours, 0), -toInt16(step))"
+STEP_KPIS: Mapping[str, str] = {
+    "steps": "steps on the sheets (one per dossier and step number)",
+    "timed_steps": "steps with a start (the dossier's `received` or an earlier step is stored)",
+    "hours_spent": "sum of the steps' durations in hours",
+    "avg_hours": "`hours_spent / timed_steps`",
+    "max_hours": "the longest step's duration in hours",
+    "steps_with_due": "steps whose transfer states a `step_due_at`",
+    "late_steps": "steps handed over after their `step_due_at`",
+    "late_step_share": "`100 × late_steps / steps_with_due`",
+}
+STEP_KPI_COLUMNS = tuple(STEP_KPIS)
+
+
+def _hours(since: str, until: str) -> str:
+    return f"greatest(0, dateDiff('millisecond', {since}, {until})) / 3600000.0"
+
+
+def dossier_steps_sql(where: str = "") -> str:
+    """One row per dossier and step on its sheet (the rule above), over `dossier_events`:
+    unit (from_unit), to_unit, officer, started_at, handed_over_at, taken_over_at,
+    step_due_at, allotted_working_hours, duration_hours, overrun_hours, is_late and the
+    local month of the handover — 0011's `dossier_steps`. `where` narrows the events (SQL
+    over agency, dossier, procedure; never time)."""
+    narrowed = f" AND {where}" if where else ""
+    return f"""SELECT
+    agency, procedure, dossier, step, unit, to_unit, officer, started_at, handed_over_at,
+    taken_over_at, step_due_at, allotted_working_hours,
+    if(started_at IS NULL, NULL, {_hours("started_at", "handed_over_at")}) AS duration_hours,
+    if(step_due_at IS NULL, NULL, {_hours("step_due_at", "handed_over_at")}) AS overrun_hours,
+    toUInt8(ifNull(handed_over_at > step_due_at, 0)) AS is_late,
+    toStartOfMonth(toDate(addHours(handed_over_at, 7))) AS month
+FROM
+(
+    SELECT agency, dossier, step,
+        transfer.1 AS procedure, transfer.2 AS unit, transfer.3 AS to_unit,
+        transfer.4 AS officer, transfer.5 AS step_due_at, transfer.6 AS allotted_working_hours,
+        handed_over_at,
+        toNullable(if(step = 0, handed_over_at, transfer.7)) AS taken_over_at,
+        lagInFrame(taken_over_at, 1, NULL) OVER (PARTITION BY agency, dossier ORDER BY step
+            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS started_at
+    FROM
+    (
+        SELECT agency, dossier, step,
+            argMax(tuple(procedure, from_unit, to_unit, officer, step_due_at,
+                allotted_working_hours, greatest(time, ifNull(to_unit_received_at, time))),
+                (time, source, id)) AS transfer,
+            if(step = 0, min(time), max(time)) AS handed_over_at
+        FROM dossier_events
+        WHERE (type = '{STEP_TRANSFERRED}' OR type = '{event_type("received")}'){narrowed}
+        GROUP BY agency, dossier, step
+    )
+)
+WHERE step > 0"""
+
+
+def step_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
+    """Per `group` (of agency, procedure, unit, step, month): steps on the sheets, those
+    with a start, hours spent in all and on average, the longest, steps with a stated due
+    time, late steps and their share — over 0011's `dossier_steps`; `where` narrows the
+    steps (SQL over their columns)."""
+    keys = ", ".join(group)
+    condition = f"\nWHERE {where}" if where else ""
+    return f"""SELECT
+    {keys},
+    count() AS steps,
+    count(duration_hours) AS timed_steps,
+    sum(duration_hours) AS hours_spent,
+    avg(duration_hours) AS avg_hours,
+    max(duration_hours) AS max_hours,
+    count(step_due_at) AS steps_with_due,
+    sum(is_late) AS late_steps,
+    100.0 * late_steps / nullIf(steps_with_due, 0) AS late_step_share
+FROM dossier_steps{condition}
+GROUP BY {keys}"""
+
+
+def time_lost_sql() -> str:
+    """Per late dossier with at least one step on its sheet: the step (and unit) where it
+    lost its time, that step's overrun and duration, and the local month of its first
+    resolution — 0011's `kpi_time_lost_dossiers`."""
+    return f"""SELECT
+    late.agency AS agency, late.procedure AS procedure, late.dossier AS dossier,
+    late.month AS month, lost.where_lost.1 AS step, lost.where_lost.2 AS unit,
+    lost.where_lost.3 AS overrun_hours, lost.where_lost.4 AS duration_hours
+FROM
+(
+    SELECT agency, dossier, argMin(procedure, time) AS procedure,
+        toStartOfMonth(argMin(day, time)) AS month
+    FROM dossier_events
+    WHERE type = '{event_type("resolved")}'
+    GROUP BY agency, dossier
+    HAVING argMin(toUInt8({ON_TIME_SQL}), time) = 0
+) AS late
+INNER JOIN
+(
+    SELECT agency, dossier,
+        argMax(tuple(step, unit, overrun_hours, duration_hours), {TIME_LOST_ORDER}) AS where_lost
+    FROM dossier_steps
+    GROUP BY agency, dossier
+) AS lost ON lost.agency = late.agency AND lost.dossier = late.dossier"""
+
+
+TIME_LOST_KPIS: Mapping[str, str] = {
+    "late_dossiers": "late dossiers (first resolution after its `data.due_at`) that lost their "
+    "time at this step or unit, by the month of that resolution",
+    "overran_dossiers": "of those, the ones whose lost step overran its `step_due_at`",
+    "hours_overrun": "sum of the lost steps' hours past their `step_due_at`",
+    "avg_step_hours": "average duration in hours of the lost steps",
+}
+TIME_LOST_COLUMNS = tuple(TIME_LOST_KPIS)
+
+
+def time_lost_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
+    """Per `group` (of agency, procedure, unit, step, month of resolution): late dossiers
+    that lost their time there, how many of those steps overran their due time, the hours
+    they overran in all and the lost steps' average duration — over 0011's
+    `kpi_time_lost_dossiers`; `where` narrows the dossiers (SQL over its columns)."""
+    keys = ", ".join(group)
+    condition = f"\nWHERE {where}" if where else ""
+    return f"""SELECT
+    {keys},
+    count() AS late_dossiers,
+    countIf(overrun_hours > 0) AS overran_dossiers,
+    sum(ifNull(overrun_hours, 0)) AS hours_overrun,
+    avg(duration_hours) AS avg_step_hours
+FROM kpi_time_lost_dossiers{condition}
+GROUP BY {keys}"""

@@ -14,6 +14,8 @@ from services.metrics.domain.kpi_catalogue import (
     DOSSIER_MEASURES,
     DOSSIER_RATES,
     SCORE_COMPONENTS,
+    STEP_KPIS,
+    TIME_LOST_KPIS,
     dossier_count_names,
 )
 
@@ -41,7 +43,14 @@ def score_table() -> str:
     return _table(("component", "weight", "value"), rows)
 
 
-TABLES = {"dossiers": dossier_table, "score": score_table}
+def process_sheet_table() -> str:
+    """The step KPIs and the where-time-is-lost KPIs of the process control sheet."""
+    rows = [(f"`{name}`", "per step: " + text) for name, text in STEP_KPIS.items()]
+    rows += [(f"`{name}`", "time lost: " + text) for name, text in TIME_LOST_KPIS.items()]
+    return _table(("KPI", "Definition"), rows)
+
+
+TABLES = {"dossiers": dossier_table, "score": score_table, "process_sheet": process_sheet_table}
 _SECTION = re.compile(r"(<!-- catalogue:(\w+) -->\n)(?:.*?\n)?(<!-- /catalogue:\2 -->)", re.DOTALL)
 
 

@@ -32,6 +32,10 @@ class ReportData:
     score_total: Mapping[str, Any] = field(default_factory=dict)
     # Timeliness of updates over the period (/v1/kpi/update-timeliness/by-agency).
     timeliness_total: Mapping[str, Any] = field(default_factory=dict)
+    # The process control sheets over the period (/v1/kpi/steps/by-unit and
+    # /v1/kpi/time-lost/by-unit): time per unit, late steps, where late dossiers lost time.
+    steps_by_unit: Sequence[Mapping[str, Any]] = ()
+    time_lost_by_unit: Sequence[Mapping[str, Any]] = ()
     in_progress_at: str = ""  # the cut-off of the figures at an instant
     known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
@@ -120,6 +124,48 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 
 def _kpis(items: Sequence[tuple[str, str]]) -> str:
     return "".join(f'<span class="kpi"><b>{v}</b>{escape(k)}</span>' for k, v in items)
+
+
+def where_time_is_lost(d: ReportData) -> list[str]:
+    """Per unit: time spent on its steps, its late steps, and the late dossiers that lost
+    their time there (docs/kpis.md, "The process control sheet"), most such dossiers first."""
+    lost = {r["unit"]: r for r in d.time_lost_by_unit}
+    units = sorted(
+        d.steps_by_unit,
+        key=lambda r: (-lost.get(r["unit"], {}).get("late_dossiers", 0), -r["late_steps"]),
+    )
+    return [
+        "<h3>Where time is lost</h3>",
+        table(
+            [
+                "Unit",
+                "Steps",
+                "Average hours",
+                "Longest (hours)",
+                "Late steps",
+                "Late step share",
+                "Late dossiers that lost their time here",
+                "Hours over the step due time",
+            ],
+            [
+                [
+                    r["unit"],
+                    r["steps"],
+                    r["avg_hours"],
+                    r["max_hours"],
+                    r["late_steps"],
+                    _pct(r["late_steps"], r["steps_with_due"]),
+                    lost.get(r["unit"], {}).get("late_dossiers", 0),
+                    lost.get(r["unit"], {}).get("hours_overrun", 0.0),
+                ]
+                for r in units
+            ],
+        ),
+        '<p class="note">From the process control sheets: a step is the time a unit held '
+        "the dossier until it handed it over; late when handed over after the step due time "
+        "the publisher stated. A late dossier lost its time at the step that overran its due "
+        "time most, else at its longest step.</p>",
+    ]
 
 
 def render_report(d: ReportData) -> str:
@@ -211,6 +257,7 @@ def render_report(d: ReportData) -> str:
                 ),
             ]
         ),
+        *where_time_is_lost(d),
         bar_chart(
             "Dossiers per month",
             months,

@@ -31,6 +31,7 @@ from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import build_faust_app
 from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
 from services.metrics.entrypoints.kpi_routes import router as kpi_router
+from services.metrics.entrypoints.sheet_routes import router as sheet_router
 
 log = logging.getLogger(__name__)
 
@@ -104,4 +105,5 @@ def create_app(
         return kpi_queries.stats(store)
 
     api.include_router(kpi_router)
+    api.include_router(sheet_router)
     return api

@@ -197,6 +197,50 @@ def update_timeliness_by_agency_month(
     return {"rows": rows}
 
 
+@router.get("/steps/by-unit")
+def steps_by_unit(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Time each unit held dossiers (hours in all, average, longest) and its late steps, per
+    agency and unit, by the month of the handover (docs/kpis.md, "The process control sheet")."""
+    return {"rows": _steps(store, visible, months, ("agency", "unit"))}
+
+
+@router.get("/steps/by-procedure-step")
+def steps_by_procedure_step(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Time spent and late steps per agency, procedure, step number and unit."""
+    return {"rows": _steps(store, visible, months, ("agency", "procedure", "step", "unit"))}
+
+
+@router.get("/steps/by-unit-month")
+def steps_by_unit_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Late steps (and time spent) per agency, unit and month of the handover."""
+    return {"rows": _steps(store, visible, months, ("agency", "unit", "month"))}
+
+
+def _steps(
+    store: Store, visible: Visible, months: Months, group: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    return kpi_queries.steps_by(store, months, group, visible.agency, scope=visible.scope)
+
+
+@router.get("/time-lost/by-unit")
+def time_lost_by_unit(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Late dossiers per agency and unit where they lost their time (the step that overran
+    most, else the longest), by the month of their resolution."""
+    rows = kpi_queries.time_lost_by(
+        store, months, ("agency", "unit"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
+@router.get("/time-lost/by-procedure-step")
+def time_lost_by_procedure_step(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Late dossiers per agency, procedure, step and unit where they lost their time."""
+    rows = kpi_queries.time_lost_by(
+        store, months, ("agency", "procedure", "step", "unit"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
 @router.get("/public-service-score/by-agency-month")
 def score_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Public-service score (Decision 766 spirit) and its components per month."""

@@ -126,6 +126,8 @@ def gather(
             rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
         ),
         timeliness_total=_one(rows("/v1/kpi/update-timeliness/by-agency", **months)),
+        steps_by_unit=rows("/v1/kpi/steps/by-unit", **months),
+        time_lost_by_unit=rows("/v1/kpi/time-lost/by-unit", **months),
     )
 
 

@@ -19,7 +19,12 @@ from services.common.credentials import hash_token
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import running_service
-from tests.unit.metrics.scenario import AGENCIES, dossier_province, other_families
+from tests.unit.metrics.scenario import (
+    AGENCIES,
+    dossier_province,
+    other_families,
+    process_sheets,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +48,11 @@ AGENCY_ROUTES: dict[str, dict[str, str]] = {
     "/v1/kpi/public-service-score/by-agency": {"period": "2026-Q1"},
     "/v1/kpi/update-timeliness/by-agency": {},
     "/v1/kpi/update-timeliness/by-agency-month": {},
+    "/v1/kpi/steps/by-unit": {},
+    "/v1/kpi/steps/by-procedure-step": {},
+    "/v1/kpi/steps/by-unit-month": {},
+    "/v1/kpi/time-lost/by-unit": {},
+    "/v1/kpi/time-lost/by-procedure-step": {},
 }
 EMPTY_IN_PROVINCE = {"/v1/kpi/objectives/evaluations"}  # the scenario reports none
 UNSCOPED_ROUTES = ("/v1/stats", "/v1/kpi/audits/coverage")
@@ -67,6 +77,7 @@ def province() -> list[CloudEvent]:
     """The shared province, each event recorded through intake an hour after it happened
     (`receivedtime`), so that the timeliness routes have every agency's rows."""
     events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
+    events += process_sheets(events)
     return [e.model_copy(update={"receivedtime": e.time + timedelta(hours=1)}) for e in events]
 
 

@@ -73,6 +73,38 @@ def resolved(
     )
 
 
+def step_transferred(
+    code: str,
+    agency: str,
+    at: datetime,
+    step: int,
+    from_unit: str,
+    to_unit: str,
+    *,
+    officer: str = "off-0001",
+    due: datetime | None = None,
+    allotted_hours: float | None = None,
+    taken_over: datetime | None = None,
+    procedure: str = "1.001612.000.00.00.H56",
+    **envelope: Any,
+) -> CloudEvent:
+    """Step `step` of the dossier's sheet handed over by `from_unit` to `to_unit` at `at`."""
+    data: dict[str, Any] = {
+        "procedure_code": procedure,
+        "step": step,
+        "from_unit": from_unit,
+        "to_unit": to_unit,
+        "officer_id": officer,
+    }
+    if due is not None:
+        data["step_due_at"] = due.isoformat()
+    if allotted_hours is not None:
+        data["allotted_working_hours"] = allotted_hours
+    if taken_over is not None:
+        data["to_unit_received_at"] = taken_over.isoformat()
+    return event("dossier.step_transferred", code, agency, at, data, **envelope)
+
+
 def supplement_received(
     code: str,
     agency: str,

@@ -45,6 +45,31 @@ def dossier_province(seed: int, dossiers: int) -> list[CloudEvent]:
     return events
 
 
+SHEET_UNITS = ("Bộ phận Tiếp nhận và Trả kết quả", "Phòng chuyên môn", "Lãnh đạo đơn vị")
+
+
+def process_sheets(events: list[CloudEvent]) -> list[CloudEvent]:
+    """Two step transfers on the sheet of each resolved dossier, at a third and two thirds
+    of its time, each step due at the same share of the time allowed: a late dossier's
+    steps are late. Derived from the events (no draws), so the province stays the same."""
+    received = {e.subject: e for e in events if isinstance(e, DossierReceived)}
+    steps: list[CloudEvent] = []
+    for e in events:
+        if not isinstance(e, DossierResolved) or e.subject not in received:
+            continue
+        start, took, allowed = e.data.received_at, e.time - e.data.received_at, e.data.due_at
+        for step in (1, 2):
+            steps.append(
+                f.step_transferred(
+                    e.subject, e.agencycode, start + took * step / 3, step,
+                    SHEET_UNITS[step - 1], SHEET_UNITS[step],
+                    due=start + (allowed - start) * step / 3,
+                    procedure=e.data.procedure_code,
+                )
+            )  # fmt: skip
+    return steps
+
+
 def expected_by_agency_month(events: list[CloudEvent]) -> dict[tuple[str, str], dict[str, int]]:
     """The docs/kpis.md definitions, applied in plain Python (months in UTC+07:00)."""
     sets: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(

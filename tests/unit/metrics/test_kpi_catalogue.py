@@ -103,3 +103,23 @@ def test_the_update_timeliness_view_is_the_catalogues() -> None:
     assert flat(catalogue.update_timeliness_sql()) in view
     late = f"countIf(working_days_late > {catalogue.LATE_UPDATE_AFTER_WORKING_DAYS})"
     assert late in view
+
+
+@pytest.mark.parametrize(
+    ("view", "sql"),
+    [
+        ("dossier_steps", catalogue.dossier_steps_sql()),
+        (
+            "kpi_steps_agency_unit_month",
+            catalogue.step_kpis_sql(("agency", "procedure", "unit", "step", "month")),
+        ),
+        ("kpi_time_lost_dossiers", catalogue.time_lost_sql()),
+    ],
+)
+def test_the_process_sheet_views_are_the_catalogues(view: str, sql: str) -> None:
+    assert flat(sql) in latest_create("VIEW", view)
+
+
+def test_the_time_lost_view_orders_steps_by_overrun_then_duration_then_earliest() -> None:
+    assert catalogue.TIME_LOST_ORDER in catalogue.time_lost_sql()
+    assert flat(catalogue.TIME_LOST_ORDER) in latest_create("VIEW", "kpi_time_lost_dossiers")

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.binding import to_kafka_record
+from schemas.dossier import DossierResolved
 from schemas.envelope import CloudEvent
 from services.common.deadletter import RecordPosition
 from services.intake.ledger.adapters.keys import Ed25519Signer
@@ -170,6 +171,33 @@ def test_dossier_fact_row_keeps_due_time_channel_and_local_day() -> None:
     assert row.day == date(2026, 2, 1)
     assert (row.dossier, row.agency, row.channel, row.online_level) == ("D1", "H56.01", "online", 4)
     assert row.due_at == due and row.time == at
+
+
+def test_a_step_transfer_row_keeps_its_step_units_officer_and_times() -> None:
+    at = datetime(2026, 2, 2, 9, tzinfo=ICT)
+    due, taken = at + timedelta(hours=1), at + timedelta(hours=2)
+    e = f.step_transferred(
+        "D1", "H56.01", at, 2, "Phòng chuyên môn", "Lãnh đạo phòng",
+        officer="off-7", due=due, allotted_hours=4.5, taken_over=taken,
+    )  # fmt: skip
+    row = _one(map_record(AT, to_kafka_record(e).value), "dossier_events")
+    assert isinstance(row, DossierRow)
+    assert (row.step, row.from_unit, row.to_unit, row.officer) == (
+        2, "Phòng chuyên môn", "Lãnh đạo phòng", "off-7",
+    )  # fmt: skip
+    assert (row.step_due_at, row.allotted_working_hours, row.to_unit_received_at) == (
+        due, 4.5, taken,
+    )  # fmt: skip
+
+
+def test_other_dossier_events_have_no_step_but_keep_their_officer() -> None:
+    at = datetime(2026, 2, 2, 9, tzinfo=ICT)
+    e = f.resolved("D1", "H56.01", at, at + timedelta(days=1), at + timedelta(days=3))
+    assert isinstance(e, DossierResolved)
+    e = e.model_copy(update={"data": e.data.model_copy(update={"officer_id": "off-3"})})
+    row = _one(map_record(AT, to_kafka_record(e).value), "dossier_events")
+    assert isinstance(row, DossierRow)
+    assert (row.step, row.from_unit, row.officer, row.step_due_at) == (0, "", "off-3", None)
 
 
 def test_supplement_moves_the_due_time_in_the_fact_row() -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from schemas.dossier import (
     DossierApologyIssued,
     DossierReceived,
     DossierResolved,
+    DossierStepTransferred,
     DossierSupplementReceived,
 )
 from schemas.envelope import CloudEvent
 from services.metrics.domain.rows.envelope import payload, when
-from services.metrics.domain.rows.values import unsigned, utc
+from services.metrics.domain.rows.values import finite, unsigned, utc
 
 
 class DossierRow(NamedTuple):
@@ -32,6 +33,15 @@ class DossierRow(NamedTuple):
     due_at: datetime | None
     received_at: datetime | None
     outcome: str
+    # The process control sheet (0011): a step transfer's step, units and due time; the
+    # officer of any dossier event that names one.
+    step: int
+    from_unit: str
+    to_unit: str
+    officer: str
+    step_due_at: datetime | None
+    allotted_working_hours: float | None
+    to_unit_received_at: datetime | None
 
 
 def dossier_row(event: CloudEvent) -> DossierRow:
@@ -51,6 +61,7 @@ def dossier_row(event: CloudEvent) -> DossierRow:
     elif hasattr(data, "channel"):
         channel = data.channel.value
     time, day = when(event)
+    sheet = _sheet_columns(event)
     return DossierRow(
         source=event.source,
         id=event.id,
@@ -65,4 +76,29 @@ def dossier_row(event: CloudEvent) -> DossierRow:
         due_at=utc(due_at, due_field) if due_at else None,
         received_at=utc(received_at, "data.received_at") if received_at else None,
         outcome=outcome,
+        officer=getattr(data, "officer_id", None) or "",
+        **sheet,
     )
+
+
+def _sheet_columns(event: CloudEvent) -> dict[str, Any]:
+    """The step columns of a step transfer; neutral values for any other dossier event."""
+    if not isinstance(event, DossierStepTransferred):
+        return {
+            "step": 0, "from_unit": "", "to_unit": "", "step_due_at": None,
+            "allotted_working_hours": None, "to_unit_received_at": None,
+        }  # fmt: skip
+    data = event.data
+    allotted = data.allotted_working_hours
+    return {
+        "step": unsigned(data.step, 8, "data.step"),
+        "from_unit": data.from_unit,
+        "to_unit": data.to_unit,
+        "step_due_at": utc(data.step_due_at, "data.step_due_at") if data.step_due_at else None,
+        "allotted_working_hours": None
+        if allotted is None
+        else finite(allotted, "data.allotted_working_hours"),
+        "to_unit_received_at": utc(data.to_unit_received_at, "data.to_unit_received_at")
+        if data.to_unit_received_at
+        else None,
+    }
