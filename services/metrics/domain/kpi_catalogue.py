@@ -547,7 +547,7 @@ def dossier_steps_sql(where: str = "") -> str:
     """One row per dossier and step on its sheet (the rule above), over `dossier_events`:
     unit (from_unit), to_unit, officer, started_at, handed_over_at, taken_over_at,
     step_due_at, allotted_working_hours, duration_hours, overrun_hours, is_late and the
-    local month of the handover — 0011's `dossier_steps`. `where` narrows the events (SQL
+    local month of the handover — 0013's `dossier_steps`. `where` narrows the events (SQL
     over agency, dossier, procedure; never time)."""
     narrowed = f" AND {where}" if where else ""
     return f"""SELECT
@@ -584,7 +584,7 @@ WHERE step > 0"""
 def step_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
     """Per `group` (of agency, procedure, unit, step, month): steps on the sheets, those
     with a start, hours spent in all and on average, the longest, steps with a stated due
-    time, late steps and their share — over 0011's `dossier_steps`; `where` narrows the
+    time, late steps and their share — over 0013's `dossier_steps`; `where` narrows the
     steps (SQL over their columns)."""
     keys = ", ".join(group)
     condition = f"\nWHERE {where}" if where else ""
@@ -605,7 +605,7 @@ GROUP BY {keys}"""
 def time_lost_sql() -> str:
     """Per late dossier with at least one step on its sheet: the step (and unit) where it
     lost its time, that step's overrun and duration, and the local month of its first
-    resolution — 0011's `kpi_time_lost_dossiers`."""
+    resolution — 0013's `kpi_time_lost_dossiers`."""
     return f"""SELECT
     late.agency AS agency, late.procedure AS procedure, late.dossier AS dossier,
     late.month AS month, lost.where_lost.1 AS step, lost.where_lost.2 AS unit,
@@ -641,7 +641,7 @@ TIME_LOST_COLUMNS = tuple(TIME_LOST_KPIS)
 def time_lost_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
     """Per `group` (of agency, procedure, unit, step, month of resolution): late dossiers
     that lost their time there, how many of those steps overran their due time, the hours
-    they overran in all and the lost steps' average duration — over 0011's
+    they overran in all and the lost steps' average duration — over 0013's
     `kpi_time_lost_dossiers`; `where` narrows the dossiers (SQL over its columns)."""
     keys = ", ".join(group)
     condition = f"\nWHERE {where}" if where else ""

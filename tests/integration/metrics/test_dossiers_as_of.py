@@ -4,6 +4,7 @@ while the applicant supplements, and the "as known now" variant (docs/kpis.md)."
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,11 @@ import pytest
 from schemas.envelope import CloudEvent
 from services.metrics.adapters import clickhouse, kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.adapters.migrations import MIGRATIONS_DIR, SCHEMA_SNAPSHOT
+from services.metrics.adapters.migrations import (
+    MIGRATIONS_DIR,
+    SCHEMA_SNAPSHOT,
+    split_statements,
+)
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
 from tests.integration.metrics.conftest import insert_events, running_service
@@ -116,6 +121,13 @@ async def test_the_read_api_answers_as_of_t_and_as_known_now(
         assert "known" in bad.text
 
 
+def _columns_added_after_0008() -> Iterator[str]:
+    for path in sorted(MIGRATIONS_DIR.glob("0*.sql"))[8:]:
+        for statement in split_statements(path.read_text("utf-8")):
+            if re.match(r"ALTER TABLE (events|dossier_events) ADD COLUMN", statement):
+                yield statement
+
+
 def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
     chdb_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,11 +141,10 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
     store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
     try:
         assert store.applied[-1] == "0007_dossier_marks"
-        # Today's rows of `events` carry 0010's column; the backfill under test is 0008's.
-        store.command(
-            "ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_working_days_late "
-            "Nullable(Int16) AFTER received_time"
-        )
+        # Today's rows carry the columns later migrations add to `events` and
+        # `dossier_events`; the backfill under test is 0008's.
+        for statement in _columns_added_after_0008():
+            store.command(statement)
         due = day(3, 20, 17)
         insert_events(
             store,

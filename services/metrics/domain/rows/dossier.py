@@ -33,7 +33,7 @@ class DossierRow(NamedTuple):
     due_at: datetime | None
     received_at: datetime | None
     outcome: str
-    # The process control sheet (0011): a step transfer's step, units and due time; the
+    # The process control sheet (0013): a step transfer's step, units and due time; the
     # officer of any dossier event that names one.
     step: int
     from_unit: str
