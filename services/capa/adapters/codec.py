@@ -14,6 +14,7 @@ from schemas.catalogue import parse_event
 from schemas.envelope import CloudEvent
 from services.capa.domain.commands import COMMAND_TYPES, COMMANDS_BY_NAME, Command
 from services.capa.domain.recurrence import RootCauseSighting
+from services.capa.domain.signatures import state_hash
 from services.capa.domain.state import CapaState
 from services.capa.domain.transitions import CommandName, allowed_commands
 
@@ -69,4 +70,5 @@ def state_view(state: CapaState, today: date) -> dict[str, Any]:
     view["overdue"] = overdue_since is not None
     view["overdue_since"] = overdue_since.isoformat() if overdue_since else None
     view["allowed_commands"] = allowed_commands(state.status)
+    view["state_hash"] = state_hash(state)  # what a signed decision on this state signs
     return view
