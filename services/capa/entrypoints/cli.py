@@ -142,7 +142,16 @@ def verify_signatures(
     raw_events = document["history"] if isinstance(document, dict) else document
     environment = Environment.PRODUCTION if production else Environment.DEVELOPMENT
     keys = load_signing_keys(users_file, environment)
-    checks = check_signatures([parse_event(e) for e in raw_events], keys)
+    events = []
+    for position, raw in enumerate(raw_events):
+        try:
+            events.append(parse_event(raw))
+        except ValueError as exc:  # a contract violation is a mutation too: name the event
+            typer.echo(
+                json.dumps({"ok": False, "field": f"history[{position}]", "reason": str(exc)})
+            )
+            raise typer.Exit(1) from exc
+    checks = check_signatures(events, keys)
     report = {
         "signatures": len(checks),
         "ok": all(c.ok for c in checks),
