@@ -78,7 +78,9 @@ def _local_page(streams: Streams, caller: Caller, query: ListQuery) -> Part:
     )
     return {
         "partitions": sorted(streams.commands.owned_partitions()),
-        "items": [state_view(s, today) for s in matching[: query.offset + query.limit]],
+        "items": [
+            state_view(s, today, hashed=False) for s in matching[: query.offset + query.limit]
+        ],
         "total": len(matching),
     }
 

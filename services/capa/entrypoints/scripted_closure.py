@@ -113,6 +113,8 @@ def walk_to_closure(
 ) -> dict[str, Any]:
     """Drive one CAPA from wherever it stands to closed; returns the closed CAPA."""
     signers = signers or dev_signers()
+    if "state_hash" not in capa:  # a list item: read the CAPA, its state hash is signed
+        capa = owner.get(capa["capa_id"])["capa"]
     for _ in range(60):  # every action completion is one step; a plan has few actions
         if capa["status"] == "closed":
             return capa
