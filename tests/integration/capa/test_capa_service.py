@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,12 +14,21 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
-from services.capa.adapters.signing import ROUTE_COMMANDS, DecisionSigner, dev_private_key
+from schemas.catalogue import parse_event
+from services.capa.adapters.http_client import CapaClient
+from services.capa.adapters.signing import (
+    ROUTE_COMMANDS,
+    DecisionSigner,
+    dev_private_key,
+    load_signing_keys,
+)
 from services.capa.domain.policies import capa_id_for
+from services.capa.domain.signature_audit import check_signatures
 from services.capa.domain.state import local_date
 from services.capa.entrypoints.cli import app as capa_cli
+from services.capa.entrypoints.scripted_closure import DEV_TOKENS, walk_to_closure
 from services.common import deadletter
-from services.common.settings import DEV_USERS_FILE
+from services.common.settings import DEV_USERS_FILE, Environment
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints.app import create_app as create_intake_app
 from tests.integration.capa.conftest import (
@@ -388,6 +398,33 @@ async def test_a_closure_is_signed_over_the_current_state_and_verified_offline(
     mutated = CliRunner().invoke(capa_cli, verify)
     assert mutated.exit_code == 1
     assert {c["field"] for c in json.loads(mutated.output)["checks"]} == {"signature.state_hash"}
+
+
+async def test_the_demo_script_signs_its_verifications_and_closures(
+    api: httpx.AsyncClient, capa_service: CapaProcess, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    await produce_raw(kafka_bootstrap, capa_prefix, [finding("finding-scripted-1")])
+    capa_id = finding_capa_id("finding-scripted-1")
+    opened = (await eventually(lambda: get_capa(api, capa_id)))["capa"]
+
+    def walk() -> dict[str, Any]:
+        tokens = DEV_TOKENS
+        with (
+            CapaClient(capa_service.url, tokens.owner) as owner,
+            CapaClient(capa_service.url, tokens.verifier) as verifier,
+            CapaClient(capa_service.url, tokens.closer) as closer,
+        ):
+            return walk_to_closure(opened, owner, verifier, closer)
+
+    closed = await asyncio.to_thread(walk)
+    assert closed["status"] == "closed"
+    history = [parse_event(e) for e in (await get_capa(api, capa_id))["history"]]
+    keys = load_signing_keys(DEV_USERS_FILE, Environment.DEVELOPMENT)
+    checks = check_signatures(history, keys)
+    assert [(c.meaning, c.ok) for c in checks] == [
+        ("verified_effective", True),
+        ("approved_closure", True),
+    ]
 
 
 async def test_overdue_capa_is_escalated_once_per_due_date(
