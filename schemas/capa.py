@@ -69,12 +69,44 @@ class MeasuredEffectiveness(StrEnum):
     INEFFECTIVE = "ineffective_by_measurement"
 
 
+class SignatureMeaning(StrEnum):
+    """What a person attests by signing a decision (21 CFR Part 11 §11.50 (a)(3))."""
+
+    VERIFIED_EFFECTIVE = "verified_effective"
+    VERIFIED_INEFFECTIVE = "verified_ineffective"
+    APPROVED_CLOSURE = "approved_closure"
+    APPROVED_CANCELLATION = "approved_cancellation"
+
+
+class ElectronicSignature(Contract):
+    """A person's Ed25519 signature over one decision on one exact state of a CAPA.
+
+    The signed bytes bind the CAPA id, `state_hash`, the decision (command and fields), the
+    meaning, the signer and the signing time (services/capa/domain/signatures.py).
+    """
+
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    signer_id: PseudonymousId = Field(description="Who signed: the deciding user.")
+    meaning: SignatureMeaning
+    signed_at: Timestamp
+    state_hash: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the CAPA state the decision was made on.",
+    )
+    value: str = Field(
+        pattern=r"^[A-Za-z0-9+/]{86}==$", description="The Ed25519 signature, base64 (64 bytes)."
+    )
+
+
 class SourceReference(Contract):
     """The event that revealed the nonconformity."""
 
     source: str = Field(min_length=1, max_length=256, description="CloudEvents source.")
     id: str = Field(min_length=1, max_length=128, description="CloudEvents id.")
     subject: str = Field(min_length=1, max_length=64)
+
+
+_SIGNATURE = "The decider's signature; absent on decisions recorded before signing."
 
 
 class CapaEventData(Contract):
@@ -137,6 +169,7 @@ class CapaEffectivenessVerifiedData(CapaEventData):
     result: VerificationResult
     verified_on: Day
     evidence: list[str] = Field(default_factory=list, max_length=50)
+    signature: ElectronicSignature | None = Field(default=None, description=_SIGNATURE)
 
 
 class CapaEffectivenessMeasuredData(CapaEventData):
@@ -153,6 +186,7 @@ class CapaEffectivenessMeasuredData(CapaEventData):
 
 class CapaClosedData(CapaEventData):
     closed_on: Day
+    signature: ElectronicSignature | None = Field(default=None, description=_SIGNATURE)
 
 
 class CapaReopenedData(CapaEventData):
@@ -161,6 +195,7 @@ class CapaReopenedData(CapaEventData):
 
 class CapaCancelledData(CapaEventData):
     justification: Text
+    signature: ElectronicSignature | None = Field(default=None, description=_SIGNATURE)
 
 
 class CapaEscalatedData(CapaEventData):

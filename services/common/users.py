@@ -7,11 +7,15 @@ national reader). Tokens are held only as their SHA-256 (services.common.credent
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.credentials import AgencyScope, hash_token
@@ -35,6 +39,23 @@ DEV_USER_TOKENS = (
 # The national reader of the development file: what `qms run` and `qms report` send.
 DEV_NATIONAL_READER_TOKEN = "dev-national-reader-token"
 
+# Users of the development file who sign CAPA decisions. Their private keys are derived from
+# the user id (`dev_signing_seed`), so anyone can sign as them: development only, and their
+# public keys are refused in production like the development tokens.
+DEV_SIGNING_USERS = ("secretary-01", "auditor-0009", "leader-01")
+
+
+def dev_signing_seed(user_id: str) -> bytes:
+    """The Ed25519 private key seed (32 bytes) of a development user; public knowledge."""
+    return hashlib.sha256(b"qms-trail development signing key\n" + user_id.encode()).digest()
+
+
+def dev_public_key(user_id: str) -> str:
+    """The base64 raw public key of a development user, as the users file writes it."""
+    key = Ed25519PrivateKey.from_private_bytes(dev_signing_seed(user_id)).public_key()
+    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
 # Agency-code characters (schemas.base.AgencyCode) plus the `*` and `?` wildcards: no
 # `[...]` classes, so a scope translates exactly into a SQL LIKE pattern.
 SCOPE_PATTERN = r"^[A-Z0-9*?][A-Z0-9._*?-]{0,31}$"
@@ -49,6 +70,11 @@ class UserEntry(BaseModel):
     role: str = Field(pattern=r"^[a-z][a-z_]{1,31}$")
     agencies: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = Field(min_length=1)
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signing_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        description="The user's Ed25519 public key (raw 32 bytes, base64) for signing decisions.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +128,16 @@ def load_user_entries(path: Path, environment: Environment) -> list[UserEntry]:
         leaked = [e.user_id for e in entries if e.token_sha256 in dev_hashes]
         if leaked:
             raise ValueError(f"development tokens refused in production for: {leaked}")
+        dev_keys = {dev_public_key(u) for u in DEV_SIGNING_USERS}
+        leaked = [e.user_id for e in entries if e.signing_key in dev_keys]
+        if leaked:
+            raise ValueError(f"development signing keys refused in production for: {leaked}")
     return entries
+
+
+def signing_keys(entries: list[UserEntry]) -> dict[str, bytes]:
+    """Each user's registered Ed25519 public key (raw bytes), for those who have one."""
+    return {e.user_id: base64.b64decode(e.signing_key) for e in entries if e.signing_key}
 
 
 def load_user_directory(path: Path, environment: Environment) -> UserDirectory:

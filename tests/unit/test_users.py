@@ -66,3 +66,13 @@ def test_the_users_file_setting_keeps_its_older_capa_name(
     assert CommonSettings().users_file == tmp_path / "old.yaml"
     monkeypatch.setenv("QMS_USERS_FILE", str(tmp_path / "new.yaml"))
     assert CommonSettings().users_file == tmp_path / "new.yaml"
+
+
+@pytest.mark.parametrize("key", ["not-a-key", "A" * 43 + "B", "A" * 44])
+def test_a_signing_key_that_is_no_raw_ed25519_public_key_is_refused_naming_it(
+    tmp_path: Path, key: str
+) -> None:
+    path = _users_file(tmp_path, "['*']")
+    path.write_text(path.read_text() + f"    signing_key: {key}\n")
+    with pytest.raises(ValueError, match="signing_key"):
+        load_user_directory(path, Environment.DEVELOPMENT)

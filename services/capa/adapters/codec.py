@@ -14,6 +14,7 @@ from schemas.catalogue import parse_event
 from schemas.envelope import CloudEvent
 from services.capa.domain.commands import COMMAND_TYPES, COMMANDS_BY_NAME, Command
 from services.capa.domain.recurrence import RootCauseSighting
+from services.capa.domain.signatures import state_hash
 from services.capa.domain.state import CapaState
 from services.capa.domain.transitions import CommandName, allowed_commands
 
@@ -62,11 +63,14 @@ def decode_sightings(raw: bytes | None) -> list[RootCauseSighting]:
     return _SIGHTING.validate_json(raw) if raw else []
 
 
-def state_view(state: CapaState, today: date) -> dict[str, Any]:
-    """The state as JSON, with what is derived from it (overdue, allowed commands)."""
+def state_view(state: CapaState, today: date, *, hashed: bool = True) -> dict[str, Any]:
+    """The state as JSON, with what is derived from it (overdue, allowed commands, and unless
+    `hashed` is false the state hash: lists leave it out, it is the costliest part)."""
     view: dict[str, Any] = _STATE.dump_python(state, mode="json")
     overdue_since = state.overdue_since(today)
     view["overdue"] = overdue_since is not None
     view["overdue_since"] = overdue_since.isoformat() if overdue_since else None
     view["allowed_commands"] = allowed_commands(state.status)
+    if hashed:
+        view["state_hash"] = state_hash(state)  # what a signed decision on this state signs
     return view

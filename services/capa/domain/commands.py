@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from schemas.audit import FindingClassification
 from schemas.capa import (
+    ElectronicSignature,
     NonconformitySource,
     PlannedAction,
     RootCauseCategory,
@@ -107,6 +108,7 @@ class VerifyEffectiveness(Command):
     result: VerificationResult
     verified_on: date | None = None
     evidence: tuple[str, ...] = ()
+    signature: ElectronicSignature | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +116,8 @@ class CloseCapa(Command):
     """Close a CAPA whose actions were verified effective."""
 
     name: ClassVar[CommandName] = CommandName.CLOSE
+
+    signature: ElectronicSignature | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +127,11 @@ class CancelCapa(Command):
     name: ClassVar[CommandName] = CommandName.CANCEL
 
     justification: str
+    signature: ElectronicSignature | None = None
+
+
+SignedCommand = VerifyEffectiveness | CloseCapa | CancelCapa
+"""The decisions a person signs (services/capa/domain/signatures.py)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,13 +1,16 @@
 """`decide(command, state) -> events`: a command yields new events or raises a precise refusal.
 
 The checks run in one order, so a refusal always names the first rule a command broke:
-existence, permission, expected version, the transition table, then the command's own rules.
+existence, permission, expected version, the transition table, the signature's binding (a
+decision signed by its decider, with its meaning, over the current state hash), then the
+command's own rules. Whether the signature verifies with the signer's key is checked by the
+service layer (it holds the keys) before anything is published.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from schemas.capa import (
@@ -42,6 +45,7 @@ from services.capa.domain.commands import (
     RecordCorrection,
     RecordEffectivenessMeasurement,
     RecordRootCause,
+    SignedCommand,
     VerifyEffectiveness,
 )
 from services.capa.domain.effectiveness import (
@@ -55,8 +59,16 @@ from services.capa.domain.refusals import (
     CapaNotFound,
     IllegalTransition,
     InvalidCommand,
+    InvalidSignature,
     NotPermitted,
+    StaleSignature,
     StaleVersion,
+)
+from services.capa.domain.signatures import (
+    binding_fault,
+    command_fields,
+    decision_fields,
+    state_hash,
 )
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.transitions import (
@@ -86,6 +98,8 @@ def decide(command: Command, state: CapaState | None) -> list[CloudEvent]:
         raise StaleVersion(command.expected_version, state.version)
     if command.name not in SYSTEM_COMMANDS and not admits(state.status, command.name):
         raise IllegalTransition(command.name, state.status, allowed_commands(state.status))
+    if isinstance(command, SignedCommand):
+        _check_signature_binding(command, state)
     handler = _HANDLERS[type(command)]
     try:
         return list(handler(command, state))
@@ -100,6 +114,17 @@ def _check_permitted(command: Command) -> None:
     if command.actor_role not in roles:
         names = ", ".join(sorted(roles))
         raise NotPermitted(f"{command.name} needs one of the roles {names}")
+
+
+def _check_signature_binding(command: SignedCommand, state: CapaState) -> None:
+    fields = command_fields(command)
+    fault = binding_fault(command.signature, command.name, fields, command.actor_id)
+    if fault is not None:
+        raise InvalidSignature(fault.field, fault.reason)
+    assert command.signature is not None
+    current = state_hash(state)
+    if command.signature.state_hash != current:
+        raise StaleSignature(command.signature.state_hash, current)
 
 
 class _Emitter:
@@ -221,12 +246,15 @@ def _verify(command: VerifyEffectiveness, state: CapaState) -> list[CloudEvent]:
             f"{command.actor_id} owns or completed an action of this CAPA: effectiveness "
             "must be verified by someone other than the implementers (ISO 9001 §10.2.1 d)"
         )
+    assert command.signature is not None  # decide checked it is there
+    signed = decision_fields(command.name, command_fields(command), command.signature.signed_at)
     out = _Emitter(command, state, state.agency)
     out.emit(
         CapaEffectivenessVerified,
         result=command.result,
-        verified_on=command.verified_on or local_date(out.time),
+        verified_on=date.fromisoformat(signed["verified_on"]),
         evidence=list(command.evidence),
+        signature=command.signature,
     )
     if command.result is VerificationResult.INEFFECTIVE:
         out.emit(CapaReopened)
@@ -235,7 +263,7 @@ def _verify(command: VerifyEffectiveness, state: CapaState) -> list[CloudEvent]:
 
 def _close(command: CloseCapa, state: CapaState) -> list[CloudEvent]:
     out = _Emitter(command, state, state.agency)
-    out.emit(CapaClosed, closed_on=local_date(out.time))
+    out.emit(CapaClosed, closed_on=local_date(out.time), signature=command.signature)
     return out.events
 
 
@@ -243,7 +271,7 @@ def _cancel(command: CancelCapa, state: CapaState) -> list[CloudEvent]:
     if not command.justification.strip():
         raise InvalidCommand("a cancellation needs a justification")
     out = _Emitter(command, state, state.agency)
-    out.emit(CapaCancelled, justification=command.justification)
+    out.emit(CapaCancelled, justification=command.justification, signature=command.signature)
     return out.events
 
 

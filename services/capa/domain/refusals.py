@@ -52,5 +52,29 @@ class InvalidCommand(Refusal):
     kind = "invalid_command"
 
 
+class InvalidSignature(Refusal):
+    """The decision's electronic signature is missing, not the decider's, or does not verify."""
+
+    kind = "invalid_signature"
+
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {detail}")
+
+
+class StaleSignature(Refusal):
+    """The decision was signed over a state of the CAPA that is no longer the current one."""
+
+    kind = "stale_signature"
+
+    def __init__(self, signed: str, current: str) -> None:
+        self.signed = signed
+        self.current = current
+        super().__init__(
+            f"signature.state_hash: signed over state {signed}, the CAPA is now at state "
+            f"{current}: reload it, review it and sign again"
+        )
+
+
 class InvalidEvent(ValueError):
     """An event that cannot follow the state it is applied to (corrupt or misordered stream)."""

@@ -11,12 +11,18 @@ not even exist in UTC. A date or time is text, never a number read as Unix secon
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from schemas.base import FIRST_DAY, LAST_DAY, PseudonymousId, Text
-from schemas.capa import RootCauseCategory, RootCauseMethod, VerificationResult
+from schemas.base import FIRST_DAY, LAST_DAY, PseudonymousId, Text, Timestamp
+from schemas.capa import (
+    ElectronicSignature,
+    RootCauseCategory,
+    RootCauseMethod,
+    SignatureMeaning,
+    VerificationResult,
+)
 
 EARLIEST_YEAR = FIRST_DAY.year
 LATEST_YEAR = LAST_DAY.year
@@ -68,6 +74,9 @@ Method = Annotated[RootCauseMethod, Strict(False)]
 Category = Annotated[RootCauseCategory, Strict(False)]
 Result = Annotated[VerificationResult, Strict(False)]
 Evidence = Annotated[str, Field(min_length=1, max_length=1000)]
+Meaning = Annotated[SignatureMeaning, Strict(False)]
+# The event contract's window (its bounds hold in UTC, whatever the offset written).
+SignedAt = Annotated[Timestamp, Strict(False)]
 
 
 class StrictBody(BaseModel):
@@ -81,6 +90,28 @@ class CommandBody(StrictBody):
         ge=1, le=MAX_VERSION, description="The CAPA version the caller decided on."
     )
     reason: Text = Field(description="Why, in the caller's words; kept on the event.")
+
+
+class SignatureIn(StrictBody):
+    """The decider's Ed25519 signature (`qms capa sign` prints one); see docs/capa.md."""
+
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    signer_id: PseudonymousId = Field(description="The caller's user id.")
+    meaning: Meaning
+    signed_at: SignedAt
+    state_hash: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="`state_hash` of the CAPA the decision was made on."
+    )
+    value: str = Field(pattern=r"^[A-Za-z0-9+/]{86}==$", description="Base64, 64 bytes.")
+
+    def contract(self) -> ElectronicSignature:
+        return ElectronicSignature.model_validate(self.model_dump())
+
+
+class SignedBody(CommandBody):
+    """A decision a person signs: verification, closure, cancellation."""
+
+    signature: SignatureIn
 
 
 class CorrectionBody(CommandBody):
@@ -115,17 +146,17 @@ class ActionCompletionBody(CommandBody):
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
-class VerificationBody(CommandBody):
+class VerificationBody(SignedBody):
     result: Result
     verified_on: CapaDate | None = Field(default=None, description="Defaults to today.")
     evidence: list[Evidence] = Field(default_factory=list, max_length=50)
 
 
-class ClosureBody(CommandBody):
+class ClosureBody(SignedBody):
     pass
 
 
-class CancellationBody(CommandBody):
+class CancellationBody(SignedBody):
     justification: Text
 
 

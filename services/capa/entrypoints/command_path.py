@@ -27,6 +27,7 @@ from faust.types import TP
 from services.capa.adapters.codec import decode_command, encode_command
 from services.capa.adapters.pending_replies import Correlation, PendingReplies, WaiterGone
 from services.capa.domain.commands import Command
+from services.capa.domain.signatures import SigningKeys
 from services.capa.service_layer.commands import (
     INTERNAL_ERROR,
     CapaPublisher,
@@ -191,6 +192,7 @@ def register_command_agent(
     publisher: CapaPublisher,
     deadletter_topic: Any,
     consumer: str,
+    keys: SigningKeys,
 ) -> Any:
     """Declare the agent deciding the commands of the partitions this process owns."""
 
@@ -226,7 +228,7 @@ def register_command_agent(
                 reply = CommandRefused("invalid_command", f"unreadable command: {reason}")
                 await dead_letter(event, reply.detail, error)
             else:
-                reply = await handle_command(command, streams, publisher)
+                reply = await handle_command(command, streams, publisher, keys)
                 if isinstance(reply, CommandRefused) and reply.kind == INTERNAL_ERROR:
                     await dead_letter(event, reply.detail, INTERNAL_ERROR)
             path.replies.resolve(correlation, reply)

@@ -7,7 +7,7 @@ the status each domain refusal becomes, and the refusal's details (`current_stat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.capa.service_layer.replies import CommandRefused
@@ -20,6 +20,8 @@ REFUSAL_STATUS = {
     "stale_version": 409,
     "illegal_transition": 422,
     "invalid_command": 422,
+    "invalid_signature": 422,
+    "stale_signature": 409,
     "internal_error": 500,
 }
 _TITLES = {
@@ -28,6 +30,8 @@ _TITLES = {
     "stale_version": "The CAPA changed since you read it",
     "illegal_transition": "Not allowed in the CAPA's current status",
     "invalid_command": "The command breaks a CAPA rule",
+    "invalid_signature": "The decision's electronic signature is refused",
+    "stale_signature": "The decision was signed over a state that is no longer current",
     "unavailable": "The CAPA worker cannot decide this now; retry",
     "internal_error": "The CAPA worker failed on this command",
 }
@@ -40,12 +44,14 @@ def capa_problem(
     detail: str,
     headers: dict[str, str] | None = None,
     extensions: Mapping[str, object] | None = None,
+    errors: Iterable[Mapping[str, Any]] = (),
 ) -> ProblemError:
     """A refusal of kind `kind` (`stale_version`, …): type `/problems/stale-version`."""
     return ProblemError(
         status,
         kind.replace("_", "-"),
         detail,
+        errors,
         headers=headers,
         reason=kind,
         title=_TITLES.get(kind),
@@ -65,7 +71,11 @@ def unavailable(detail: str) -> ProblemError:
 def refusal_problem(refused: CommandRefused) -> ProblemError:
     """The problem for a refusal the command agent replied with."""
     status = REFUSAL_STATUS.get(refused.kind, 422)
-    return capa_problem(refused.kind, status, refused.detail, extensions=refused.extensions())
+    # A refusal naming a field of the body says so the way invalid input does (`errors`).
+    errors = [{"field": f"body.{refused.field}", "reason": refused.detail}] if refused.field else []
+    return capa_problem(
+        refused.kind, status, refused.detail, extensions=refused.extensions(), errors=errors
+    )
 
 
 _RETRY_AFTER = {
@@ -89,10 +99,13 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
     400: openapi_problem("The body is not JSON (or not UTF-8)."),
     403: openapi_problem("The caller's role may not give this command."),
-    409: openapi_problem("Stale `expected_version`: `current_version` says where the CAPA is."),
+    409: openapi_problem(
+        "Stale `expected_version` (`current_version` says where the CAPA is), or a decision "
+        "signed over a state that is not the current one (`current_state_hash`)."
+    ),
     422: openapi_problem(
-        "Illegal transition (`current_status`, `allowed_commands`), a broken CAPA rule, or an "
-        "invalid body (`errors` names each field and the reason)."
+        "Illegal transition (`current_status`, `allowed_commands`), a broken CAPA rule, a "
+        "refused signature, or an invalid body (`errors` names each field and the reason)."
     ),
     500: openapi_problem("The worker failed on this command (a bug; it is dead-lettered)."),
     503: UNAVAILABLE,

@@ -160,7 +160,7 @@ async def complete_action(
 async def verify_effectiveness(
     request: Request, capa_id: CapaId, body: VerificationBody, streams: Streams, caller: Caller
 ) -> CommandResult:
-    """Verify effectiveness (not by an implementer); ineffective reopens the CAPA."""
+    """Verify effectiveness (not by an implementer, signed); ineffective reopens the CAPA."""
     return await _run(
         request,
         streams,
@@ -168,7 +168,11 @@ async def verify_effectiveness(
         capa_id,
         body,
         lambda c: VerifyEffectiveness(
-            **c, result=body.result, verified_on=body.verified_on, evidence=tuple(body.evidence)
+            **c,
+            result=body.result,
+            verified_on=body.verified_on,
+            evidence=tuple(body.evidence),
+            signature=body.signature.contract(),
         ),
     )
 
@@ -177,20 +181,29 @@ async def verify_effectiveness(
 async def close_capa(
     request: Request, capa_id: CapaId, body: ClosureBody, streams: Streams, caller: Caller
 ) -> CommandResult:
-    """Close a CAPA verified effective."""
-    return await _run(request, streams, caller, capa_id, body, lambda c: CloseCapa(**c))
-
-
-@router.post("/cancellation")
-async def cancel_capa(
-    request: Request, capa_id: CapaId, body: CancellationBody, streams: Streams, caller: Caller
-) -> CommandResult:
-    """Cancel a CAPA (ISO secretary only, with a justification)."""
+    """Close a CAPA verified effective (signed: approved closure)."""
     return await _run(
         request,
         streams,
         caller,
         capa_id,
         body,
-        lambda c: CancelCapa(**c, justification=body.justification),
+        lambda c: CloseCapa(**c, signature=body.signature.contract()),
+    )
+
+
+@router.post("/cancellation")
+async def cancel_capa(
+    request: Request, capa_id: CapaId, body: CancellationBody, streams: Streams, caller: Caller
+) -> CommandResult:
+    """Cancel a CAPA (ISO secretary only, with a justification, signed)."""
+    return await _run(
+        request,
+        streams,
+        caller,
+        capa_id,
+        body,
+        lambda c: CancelCapa(
+            **c, justification=body.justification, signature=body.signature.contract()
+        ),
     )

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from schemas.binding import event_to_json
 from schemas.capa import NonconformitySource
+from schemas.envelope import CloudEvent
 from services.capa.adapters.auth import Principal
 from services.capa.adapters.codec import state_view
-from services.capa.domain.evolve import fold
+from services.capa.domain.evolve import fold, sequence_of
+from services.capa.domain.signature_audit import signature_of
 from services.capa.domain.state import CapaState, local_date
 from services.capa.domain.summary import merge_summaries, summarise
 from services.capa.domain.transitions import Status
@@ -76,7 +78,9 @@ def _local_page(streams: Streams, caller: Caller, query: ListQuery) -> Part:
     )
     return {
         "partitions": sorted(streams.commands.owned_partitions()),
-        "items": [state_view(s, today) for s in matching[: query.offset + query.limit]],
+        "items": [
+            state_view(s, today, hashed=False) for s in matching[: query.offset + query.limit]
+        ],
         "total": len(matching),
     }
 
@@ -132,7 +136,7 @@ async def get_capa(
         Query(description="RFC 3339 moment with its offset: the state as it was then."),
     ] = None,
 ) -> dict[str, Any]:
-    """One CAPA with its full event history (who, what, when, why)."""
+    """One CAPA with its full event history (who, what, when, why) and its signatures."""
     await answer_here_or_forward(request, streams, capa_id)
     visible_state(streams, caller, capa_id)
     events = streams.store.events(capa_id)
@@ -145,5 +149,16 @@ async def get_capa(
     return {
         "capa": state_view(state, today),
         "history": [event_to_json(e) for e in events],
+        "signatures": [_signature_entry(e) for e in events if signature_of(e) is not None],
         "as_of": as_of.isoformat() if as_of else None,
+    }
+
+
+def _signature_entry(event: CloudEvent) -> dict[str, Any]:
+    """Who signed which decision event, meaning what, when, over which state."""
+    signature = signature_of(event)
+    return {
+        "sequence": sequence_of(event),
+        "event_type": event.type,
+        **signature.model_dump(mode="json"),
     }

@@ -2,7 +2,10 @@
 
 For the demo run: the owner records a correction, a root cause and a one-action plan and
 completes it; an auditor (not an implementer) verifies it effective; the ISO secretary
-closes it. Every step carries the version just read and a reason.
+closes it. Every step carries the version just read and a reason; the verification and the
+closure are signed by the verifier and the closer over the state just read. The demo signs
+at the time of the CAPA's last step, so a run on a simulated clock (QMS_NOW) dates its
+signatures, and the verification day, in that clock's time.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.capa.adapters.http_client import CapaApiError, CapaClient
+from services.capa.adapters.signing import DecisionSigner
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,28 @@ class ClosureTokens:
     closer: str
 
 
+@dataclass(frozen=True)
+class ClosureSigners:
+    """Who signs the verification and the closure (the users of the verifier and closer tokens)."""
+
+    verifier: DecisionSigner
+    closer: DecisionSigner
+
+
 DEV_TOKENS = ClosureTokens(
     owner="dev-capa-owner-all-token", verifier="dev-auditor-token", closer="dev-iso-secretary-token"
 )
+# Development only: the users of DEV_TOKENS' verifier and closer, with their published keys.
+DEV_VERIFIER_ID = "auditor-0009"
+DEV_CLOSER_ID = "secretary-01"
+
+
+def dev_signers(
+    verifier_id: str = DEV_VERIFIER_ID, closer_id: str = DEV_CLOSER_ID
+) -> ClosureSigners:
+    return ClosureSigners(DecisionSigner.dev(verifier_id), DecisionSigner.dev(closer_id))
+
+
 _FINISHED = {"closed", "cancelled"}
 
 
@@ -45,6 +68,7 @@ class ClosureOutcome:
 def close_some(
     base_url: str,
     tokens: ClosureTokens = DEV_TOKENS,
+    signers: ClosureSigners | None = None,
     *,
     fraction: float = 0.5,
     limit: int = 200,
@@ -52,6 +76,7 @@ def close_some(
 ) -> ClosureOutcome:
     """Walk `fraction` of the open CAPAs (at most `limit`, oldest first) to closure."""
     outcome = ClosureOutcome()
+    signers = signers or dev_signers()
     with (
         CapaClient(base_url, tokens.owner, timeout_s) as owner,
         CapaClient(base_url, tokens.verifier, timeout_s) as verifier,
@@ -62,7 +87,7 @@ def close_some(
         outcome.considered = len(chosen)
         for capa in chosen:
             try:
-                walk_to_closure(capa, owner, verifier, closer)
+                walk_to_closure(capa, owner, verifier, closer, signers)
             except CapaApiError as exc:
                 outcome.failed[capa["capa_id"]] = str(exc)
             else:
@@ -80,14 +105,21 @@ def _all(client: CapaClient) -> list[dict[str, Any]]:
 
 
 def walk_to_closure(
-    capa: dict[str, Any], owner: CapaClient, verifier: CapaClient, closer: CapaClient
+    capa: dict[str, Any],
+    owner: CapaClient,
+    verifier: CapaClient,
+    closer: CapaClient,
+    signers: ClosureSigners | None = None,
 ) -> dict[str, Any]:
     """Drive one CAPA from wherever it stands to closed; returns the closed CAPA."""
+    signers = signers or dev_signers()
+    if "state_hash" not in capa:  # a list item: read the CAPA, its state hash is signed
+        capa = owner.get(capa["capa_id"])["capa"]
     for _ in range(60):  # every action completion is one step; a plan has few actions
         if capa["status"] == "closed":
             return capa
         try:
-            capa = _next_step(capa, owner, verifier, closer)
+            capa = _next_step(capa, owner, verifier, closer, signers)
         except CapaApiError as exc:
             if exc.status != 409:
                 raise
@@ -98,15 +130,23 @@ def walk_to_closure(
 
 
 def _next_step(
-    capa: dict[str, Any], owner: CapaClient, verifier: CapaClient, closer: CapaClient
+    capa: dict[str, Any],
+    owner: CapaClient,
+    verifier: CapaClient,
+    closer: CapaClient,
+    signers: ClosureSigners,
 ) -> dict[str, Any]:
-    result = _command_for_step(capa, owner, verifier, closer)
+    result = _command_for_step(capa, owner, verifier, closer, signers)
     after: dict[str, Any] = result["capa"]
     return after
 
 
 def _command_for_step(
-    capa: dict[str, Any], owner: CapaClient, verifier: CapaClient, closer: CapaClient
+    capa: dict[str, Any],
+    owner: CapaClient,
+    verifier: CapaClient,
+    closer: CapaClient,
+    signers: ClosureSigners,
 ) -> dict[str, Any]:
     capa_id, status = capa["capa_id"], capa["status"]
     base = {"expected_version": capa["version"]}
@@ -137,9 +177,14 @@ def _command_for_step(
         pending = next(a for a in capa["actions"] if a["completed_on"] is None)
         body = {**base, "reason": "done", "evidence": [f"doc:{capa_id}:{pending['action_id']}"]}
         return owner.command(capa_id, f"actions/{pending['action_id']}/completion", body)
+    signed_at = datetime.fromisoformat(capa["updated_at"])
     if status == "actions_completed":
         body = {**base, "reason": "sampled the next month's cases", "result": "effective"}
-        return verifier.command(capa_id, "verification", body)
+        signed = signers.verifier.sign_body(capa, "verification", body, signed_at)
+        return verifier.command(capa_id, "verification", signed)
     if status == "verified_effective":
-        return closer.command(capa_id, "closure", {**base, "reason": "verified effective"})
+        body = {**base, "reason": "verified effective"}
+        return closer.command(
+            capa_id, "closure", signers.closer.sign_body(capa, "closure", body, signed_at)
+        )
     raise CapaApiError(422, {"detail": f"{capa_id} is {status}: nothing a script may do"})

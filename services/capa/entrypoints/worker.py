@@ -34,6 +34,7 @@ from schemas.capa import Severity
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.pending_replies import PendingReplies
 from services.capa.adapters.publisher import KafkaCapaPublisher
+from services.capa.adapters.signing import load_signing_keys
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
 from services.capa.domain.commands import Command, EscalateOverdue
@@ -159,6 +160,7 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         KafkaCapaPublisher(capa_topic, sightings_topic),
         deadletter_topic,
         settings.app_id,
+        load_signing_keys(settings.users_file, settings.environment),
     )
 
     async def send_command(command: Outgoing) -> None:

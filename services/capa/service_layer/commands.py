@@ -14,11 +14,12 @@ from typing import Protocol
 
 from schemas.capa import CapaRootCauseRecorded
 from schemas.envelope import CloudEvent
-from services.capa.domain.commands import Command
+from services.capa.domain.commands import Command, SignedCommand
 from services.capa.domain.decide import decide
 from services.capa.domain.evolve import evolve
 from services.capa.domain.recurrence import RootCauseSighting
-from services.capa.domain.refusals import Refusal
+from services.capa.domain.refusals import InvalidSignature, Refusal
+from services.capa.domain.signatures import SigningKeys, command_fields, key_fault
 from services.capa.domain.state import CapaState
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused, CommandReply
 
@@ -45,12 +46,19 @@ class CapaPublisher(Protocol):
 
 
 async def handle_command(
-    command: Command, streams: CapaStreams, publisher: CapaPublisher
+    command: Command, streams: CapaStreams, publisher: CapaPublisher, keys: SigningKeys
 ) -> CommandReply:
-    """Decide `command` on the CAPA's stream; store and publish what it yields."""
+    """Decide `command` on the CAPA's stream; store and publish what it yields.
+
+    A signed decision is decided first (decide binds its signature to the current state
+    hash), then its signature is verified with the signer's registered key: both on the
+    state the command is applied to, by the worker that owns the CAPA.
+    """
     events, state = streams.loaded(command.capa_id)
     try:
         new = decide(command, state)
+        if isinstance(command, SignedCommand):
+            _verify_signature(command, keys)
     except Refusal as refusal:
         return CommandRefused.of(refusal, state)
     except Exception as exc:  # a domain bug or a corrupt stream: refuse this one, go on
@@ -72,3 +80,16 @@ async def handle_command(
                 )
             )
     return CommandAccepted(state, tuple(new))
+
+
+def _verify_signature(command: SignedCommand, keys: SigningKeys) -> None:
+    assert command.signature is not None  # decide refuses an unsigned decision
+    fault = key_fault(
+        keys,
+        command.signature,
+        capa_id=command.capa_id,
+        command=command.name,
+        fields=command_fields(command),
+    )
+    if fault is not None:
+        raise InvalidSignature(fault.field, fault.reason)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.envelope import CloudEvent
-from services.capa.domain.refusals import IllegalTransition, Refusal, StaleVersion
+from services.capa.domain.refusals import (
+    IllegalTransition,
+    InvalidSignature,
+    Refusal,
+    StaleSignature,
+    StaleVersion,
+)
 from services.capa.domain.state import CapaState
 
 
@@ -35,6 +41,9 @@ class CommandRefused:
     current_version: int | None = None
     allowed_commands: tuple[str, ...] | None = None
     expected_version: int | None = None
+    field: str | None = None  # the command field at fault (`signature.value`, …)
+    current_state_hash: str | None = None
+    signed_state_hash: str | None = None
 
     @classmethod
     def of(cls, refusal: Refusal, state: CapaState | None) -> CommandRefused:
@@ -47,6 +56,15 @@ class CommandRefused:
                 tuple(refusal.allowed) if isinstance(refusal, IllegalTransition) else None
             ),
             expected_version=refusal.expected if isinstance(refusal, StaleVersion) else None,
+            field=(
+                refusal.field
+                if isinstance(refusal, InvalidSignature)
+                else "signature.state_hash"
+                if isinstance(refusal, StaleSignature)
+                else None
+            ),
+            current_state_hash=refusal.current if isinstance(refusal, StaleSignature) else None,
+            signed_state_hash=refusal.signed if isinstance(refusal, StaleSignature) else None,
         )
 
     def extensions(self) -> dict[str, object]:
@@ -58,6 +76,8 @@ class CommandRefused:
             if self.allowed_commands is not None
             else None,
             "expected_version": self.expected_version,
+            "current_state_hash": self.current_state_hash,
+            "signed_state_hash": self.signed_state_hash,
         }
         return {name: value for name, value in fields.items() if value is not None}
 

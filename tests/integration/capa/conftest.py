@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.binding import to_kafka_record
 from schemas.catalogue import parse_event
+from services.capa.adapters.signing import DecisionSigner
 from services.common.settings import REPO_ROOT
 from services.common.topics import delete_topics_under, ensure_topics, load_topic_specs
 from tests.support import free_port
@@ -34,8 +35,28 @@ TOKENS = {
 }
 
 
+USER_IDS = {
+    "owner": "owner:H56.01",
+    "owner_h57": "owner:H57.01",
+    "secretary": "secretary-01",
+    "auditor": "auditor-0009",
+    "viewer": "viewer-01",
+}
+
+
 def bearer(who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[who]}"}
+
+
+async def signed_body(
+    api: httpx.AsyncClient, who: str, capa_id: str, route: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """`body` signed by `who` (their development key) over the CAPA as it reads now."""
+    response = await api.get(f"/v1/capas/{capa_id}", headers=bearer("viewer"))
+    capa = response.json()["capa"] if response.status_code == 200 else None
+    capa = capa or {"capa_id": capa_id, "state_hash": "0" * 64}
+    signer = DecisionSigner.dev(USER_IDS[who])
+    return signer.sign_body(capa, route, body, datetime.now(UTC))
 
 
 class CapaProcess:

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from typer.testing import CliRunner
 
+from schemas.catalogue import parse_event
+from services.capa.adapters.http_client import CapaClient
+from services.capa.adapters.signing import (
+    ROUTE_COMMANDS,
+    DecisionSigner,
+    dev_private_key,
+    load_signing_keys,
+)
 from services.capa.domain.policies import capa_id_for
+from services.capa.domain.signature_audit import check_signatures
 from services.capa.domain.state import local_date
+from services.capa.entrypoints.cli import app as capa_cli
+from services.capa.entrypoints.scripted_closure import DEV_TOKENS, walk_to_closure
 from services.common import deadletter
+from services.common.settings import DEV_USERS_FILE, Environment
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints.app import create_app as create_intake_app
 from tests.integration.capa.conftest import (
@@ -22,6 +37,7 @@ from tests.integration.capa.conftest import (
     eventually,
     finding,
     produce_raw,
+    signed_body,
 )
 from tests.support import dead_letter_headers
 
@@ -60,6 +76,9 @@ async def get_capa(api: httpx.AsyncClient, capa_id: str, who: str = "viewer") ->
 async def command(
     api: httpx.AsyncClient, who: str, capa_id: str, path: str, **body: Any
 ) -> httpx.Response:
+    """POST a command; a decision is signed by `who` over the CAPA as it reads now."""
+    if path in ROUTE_COMMANDS and "signature" not in body:
+        body = await signed_body(api, who, capa_id, path, body)
     return await api.post(f"/v1/capas/{capa_id}/{path}", json=body, headers=bearer(who))
 
 
@@ -289,6 +308,123 @@ async def test_full_life_cycle_over_the_api_with_its_refusals(
     assert capa_id in [c["capa_id"] for c in mine.json()["items"]]
     summary = (await api.get("/v1/capas/summary", headers=bearer("viewer"))).json()
     assert summary["closed"] >= 1 and summary["by_status"]["closed"] >= 1
+
+
+async def _posted(
+    api: httpx.AsyncClient, who: str, capa_id: str, path: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await api.post(f"/v1/capas/{capa_id}/{path}", json=body, headers=bearer(who))
+
+
+async def test_a_closure_is_signed_over_the_current_state_and_verified_offline(
+    api: httpx.AsyncClient, kafka_bootstrap: str, capa_prefix: str, tmp_path: Path
+) -> None:
+    await produce_raw(kafka_bootstrap, capa_prefix, [finding("finding-signed-1")])
+    capa_id = finding_capa_id("finding-signed-1")
+    capa = (await eventually(lambda: get_capa(api, capa_id)))["capa"]
+    due = (date.today() + timedelta(days=10)).isoformat()
+    plan = {"actions": [{"description": "Fix", "owner_id": "officer-1111", "due_on": due}]}
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("correction", {"correction": "Sheets completed"}),
+        ("root-cause", {"method": "five_whys", "category": "process", "text": "No owner"}),
+        ("action-plan", plan),
+        ("actions/A1/completion", {}),
+    ]
+    for path, body in steps:
+        done = await command(
+            api, "owner", capa_id, path, expected_version=capa["version"], reason="r", **body
+        )
+        assert done.status_code == 200, done.text
+        capa = done.json()["capa"]
+
+    # The secretary signs a closure on this view; then the auditor's verification lands.
+    closing = {"expected_version": capa["version"] + 1, "reason": "verified effective"}
+    stale_closure = await signed_body(api, "secretary", capa_id, "closure", closing)
+    verified = await command(
+        api,
+        "auditor",
+        capa_id,
+        "verification",
+        expected_version=capa["version"],
+        reason="sampled 10",
+        result="effective",
+    )
+    assert verified.status_code == 200, verified.text
+    current = verified.json()["capa"]
+    assert current["state_hash"] == (await get_capa(api, capa_id))["capa"]["state_hash"]
+
+    # The right version, but signed over the state before: refused, with the current hash.
+    stale = await _posted(api, "secretary", capa_id, "closure", stale_closure)
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["current_state_hash"] == current["state_hash"]
+    assert stale.json()["errors"][0]["field"] == "body.signature.state_hash"
+
+    # Signatures that do not verify, or mean something else, name the field at fault.
+    valid = await signed_body(api, "secretary", capa_id, "closure", closing)
+    value = valid["signature"]["value"]
+    tampered = {**valid["signature"], "value": ("B" if value[0] == "A" else "A") + value[1:]}
+    meaning = {**valid["signature"], "meaning": "approved_cancellation"}
+    borrowed = DecisionSigner("secretary-01", dev_private_key("auditor-0009"))
+    with_their_key = borrowed.sign_body(current, "closure", closing, datetime.now(UTC))
+    for body, field in [
+        ({**closing, "signature": tampered}, "body.signature.value"),
+        (with_their_key, "body.signature.value"),
+        ({**closing, "signature": meaning}, "body.signature.meaning"),
+        (closing, "body.signature"),
+    ]:
+        refused = await _posted(api, "secretary", capa_id, "closure", body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
+    accepted = await _posted(api, "secretary", capa_id, "closure", valid)
+    assert accepted.status_code == 200, accepted.text
+
+    # The history shows each signature, and the file verifies offline.
+    body = await get_capa(api, capa_id)
+    assert [(s["sequence"], s["meaning"], s["signer_id"]) for s in body["signatures"]] == [
+        (6, "verified_effective", "auditor-0009"),
+        (7, "approved_closure", "secretary-01"),
+    ]
+    assert body["history"][-1]["data"]["signature"] == valid["signature"]
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(body))
+    verify = [
+        "verify-signatures",
+        f"--history-file={history}",
+        f"--users-file={DEV_USERS_FILE}",
+    ]
+    assert CliRunner().invoke(capa_cli, verify).exit_code == 0
+    body["history"][2]["data"]["text"] = "a friendlier root cause"
+    history.write_text(json.dumps(body))
+    mutated = CliRunner().invoke(capa_cli, verify)
+    assert mutated.exit_code == 1
+    assert {c["field"] for c in json.loads(mutated.output)["checks"]} == {"signature.state_hash"}
+
+
+async def test_the_demo_script_signs_its_verifications_and_closures(
+    api: httpx.AsyncClient, capa_service: CapaProcess, kafka_bootstrap: str, capa_prefix: str
+) -> None:
+    await produce_raw(kafka_bootstrap, capa_prefix, [finding("finding-scripted-1")])
+    capa_id = finding_capa_id("finding-scripted-1")
+    opened = (await eventually(lambda: get_capa(api, capa_id)))["capa"]
+
+    def walk() -> dict[str, Any]:
+        tokens = DEV_TOKENS
+        with (
+            CapaClient(capa_service.url, tokens.owner) as owner,
+            CapaClient(capa_service.url, tokens.verifier) as verifier,
+            CapaClient(capa_service.url, tokens.closer) as closer,
+        ):
+            return walk_to_closure(opened, owner, verifier, closer)
+
+    closed = await asyncio.to_thread(walk)
+    assert closed["status"] == "closed"
+    history = [parse_event(e) for e in (await get_capa(api, capa_id))["history"]]
+    keys = load_signing_keys(DEV_USERS_FILE, Environment.DEVELOPMENT)
+    checks = check_signatures(history, keys)
+    assert [(c.meaning, c.ok) for c in checks] == [
+        ("verified_effective", True),
+        ("approved_closure", True),
+    ]
 
 
 async def test_overdue_capa_is_escalated_once_per_due_date(

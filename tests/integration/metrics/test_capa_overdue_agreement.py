@@ -22,6 +22,7 @@ from services.capa.domain.commands import (
     PlanActions,
     RecordCorrection,
     RecordRootCause,
+    SignedCommand,
     VerifyEffectiveness,
 )
 from services.capa.domain.decide import decide
@@ -32,7 +33,7 @@ from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.domain.kpi_catalogue import EventsKnown
 from tests.integration.metrics.conftest import insert_events
-from tests.unit.capa.factories import open_capa
+from tests.unit.capa.factories import open_capa, signed
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,8 @@ class Life:
         )
 
     def apply(self, command: Command) -> Life:
+        if isinstance(command, SignedCommand):  # a decision, signed by its decider
+            command = signed(command, self.state)
         self.events += decide(command, self.state)
         self.state = fold(self.events)
         return self

@@ -9,7 +9,8 @@ from schemas.audit import AuditFindingRecorded
 from schemas.capa import NonconformitySource, PlannedAction, Severity, SourceReference
 from schemas.catalogue import parse_event
 from schemas.envelope import CloudEvent
-from services.capa.domain.commands import OpenCapa
+from services.capa.adapters.signing import dev_private_key, signed_command
+from services.capa.domain.commands import OpenCapa, SignedCommand
 from services.capa.domain.decide import decide
 from services.capa.domain.evolve import fold
 from services.capa.domain.state import CapaState
@@ -51,11 +52,20 @@ def action(
     return PlannedAction(**fields)
 
 
+def signed(command: Any, state: CapaState | None) -> Any:
+    """`command` signed by its actor (a development key derived from the id) over `state`."""
+    assert state is not None
+    return signed_command(command, state, dev_private_key(command.actor_id))
+
+
 def given(*commands: Any) -> tuple[CapaState | None, list[CloudEvent]]:
-    """Apply commands in order; returns the state and every event."""
+    """Apply commands in order (unsigned decisions signed by their actor over the state they
+    apply to); returns the state and every event."""
     events: list[CloudEvent] = []
     state: CapaState | None = None
     for command in commands:
+        if isinstance(command, SignedCommand) and command.signature is None:
+            command = signed(command, state)
         events += decide(command, state)
         state = fold(events)
     return state, events

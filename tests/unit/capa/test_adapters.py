@@ -32,7 +32,7 @@ from services.capa.domain.commands import (
 from services.capa.domain.refusals import InvalidCommand
 from services.capa.domain.transitions import Role
 from services.common.settings import Environment
-from tests.unit.capa.factories import T0, action, given, open_capa
+from tests.unit.capa.factories import T0, action, given, open_capa, signed
 
 pytestmark = pytest.mark.unit
 
@@ -56,6 +56,7 @@ COMMANDS: list[Command] = [
     CancelCapa(**WHO, justification="j"),
     EscalateOverdue(**WHO, today=date(2026, 5, 1)),
     FlagRecurrence(**WHO, earlier_capa_id="CAPA-0", category=RootCauseCategory.PROCESS),
+    signed(CancelCapa(**WHO, justification="j"), given(open_capa())[0]),
 ]
 
 

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.capa.entrypoints.api_models import (
     ActionPlanBody,
     CapaMoment,
+    ClosureBody,
     CorrectionBody,
     RootCauseBody,
     VerificationBody,
@@ -19,6 +20,10 @@ from services.capa.entrypoints.api_models import (
 pytestmark = pytest.mark.unit
 
 MOMENT = TypeAdapter(CapaMoment)
+SIGNATURE = (
+    '"signature": {"signer_id": "auditor-0009", "meaning": "verified_effective", '
+    f'"signed_at": "2026-03-02T08:00:00Z", "state_hash": "{"0" * 64}", "value": "{"A" * 86}=="}}'
+)
 
 
 def from_json(model: Any, text: str) -> Any:
@@ -63,7 +68,8 @@ def test_dates_and_enum_values_come_as_json_strings() -> None:
 )
 def test_dates_outside_the_window_name_the_field(day: str) -> None:
     text = (
-        f'{{"expected_version": 1, "reason": "r", "result": "effective", "verified_on": "{day}"}}'
+        f'{{"expected_version": 1, "reason": "r", "result": "effective", "verified_on": "{day}", '
+        f"{SIGNATURE}}}"
     )
     assert refused_fields(VerificationBody, text) == ["verified_on"]
 
@@ -86,7 +92,8 @@ def test_a_moment_needs_its_offset() -> None:
 @pytest.mark.parametrize("number", [0, 1_700_000_000, 1.5])
 def test_a_date_is_text_never_unix_seconds(number: float) -> None:
     text = (
-        f'{{"expected_version": 1, "reason": "r", "result": "effective", "verified_on": {number}}}'
+        f'{{"expected_version": 1, "reason": "r", "result": "effective", "verified_on": {number}, '
+        f"{SIGNATURE}}}"
     )
     assert refused_fields(VerificationBody, text) == ["verified_on"]
 
@@ -104,3 +111,24 @@ def test_the_openapi_pattern_states_the_contracts_window() -> None:
         (LAST_DAY.year + 1, False),
     ]:
         assert bool(re.match(_YEAR_PATTERN, f"{year:04d}-01-01")) is admitted, year
+
+
+def test_a_decision_without_a_signature_names_the_field() -> None:
+    text = '{"expected_version": 1, "reason": "r", "result": "effective"}'
+    assert refused_fields(VerificationBody, text) == ["signature"]
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("meaning", '"approved"'),
+        ("signed_at", '"2026-03-02T08:00:00"'),
+        ("state_hash", '"abc"'),
+        ("value", '"not base64"'),
+    ],
+)
+def test_a_malformed_signature_names_its_member(member: str, value: str) -> None:
+    document = json.loads(f"{{{SIGNATURE}}}")["signature"]
+    document[member] = json.loads(value)
+    body = {"expected_version": 1, "reason": "r", "signature": document}
+    assert refused_fields(ClosureBody, json.dumps(body)) == [f"signature.{member}"]

@@ -11,7 +11,8 @@ import pytest
 
 from schemas.envelope import CloudEvent
 from services.capa.adapters.pending_replies import Correlation, PendingReplies, WaiterGone
-from services.capa.config import CapaSettings
+from services.capa.adapters.signing import load_signing_keys
+from services.capa.config import DEV_USERS_FILE, CapaSettings
 from services.capa.domain.commands import RecordCorrection, RecordRootCause
 from services.capa.domain.evolve import fold
 from services.capa.domain.recurrence import RootCauseSighting
@@ -19,9 +20,12 @@ from services.capa.domain.state import CapaState
 from services.capa.entrypoints.worker import build_streams
 from services.capa.service_layer.commands import handle_command
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused
+from services.common.settings import Environment
 from tests.unit.capa.factories import T0, given, open_capa
 
 pytestmark = pytest.mark.unit
+
+KEYS = load_signing_keys(DEV_USERS_FILE, Environment.DEVELOPMENT)
 
 
 @dataclass
@@ -76,7 +80,7 @@ def correction(**overrides: object) -> RecordCorrection:
 async def test_an_applied_command_is_published_then_stored_and_replied_typed() -> None:
     store = opened_store()
     publisher = MemoryPublisher(store)
-    reply = await handle_command(correction(), store, publisher)
+    reply = await handle_command(correction(), store, publisher, KEYS)
     assert isinstance(reply, CommandAccepted)
     assert reply.version == 2 and reply.capa_id == "CAPA-1"
     assert [e.type for e in reply.events] == ["vn.qms.capa.correction_recorded.v1"]
@@ -86,9 +90,9 @@ async def test_an_applied_command_is_published_then_stored_and_replied_typed() -
 
 async def test_a_stale_version_is_refused_with_where_the_capa_is() -> None:
     store = opened_store()
-    await handle_command(correction(), store, MemoryPublisher(store))
+    await handle_command(correction(), store, MemoryPublisher(store), KEYS)
     publisher = MemoryPublisher(store)
-    reply = await handle_command(correction(), store, publisher)
+    reply = await handle_command(correction(), store, publisher, KEYS)
     assert reply == CommandRefused(
         kind="stale_version",
         detail=reply.detail if isinstance(reply, CommandRefused) else "",
@@ -102,7 +106,7 @@ async def test_a_stale_version_is_refused_with_where_the_capa_is() -> None:
 async def test_a_failed_publish_stores_nothing() -> None:
     store = opened_store()
     with pytest.raises(ConnectionError):
-        await handle_command(correction(), store, MemoryPublisher(store, fail=True))
+        await handle_command(correction(), store, MemoryPublisher(store, fail=True), KEYS)
     assert len(store.streams["CAPA-1"]) == 1  # the redelivered command decides again
 
 
@@ -123,13 +127,14 @@ async def test_a_root_cause_is_sighted_for_the_recurrence_index() -> None:
         ),
         store,
         publisher,
+        KEYS,
     )
     assert isinstance(reply, CommandAccepted)
     assert [s.capa_id for s in publisher.sightings] == ["CAPA-1"]
 
 
 async def test_an_unknown_capa_is_refused_as_not_found() -> None:
-    reply = await handle_command(correction(capa_id="CAPA-X"), MemoryStreams(), None)  # type: ignore[arg-type]
+    reply = await handle_command(correction(capa_id="CAPA-X"), MemoryStreams(), None, KEYS)  # type: ignore[arg-type]
     assert isinstance(reply, CommandRefused) and reply.kind == "not_found"
 
 

@@ -42,7 +42,7 @@ from services.capa.domain.refusals import (
     StaleVersion,
 )
 from services.capa.domain.transitions import Status
-from tests.unit.capa.factories import T0, action, given, open_capa
+from tests.unit.capa.factories import T0, action, given, open_capa, signed
 
 pytestmark = pytest.mark.unit
 
@@ -133,13 +133,14 @@ def test_an_action_owner_cannot_verify() -> None:
     state, _ = given(*full_plan())
     verifier = {**AUDITOR, "actor_id": "officer-0001"}
     with pytest.raises(InvalidCommand, match="other than the implementers"):
-        decide(VerifyEffectiveness(**verifier, **at(6), result=VerificationResult.EFFECTIVE), state)
+        verify = VerifyEffectiveness(**verifier, **at(6), result=VerificationResult.EFFECTIVE)
+        decide(signed(verify, state), state)
 
 
 def test_illegal_transition_names_status_and_allowed_commands() -> None:
     state, _ = given(open_capa())
     with pytest.raises(IllegalTransition) as refused:
-        decide(CloseCapa(**SECRETARY, **at(1)), state)
+        decide(signed(CloseCapa(**SECRETARY, **at(1)), state), state)
     assert refused.value.status == "opened"
     assert refused.value.allowed == ["cancel", "record_correction", "record_root_cause"]
 
@@ -157,8 +158,9 @@ def test_cancel_needs_an_iso_secretary_and_a_justification() -> None:
     with pytest.raises(NotPermitted):
         decide(CancelCapa(**OWNER, **at(1), justification="duplicate"), state)
     with pytest.raises(InvalidCommand):
-        decide(CancelCapa(**SECRETARY, **at(1), justification="  "), state)
-    events = decide(CancelCapa(**SECRETARY, **at(1), justification="duplicate of CAPA-0"), state)
+        decide(signed(CancelCapa(**SECRETARY, **at(1), justification="  "), state), state)
+    cancel = CancelCapa(**SECRETARY, **at(1), justification="duplicate of CAPA-0")
+    events = decide(signed(cancel, state), state)
     assert fold([*given(open_capa())[1], *events]).status is Status.CANCELLED  # type: ignore[union-attr]
 
 

@@ -32,6 +32,7 @@ from services.capa.domain.commands import (
     RecordCorrection,
     RecordEffectivenessMeasurement,
     RecordRootCause,
+    SignedCommand,
     VerifyEffectiveness,
 )
 from services.capa.domain.decide import decide
@@ -44,7 +45,7 @@ from services.capa.domain.evolve import fold, sequence_of
 from services.capa.domain.refusals import Refusal
 from services.capa.domain.state import CapaState
 from services.capa.domain.transitions import PERMITTED_ROLES, TRANSITIONS, CommandName, Status
-from tests.unit.capa.factories import T0, action, open_capa
+from tests.unit.capa.factories import T0, action, open_capa, signed
 
 pytestmark = pytest.mark.unit
 
@@ -211,6 +212,8 @@ def test_any_command_sequence_leaves_a_valid_replayable_state(
     assert state is not None
     for step, (kind, who, n) in enumerate(specs, start=1):
         command = _build(kind, who, n, step, state)
+        if isinstance(command, SignedCommand):
+            command = signed(command, state)
         try:
             new = decide(command, state)
         except Refusal:
