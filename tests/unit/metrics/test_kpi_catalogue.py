@@ -103,3 +103,13 @@ def test_the_update_timeliness_view_is_the_catalogues() -> None:
     assert flat(catalogue.update_timeliness_sql()) in view
     late = f"countIf(working_days_late > {catalogue.LATE_UPDATE_AFTER_WORKING_DAYS})"
     assert late in view
+
+
+def test_the_document_control_views_are_the_catalogues() -> None:
+    documents = latest_create("VIEW", "kpi_documents_agency_month")
+    assert flat(catalogue.documents_sql()) in documents
+    overdue = latest_create("VIEW", "kpi_process_revisions_overdue")
+    assert flat(catalogue.process_revisions_view_sql()).rstrip(";") == overdue
+    assert f"addDays(a.effective_from, {catalogue.PROCESS_REVISION_DAYS})" in overdue
+    changed = catalogue.process_revisions_overdue_sql("now64(3)").replace("r.2 <", "r.2 <=")
+    assert flat(changed) not in overdue
