@@ -529,7 +529,21 @@ def document_type(kind: str) -> str:
     return f"vn.qms.document.{kind}.v1"
 
 
-DOCUMENT_COLUMNS = ("issued", "checked", "conforming", "nonconforming", "conforming_share")
+DOCUMENT_KPIS: tuple[tuple[str, str], ...] = (
+    (
+        "issued",
+        "distinct documents (subject) with a `document.issued`, counted for the agency of the "
+        "first and in the local month of its `data.issued_on`; a period adds its months",
+    ),
+    ("checked", "issued documents with at least one `document.checked`"),
+    (
+        "conforming",
+        "checked documents whose first check (earliest `time`, then `id`) has `conforming: true`",
+    ),
+    ("nonconforming", "`checked − conforming`"),
+    ("conforming_share", "`100 × conforming / checked` (null when none was checked)"),
+)
+DOCUMENT_COLUMNS = tuple(name for name, _ in DOCUMENT_KPIS)
 
 
 def documents_sql(group: tuple[str, ...] = ("agency", "month"), where: str = "") -> str:
