@@ -126,6 +126,10 @@ def gather(
             rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
         ),
         timeliness_total=_one(rows("/v1/kpi/update-timeliness/by-agency", **months)),
+        documents_total=_one(rows("/v1/kpi/documents/by-agency", **months)),
+        processes_overdue=rows(
+            "/v1/kpi/process-documents/overdue", agency=agency, at=at.isoformat(), known=known
+        ),
     )
 
 

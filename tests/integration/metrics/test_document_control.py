@@ -4,20 +4,26 @@ each exact after a second, shuffled delivery of every event."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from schemas.envelope import CloudEvent
 from services.common.credentials import AgencyScope
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.config import MetricsSettings
 from services.metrics.domain.kpi_catalogue import PROCESS_REVISION_COLUMNS, EventsKnown
 from services.metrics.domain.periods import DayRange
-from tests.integration.metrics.conftest import insert_events
+from services.metrics.domain.report_html import render_report
+from services.metrics.entrypoints.report_cli import gather
+from tests.integration.metrics.conftest import NATIONAL_READER, insert_events, running_service
 from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.integration
@@ -150,3 +156,44 @@ def test_process_documents_not_revised_in_time_as_of_an_instant(store: ClickHous
         ("ISO-C", P1, 2),
         ("ISO-C", P2, 3),
     }
+
+
+async def test_the_read_api_and_the_report_show_document_control(
+    store: ClickHouseStore, chdb_dsn: str
+) -> None:
+    settings = MetricsSettings(clickhouse_dsn=chdb_dsn, clickhouse_database=store.database)
+    async with running_service(settings, consume=False) as api:
+        params = {"from": "2026-04", "to": "2026-06", "agency": "H56.02"}
+        (row,) = (await api.get("/v1/kpi/documents/by-agency", params=params)).json()["rows"]
+        assert (row["issued"], row["nonconforming"], row["conforming_share"]) == (1, 1, 0.0)
+        months = (await api.get("/v1/kpi/documents/by-agency-month")).json()["rows"]
+        assert {(r["agency"], r["month"]): r["issued"] for r in months} == {
+            k: v[0] for k, v in DOCUMENT_COUNTS.items()
+        }
+        body = (
+            await api.get(
+                "/v1/kpi/process-documents/overdue", params={"at": "2026-04-05T12:00:00+07:00"}
+            )
+        ).json()
+        assert (body.get("known"), body.get("revision_days")) == ("as_of", 30), body
+        assert [(r["document"], r["days_overdue"]) for r in body["rows"]] == [
+            ("ISO-B", 5),
+            ("ISO-C", 5),
+        ]
+
+        def report() -> str:
+            with httpx.Client(base_url=str(api.base_url), headers=NATIONAL_READER) as client:
+                return render_report(gather(client, "H56.02", "2026-Q2", datetime.now(UTC)))
+
+        html = await asyncio.to_thread(report)
+    section = html[html.index("<h2>7. Document control</h2>") :]
+    figures = re.findall(r'<span class="kpi"><b>([^<]*)</b>([^<]+)</span>', section)
+    assert {label: value for value, label in figures} == {
+        "documents issued": "1",
+        "checked for format": "1",
+        "not conforming": "1",
+        "conforming": "0.0%",
+    }
+    # At the end of Q2: ISO-B 91 days over, ISO-C late by 15 days for P1, 51 for P2.
+    cells = re.findall(r"<tr><td>(ISO-[A-E])</td>.*?<td>(\d+)</td></tr>", section)
+    assert cells == [("ISO-B", "91"), ("ISO-C", "15"), ("ISO-C", "51")]
