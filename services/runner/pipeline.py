@@ -28,6 +28,7 @@ from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
+from services.runner.document_check import document_control
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
 DEMO_TOKEN = "dev-demo-province-token"
@@ -149,6 +150,7 @@ def _drive_demo(
         row["agency"]: {k: row[k] for k in ("received", "resolved", "on_time", "late")}
         for row in rows
     }
+    documents = document_control(metrics, truth, province.cutoff)
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
     capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console, anchor)
@@ -157,6 +159,7 @@ def _drive_demo(
         "capa": capa,
         "capa_in_clickhouse": capa_in_clickhouse,
         "audit_trail": audit_trail,
+        "documents": documents,
         "events_published": len(province.events),
         "publish": vars(report),
         "agencies": [
