@@ -20,6 +20,7 @@ from schemas.base import (
 )
 from schemas.capa import CAPA_EVENTS, CapaOpened
 from schemas.complaint import COMPLAINT_EVENTS
+from schemas.document import DOCUMENT_EVENTS
 from schemas.dossier import (
     DOSSIER_EVENTS,
     DossierApologyIssued,
@@ -33,7 +34,15 @@ from schemas.procedure import PROCEDURE_EVENTS
 from schemas.satisfaction import SATISFACTION_EVENTS
 from schemas.topics import FAMILY_TOPICS as FAMILY_TOPICS  # each family's topic, defined there
 
-PUBLISHED_FAMILIES = ("dossier", "complaint", "satisfaction", "audit", "objective", "procedure")
+PUBLISHED_FAMILIES = (
+    "dossier",
+    "complaint",
+    "satisfaction",
+    "audit",
+    "objective",
+    "procedure",
+    "document",
+)
 
 ALL_EVENTS: tuple[type[CloudEvent], ...] = (
     DOSSIER_EVENTS
@@ -42,6 +51,7 @@ ALL_EVENTS: tuple[type[CloudEvent], ...] = (
     + AUDIT_EVENTS
     + OBJECTIVE_EVENTS
     + PROCEDURE_EVENTS
+    + DOCUMENT_EVENTS
     + CAPA_EVENTS
 )
 

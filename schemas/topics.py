@@ -18,6 +18,7 @@ FAMILY_TOPICS: Mapping[str, str] = {
     "audit": "audit.v1",
     "objective": "objective.v1",
     "procedure": "procedure.v1",
+    "document": "document.v1",
     "capa": "capa.v1",
 }
 

@@ -16,6 +16,7 @@ from typing import Any
 from services.metrics.domain.kpi_catalogue import (
     AS_OF,
     COUNTER_SHARE,
+    DOCUMENT_COLUMNS,
     FULL_ONLINE_SHARE,
     LATE_UPDATE_AFTER_WORKING_DAYS,
     ON_TIME_RATE,
@@ -23,9 +24,12 @@ from services.metrics.domain.kpi_catalogue import (
     ONSITE_INSPECTION_MINIMUM_PCT,
     PARTLY_ONLINE_SHARE,
     POSTAL_SHARE,
+    PROCESS_REVISION_COLUMNS,
+    PROCESS_REVISION_DAYS,
     SCORE_COMPONENTS,
     UPDATE_TIMELINESS_COLUMNS,
     count_sql,
+    documents_sql,
     dossier_counts_sql,
     dossiers_at_sql,
     step_kpis_sql,
@@ -152,6 +156,7 @@ def dashboard(
 # view kpi_capa_agency, the board as of now that services/metrics/domain/capa_kpis.py writes
 # for the API too: the panels count what the API does.
 CALENDARED = "calendared_updates"  # a denominator, not shown
+OVERDUE_SHOWN = tuple(c for c in PROCESS_REVISION_COLUMNS if c != "month")  # the range's
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 CHANNEL_SHARES = (PARTLY_ONLINE_SHARE, FULL_ONLINE_SHARE, COUNTER_SHARE, POSTAL_SHARE)
@@ -267,6 +272,30 @@ province_overview = dashboard(
             description="Lag of an event: intake's receipt minus when it happened. Late: "
             f"received more than {LATE_UPDATE_AFTER_WORKING_DAYS} working day after the day it "
             "happened (docs/kpis.md, Timeliness of updates).",
+        ),
+        panel(
+            "Document control: documents issued and their format conformity",
+            "table",
+            f"{documents_sql(('agency',), f'$__dateFilter(month) AND {SCOPE}')} "
+            f"ORDER BY conforming_share ASC, agency",
+            ["agency", *DOCUMENT_COLUMNS],
+            w=12,
+            h=10,
+            description="Documents by their date of issue; conforming: at their first format "
+            "check against Decree 30/2020 (docs/kpis.md, Document control).",
+        ),
+        panel(
+            "ISO processes not revised after their procedure was amended",
+            "table",
+            f"SELECT {', '.join(OVERDUE_SHOWN)} FROM kpi_process_revisions_overdue "
+            f"WHERE $__dateFilter(month) AND {SCOPE} AND {IN_PROCEDURE} "
+            f"ORDER BY isNull(revised_on) DESC, days_overdue DESC, agency, document",
+            list(OVERDUE_SHOWN),
+            w=12,
+            h=10,
+            description=f"Not revised within {PROCESS_REVISION_DAYS} days after the amended "
+            "version took effect, as of now; a late revision stays listed with its day "
+            "(docs/kpis.md, Document control).",
         ),
         panel(
             "Dossiers in progress at the end of the range: waiting for supplement, overdue",

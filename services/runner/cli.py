@@ -91,6 +91,7 @@ def run(
     if not (
         summary["matches_ground_truth"]
         and summary["audit_trail"]["ok"]
+        and summary.get("documents", {}).get("matches", True)
         and capa["opened"] == capa["expected_opened"]
     ):
         raise typer.Exit(1)

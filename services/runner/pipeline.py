@@ -28,6 +28,7 @@ from services.intake.ledger.adapters.checkpoint_file import read_notes
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
+from services.runner.document_check import document_control
 from services.runner.sheet_summary import process_sheet_summary
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
@@ -150,6 +151,7 @@ def _drive_demo(
         row["agency"]: {k: row[k] for k in ("received", "resolved", "on_time", "late")}
         for row in rows
     }
+    documents = document_control(metrics, truth, province.cutoff)
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
     capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console, anchor)
@@ -160,6 +162,7 @@ def _drive_demo(
         "capa_in_clickhouse": capa_in_clickhouse,
         "audit_trail": audit_trail,
         "process_sheet": process_sheet,
+        "documents": documents,
         "events_published": len(province.events),
         "publish": vars(report),
         "agencies": [

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.runner.document_check import render_document_control
 from services.runner.sheet_summary import sheet_line
 
 FIGURES = ("received", "resolved", "on_time", "late")
@@ -44,6 +45,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             f"CAPA board in ClickHouse: {board['capas']:,} CAPAs, {board['closed']:,} closed, "
             f"{board['backlog']:,} in the backlog, {board.get('overdue', 0):,} overdue"
         )
+    if documents := summary.get("documents"):
+        render_document_control(documents, console)
     audit = summary.get("audit_trail")
     if audit:
         verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"

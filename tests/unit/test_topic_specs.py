@@ -23,6 +23,7 @@ EVENT_TOPICS = (
     "audit.v1",
     "objective.v1",
     "procedure.v1",
+    "document.v1",
 )
 ALL_TOPICS = (
     *EVENT_TOPICS,

@@ -24,6 +24,7 @@ from services.demo.domain.catalogue import (
     Procedure,
     build_agencies,
 )
+from services.demo.domain.documents import document_control
 from services.demo.domain.dossiers import DossierFacts, live_dossier
 from services.demo.domain.objectives import periods_in, set_and_evaluate
 from services.demo.domain.world import World
@@ -117,6 +118,7 @@ def generate_province(
     periods = periods_in(window_start, window_end)
     for agency in agency_list:
         set_and_evaluate(world, agency, facts[agency.code], periods)
+    document_control(world, agency_list, window_days)
 
     return Province(
         events=world.events_until(cutoff),

@@ -55,6 +55,7 @@ from schemas.envelope import CloudEvent
 from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
+from services.demo.domain.document_truth import DocumentTruth, document_truth
 
 # First and last month ("YYYY-MM"), both included; None = all time.
 Months = tuple[str, str] | None
@@ -525,6 +526,8 @@ class GroundTruth:
     # Every KPI of docs/kpis.md (the trails and their counts), for comparisons with the
     # metrics service; not part of `as_json`.
     kpis: KpiTruth = field(default_factory=KpiTruth)
+    # Document control (services/demo/domain/document_truth.py), also not in `as_json`.
+    documents: DocumentTruth = field(default_factory=DocumentTruth)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (written by `qms demo --truth-json`)."""
@@ -556,6 +559,7 @@ def _dossier_counts(
 
 def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     """Fold events (any order, duplicates allowed) into the ground truth."""
+    events = list(events)
     kpis = fold(events)
     per_agency = _dossier_counts(kpis.dossier_counts(("agency",)))
     dossiers = kpis.dossiers.values()
@@ -594,4 +598,5 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         findings=findings,
         expected_capas=expected,
         kpis=kpis,
+        documents=document_truth(events),
     )

@@ -127,6 +127,32 @@ EXAMPLE_EVENTS: dict[str, dict[str, Any]] = {
         source="urn:vn:gov:h56:procedure-register",
         agency="H56",
     ),
+    "document.checked": _event(
+        "doc-office-2026-0412-check",
+        "vn.qms.document.checked.v1",
+        "doc-H56.01-2026-0412",
+        "2026-06-22T15:30:00+07:00",
+        {
+            "conforming": False,
+            "nonconformities": ["place_and_date", "recipients"],
+            "note": "Thiếu địa danh; nơi nhận không ghi lưu VT.",
+        },
+        source="urn:vn:gov:h56:document-office",
+    ),
+    "document.process_revised": _event(
+        "iso-H56.01-QT-07-r3",
+        "vn.qms.document.process_revised.v1",
+        "iso-H56.01-QT-07",
+        "2026-07-10T10:00:00+07:00",
+        {
+            "code": "QT-07",
+            "title": "Quy trình cấp Phiếu lý lịch tư pháp",
+            "revision": 3,
+            "issued_on": "2026-07-10",
+            "legal_basis_procedures": [{"procedure_code": "1.001612.000.00.00.H56", "version": 2}],
+        },
+        source="urn:vn:gov:h56:iso-secretariat",
+    ),
 }
 
 

@@ -37,8 +37,8 @@ from services.metrics.adapters.migrations import Migration
 LOCAL_SUFFIX = "_local"
 
 # The column that keeps each aggregate on one shard. Rows without a dossier shard by their
-# own aggregate (complaint, audit, objective, procedure, CAPA); the raw events by subject,
-# which is the dossier code for dossier events.
+# own aggregate (complaint, audit, objective, procedure, document, CAPA); the raw events by
+# subject, which is the dossier code for dossier events.
 SHARDING_KEYS = {
     "events": "cityHash64(subject)",
     "dossier_events": "cityHash64(dossier)",
@@ -48,6 +48,7 @@ SHARDING_KEYS = {
     "audit_events": "cityHash64(audit)",
     "objective_events": "cityHash64(objective)",
     "procedure_events": "cityHash64(procedure)",
+    "document_events": "cityHash64(document)",
     "capa_events": "cityHash64(capa)",
     "ledger_checkpoints": "cityHash64(topic, partition)",
     "dossier_daily": "cityHash64(agency, procedure)",
@@ -63,6 +64,7 @@ FACT_TABLES = frozenset(
         "audit_events",
         "objective_events",
         "procedure_events",
+        "document_events",
         "capa_events",
     }
 )

@@ -127,6 +127,43 @@ def time_lost_by(
     return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
 
 
+def documents_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Documents issued, checked and conforming at their first check, per `group`."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = kpi_catalogue.documents_sql(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
+def process_revisions_overdue(
+    store: ClickHouseStore,
+    at: datetime,
+    agency: str | None = None,
+    *,
+    known: EventsKnown = EventsKnown.AT,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """ISO process documents not revised within the catalogue's days after a procedure
+    they implement was amended, as of `at` (one row per document and amended version)."""
+    where, params = _where(DayRange(), scope=scope, agency=agency)
+    params["at"] = at
+    overdue = kpi_catalogue.process_revisions_overdue_sql(kpi_catalogue.AT_PARAMETER, known)
+    columns = ", ".join(kpi_catalogue.PROCESS_REVISION_COLUMNS)
+    sql = f"SELECT {columns} FROM ({overdue}){where} ORDER BY agency, document, procedure, version"
+    rows = _rows(store, sql, params)
+    for row in rows:
+        for key in ("amended_on", "due_on", "revised_on"):
+            if isinstance(row[key], date):
+                row[key] = row[key].isoformat()
+    return rows
+
+
 def stats(store: ClickHouseStore) -> dict[str, Any]:
     """Distinct events stored, per type, per family, and how many of them intake published."""
     by_type = {

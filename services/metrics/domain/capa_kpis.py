@@ -19,12 +19,10 @@ from schemas.capa import MeasuredEffectiveness, VerificationResult
 from services.capa.domain.effectiveness import LATE_DOSSIERS_MEASURE, MEASURES
 from services.capa.domain.overdue import FINISHED, OVERDUE_RULE, DueDate
 from services.capa.domain.transitions import TRANSITIONS, CommandName, Status
+from services.metrics.domain.kpi_catalogue import AT_PARAMETER as AT_PARAMETER
+from services.metrics.domain.kpi_catalogue import LOCAL_TIME_ZONE as LOCAL_TIME_ZONE
+from services.metrics.domain.kpi_catalogue import NOW_SQL as NOW_SQL
 from services.metrics.domain.kpi_catalogue import ON_TIME_SQL, EventsKnown
-
-# Vietnam's calendar day of an instant: the day due dates are compared with (UTC+7, no DST).
-LOCAL_TIME_ZONE = "Asia/Ho_Chi_Minh"
-AT_PARAMETER = "{at:DateTime64(3, 'UTC')}"
-NOW_SQL = "now64(3)"
 
 
 def capa_type(kind: str) -> str:

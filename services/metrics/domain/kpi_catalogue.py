@@ -238,6 +238,11 @@ class EventsKnown(StrEnum):
 AS_OF = EventsKnown.AT
 AS_KNOWN_NOW = EventsKnown.NOW
 KNOWLEDGE_VARIANTS = tuple(variant.value for variant in EventsKnown)
+# Vietnam's calendar day of an instant: the day due dates are compared with (UTC+7, no DST).
+LOCAL_TIME_ZONE = "Asia/Ho_Chi_Minh"
+# The instant T as SQL: a bound parameter in the read API, the server's now in the views.
+AT_PARAMETER = "{at:DateTime64(3, 'UTC')}"
+NOW_SQL = "now64(3)"
 
 
 def dossiers_at_sql(at: str, knowledge: str = AS_OF, where: str = "") -> str:
@@ -653,3 +658,152 @@ def time_lost_kpis_sql(group: tuple[str, ...], where: str = "") -> str:
     avg(duration_hours) AS avg_step_hours
 FROM kpi_time_lost_dossiers{condition}
 GROUP BY {keys}"""
+
+
+# --- Document control (ISO 9001 §7.5): documents issued and their format conformity --------
+# A document counts in the local month of the `issued_on` its `document.issued` states (the
+# date written on it, which is what a document register counts by), for the agency of that
+# event. Checked: it has at least one `document.checked`; conforming: its first check (by
+# `time`, then id) found it conforming — a later re-check after a correction does not undo
+# that it was issued with a format error. A period adds its months (a document has one).
+def document_type(kind: str) -> str:
+    """The CloudEvents type of a document event kind (`issued` → `vn.qms.document.issued.v1`)."""
+    return f"vn.qms.document.{kind}.v1"
+
+
+DOCUMENT_KPIS: tuple[tuple[str, str], ...] = (
+    (
+        "issued",
+        "distinct documents (subject) with a `document.issued`, counted for the agency of the "
+        "first and in the local month of its `data.issued_on`; a period adds its months",
+    ),
+    ("checked", "issued documents with at least one `document.checked`"),
+    (
+        "conforming",
+        "checked documents whose first check (earliest `time`, then `id`) has `conforming: true`",
+    ),
+    ("nonconforming", "`checked − conforming`"),
+    ("conforming_share", "`100 × conforming / checked` (null when none was checked)"),
+)
+DOCUMENT_COLUMNS = tuple(name for name, _ in DOCUMENT_KPIS)
+
+
+def documents_sql(group: tuple[str, ...] = ("agency", "month"), where: str = "") -> str:
+    """Per `group` (of agency, month): documents issued, checked, conforming at their first
+    check, not conforming, and the conforming share of those checked — over
+    `document_events`; `where` narrows the documents (SQL over agency, month)."""
+    keys = ", ".join(group)
+    narrowed = f" WHERE {where}" if where else ""
+    issued, checked = document_type("issued"), document_type("checked")
+    return f"""SELECT
+    {keys},
+    count() AS issued,
+    countIf(is_checked) AS checked,
+    countIf(is_checked AND first_conforming = 1) AS conforming,
+    checked - conforming AS nonconforming,
+    100.0 * conforming / nullIf(checked, 0) AS conforming_share
+FROM
+(
+    SELECT
+        document,
+        argMinIf(agency, (time, id), type = '{issued}') AS agency,
+        toStartOfMonth(argMinIf(dated_on, (time, id), type = '{issued}')) AS month,
+        countIf(type = '{checked}') > 0 AS is_checked,
+        argMinIf(conforming, (time, id), type = '{checked}') AS first_conforming
+    FROM document_events
+    WHERE type IN ('{issued}', '{checked}')
+    GROUP BY document
+    HAVING countIf(type = '{issued}') > 0
+){narrowed}
+GROUP BY {keys}"""
+
+
+# --- Document control: ISO processes not revised after their legal basis changed ------------
+# A procedure's legal basis changes on the `effective_from` of its `procedure.amended`
+# version (the day the new version is in force, not the day the register published the
+# amendment: an amendment announced early gives the agencies the lead time until it takes
+# effect, and a publisher's delay in recording it moves nothing). An ISO process document
+# of an agency that implements the procedure in an older version on or before its due day
+# (`effective_from + PROCESS_REVISION_DAYS`) must by then have a `process_revised` (or a
+# re-publication) naming the new version or a later one, dated (local day of its `time`)
+# on or before the due day, unless it was withdrawn by then. Otherwise it is a
+# nonconformity of the month of its first overdue day, overdue `days_overdue` days (until
+# its late revision, or until the instant asked). Only the events dated at or before the
+# instant count (`EventsKnown.AT`), so a figure for T never moves; a late revision keeps
+# the row (it was not revised in time) with its `revised_on`.
+PROCESS_REVISION_DAYS = 30
+PROCESS_REVISION_COLUMNS = (
+    "agency",
+    "document",
+    "process_code",
+    "procedure",
+    "version",
+    "amended_on",
+    "due_on",
+    "revised_on",
+    "days_overdue",
+    "month",
+)
+
+
+def process_revisions_overdue_sql(at: str, known: EventsKnown = EventsKnown.AT) -> str:
+    """One row per (process document, amended procedure version) not revised in time as of
+    `at` (a SQL expression of an instant), with the columns `PROCESS_REVISION_COLUMNS`."""
+    known_then = f" AND time <= {at}" if known is EventsKnown.AT else ""
+    amended = "vn.qms.procedure.amended.v1"
+    process = ", ".join(f"'{document_type(k)}'" for k in ("process_published", "process_revised"))
+    withdrawn = document_type("withdrawn")
+    at_day = f"toDate({at}, '{LOCAL_TIME_ZONE}')"
+    return f"""SELECT
+    p.agency AS agency,
+    p.document AS document,
+    p.process_code AS process_code,
+    a.procedure AS procedure,
+    a.version AS version,
+    a.effective_from AS amended_on,
+    addDays(a.effective_from, {PROCESS_REVISION_DAYS}) AS due_on,
+    arrayFilter(r -> r.2 >= a.version AND r.1 <= {at_day}, p.revisions) AS namings_by_then,
+    if(empty(namings_by_then), NULL, arrayMin(arrayMap(r -> r.1, namings_by_then)))
+        AS revised_on,
+    dateDiff('day', due_on, ifNull(revised_on, {at_day})) AS days_overdue,
+    toStartOfMonth(addDays(due_on, 1)) AS month
+FROM
+(
+    SELECT procedure, version, argMax(effective_from, (time, id)) AS effective_from
+    FROM procedure_events
+    WHERE type = '{amended}'{known_then}
+    GROUP BY procedure, version
+) AS a
+INNER JOIN
+(
+    SELECT
+        document,
+        procedure,
+        argMin(agency, (time, id)) AS agency,
+        argMax(process_code, (time, id)) AS process_code,
+        groupArray((day, version)) AS revisions
+    FROM document_events
+    ARRAY JOIN basis_procedures AS procedure, basis_versions AS version
+    WHERE type IN ({process}){known_then}
+    GROUP BY document, procedure
+) AS p ON p.procedure = a.procedure
+LEFT JOIN
+(
+    SELECT document, count() AS withdrawals, min(dated_on) AS withdrawn_on
+    FROM document_events
+    WHERE type = '{withdrawn}'{known_then}
+    GROUP BY document
+) AS w ON w.document = p.document
+WHERE due_on < {at_day}
+    AND arrayExists(r -> r.2 < a.version AND r.1 <= due_on, p.revisions)
+    AND NOT arrayExists(r -> r.2 >= a.version AND r.1 <= due_on, p.revisions)
+    AND (w.withdrawals = 0 OR w.withdrawn_on > due_on)"""
+
+
+def process_revisions_view_sql() -> str:
+    """`kpi_process_revisions_overdue`: the nonconformities as of now (dashboards, CAPA)."""
+    columns = ", ".join(PROCESS_REVISION_COLUMNS)
+    return (
+        "CREATE OR REPLACE VIEW kpi_process_revisions_overdue AS\n"
+        f"SELECT {columns}\nFROM ({process_revisions_overdue_sql(NOW_SQL)});\n"
+    )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from services.metrics.domain.kpi_catalogue import (
     DERIVED_COUNTS,
+    DOCUMENT_KPIS,
     DOSSIER_MEASURES,
     DOSSIER_RATES,
     SCORE_COMPONENTS,
@@ -50,7 +51,17 @@ def process_sheet_table() -> str:
     return _table(("KPI", "Definition"), rows)
 
 
-TABLES = {"dossiers": dossier_table, "score": score_table, "process_sheet": process_sheet_table}
+def documents_table() -> str:
+    """Documents issued and their format conformity."""
+    return _table(("KPI", "Definition"), [(f"`{name}`", text) for name, text in DOCUMENT_KPIS])
+
+
+TABLES = {
+    "dossiers": dossier_table,
+    "score": score_table,
+    "process_sheet": process_sheet_table,
+    "documents": documents_table,
+}
 _SECTION = re.compile(r"(<!-- catalogue:(\w+) -->\n)(?:.*?\n)?(<!-- /catalogue:\2 -->)", re.DOTALL)
 
 

@@ -36,6 +36,10 @@ class ReportData:
     # /v1/kpi/time-lost/by-unit): time per unit, late steps, where late dossiers lost time.
     steps_by_unit: Sequence[Mapping[str, Any]] = ()
     time_lost_by_unit: Sequence[Mapping[str, Any]] = ()
+    # Document control: documents issued over the period (/v1/kpi/documents/by-agency) and
+    # the ISO processes overdue for revision at the cut-off (/v1/kpi/process-documents/overdue).
+    documents_total: Mapping[str, Any] = field(default_factory=dict)
+    processes_overdue: Sequence[Mapping[str, Any]] = ()
     in_progress_at: str = ""  # the cut-off of the figures at an instant
     known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
@@ -165,6 +169,41 @@ def where_time_is_lost(d: ReportData) -> list[str]:
         "the dossier until it handed it over; late when handed over after the step due time "
         "the publisher stated. A late dossier lost its time at the step that overran its due "
         "time most, else at its longest step.</p>",
+    ]
+
+
+def _document_control(d: ReportData) -> list[str]:
+    """Section 7: documents issued and their format conformity, ISO processes not revised."""
+    docs = d.documents_total
+    overdue = [
+        [
+            r["document"],
+            r["process_code"],
+            f"{r['procedure']} v{r['version']}",
+            r["amended_on"],
+            r["due_on"],
+            r["revised_on"] or "not revised",
+            r["days_overdue"],
+        ]
+        for r in d.processes_overdue
+    ]
+    return [
+        "<h2>7. Document control</h2>",
+        _kpis(
+            [
+                ("documents issued", _fmt(docs.get("issued", 0))),
+                ("checked for format", _fmt(docs.get("checked", 0))),
+                ("not conforming", _fmt(docs.get("nonconforming", 0))),
+                ("conforming", _pct(docs.get("conforming", 0), docs.get("checked", 0))),
+            ]
+        ),
+        "<h3>ISO processes not revised after their procedure was amended</h3>",
+        f'<p class="note">At {escape(d.in_progress_at or d.generated_at)}: each a nonconformity '
+        "(docs/kpis.md, Document control).</p>",
+        table(
+            ["process document", "code", "procedure", "amended on", "due", "revised", "days over"],
+            overdue,
+        ),
     ]
 
 
@@ -404,6 +443,7 @@ def render_report(d: ReportData) -> str:
             [str(r["month"]) for r in d.score_by_month],
             {"score": [r["score"] or 0 for r in d.score_by_month]},
         ),
+        *_document_control(d),
     ]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Management '

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.metrics.adapters import kpi_queries
-from services.metrics.domain.kpi_catalogue import EventsKnown
+from services.metrics.domain.kpi_catalogue import PROCESS_REVISION_DAYS, EventsKnown
 from services.metrics.domain.kpis import ONSITE_INSPECTION_MINIMUM_PCT, pct
 from services.metrics.entrypoints.deps import (
     READ_RESPONSES,
@@ -232,6 +232,23 @@ def time_lost_by_unit(store: Store, visible: Visible, months: Months) -> dict[st
     return {"rows": rows}
 
 
+@router.get("/documents/by-agency")
+def documents_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Documents issued per agency over the months (by their date of issue), checked for
+    format conformity, conforming at their first check, and the conforming share."""
+    rows = kpi_queries.documents_by(store, months, ("agency",), visible.agency, scope=visible.scope)
+    return {"rows": rows}
+
+
+@router.get("/documents/by-agency-month")
+def documents_by_agency_month(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Documents issued and their format conformity per agency and month of issue."""
+    rows = kpi_queries.documents_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
 @router.get("/time-lost/by-procedure-step")
 def time_lost_by_procedure_step(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Late dossiers per agency, procedure, step and unit where they lost their time."""
@@ -239,6 +256,28 @@ def time_lost_by_procedure_step(store: Store, visible: Visible, months: Months) 
         store, months, ("agency", "procedure", "step", "unit"), visible.agency, scope=visible.scope
     )
     return {"rows": rows}
+
+
+@router.get("/process-documents/overdue")
+def process_documents_overdue(
+    store: Store,
+    visible: Visible,
+    now: Now,
+    at: Instant = None,
+    known: Knowledge = EventsKnown.AT,
+) -> dict[str, Any]:
+    """ISO process documents not revised within the allowed days after a procedure they
+    implement was amended, as of `at` (default: now by the service's clock)."""
+    moment = at or now
+    rows = kpi_queries.process_revisions_overdue(
+        store, moment, visible.agency, known=known, scope=visible.scope
+    )
+    return {
+        "at": moment.isoformat(),
+        "known": known,
+        "revision_days": PROCESS_REVISION_DAYS,
+        "rows": rows,
+    }
 
 
 @router.get("/public-service-score/by-agency-month")

@@ -128,6 +128,10 @@ def gather(
         timeliness_total=_one(rows("/v1/kpi/update-timeliness/by-agency", **months)),
         steps_by_unit=rows("/v1/kpi/steps/by-unit", **months),
         time_lost_by_unit=rows("/v1/kpi/time-lost/by-unit", **months),
+        documents_total=_one(rows("/v1/kpi/documents/by-agency", **months)),
+        processes_overdue=rows(
+            "/v1/kpi/process-documents/overdue", agency=agency, at=at.isoformat(), known=known
+        ),
     )
 
 

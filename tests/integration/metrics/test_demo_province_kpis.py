@@ -62,6 +62,7 @@ AUDIT_FIELDS = (
     "major_findings",
     "minor_findings",
 )
+DOCUMENT_FIELDS = ("issued", "checked", "conforming", "nonconforming")
 MONTHS = ("2026-03", "2026-04", "2026-05", "2026-06")
 # Month ranges asked of every period-filtered route: all time, each month, and a range
 # (a range must count a dossier once even when it is in several of its months).
@@ -283,6 +284,32 @@ async def assert_score_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
             )
 
 
+async def assert_document_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    docs = truth.documents
+    for group, suffix in ((("agency",), "by-agency"), (("agency", "month"), "by-agency-month")):
+        for months in RANGES:
+            rows = (await _get(api, f"/v1/kpi/documents/{suffix}", **_params(months)))["rows"]
+            got = {tuple(r[g] for g in group): {f: r[f] for f in DOCUMENT_FIELDS} for r in rows}
+            assert got == docs.document_counts(group, months), (suffix, months)
+            for row in rows:
+                share = 100 * row["conforming"] / row["checked"] if row["checked"] else None
+                assert row["conforming_share"] == (share and pytest.approx(share, abs=1e-3))
+    counts = docs.document_counts(("agency",))
+    assert sum(c["nonconforming"] for c in counts.values()) > 0
+    assert truth.kpis.latest_time is not None
+    for at in (datetime(2026, 4, 1, 12, tzinfo=VN_TZ), truth.kpis.latest_time):
+        for known in ("as_of", "now"):
+            body = await _get(
+                api,
+                "/v1/kpi/process-documents/overdue",
+                at=at.astimezone(UTC).isoformat(),
+                known=known,
+            )
+            assert body["rows"] == docs.processes_overdue(at, known == "now"), (at, known)
+    # The demo's amended procedure: one agency revised in time, one did not.
+    assert len(docs.processes_overdue(truth.kpis.latest_time)) == 1
+
+
 async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     """Each KPI the read API serves that the demo's truth defines, over several periods."""
     stats = await _get(api, "/v1/stats")
@@ -294,6 +321,7 @@ async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     await assert_audit_kpis(api, truth)
     await assert_objective_kpis(api, truth)
     await assert_score_kpis(api, truth)
+    await assert_document_kpis(api, truth)
     # CAPA figures come from the CAPA service's events, of which the demo publishes none:
     # nothing may be invented here.
     assert (await _get(api, "/v1/kpi/capa/by-agency"))["rows"] == []
@@ -307,6 +335,18 @@ def assert_views(store: ClickHouseStore, truth: GroundTruth) -> None:
     )
     got = _nonzero({(r.pop("agency"), r.pop("month")): r for r in rows})
     assert got == _nonzero(truth.kpis.dossier_counts(("agency", "month")))
+    rows = store.query_dicts(
+        f"SELECT agency, formatDateTime(month, '%Y-%m') AS month, {', '.join(DOCUMENT_FIELDS)} "
+        "FROM kpi_documents_agency_month"
+    )
+    documents = {(r.pop("agency"), r.pop("month")): r for r in rows}
+    assert documents == truth.documents.document_counts(("agency", "month"))
+    overdue = store.query_dicts(
+        "SELECT document, procedure, version FROM kpi_process_revisions_overdue "
+        "ORDER BY agency, document, procedure, version"
+    )  # as of the server's clock, after the demo's
+    expected = truth.documents.processes_overdue(datetime.now(UTC))
+    assert overdue == [{k: r[k] for k in ("document", "procedure", "version")} for r in expected]
     by_class = dict(
         store.query("SELECT classification, count() FROM audit_findings GROUP BY classification")
     )

@@ -19,7 +19,12 @@ from services.metrics.domain.rows import Batch
 from services.metrics.domain.tokens import batch_token
 from tests.integration.metrics.grafana_macros import ALL, expand
 from tests.unit.ledger.builders import new_signer
-from tests.unit.metrics.scenario import dossier_province, other_families, process_sheets
+from tests.unit.metrics.scenario import (
+    document_control,
+    dossier_province,
+    other_families,
+    process_sheets,
+)
 
 pytestmark = pytest.mark.integration
 GRAFANA = Path(__file__).resolve().parents[3] / "deploy" / "grafana"
@@ -42,6 +47,7 @@ def province() -> list[CloudEvent]:
     """The metrics scenario, with the intake receipt time the audit-trail panels read."""
     events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
     events += process_sheets(events)
+    events += document_control()
     return [
         e.model_copy(update={"receivedtime": e.time + timedelta(seconds=1 + n % 7)})
         for n, e in enumerate(events)

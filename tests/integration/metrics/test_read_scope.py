@@ -21,6 +21,7 @@ from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import running_service
 from tests.unit.metrics.scenario import (
     AGENCIES,
+    document_control,
     dossier_province,
     other_families,
     process_sheets,
@@ -53,6 +54,9 @@ AGENCY_ROUTES: dict[str, dict[str, str]] = {
     "/v1/kpi/steps/by-unit-month": {},
     "/v1/kpi/time-lost/by-unit": {},
     "/v1/kpi/time-lost/by-procedure-step": {},
+    "/v1/kpi/documents/by-agency": {},
+    "/v1/kpi/documents/by-agency-month": {},
+    "/v1/kpi/process-documents/overdue": AT,
 }
 EMPTY_IN_PROVINCE = {"/v1/kpi/objectives/evaluations"}  # the scenario reports none
 UNSCOPED_ROUTES = ("/v1/stats", "/v1/kpi/audits/coverage")
@@ -78,6 +82,7 @@ def province() -> list[CloudEvent]:
     (`receivedtime`), so that the timeliness routes have every agency's rows."""
     events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
     events += process_sheets(events)
+    events += document_control()
     return [e.model_copy(update={"receivedtime": e.time + timedelta(hours=1)}) for e in events]
 
 
@@ -203,6 +208,9 @@ async def test_an_agency_parameter_that_is_no_agency_code_is_422_naming_it(
         ("/v1/kpi/dossiers/in-progress", {"at": "0999-12-31T00:00:00Z"}, "query.at"),
         ("/v1/kpi/dossiers/in-progress", {"at": "9999-12-31T23:59:59-07:00"}, "query.at"),
         ("/v1/kpi/dossiers/in-progress", {"at": "2026-01-01T00:00:00"}, "query.at"),
+        ("/v1/kpi/process-documents/overdue", {"at": "2026-01-01T00:00:00"}, "query.at"),
+        ("/v1/kpi/process-documents/overdue", {"known": "later"}, "query.known"),
+        ("/v1/kpi/documents/by-agency-month", {"from": "0000-01"}, "query.from"),
     ],
 )
 async def test_edges_of_the_calendar_are_422_naming_the_parameter(

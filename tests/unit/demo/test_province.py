@@ -48,6 +48,8 @@ def test_ids_are_unique_per_source(default_province: Province) -> None:
         "urn:vn:gov:h56:citizen-feedback",
         "urn:vn:gov:h56:satisfaction-survey",
         "urn:vn:gov:h56:iso-secretariat",
+        "urn:vn:gov:h56:document-office",
+        "urn:vn:gov:h56:procedure-register",
     }
 
 
@@ -59,7 +61,9 @@ def test_every_family_and_type_is_published(default_province: Province) -> None:
         "dossier.withdrawn", "dossier.apology_issued", "complaint.filed",
         "complaint.acknowledged", "complaint.resolved", "complaint.withdrawn",
         "satisfaction.rated", "audit.planned", "audit.conducted", "audit.finding_recorded",
-        "audit.closed", "objective.set", "objective.evaluated",
+        "audit.closed", "objective.set", "objective.evaluated", "document.issued",
+        "document.checked", "document.revised", "document.withdrawn",
+        "document.process_published", "document.process_revised", "procedure.amended",
     ):  # fmt: skip
         assert f"vn.qms.{short}.v1" in types
 
@@ -138,7 +142,8 @@ def test_agencies_procedures_and_pseudonyms(default_province: Province) -> None:
     codes = [a.code for a in p.agencies]
     assert len(codes) == len(set(codes)) == 150
     assert codes[:2] == ["H56.01", "H56.02"] and "H56.101" in codes
-    assert {e.agencycode for e in p.events} <= set(codes)
+    # The procedure register is kept by the province (its People's Committee, "H56").
+    assert {e.agencycode for e in p.events} <= {*codes, "H56"}
     assert len(p.procedures) >= 40
     assert all(re.fullmatch(r"[12]\.\d{6}\.000\.00\.00\.H56", x.code) for x in PROCEDURES)
     assert all(1 <= x.statutory_days <= 30 for x in PROCEDURES)

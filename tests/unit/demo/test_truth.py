@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from schemas import CloudEvent, parse_event
 from services.demo.domain.calendar import VN_TZ
+from services.demo.domain.document_truth import document_truth
 from services.demo.domain.province import Province
 from services.demo.domain.truth import DossierCounts, ground_truth
+from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.unit
 
@@ -168,3 +170,32 @@ def test_json_form_is_complete(small_province: Province) -> None:
     assert set(data) == {"agencies", "agency_months", "totals", "findings", "expected_capas"}
     row = data["agency_months"][0]
     assert set(row) == {"agency", "month", "received", "resolved", "on_time", "late"}
+
+
+def test_document_control_truth_counts_first_checks_and_overdue_processes() -> None:
+    ict = timezone(timedelta(hours=7))
+    day = datetime(2026, 3, 2, 9, tzinfo=ict)
+    proc = "1.000001"
+    events = [
+        f.document_issued("D-1", "H56.01", day, "2026-03-02"),
+        f.document_checked("D-1", "H56.01", day + timedelta(hours=1), "seal"),
+        f.document_checked("D-1", "H56.01", day + timedelta(days=1)),
+        f.document_issued("D-2", "H56.01", day, "2026-04-01"),
+        f.procedure_version(proc, 2, day, "2026-03-10", 5),
+        f.process_document("P-1", "H56.02", day, 1, (proc, 1)),
+        f.process_document("P-2", "H56.03", day, 1, (proc, 1)),
+        f.process_document("P-2", "H56.03", day + timedelta(days=20), 2, (proc, 2)),
+    ]
+    truth = document_truth([*events, *reversed(events)])
+    assert truth.document_counts(("agency", "month")) == {
+        ("H56.01", "2026-03"): {"issued": 1, "checked": 1, "conforming": 0, "nonconforming": 1},
+        ("H56.01", "2026-04"): {"issued": 1, "checked": 0, "conforming": 0, "nonconforming": 0},
+    }
+    assert truth.processes_overdue(datetime(2026, 4, 9, 12, tzinfo=ict)) == []  # due 9 April
+    (row,) = truth.processes_overdue(datetime(2026, 4, 12, 12, tzinfo=ict))
+    assert (row["document"], row["due_on"], row["days_overdue"], row["month"]) == (
+        "P-1",
+        "2026-04-09",
+        3,
+        "2026-04",
+    )

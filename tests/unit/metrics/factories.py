@@ -284,6 +284,48 @@ def procedure_repealed(
     )
 
 
+DOCUMENT_OFFICE = "urn:vn:gov:test:document-office"
+
+
+def document_issued(
+    document: str, agency: str, at: datetime, issued_on: str, kind: str = "decision"
+) -> CloudEvent:
+    data = {"kind": kind, "number": f"{document}/QĐ-UBND", "title": "t", "issued_on": issued_on}
+    return event("document.issued", document, agency, at, data, source=DOCUMENT_OFFICE)
+
+
+def document_checked(
+    document: str, agency: str, at: datetime, *broken: str, **envelope: Any
+) -> CloudEvent:
+    data = {"conforming": not broken, "nonconformities": list(broken)}
+    return event("document.checked", document, agency, at, data, source=DOCUMENT_OFFICE, **envelope)
+
+
+def document_withdrawn(document: str, agency: str, at: datetime, withdrawn_on: str) -> CloudEvent:
+    data = {"withdrawn_on": withdrawn_on}
+    return event("document.withdrawn", document, agency, at, data, source=DOCUMENT_OFFICE)
+
+
+def process_document(
+    document: str,
+    agency: str,
+    at: datetime,
+    revision: int,
+    *basis: tuple[str, int],
+    code: str = "QT-01",
+) -> CloudEvent:
+    """An ISO process document published (revision 1) or revised, implementing `basis`."""
+    data = {
+        "code": code,
+        "title": f"process {code}",
+        "revision": revision,
+        "issued_on": at.date().isoformat(),
+        "legal_basis_procedures": [{"procedure_code": c, "version": v} for c, v in basis],
+    }
+    kind = "document.process_published" if revision == 1 else "document.process_revised"
+    return event(kind, document, agency, at, data, source=DOCUMENT_OFFICE)
+
+
 def capa(
     type_: str, capa_id: str, agency: str, at: datetime, sequence: int, **data: Any
 ) -> CloudEvent:

@@ -181,3 +181,22 @@ def other_families(seed: int) -> list[CloudEvent]:
         f.capa("cancelled", "CAPA-5", "H56.03", t + f.days(2), 2, justification="duplicate"),
     ]
     return events
+
+
+def document_control() -> list[CloudEvent]:
+    """For each agency, Q1 2026: a document issued and checked (H56.02's fails), and an ISO
+    process document never revised after its procedure was amended on 1 February."""
+    procedure = "1.001612.000.00.00.H56"
+    events = [
+        f.procedure_version(procedure, 1, datetime(2025, 12, 1, 9, tzinfo=ICT), "2026-01-01", 10),
+        f.procedure_version(procedure, 2, datetime(2026, 1, 20, 9, tzinfo=ICT), "2026-02-01", 7),
+    ]
+    for n, agency in enumerate(AGENCIES):
+        issued = datetime(2026, 1, 10 + n, 9, tzinfo=ICT)
+        broken = ("seal",) if agency == "H56.02" else ()
+        events += [
+            f.document_issued(f"DOC-{agency}", agency, issued, issued.date().isoformat()),
+            f.document_checked(f"DOC-{agency}", agency, issued + timedelta(hours=2), *broken),
+            f.process_document(f"ISO-{agency}", agency, issued, 1, (procedure, 1)),
+        ]
+    return events

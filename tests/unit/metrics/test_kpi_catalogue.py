@@ -123,3 +123,13 @@ def test_the_process_sheet_views_are_the_catalogues(view: str, sql: str) -> None
 def test_the_time_lost_view_orders_steps_by_overrun_then_duration_then_earliest() -> None:
     assert catalogue.TIME_LOST_ORDER in catalogue.time_lost_sql()
     assert flat(catalogue.TIME_LOST_ORDER) in latest_create("VIEW", "kpi_time_lost_dossiers")
+
+
+def test_the_document_control_views_are_the_catalogues() -> None:
+    documents = latest_create("VIEW", "kpi_documents_agency_month")
+    assert flat(catalogue.documents_sql()) in documents
+    overdue = latest_create("VIEW", "kpi_process_revisions_overdue")
+    assert flat(catalogue.process_revisions_view_sql()).rstrip(";") == overdue
+    assert f"addDays(a.effective_from, {catalogue.PROCESS_REVISION_DAYS})" in overdue
+    changed = catalogue.process_revisions_overdue_sql("now64(3)").replace("r.2 <", "r.2 <=")
+    assert flat(changed) not in overdue

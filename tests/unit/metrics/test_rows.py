@@ -128,6 +128,32 @@ def test_every_family_fills_its_table_with_its_values_by_column_name() -> None:
             {"procedure": "1.001612", "version": 0, "effective_from": date(2026, 3, 1)},
         ),
         (
+            f.document_issued("DOC-1", "H56.01", at, "2026-01-14", kind="plan"),
+            "document_events",
+            {"document": "DOC-1", "kind": "plan", "dated_on": date(2026, 1, 14), "revision": 1},
+        ),
+        (
+            f.document_checked("DOC-1", "H56.01", at, "seal", "recipients"),
+            "document_events",
+            {"conforming": 0, "nonconformities": ["seal", "recipients"], "kind": ""},
+        ),
+        (
+            f.document_withdrawn("DOC-1", "H56.01", at, "2026-02-01"),
+            "document_events",
+            {"type": "vn.qms.document.withdrawn.v1", "dated_on": date(2026, 2, 1)},
+        ),
+        (
+            f.process_document("ISO-1", "H56.01", at, 2, ("1.001612", 3), ("2.000123", 1)),
+            "document_events",
+            {
+                "type": "vn.qms.document.process_revised.v1",
+                "process_code": "QT-01",
+                "revision": 2,
+                "basis_procedures": ["1.001612", "2.000123"],
+                "basis_versions": [3, 1],
+            },
+        ),
+        (
             f.capa("opened", "CAPA-1", "H56.01", at, 1),
             "capa_events",
             {

@@ -155,6 +155,7 @@ def test_every_family_of_the_design_is_in_the_catalogue() -> None:
         "audit",
         "objective",
         "procedure",
+        "document",
         "capa",
     }
     assert all(t.startswith("vn.qms.") and t.endswith(".v1") for t in EVENT_TYPES)

@@ -20,6 +20,7 @@ from services.metrics.domain.rows.batch import (
 from services.metrics.domain.rows.capa import CapaRow
 from services.metrics.domain.rows.checkpoints import CheckpointRow
 from services.metrics.domain.rows.complaint import ComplaintRow
+from services.metrics.domain.rows.document import DocumentRow
 from services.metrics.domain.rows.dossier import DossierRow
 from services.metrics.domain.rows.envelope import EventRow
 from services.metrics.domain.rows.objective import ObjectiveRow
@@ -38,6 +39,7 @@ __all__ = [
     "CapaRow",
     "CheckpointRow",
     "ComplaintRow",
+    "DocumentRow",
     "DossierRow",
     "EventRow",
     "Mapped",

@@ -10,6 +10,7 @@ from services.metrics.domain.rows.audit import AuditRow, audit_row
 from services.metrics.domain.rows.capa import CapaRow, capa_row
 from services.metrics.domain.rows.checkpoints import CheckpointRow
 from services.metrics.domain.rows.complaint import ComplaintRow, complaint_row
+from services.metrics.domain.rows.document import DocumentRow, document_row
 from services.metrics.domain.rows.dossier import DossierRow, dossier_row
 from services.metrics.domain.rows.envelope import EventRow
 from services.metrics.domain.rows.objective import ObjectiveRow, objective_row
@@ -26,6 +27,7 @@ TABLE_ROWS: Mapping[str, type[tuple[Any, ...]]] = {
     "audit_events": AuditRow,
     "objective_events": ObjectiveRow,
     "procedure_events": ProcedureRow,
+    "document_events": DocumentRow,
     "capa_events": CapaRow,
     "ledger_checkpoints": CheckpointRow,
 }
@@ -48,5 +50,6 @@ FACT_TABLES: Mapping[str, tuple[str, FactBuilder]] = {
     "audit": ("audit_events", audit_row),
     "objective": ("objective_events", objective_row),
     "procedure": ("procedure_events", procedure_row),
+    "document": ("document_events", document_row),
     "capa": ("capa_events", capa_row),
 }
