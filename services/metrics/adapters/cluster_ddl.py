@@ -48,6 +48,7 @@ SHARDING_KEYS = {
     "audit_events": "cityHash64(audit)",
     "objective_events": "cityHash64(objective)",
     "procedure_events": "cityHash64(procedure)",
+    "working_calendar": "cityHash64(day)",
     "capa_events": "cityHash64(capa)",
     "ledger_checkpoints": "cityHash64(topic, partition)",
     "dossier_daily": "cityHash64(agency, procedure)",

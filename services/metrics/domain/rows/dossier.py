@@ -32,6 +32,7 @@ class DossierRow(NamedTuple):
     due_at: datetime | None
     received_at: datetime | None
     outcome: str
+    procedure_version: int | None  # the register's version it was received under (0013)
 
 
 def dossier_row(event: CloudEvent) -> DossierRow:
@@ -40,9 +41,12 @@ def dossier_row(event: CloudEvent) -> DossierRow:
     due_field = "data.due_at"
     received_at: datetime | None = None
     channel, online_level, outcome = "", 0, ""
+    procedure_version: int | None = None
     if isinstance(event, DossierReceived):
         due_at, channel = event.data.due_at, event.data.channel.value
         online_level = unsigned(event.data.online_level or 0, 8, "data.online_level")
+        if event.data.procedure_version is not None:
+            procedure_version = unsigned(event.data.procedure_version, 32, "data.procedure_version")
     elif isinstance(event, DossierResolved):
         due_at, received_at = event.data.due_at, event.data.received_at
         outcome = event.data.outcome.value
@@ -65,4 +69,5 @@ def dossier_row(event: CloudEvent) -> DossierRow:
         due_at=utc(due_at, due_field) if due_at else None,
         received_at=utc(received_at, "data.received_at") if received_at else None,
         outcome=outcome,
+        procedure_version=procedure_version,
     )
