@@ -65,6 +65,15 @@ class MetricsSettings(CommonSettings):
         description="Kafka consumer group (faust app id); empty means `<topic_prefix>metrics`.",
     )
 
+    nonconformity_check_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias="QMS_METRICS_NONCONFORMITY_CHECK_INTERVAL_S",
+        description="How often the worker turns the measured nonconformities (procedures not "
+        "in force, extended due dates) into CAPA commands; 0: never (run "
+        "`qms metrics check-nonconformities` instead).",
+    )
+
     @model_validator(mode="after")
     def _derive_defaults(self) -> MetricsSettings:
         # Derived here rather than in Field defaults because they depend on other settings.

@@ -59,7 +59,9 @@ def create_app(
                     load_topic_specs(settings.topic_prefix),
                     security=aiokafka_security(settings),
                 )
-                faust_app, ingestor = build_faust_app(settings, store, traces)
+                faust_app, ingestor = build_faust_app(
+                    settings, store, traces, nonconformities=store
+                )
                 api.state.ingestor = ingestor
                 async with faust_app_running(faust_app, stop_timeout=30):
                     yield

@@ -30,7 +30,9 @@ from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
+from services.metrics.entrypoints.nonconformity_timer import install_nonconformity_check
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
+from services.metrics.service_layer.nonconformity_check import RowReader
 
 # Every event family's topic and the ledger's checkpoints (short names).
 EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOPIC)
@@ -111,9 +113,14 @@ async def ingest_until_done(
 
 
 def build_faust_app(
-    settings: MetricsSettings, store: RowSink, tracing: Tracing = NO_TRACING
+    settings: MetricsSettings,
+    store: RowSink,
+    tracing: Tracing = NO_TRACING,
+    *,
+    nonconformities: RowReader | None = None,
 ) -> tuple[Any, Ingestor]:
-    """The metrics faust app (not started) and the ingestor its agent feeds."""
+    """The metrics faust app (not started) and the ingestor its agent feeds; with
+    `nonconformities` (the store to read) it also runs the measured-nonconformity check."""
     datadir = settings.data_dir / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -179,4 +186,6 @@ def build_faust_app(
         client_options=aiokafka_security(settings),
     )
     install_lag_monitor(app, lag, settings.lag_refresh_s)
+    if nonconformities is not None:
+        install_nonconformity_check(app, settings, nonconformities)
     return app, ingestor
