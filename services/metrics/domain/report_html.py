@@ -32,6 +32,11 @@ class ReportData:
     score_total: Mapping[str, Any] = field(default_factory=dict)
     # Timeliness of updates over the period (/v1/kpi/update-timeliness/by-agency).
     timeliness_total: Mapping[str, Any] = field(default_factory=dict)
+    # The procedure register (/v1/kpi/procedures/not-in-force, statutory-due and
+    # on-time-statutory, per month).
+    not_in_force: Sequence[Mapping[str, Any]] = ()
+    statutory_due_by_month: Sequence[Mapping[str, Any]] = ()
+    on_time_statutory_by_month: Sequence[Mapping[str, Any]] = ()
     in_progress_at: str = ""  # the cut-off of the figures at an instant
     known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
@@ -120,6 +125,36 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 
 def _kpis(items: Sequence[tuple[str, str]]) -> str:
     return "".join(f'<span class="kpi"><b>{v}</b>{escape(k)}</span>' for k, v in items)
+
+
+def _total(rows: Sequence[Mapping[str, Any]], column: str) -> int:
+    return sum(int(r.get(column) or 0) for r in rows)
+
+
+def register_section(d: ReportData) -> list[str]:
+    """Dossiers received under a procedure not in force, due dates extended beyond the
+    statutory time, and on time against both due times (docs/kpis.md)."""
+    due, done = d.statutory_due_by_month, d.on_time_statutory_by_month
+    resolved = _total(done, "resolved")
+    return [
+        "<h3>Procedure register and statutory due time</h3>",
+        _kpis(
+            [
+                (
+                    "received under a procedure not in force",
+                    _fmt(_total(d.not_in_force, "dossiers")),
+                ),
+                ("due date extended beyond the statutory time", _fmt(_total(due, "extended_due"))),
+                ("extended share", _pct(_total(due, "extended_due"), _total(due, "dossiers"))),
+                ("on time (published due time)", _pct(_total(done, "on_time"), resolved)),
+                ("on time (statutory due time)", _pct(_total(done, "on_time_statutory"), resolved)),
+            ]
+        ),
+        table(
+            ["Month", "Reason", "Dossiers"],
+            [[r["month"], r["reason"], r["dossiers"]] for r in d.not_in_force],
+        ),
+    ]
 
 
 def render_report(d: ReportData) -> str:
@@ -211,6 +246,7 @@ def render_report(d: ReportData) -> str:
                 ),
             ]
         ),
+        *register_section(d),
         bar_chart(
             "Dossiers per month",
             months,

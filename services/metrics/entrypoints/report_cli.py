@@ -126,6 +126,9 @@ def gather(
             rows("/v1/kpi/public-service-score/by-agency", agency=agency, period=period)
         ),
         timeliness_total=_one(rows("/v1/kpi/update-timeliness/by-agency", **months)),
+        not_in_force=rows("/v1/kpi/procedures/not-in-force/by-agency-month", **months),
+        statutory_due_by_month=rows("/v1/kpi/statutory-due/by-agency-month", **months),
+        on_time_statutory_by_month=rows("/v1/kpi/on-time-statutory/by-agency-month", **months),
     )
 
 

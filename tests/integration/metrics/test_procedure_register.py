@@ -4,19 +4,25 @@ figures after duplicated and shuffled delivery."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import re
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
+import httpx
 import pytest
 
 from schemas.envelope import CloudEvent
 from services.common.working_days import vietnam_calendar
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
-from tests.integration.metrics.conftest import insert_events
+from services.metrics.domain.report_html import render_report
+from services.metrics.entrypoints.report_cli import gather
+from tests.integration.metrics.conftest import NATIONAL_READER, insert_events, running_service
 from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.integration
@@ -155,3 +161,36 @@ def test_a_dossier_received_before_its_register_arrives_is_judged_when_it_does(
     insert_events(store, REGISTER, batch=5)
     after = kpi_queries.procedure_not_in_force_by(store, every, ("agency", "month", "reason"))
     assert after == NOT_IN_FORCE
+
+
+async def test_the_read_api_and_the_report_show_the_register_figures(
+    store: ClickHouseStore, chdb_dsn: str
+) -> None:
+    insert_events(store, REGISTER + dossiers(), batch=6)
+    settings = MetricsSettings(clickhouse_dsn=chdb_dsn, clickhouse_database=store.database)
+    async with running_service(settings, consume=False) as api:
+        months = {"from": "2026-03", "to": "2026-03", "agency": A}
+        body = (
+            await api.get("/v1/kpi/procedures/not-in-force/by-agency-month", params=months)
+        ).json()
+        assert body["rows"] == [r for r in NOT_IN_FORCE if r["agency"] == A]
+        body = (await api.get("/v1/kpi/statutory-due/by-agency-month", params=months)).json()
+        assert body["rows"] == [EXTENDED[1]]
+        body = (await api.get("/v1/kpi/on-time-statutory/by-agency-month", params=months)).json()
+        assert [{k: r[k] for k in ON_TIME[0]} for r in body["rows"]] == ON_TIME
+        bad = await api.get("/v1/kpi/statutory-due/by-agency-month", params={"from": "2026-13"})
+        assert bad.status_code == 422 and "from" in bad.text
+
+        def report() -> str:
+            with httpx.Client(base_url=str(api.base_url), headers=NATIONAL_READER) as client:
+                return render_report(gather(client, A, "2026-Q1", datetime.now(UTC)))
+
+        html = await asyncio.to_thread(report)
+    figures = re.findall(r'<span class="kpi"><b>([^<]*)</b>([^<]+)</span>', html)
+    shown = {label: value for value, label in figures}
+    assert shown["received under a procedure not in force"] == "3"
+    assert shown["due date extended beyond the statutory time"] == "1"
+    assert shown["extended share"] == "20.0%"  # 1 of the 5 dossiers with a statutory due time
+    assert shown["on time (published due time)"] == "75.0%"
+    assert shown["on time (statutory due time)"] == "50.0%"
+    assert "Procedure register and statutory due time" in html
