@@ -22,7 +22,9 @@ by arrival. The rules, in short:
 - satisfied: ratings with a score of 4 or 5;
 - expected CAPAs (issue 4 policies): one per major or minor finding, one per substantiated
   complaint, one per (agency, procedure, month of resolution) with late dossiers, one per
-  objective evaluation that was not met.
+  objective evaluation that was not met; and (measured, register_truth.py) one per
+  (agency, procedure, month of receipt) with dossiers received under a procedure not in
+  force, and one per such group with due dates extended beyond the statutory time.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from schemas.envelope import CloudEvent
 from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
+from services.demo.domain.register_truth import RegisterTruth, fold_register
 
 # First and last month ("YYYY-MM"), both included; None = all time.
 Months = tuple[str, str] | None
@@ -525,6 +528,8 @@ class GroundTruth:
     # Every KPI of docs/kpis.md (the trails and their counts), for comparisons with the
     # metrics service; not part of `as_json`.
     kpis: KpiTruth = field(default_factory=KpiTruth)
+    # The procedure register's KPIs and CAPA groups (register_truth.py).
+    register: RegisterTruth | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (written by `qms demo --truth-json`)."""
@@ -556,6 +561,7 @@ def _dossier_counts(
 
 def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     """Fold events (any order, duplicates allowed) into the ground truth."""
+    events = list(events)
     kpis = fold(events)
     per_agency = _dossier_counts(kpis.dossier_counts(("agency",)))
     dossiers = kpis.dossiers.values()
@@ -580,11 +586,15 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         complaints_substantiated=sum(1 for t in complaints if any(s for _, s in t.resolved)),
     )
     findings = {c.value: kpis.findings_recorded[c.value] for c in FindingClassification}
+    register = fold_register(events)
+    measured = register.capa_groups()
     expected = {
         "from_findings": findings["major"] + findings["minor"],
         "from_complaints": totals["complaints_substantiated"],
         "from_late_dossiers": len(late_groups),
         "from_missed_objectives": totals["objectives_missed"],
+        "from_procedures_not_in_force": len(measured["procedure_not_in_force"]),
+        "from_extended_due_dates": len(measured["extended_due_dates"]),
     }
     expected["total"] = sum(expected.values())
     return GroundTruth(
@@ -594,4 +604,5 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         findings=findings,
         expected_capas=expected,
         kpis=kpis,
+        register=register,
     )
