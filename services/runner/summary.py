@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.runner.register_figures import render_register
+
 FIGURES = ("received", "resolved", "on_time", "late")
 SHOWN_AGENCIES = 25
 
@@ -32,7 +34,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     if capa:
         console.print(
             f"CAPA: {capa['opened']:,} opened ({capa['expected_opened']:,} expected from the "
-            f"demo's findings, complaints, late dossiers and objectives), "
+            f"demo's findings, complaints, late dossiers, objectives and register), "
             f"{capa['closed']:,} closed, "
             f"{capa['overdue']:,} overdue"
         )
@@ -42,6 +44,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             f"CAPA board in ClickHouse: {board['capas']:,} CAPAs, {board['closed']:,} closed, "
             f"{board['backlog']:,} in the backlog, {board.get('overdue', 0):,} overdue"
         )
+    if summary.get("register"):
+        render_register(summary["register"], console)
     audit = summary.get("audit_trail")
     if audit:
         verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"
