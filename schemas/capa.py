@@ -34,6 +34,9 @@ class NonconformitySource(StrEnum):
     LATE_DOSSIERS = "late_dossiers"
     MISSED_OBJECTIVE = "missed_objective"
     MANUAL = "manual"
+    # Measured nonconformities: found by the metrics service over the whole store.
+    PROCEDURE_NOT_IN_FORCE = "procedure_not_in_force"
+    EXTENDED_DUE_DATES = "extended_due_dates"
 
 
 class Severity(StrEnum):

@@ -51,6 +51,17 @@ class DossierReceivedData(Contract):
     due_at: Timestamp = Field(description="Statutory due time of the result.")
     applicant_id: PseudonymousId
     officer_id: PseudonymousId | None = None
+    procedure_version: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=10_000,
+        description=(
+            "The procedure register's version the dossier was received under, when the "
+            "one-stop-shop software states it; another than the version in force is a "
+            "nonconformity."
+        ),
+    )
 
     @model_validator(mode="after")
     def _online_dossiers_state_their_level(self) -> DossierReceivedData:

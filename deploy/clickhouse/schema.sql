@@ -111,6 +111,7 @@ CREATE TABLE dossier_events
     `due_at` Nullable(DateTime64(3, 'UTC')),
     `received_at` Nullable(DateTime64(3, 'UTC')),
     `outcome` LowCardinality(String),
+    `procedure_version` Nullable(UInt32),
     `step` UInt8,
     `from_unit` LowCardinality(String),
     `to_unit` LowCardinality(String),
@@ -251,6 +252,16 @@ CREATE TABLE schema_migrations
 ENGINE = ReplacingMergeTree
 ORDER BY version
 SETTINGS index_granularity = 8192;
+
+CREATE TABLE working_calendar
+(
+    `day` Date,
+    `working` UInt8,
+    `worked_through` UInt32
+)
+ENGINE = ReplacingMergeTree
+ORDER BY day
+SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
 
 CREATE MATERIALIZED VIEW dossier_marks_mv TO dossier_marks
 (
@@ -427,6 +438,81 @@ FROM dossier_marks
 FINAL
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
+CREATE VIEW dossier_register
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `dossier` String,
+    `received_time` Nullable(DateTime64(3, 'UTC')),
+    `received_day` Date,
+    `month` Date,
+    `stated_version` Nullable(UInt32),
+    `start_time` Nullable(DateTime64(3, 'UTC')),
+    `published_due_at` Nullable(DateTime64(3, 'UTC')),
+    `resolved_time` Nullable(DateTime64(3, 'UTC')),
+    `resolved_due_at` Nullable(DateTime64(3, 'UTC')),
+    `in_register` UInt8,
+    `matched_version` UInt32,
+    `effective_to` Nullable(Date),
+    `is_in_force` Nullable(UInt8),
+    `version_in_force` UInt32,
+    `statutory_working_days` Nullable(UInt16),
+    `not_in_force` String
+)
+AS SELECT
+    d.agency AS agency,
+    d.procedure AS procedure,
+    d.dossier AS dossier,
+    d.received_time AS received_time,
+    d.received_day AS received_day,
+    toStartOfMonth(d.received_day) AS month,
+    d.stated_version AS stated_version,
+    d.start_time AS start_time,
+    d.published_due_at AS published_due_at,
+    d.resolved_time AS resolved_time,
+    d.resolved_due_at AS resolved_due_at,
+    p.in_register AS in_register,
+    v.version AS matched_version,
+    v.effective_to AS effective_to,
+    (matched_version > 0) AND ((effective_to IS NULL) OR (d.received_day < effective_to)) AS is_in_force,
+    if(is_in_force, matched_version, 0) AS version_in_force,
+    if(is_in_force, v.statutory_working_days, NULL) AS statutory_working_days,
+    multiIf(in_register = 0, 'unknown', matched_version = 0, 'not_yet_in_force', NOT is_in_force, 'repealed', (stated_version IS NOT NULL) AND (stated_version != version_in_force), 'outdated_version', '') AS not_in_force
+FROM
+(
+    SELECT
+        agency,
+        procedure,
+        dossier,
+        minIfOrNull(time, type = 'vn.qms.dossier.received.v1') AS received_time,
+        argMinIf(day, time, type = 'vn.qms.dossier.received.v1') AS received_day,
+        argMinIf(procedure_version, time, type = 'vn.qms.dossier.received.v1') AS stated_version,
+        maxIfOrNull(time, type = 'vn.qms.dossier.supplement_received.v1') AS supplement_time,
+        greatest(assumeNotNull(received_time), ifNull(supplement_time, received_time)) AS start_time,
+        argMaxIf(due_at, time, (type IN ('vn.qms.dossier.received.v1', 'vn.qms.dossier.supplement_received.v1')) AND (due_at IS NOT NULL)) AS published_due_at,
+        minIfOrNull(time, type = 'vn.qms.dossier.resolved.v1') AS resolved_time,
+        argMinIf(due_at, time, type = 'vn.qms.dossier.resolved.v1') AS resolved_due_at
+    FROM dossier_events
+    GROUP BY
+        agency,
+        procedure,
+        dossier
+    HAVING received_time IS NOT NULL
+) AS d
+LEFT JOIN
+(
+    SELECT DISTINCT
+        procedure,
+        toUInt8(1) AS in_register
+    FROM procedure_events
+) AS p ON d.procedure = p.procedure
+ASOF LEFT JOIN
+(
+    SELECT *
+    FROM procedure_versions_in_force
+    WHERE (effective_to IS NULL) OR (effective_to > effective_from)
+) AS v ON (d.procedure = v.procedure) AND (d.received_day >= v.effective_from);
+
 CREATE VIEW dossier_state
 (
     `agency` LowCardinality(String),
@@ -452,6 +538,78 @@ GROUP BY
     agency,
     procedure,
     dossier;
+
+CREATE VIEW dossier_statutory_due
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `dossier` String,
+    `month` Date,
+    `received_time` Nullable(DateTime64(3, 'UTC')),
+    `version_in_force` UInt32,
+    `statutory_working_days` Nullable(UInt16),
+    `start_time` Nullable(DateTime64(3, 'UTC')),
+    `start_day` Nullable(Date),
+    `published_due_at` Nullable(DateTime64(3, 'UTC')),
+    `resolved_time` Nullable(DateTime64(3, 'UTC')),
+    `resolved_due_at` Nullable(DateTime64(3, 'UTC')),
+    `resolved_month` Nullable(Date),
+    `statutory_due_day` Nullable(Date),
+    `statutory_due_at` Nullable(DateTime64(3, 'UTC')),
+    `is_extended` UInt8,
+    `is_on_time` UInt8,
+    `is_on_time_statutory` UInt8
+)
+AS SELECT
+    agency,
+    procedure,
+    dossier,
+    month,
+    received_time,
+    version_in_force,
+    statutory_working_days,
+    start_time,
+    start_day,
+    published_due_at,
+    resolved_time,
+    resolved_due_at,
+    if(resolved_time IS NULL, NULL, toStartOfMonth(toDate(addHours(resolved_time, 7)))) AS resolved_month,
+    multiIf(statutory_working_days = 0, start_day, (calendar_day != start_day) OR (w.day = toDate(0)), NULL, w.day) AS statutory_due_day,
+    subtractHours(toDateTime64(statutory_due_day + 1, 3, 'UTC'), 7) AS statutory_due_at,
+    toUInt8(ifNull(published_due_at > statutory_due_at, 0)) AS is_extended,
+    toUInt8(ifNull(resolved_time <= resolved_due_at, 0)) AS is_on_time,
+    toUInt8(ifNull(resolved_time <= statutory_due_at, 0)) AS is_on_time_statutory
+FROM
+(
+    SELECT
+        r.*,
+        toDate(addHours(start_time, 7)) AS start_day,
+        s.day AS calendar_day,
+        s.worked_through + assumeNotNull(r.statutory_working_days) AS due_worked_through
+    FROM
+    (
+        SELECT *
+        FROM dossier_register
+        WHERE is_in_force
+    ) AS r
+    LEFT JOIN
+    (
+        SELECT
+            day,
+            worked_through
+        FROM working_calendar
+        FINAL
+    ) AS s ON s.day = toDate(addHours(start_time, 7))
+) AS t
+LEFT JOIN
+(
+    SELECT
+        day,
+        worked_through
+    FROM working_calendar
+    FINAL
+    WHERE working = 1
+) AS w ON w.worked_through = t.due_worked_through;
 
 CREATE VIEW dossier_steps
 (
@@ -521,6 +679,25 @@ FROM
     )
 )
 WHERE step > 0;
+
+CREATE VIEW extended_due_dossiers
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `month` Date,
+    `dossier` String,
+    `time` Nullable(DateTime64(3, 'UTC')),
+    `reason` Nullable(String)
+)
+AS SELECT
+    agency,
+    procedure,
+    month,
+    dossier,
+    received_time AS time,
+    concat('due ', toString(published_due_at), ' after the statutory ', toString(statutory_due_at), ' (', toString(statutory_working_days), ' working days)') AS reason
+FROM dossier_statutory_due
+WHERE is_extended = 1;
 
 CREATE VIEW kpi_audits_agency_month
 (
@@ -830,6 +1007,48 @@ GROUP BY
     procedure,
     month;
 
+CREATE VIEW kpi_on_time_statutory_agency_month
+(
+    `agency` LowCardinality(String),
+    `month` Nullable(Date),
+    `resolved` UInt64,
+    `on_time` UInt64,
+    `on_time_statutory` UInt64,
+    `on_time_rate` Nullable(Float64),
+    `on_time_statutory_rate` Nullable(Float64)
+)
+AS SELECT
+    agency,
+    resolved_month AS month,
+    count() AS resolved,
+    countIf(is_on_time = 1) AS on_time,
+    countIf(is_on_time_statutory = 1) AS on_time_statutory,
+    (100. * on_time) / nullIf(resolved, 0) AS on_time_rate,
+    (100. * on_time_statutory) / nullIf(resolved, 0) AS on_time_statutory_rate
+FROM dossier_statutory_due
+WHERE (resolved_time IS NOT NULL) AND (statutory_due_day IS NOT NULL)
+GROUP BY
+    agency,
+    month;
+
+CREATE VIEW kpi_procedure_not_in_force_agency_month
+(
+    `agency` LowCardinality(String),
+    `month` Date,
+    `reason` String,
+    `dossiers` UInt64
+)
+AS SELECT
+    agency,
+    month,
+    reason,
+    count() AS dossiers
+FROM procedure_nonconforming_dossiers
+GROUP BY
+    agency,
+    month,
+    reason;
+
 CREATE VIEW kpi_process_revisions_overdue
 (
     `agency` String,
@@ -962,6 +1181,26 @@ FROM
         agency,
         rating
 )
+GROUP BY
+    agency,
+    month;
+
+CREATE VIEW kpi_statutory_due_agency_month
+(
+    `agency` LowCardinality(String),
+    `month` Date,
+    `dossiers` UInt64,
+    `extended_due` UInt64,
+    `extended_due_share` Nullable(Float64)
+)
+AS SELECT
+    agency,
+    month,
+    count() AS dossiers,
+    countIf(is_extended = 1) AS extended_due,
+    (100. * extended_due) / nullIf(dossiers, 0) AS extended_due_share
+FROM dossier_statutory_due
+WHERE statutory_due_day IS NOT NULL
 GROUP BY
     agency,
     month;
@@ -1136,3 +1375,74 @@ FROM objective_events
 GROUP BY
     agency,
     objective;
+
+CREATE VIEW procedure_nonconforming_dossiers
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `month` Date,
+    `dossier` String,
+    `time` Nullable(DateTime64(3, 'UTC')),
+    `reason` String
+)
+AS SELECT
+    agency,
+    procedure,
+    month,
+    dossier,
+    received_time AS time,
+    not_in_force AS reason
+FROM dossier_register
+WHERE not_in_force != '';
+
+CREATE VIEW procedure_versions_in_force
+(
+    `procedure` String,
+    `version` UInt32,
+    `name` String,
+    `statutory_working_days` UInt16,
+    `levels` Array(String),
+    `legal_basis` String,
+    `effective_from` Date,
+    `next_version_from` Nullable(Date),
+    `later_repeals` Array(Date),
+    `repealed_from` Nullable(Date),
+    `effective_to` Nullable(Date)
+)
+AS SELECT
+    procedure,
+    version,
+    name,
+    statutory_working_days,
+    levels,
+    legal_basis,
+    effective_from,
+    leadInFrame(toNullable(effective_from)) OVER (PARTITION BY procedure ORDER BY effective_from ASC, version ASC ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_version_from,
+    arrayFilter(r -> (r >= effective_from), repeal_days) AS later_repeals,
+    if(empty(later_repeals), NULL, arrayMin(later_repeals)) AS repealed_from,
+    multiIf(next_version_from IS NULL, repealed_from, repealed_from IS NULL, next_version_from, least(assumeNotNull(next_version_from), assumeNotNull(repealed_from))) AS effective_to
+FROM
+(
+    SELECT
+        procedure,
+        version,
+        argMax(name, (time, id)) AS name,
+        argMax(statutory_working_days, (time, id)) AS statutory_working_days,
+        argMax(levels, (time, id)) AS levels,
+        argMax(legal_basis, (time, id)) AS legal_basis,
+        argMax(effective_from, (time, id)) AS effective_from
+    FROM procedure_events
+    WHERE type IN ('vn.qms.procedure.published.v1', 'vn.qms.procedure.amended.v1')
+    GROUP BY
+        procedure,
+        version
+) AS v
+LEFT JOIN
+(
+    SELECT
+        procedure,
+        groupUniqArray(effective_from) AS repeal_days
+    FROM procedure_events
+    WHERE type = 'vn.qms.procedure.repealed.v1'
+    GROUP BY procedure
+) AS r USING (procedure);

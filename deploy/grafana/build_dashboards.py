@@ -307,6 +307,48 @@ province_overview = dashboard(
             ["agency", "waiting_for_supplement", "overdue"],
             w=12,
         ),
+        panel(
+            "Dossiers received under a procedure not in force",
+            "table",
+            f"SELECT agency, month, reason, dossiers FROM kpi_procedure_not_in_force_agency_month "
+            f"WHERE $__dateFilter(month) AND {SCOPE} ORDER BY month DESC, dossiers DESC, agency",
+            ["agency", "month", "reason", "dossiers"],
+            w=8,
+            h=10,
+            description="Per month of receipt: the procedure was unknown to the register, not "
+            "yet in force, repealed, or the dossier states an outdated version (docs/kpis.md, "
+            "Procedure register). Each agency × procedure × month opens a CAPA.",
+        ),
+        panel(
+            "Due dates extended beyond the statutory time",
+            "table",
+            f"SELECT agency, sum(dossiers) AS dossiers, sum(extended_due) AS extended_due, "
+            f"round(100 * extended_due / nullIf(dossiers, 0), 1) AS extended_due_share "
+            f"FROM kpi_statutory_due_agency_month WHERE $__dateFilter(month) AND {SCOPE} "
+            f"GROUP BY agency ORDER BY extended_due DESC, agency",
+            ["agency", "dossiers", "extended_due", "extended_due_share"],
+            w=8,
+            h=10,
+            description="Dossiers whose published due time is later than the end of the "
+            "statutory working days after receipt (or after a complete supplement); they hide "
+            "lateness (docs/kpis.md, Statutory due time).",
+        ),
+        panel(
+            "On time against the published and the statutory due time",
+            "table",
+            f"SELECT agency, sum(resolved) AS resolved, "
+            f"round(100 * sum(on_time) / nullIf(resolved, 0), 1) AS on_time_rate, "
+            f"round(100 * sum(on_time_statutory) / nullIf(resolved, 0), 1) "
+            f"AS on_time_statutory_rate FROM kpi_on_time_statutory_agency_month "
+            f"WHERE $__dateFilter(month) AND {SCOPE} GROUP BY agency "
+            f"ORDER BY on_time_statutory_rate, agency",
+            ["agency", "resolved", "on_time_rate", "on_time_statutory_rate"],
+            w=8,
+            h=10,
+            unit="percent",
+            description="Resolved dossiers (per month of resolution) with a statutory due time: "
+            "on time by the due time the publisher sent, and by the statutory one.",
+        ),
     ],
 )
 

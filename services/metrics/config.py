@@ -101,6 +101,14 @@ class MetricsSettings(CommonSettings):
         description="How often the metrics worker runs the effectiveness check (0: never; "
         "`qms metrics effectiveness-check` runs it once).",
     )
+    nonconformity_check_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias="QMS_METRICS_NONCONFORMITY_CHECK_INTERVAL_S",
+        description="How often the worker turns the measured nonconformities (procedures not "
+        "in force, extended due dates) into CAPA commands; 0: never (run "
+        "`qms metrics check-nonconformities` instead).",
+    )
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> MetricsSettings:

@@ -29,6 +29,7 @@ from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
 from services.runner.document_check import document_control
+from services.runner.register_figures import register_figures
 from services.runner.sheet_summary import process_sheet_summary
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
 
@@ -152,6 +153,7 @@ def _drive_demo(
         for row in rows
     }
     documents = document_control(metrics, truth, province.cutoff)
+    register = register_figures(metrics, truth)
     capa = _close_some_capas(ports, truth.expected_capas["total"], console)
     capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console, anchor)
@@ -160,6 +162,7 @@ def _drive_demo(
         "seed": demo.seed,
         "capa": capa,
         "capa_in_clickhouse": capa_in_clickhouse,
+        "register": register,
         "audit_trail": audit_trail,
         "process_sheet": process_sheet,
         "documents": documents,
@@ -187,6 +190,14 @@ def _close_some_capas(ports: Ports, expected: int, console: Console) -> dict[str
                         f"{opened} of {expected} CAPAs opened"
                     )
                 status.update(f"CAPA catching up: {consumer['lag']:,} records to go…")
+                time.sleep(1)
+            # The measured nonconformities' CAPAs come from the metrics worker's periodic
+            # check (QMS_METRICS_NONCONFORMITY_CHECK_INTERVAL_S), after the events.
+            while capa.summary()["opened"] < expected or not capa.stats()["consumer"]["caught_up"]:
+                if time.monotonic() > deadline:
+                    opened = capa.summary()["opened"]
+                    raise StackError(f"{opened} of {expected} CAPAs opened in 300 s")
+                status.update("Waiting for the measured nonconformities' CAPAs…")
                 time.sleep(1)
         with console.status("Owners and verifiers closing CAPAs over the API…"):
             outcome = close_some(ports.url("capa"), fraction=0.1, limit=CAPAS_CLOSED_BY_SCRIPT)
@@ -268,4 +279,6 @@ def _service_env(settings: CommonSettings, state_dir: Path) -> dict[str, str]:
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
     env.setdefault("QMS_TOPIC_PREFIX", settings.topic_prefix)
     env["QMS_DATA_DIR"] = str(state_dir)
+    # The run waits for the measured nonconformities' CAPAs: check them often.
+    env.setdefault("QMS_METRICS_NONCONFORMITY_CHECK_INTERVAL_S", "3")
     return env

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.runner.document_check import render_document_control
+from services.runner.register_figures import render_register
 from services.runner.sheet_summary import sheet_line
 
 FIGURES = ("received", "resolved", "on_time", "late")
@@ -35,7 +36,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     if capa:
         console.print(
             f"CAPA: {capa['opened']:,} opened ({capa['expected_opened']:,} expected from the "
-            f"demo's findings, complaints, late dossiers and objectives), "
+            f"demo's findings, complaints, late dossiers, objectives and register), "
             f"{capa['closed']:,} closed, "
             f"{capa['overdue']:,} overdue"
         )
@@ -47,6 +48,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         )
     if documents := summary.get("documents"):
         render_document_control(documents, console)
+    if summary.get("register"):
+        render_register(summary["register"], console)
     audit = summary.get("audit_trail")
     if audit:
         verdict = "[green]verified[/]" if audit["ok"] else f"[red]NOT verified[/]: {audit}"

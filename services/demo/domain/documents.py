@@ -27,7 +27,7 @@ from schemas.document import (
     ProcessDocumentRevised,
 )
 from schemas.envelope import CloudEvent
-from schemas.procedure import ProcedureAmended, ProcedurePublished
+from schemas.procedure import ProcedureAmended
 from services.demo.domain.catalogue import PROCEDURES_BY_CODE, PROVINCE_PREFIX, Agency
 from services.demo.domain.world import DAY, ISO_SECRETARIAT, World
 
@@ -49,11 +49,15 @@ _KINDS = (
 Emit = Callable[[type[CloudEvent], int, dict[str, Any]], None]
 
 
-def document_control(world: World, agencies: Sequence[Agency], window_days: int) -> None:
-    """Emit the documents of every agency, the process documents and the amendment."""
+def document_control(
+    world: World, agencies: Sequence[Agency], window_days: int, avoid: frozenset[str]
+) -> None:
+    """Emit the documents of every agency, the process documents and the amendment of a
+    procedure the register (services/demo/domain/register.py) already lists in version 1;
+    `avoid`: the procedures the register itself amends or repeals."""
     for agency in agencies:
         _documents(world, agency, window_days)
-    _processes(world, agencies, window_days)
+    _processes(world, agencies, window_days, avoid)
 
 
 def _local(world: World, minute: int) -> date:
@@ -106,8 +110,10 @@ def _emitter(world: World, subject: str, agency: str, source: str = DOCUMENT_OFF
     return emit
 
 
-def _processes(world: World, agencies: Sequence[Agency], window_days: int) -> None:
-    shared = Counter(code for a in agencies for code in a.procedure_codes)
+def _processes(
+    world: World, agencies: Sequence[Agency], window_days: int, avoid: frozenset[str]
+) -> None:
+    shared = Counter(code for a in agencies for code in a.procedure_codes if code not in avoid)
     if not shared:
         return
     amended_code = max(shared, key=lambda code: (shared[code], code))
@@ -122,11 +128,6 @@ def _processes(world: World, agencies: Sequence[Agency], window_days: int) -> No
         "statutory_working_days": procedure.statutory_days,
         "levels": [procedure.level.value],
     }
-    register(
-        ProcedurePublished,
-        world.rng.randint(0, 60),
-        {**version, "version": 1, "effective_from": date(2025, 1, 1), "legal_basis": "QĐ 1/QĐ"},
-    )
     effective = min(AMENDMENT_EFFECTIVE_DAY, max(0, window_days - 1))
     register(
         ProcedureAmended,
@@ -134,7 +135,8 @@ def _processes(world: World, agencies: Sequence[Agency], window_days: int) -> No
         {
             **version,
             "version": 2,
-            "statutory_working_days": max(1, procedure.statutory_days - 1),
+            # A new legal basis, the same statutory time: the dossiers' due dates stay as
+            # the register's own plan sets them.
             "effective_from": world.calendar.day(effective),
             "legal_basis": "QĐ 2/QĐ-UBND",
         },

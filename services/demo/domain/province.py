@@ -27,6 +27,7 @@ from services.demo.domain.catalogue import (
 from services.demo.domain.documents import document_control
 from services.demo.domain.dossiers import DossierFacts, live_dossier
 from services.demo.domain.objectives import periods_in, set_and_evaluate
+from services.demo.domain.register import nonconforming_dossiers, plan_register, publish_register
 from services.demo.domain.world import World
 
 # Nothing is published closer to "now" than this: every event is safely in the past.
@@ -98,15 +99,24 @@ def generate_province(
     window_days = calendar.first_index_on_or_after(window_end.date())
 
     agency_list = build_agencies(agencies)
+    register = plan_register(agency_list, window_days, calendar.day(0))
+    publish_register(world, register)
     profiles = _profiles(rng, agency_list)
     cum_volume = list(accumulate(p.volume for p in profiles))
     facts: dict[str, list[DossierFacts]] = defaultdict(list)
     sequence: dict[tuple[int, int], int] = defaultdict(int)
-    for _ in range(dossiers):
+    # The register's nonconforming dossiers are part of the `dossiers` asked for.
+    nonconforming = nonconforming_dossiers(
+        world, register, agency_list, window_days, sequence, budget=dossiers
+    )
+    for code, extra in nonconforming.items():
+        facts[code].extend(extra)
+    for _ in range(dossiers - sum(len(extra) for extra in nonconforming.values())):
         index = rng.choices(range(len(agency_list)), cum_weights=cum_volume)[0]
         agency, profile = agency_list[index], profiles[index]
         procedure = rng.choices(profile.procedures, cum_weights=profile.cum_popularity)[0]
         day = rng.randrange(window_days)
+        procedure = register.in_force(agency, procedure, day)
         sequence[index, day] += 1
         facts[agency.code].append(
             live_dossier(world, agency, procedure, day, sequence[index, day], profile.late_rate)
@@ -118,7 +128,10 @@ def generate_province(
     periods = periods_in(window_start, window_end)
     for agency in agency_list:
         set_and_evaluate(world, agency, facts[agency.code], periods)
-    document_control(world, agency_list, window_days)
+    changed_by_register = frozenset(
+        p.code for p in (register.amended, register.repealed) if p is not None
+    )
+    document_control(world, agency_list, window_days, changed_by_register)
 
     return Province(
         events=world.events_until(cutoff),

@@ -22,7 +22,9 @@ by arrival. The rules, in short:
 - satisfied: ratings with a score of 4 or 5;
 - expected CAPAs (issue 4 policies): one per major or minor finding, one per substantiated
   complaint, one per (agency, procedure, month of resolution) with late dossiers, one per
-  objective evaluation that was not met.
+  objective evaluation that was not met; and (measured, register_truth.py) one per
+  (agency, procedure, month of receipt) with dossiers received under a procedure not in
+  force, and one per such group with due dates extended beyond the statutory time.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
 from services.demo.domain.document_truth import DocumentTruth, document_truth
+from services.demo.domain.register_truth import RegisterTruth, fold_register
 
 # First and last month ("YYYY-MM"), both included; None = all time.
 Months = tuple[str, str] | None
@@ -528,6 +531,8 @@ class GroundTruth:
     kpis: KpiTruth = field(default_factory=KpiTruth)
     # Document control (services/demo/domain/document_truth.py), also not in `as_json`.
     documents: DocumentTruth = field(default_factory=DocumentTruth)
+    # The procedure register's KPIs and CAPA groups (register_truth.py).
+    register: RegisterTruth | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (written by `qms demo --truth-json`)."""
@@ -584,11 +589,15 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         complaints_substantiated=sum(1 for t in complaints if any(s for _, s in t.resolved)),
     )
     findings = {c.value: kpis.findings_recorded[c.value] for c in FindingClassification}
+    register = fold_register(events)
+    measured = register.capa_groups()
     expected = {
         "from_findings": findings["major"] + findings["minor"],
         "from_complaints": totals["complaints_substantiated"],
         "from_late_dossiers": len(late_groups),
         "from_missed_objectives": totals["objectives_missed"],
+        "from_procedures_not_in_force": len(measured["procedure_not_in_force"]),
+        "from_extended_due_dates": len(measured["extended_due_dates"]),
     }
     expected["total"] = sum(expected.values())
     return GroundTruth(
@@ -599,4 +608,5 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         expected_capas=expected,
         kpis=kpis,
         documents=document_truth(events),
+        register=register,
     )

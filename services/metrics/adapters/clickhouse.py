@@ -17,6 +17,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from services.common.working_days import WorkingCalendar, vietnam_calendar
 from services.metrics.adapters.cluster_ddl import (
     ClusterLayout,
     database_ddl,
@@ -31,9 +32,11 @@ from services.metrics.adapters.migration_lock import (
 )
 from services.metrics.adapters.migrations import MIGRATIONS_DIR, load_migrations
 from services.metrics.config import MetricsSettings
+from services.metrics.domain.calendar_rows import CalendarRow, calendar_rows
 from services.metrics.domain.rows import INSERT_ORDER, TABLE_COLUMNS, Row
 
 log = logging.getLogger(__name__)
+WORKING_CALENDAR = "working_calendar"
 
 # Both are needed for effectively-once inserts: the token makes a repeated block a no-op
 # in the table (with non_replicated_deduplication_window set on it), the second setting
@@ -151,7 +154,21 @@ class ClickHouseStore:
         self._bookkeeping_table("schema_migrations", _MIGRATIONS_COLUMNS, "version")
         self._bookkeeping_table(LOCK_TABLE, LOCK_COLUMNS, "name", version="taken_at")
         with migration_lock(self, holder or default_holder()):
-            return self._apply_pending()
+            applied = self._apply_pending()
+            # A schema older than the calendar's migration (a partial migration set) has
+            # no table to fill yet.
+            if self.query(f"EXISTS TABLE {WORKING_CALENDAR}")[0][0]:
+                self.load_working_calendar()
+            return applied
+
+    def load_working_calendar(self, calendar: WorkingCalendar | None = None) -> int:
+        """Write the working-day calendar (deploy/calendar/) into `working_calendar`: a
+        year's file added or corrected is in the views after the next migration run. The
+        rows of a day replace each other, so a load repeated is a no-op."""
+        rows = calendar_rows(calendar or vietnam_calendar())
+        if rows:
+            self.insert_rows(WORKING_CALENDAR, CalendarRow._fields, rows)
+        return len(rows)
 
     def _apply_pending(self) -> list[str]:
         applied = {int(r[0]) for r in self.query("SELECT version FROM schema_migrations FINAL")}

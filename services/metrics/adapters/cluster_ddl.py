@@ -49,6 +49,7 @@ SHARDING_KEYS = {
     "objective_events": "cityHash64(objective)",
     "procedure_events": "cityHash64(procedure)",
     "document_events": "cityHash64(document)",
+    "working_calendar": "cityHash64(day)",
     "capa_events": "cityHash64(capa)",
     "ledger_checkpoints": "cityHash64(topic, partition)",
     "dossier_daily": "cityHash64(agency, procedure)",

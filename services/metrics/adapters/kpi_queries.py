@@ -9,7 +9,7 @@ from schemas.catalogue import PUBLISHED_FAMILIES
 from services.common.credentials import AgencyScope
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.scope_sql import EVERY_AGENCY, scope_condition
-from services.metrics.domain import kpi_catalogue
+from services.metrics.domain import kpi_catalogue, procedure_kpis
 from services.metrics.domain.capa_kpis import AT_PARAMETER, capa_by_agency_sql
 from services.metrics.domain.kpi_catalogue import (
     AS_OF,
@@ -456,3 +456,55 @@ def score_over(
         SETTINGS join_use_nulls = 1
     """
     return _rows(store, sql, {**params, **month_params, "period": period})
+
+
+def procedure_not_in_force_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Dossiers received under a procedure not in force, per `group` (month of receipt)."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = procedure_kpis.procedure_not_in_force_counts_sql(group, where.removeprefix(" WHERE "))
+    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
+def statutory_due_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Dossiers with a statutory due time and those whose published due time extends it,
+    per `group` (month of receipt)."""
+    where, params = _where(days, column="month", scope=scope, agency=agency)
+    sql = procedure_kpis.statutory_due_counts_sql(group, where.removeprefix(" WHERE "))
+    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
+def on_time_statutory_by(
+    store: ClickHouseStore,
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None = None,
+    *,
+    scope: AgencyScope = EVERY_AGENCY,
+) -> list[dict[str, Any]]:
+    """Resolved dossiers on time against the published and the statutory due time, per
+    `group` (month of resolution)."""
+    where, params = _where(days, column="resolved_month", scope=scope, agency=agency)
+    sql = procedure_kpis.on_time_statutory_sql(group, where.removeprefix(" WHERE "))
+    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+
+
+def _month_rows(store: ClickHouseStore, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = store.query_dicts(sql, params)
+    for row in rows:
+        if "month" in row:
+            row["month"] = _month_text(row["month"])
+    return rows

@@ -40,6 +40,11 @@ class ReportData:
     # the ISO processes overdue for revision at the cut-off (/v1/kpi/process-documents/overdue).
     documents_total: Mapping[str, Any] = field(default_factory=dict)
     processes_overdue: Sequence[Mapping[str, Any]] = ()
+    # The procedure register (/v1/kpi/procedures/not-in-force, statutory-due and
+    # on-time-statutory, per month).
+    not_in_force: Sequence[Mapping[str, Any]] = ()
+    statutory_due_by_month: Sequence[Mapping[str, Any]] = ()
+    on_time_statutory_by_month: Sequence[Mapping[str, Any]] = ()
     in_progress_at: str = ""  # the cut-off of the figures at an instant
     known: str = "as_of"  # as of the cut-off, or "now": as known now (docs/kpis.md)
 
@@ -207,6 +212,36 @@ def _document_control(d: ReportData) -> list[str]:
     ]
 
 
+def _total(rows: Sequence[Mapping[str, Any]], column: str) -> int:
+    return sum(int(r.get(column) or 0) for r in rows)
+
+
+def register_section(d: ReportData) -> list[str]:
+    """Dossiers received under a procedure not in force, due dates extended beyond the
+    statutory time, and on time against both due times (docs/kpis.md)."""
+    due, done = d.statutory_due_by_month, d.on_time_statutory_by_month
+    resolved = _total(done, "resolved")
+    return [
+        "<h3>Procedure register and statutory due time</h3>",
+        _kpis(
+            [
+                (
+                    "received under a procedure not in force",
+                    _fmt(_total(d.not_in_force, "dossiers")),
+                ),
+                ("due date extended beyond the statutory time", _fmt(_total(due, "extended_due"))),
+                ("extended share", _pct(_total(due, "extended_due"), _total(due, "dossiers"))),
+                ("on time (published due time)", _pct(_total(done, "on_time"), resolved)),
+                ("on time (statutory due time)", _pct(_total(done, "on_time_statutory"), resolved)),
+            ]
+        ),
+        table(
+            ["Month", "Reason", "Dossiers"],
+            [[r["month"], r["reason"], r["dossiers"]] for r in d.not_in_force],
+        ),
+    ]
+
+
 def render_report(d: ReportData) -> str:
     """The whole report as one HTML document."""
     months = [str(r["month"]) for r in d.dossiers_by_month]
@@ -297,6 +332,7 @@ def render_report(d: ReportData) -> str:
             ]
         ),
         *where_time_is_lost(d),
+        *register_section(d),
         bar_chart(
             "Dossiers per month",
             months,

@@ -62,7 +62,9 @@ def create_app(
                     security=aiokafka_security(settings),
                 )
                 reader = ClickHouseEffectivenessReader(store)
-                faust_app, ingestor = build_faust_app(settings, store, traces, reader)
+                faust_app, ingestor = build_faust_app(
+                    settings, store, traces, reader, nonconformities=store
+                )
                 api.state.ingestor = ingestor
                 async with faust_app_running(faust_app, stop_timeout=30):
                     yield

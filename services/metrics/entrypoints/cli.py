@@ -336,3 +336,33 @@ def report(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"report written to {path}")
+
+
+@app.command("check-nonconformities")
+def check_nonconformities(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
+    """Once: open or link a CAPA for every measured nonconformity (procedures not in force,
+    extended due dates). Reads the store itself: with chDB, while `qms metrics serve` is
+    stopped (the running worker does the same periodically)."""
+    from services.metrics.adapters.capa_commands import KafkaCapaCommands
+    from services.metrics.adapters.clickhouse import store_for
+    from services.metrics.service_layer.nonconformity_check import NonconformityChecker
+
+    settings = _settings(dsn, database)
+    store = store_for(settings)
+    store.open(migrate=settings.migrate_on_start)
+
+    async def run() -> None:
+        async with KafkaCapaCommands(settings) as commands:
+            result = await NonconformityChecker(store, commands.send).check()
+        for kind, occurrences in result.occurrences.items():
+            typer.echo(
+                f"{kind}: {occurrences} occurrences in {result.capas[kind]} CAPAs, "
+                f"{result.sent[kind]} commands sent"
+            )
+        if result.skipped:
+            typer.echo(f"{result.skipped} rows skipped (see the log)", err=True)
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()

@@ -30,12 +30,14 @@ from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
+from services.metrics.entrypoints.nonconformity_timer import install_nonconformity_check
 from services.metrics.service_layer.effectiveness import (
     EffectivenessPolicy,
     EffectivenessReader,
     check_effectiveness,
 )
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
+from services.metrics.service_layer.nonconformity_check import RowReader
 
 # Every event family's topic and the ledger's checkpoints (short names).
 EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOPIC)
@@ -120,9 +122,12 @@ def build_faust_app(
     store: RowSink,
     tracing: Tracing = NO_TRACING,
     effectiveness: EffectivenessReader | None = None,
+    *,
+    nonconformities: RowReader | None = None,
 ) -> tuple[Any, Ingestor]:
     """The metrics faust app (not started) and the ingestor its agent feeds; with
-    `effectiveness`, also the periodic effectiveness check."""
+    `effectiveness`, also the periodic effectiveness check, and with `nonconformities` (the
+    store to read) the measured-nonconformity check."""
     datadir = settings.data_dir / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -190,6 +195,8 @@ def build_faust_app(
     install_lag_monitor(app, lag, settings.lag_refresh_s)
     if effectiveness is not None and settings.effectiveness_check_interval_s > 0:
         install_effectiveness_check(app, settings, effectiveness)
+    if nonconformities is not None:
+        install_nonconformity_check(app, settings, nonconformities)
     return app, ingestor
 
 

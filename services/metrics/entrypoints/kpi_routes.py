@@ -297,3 +297,33 @@ def score_by_agency(
     return {
         "rows": kpi_queries.score_over(store, days, period, visible.agency, scope=visible.scope)
     }
+
+
+@router.get("/procedures/not-in-force/by-agency-month")
+def procedures_not_in_force(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Dossiers received under a procedure not in force on their day, per agency, month of
+    receipt and reason (unknown, not yet in force, repealed, outdated version)."""
+    rows = kpi_queries.procedure_not_in_force_by(
+        store, months, ("agency", "month", "reason"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
+@router.get("/statutory-due/by-agency-month")
+def statutory_due(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Dossiers with a statutory due time and the count and share whose published due time
+    is later than the law allows, per agency and month of receipt."""
+    rows = kpi_queries.statutory_due_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
+@router.get("/on-time-statutory/by-agency-month")
+def on_time_statutory(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Resolved dossiers on time against the published due time and against the statutory
+    one, per agency and month of resolution."""
+    rows = kpi_queries.on_time_statutory_by(
+        store, months, ("agency", "month"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}

@@ -132,6 +132,9 @@ def gather(
         processes_overdue=rows(
             "/v1/kpi/process-documents/overdue", agency=agency, at=at.isoformat(), known=known
         ),
+        not_in_force=rows("/v1/kpi/procedures/not-in-force/by-agency-month", **months),
+        statutory_due_by_month=rows("/v1/kpi/statutory-due/by-agency-month", **months),
+        on_time_statutory_by_month=rows("/v1/kpi/on-time-statutory/by-agency-month", **months),
     )
 
 

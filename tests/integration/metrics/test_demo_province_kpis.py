@@ -23,6 +23,7 @@ import os
 import random
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +34,13 @@ import pytest
 
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.province import Province, generate_province
+from services.demo.domain.register import EXTENDED_DUE_DOSSIERS
 from services.demo.domain.truth import GroundTruth, ground_truth, public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.kpi_catalogue import dossier_count_names
+from services.metrics.domain.measured_nonconformities import MEASURED_NONCONFORMITIES
+from services.metrics.service_layer.nonconformity_check import NonconformityChecker
 from tests.integration.metrics.conftest import (
     NATIONAL_READER,
     committed_and_end,
@@ -47,6 +51,7 @@ from tests.integration.metrics.conftest import (
     worker_env,
 )
 from tests.support import free_port
+from tests.unit.metrics.test_nonconformity_check import FakeTopic, capas
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
@@ -322,9 +327,57 @@ async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
     await assert_objective_kpis(api, truth)
     await assert_score_kpis(api, truth)
     await assert_document_kpis(api, truth)
+    await assert_register_kpis(api, truth)
     # CAPA figures come from the CAPA service's events, of which the demo publishes none:
     # nothing may be invented here.
     assert (await _get(api, "/v1/kpi/capa/by-agency"))["rows"] == []
+
+
+async def assert_register_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> None:
+    """Procedures not in force, extended due dates, on time against both due times."""
+    register = truth.register
+    assert register is not None
+    rows = (await _get(api, "/v1/kpi/procedures/not-in-force/by-agency-month"))["rows"]
+    got = {(r["agency"], r["month"], r["reason"]): r["dossiers"] for r in rows}
+    assert got == dict(register.not_in_force_counts()) and got
+    assert {reason for _, _, reason in got} == {"repealed"}
+    rows = (await _get(api, "/v1/kpi/statutory-due/by-agency-month"))["rows"]
+    assert {(r["agency"], r["month"]): r["dossiers"] for r in rows} == dict(register.statutory)
+    extended = Counter((a, m) for a, _, m in register.extended.values())
+    assert {(r["agency"], r["month"]): r["extended_due"] for r in rows if r["extended_due"]} == (
+        dict(extended)
+    )
+    assert sum(extended.values()) == EXTENDED_DUE_DOSSIERS
+    rows = (await _get(api, "/v1/kpi/on-time-statutory/by-agency-month"))["rows"]
+    for column, expected in (
+        ("resolved", register.resolved),
+        ("on_time", register.on_time),
+        ("on_time_statutory", register.on_time_statutory),
+    ):
+        got_column = {(r["agency"], r["month"]): r[column] for r in rows if r[column]}
+        assert got_column == {k: v for k, v in expected.items() if v}, column
+
+
+async def assert_measured_capas(store: ClickHouseStore, truth: GroundTruth) -> None:
+    """The CAPAs the measured-nonconformity check opens, applied by the CAPA domain, are
+    exactly the truth's groups, each dossier linked once."""
+    assert truth.register is not None
+    topic = FakeTopic()
+    await NonconformityChecker(store, topic.send).check()
+    await NonconformityChecker(store, topic.send).check()  # a second checker: no change
+    opened = capas(topic.records)
+    expected = {
+        kind.capa_id(agency, procedure, month): dossiers
+        for kind in MEASURED_NONCONFORMITIES
+        for (agency, procedure, month), dossiers in truth.register.capa_groups()[
+            kind.source.value
+        ].items()
+    }
+    assert {c: sorted(r.subject for r in s.references) for c, s in opened.items()} == expected
+    assert len(opened) == (
+        truth.expected_capas["from_procedures_not_in_force"]
+        + truth.expected_capas["from_extended_due_dates"]
+    )
 
 
 def assert_views(store: ClickHouseStore, truth: GroundTruth) -> None:
@@ -368,6 +421,7 @@ async def test_every_kpi_equals_the_ground_truth_after_a_shuffled_second_deliver
         store = api_store(metrics_settings)
         try:
             assert_views(store, truth)
+            await assert_measured_capas(store, truth)
         finally:
             store.close()
 

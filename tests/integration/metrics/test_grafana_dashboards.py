@@ -19,6 +19,7 @@ from services.metrics.domain.rows import Batch
 from services.metrics.domain.tokens import batch_token
 from tests.integration.metrics.grafana_macros import ALL, expand
 from tests.unit.ledger.builders import new_signer
+from tests.unit.metrics import factories as f
 from tests.unit.metrics.scenario import (
     document_control,
     dossier_province,
@@ -44,8 +45,13 @@ INGESTION_TIME = {"Checkpoints received"}
 
 @pytest.fixture(scope="module")
 def province() -> list[CloudEvent]:
-    """The metrics scenario, with the intake receipt time the audit-trail panels read."""
-    events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
+    """The metrics scenario, with the intake receipt time the audit-trail panels read, and
+    the register listing its procedure from February (January's dossiers were received
+    under a procedure not yet in force, the later ones have a statutory due time)."""
+    register = f.procedure_version(
+        "1.001612.000.00.00.H56", 1, datetime(2025, 12, 1, tzinfo=UTC), "2026-02-01", 15
+    )
+    events = [register, *dossier_province(seed=11, dossiers=400), *other_families(seed=11)]
     events += process_sheets(events)
     events += document_control()
     return [

@@ -19,6 +19,7 @@ from services.common.credentials import hash_token
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from tests.integration.metrics.conftest import running_service
+from tests.unit.metrics import factories as f
 from tests.unit.metrics.scenario import (
     AGENCIES,
     document_control,
@@ -57,6 +58,9 @@ AGENCY_ROUTES: dict[str, dict[str, str]] = {
     "/v1/kpi/documents/by-agency": {},
     "/v1/kpi/documents/by-agency-month": {},
     "/v1/kpi/process-documents/overdue": AT,
+    "/v1/kpi/procedures/not-in-force/by-agency-month": {},
+    "/v1/kpi/statutory-due/by-agency-month": {},
+    "/v1/kpi/on-time-statutory/by-agency-month": {},
 }
 EMPTY_IN_PROVINCE = {"/v1/kpi/objectives/evaluations"}  # the scenario reports none
 UNSCOPED_ROUTES = ("/v1/stats", "/v1/kpi/audits/coverage")
@@ -70,6 +74,7 @@ USERS = {
     "wildcard": ("H56.0?",),
 }
 VICTIMS = {"H56.01", "H56.03"}
+PROCEDURE = "1.001612.000.00.00.H56"  # the scenario's procedure
 
 
 def _bearer(user: str) -> dict[str, str]:
@@ -79,8 +84,13 @@ def _bearer(user: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def province() -> list[CloudEvent]:
     """The shared province, each event recorded through intake an hour after it happened
-    (`receivedtime`), so that the timeliness routes have every agency's rows."""
-    events = dossier_province(seed=11, dossiers=400) + other_families(seed=11)
+    (`receivedtime`), so that the timeliness routes have every agency's rows; the register
+    lists the province's procedure from February, so January's dossiers are received under
+    a procedure not yet in force and the later ones have a statutory due time."""
+    register = f.procedure_version(
+        PROCEDURE, 1, datetime(2025, 12, 1, tzinfo=UTC), "2026-02-01", 15
+    )
+    events = [register, *dossier_province(seed=11, dossiers=400), *other_families(seed=11)]
     events += process_sheets(events)
     events += document_control()
     return [e.model_copy(update={"receivedtime": e.time + timedelta(hours=1)}) for e in events]

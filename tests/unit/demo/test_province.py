@@ -20,6 +20,7 @@ from schemas.objective import QualityObjectiveEvaluated
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.catalogue import PROCEDURES
 from services.demo.domain.province import Province, generate_province
+from services.demo.domain.register import REGISTER_KEEPER
 from services.demo.domain.truth import ground_truth
 from tests.unit.demo.conftest import NOW
 
@@ -47,9 +48,9 @@ def test_ids_are_unique_per_source(default_province: Province) -> None:
         "urn:vn:gov:h56:one-stop-shop",
         "urn:vn:gov:h56:citizen-feedback",
         "urn:vn:gov:h56:satisfaction-survey",
+        "urn:vn:gov:h56:procedure-register",
         "urn:vn:gov:h56:iso-secretariat",
         "urn:vn:gov:h56:document-office",
-        "urn:vn:gov:h56:procedure-register",
     }
 
 
@@ -142,8 +143,8 @@ def test_agencies_procedures_and_pseudonyms(default_province: Province) -> None:
     codes = [a.code for a in p.agencies]
     assert len(codes) == len(set(codes)) == 150
     assert codes[:2] == ["H56.01", "H56.02"] and "H56.101" in codes
-    # The procedure register is kept by the province (its People's Committee, "H56").
-    assert {e.agencycode for e in p.events} <= {*codes, "H56"}
+    # The province's People's Committee keeps the procedure register.
+    assert {e.agencycode for e in p.events} <= {*codes, REGISTER_KEEPER}
     assert len(p.procedures) >= 40
     assert all(re.fullmatch(r"[12]\.\d{6}\.000\.00\.00\.H56", x.code) for x in PROCEDURES)
     assert all(1 <= x.statutory_days <= 30 for x in PROCEDURES)

@@ -126,6 +126,8 @@ def test_counts_follow_the_definitions() -> None:
         "from_complaints": 1,
         "from_late_dossiers": 2,
         "from_missed_objectives": 0,
+        "from_procedures_not_in_force": 0,
+        "from_extended_due_dates": 0,
         "total": 3,
     }
 

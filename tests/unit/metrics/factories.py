@@ -39,6 +39,7 @@ def received(
     channel: str = "counter",
     level: int | None = None,
     procedure: str = "1.001612.000.00.00.H56",
+    procedure_version: int | None = None,
 ) -> CloudEvent:
     data: dict[str, Any] = {
         "procedure_code": procedure,
@@ -48,6 +49,8 @@ def received(
     }
     if level is not None:
         data["online_level"] = level
+    if procedure_version is not None:
+        data["procedure_version"] = procedure_version
     return event("dossier.received", code, agency, at, data)
 
 

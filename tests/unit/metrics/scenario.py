@@ -186,7 +186,7 @@ def other_families(seed: int) -> list[CloudEvent]:
 def document_control() -> list[CloudEvent]:
     """For each agency, Q1 2026: a document issued and checked (H56.02's fails), and an ISO
     process document never revised after its procedure was amended on 1 February."""
-    procedure = "1.001612.000.00.00.H56"
+    procedure = "1.001785.000.00.00.H56"
     events = [
         f.procedure_version(procedure, 1, datetime(2025, 12, 1, 9, tzinfo=ICT), "2026-01-01", 10),
         f.procedure_version(procedure, 2, datetime(2026, 1, 20, 9, tzinfo=ICT), "2026-02-01", 7),

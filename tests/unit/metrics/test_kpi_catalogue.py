@@ -11,6 +11,7 @@ from services.common.settings import REPO_ROOT
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.migrations import load_migrations
 from services.metrics.domain import kpi_catalogue as catalogue
+from services.metrics.domain import procedure_kpis
 from services.metrics.domain.kpi_docs import TABLES, sections, with_tables
 
 pytestmark = pytest.mark.unit
@@ -133,3 +134,23 @@ def test_the_document_control_views_are_the_catalogues() -> None:
     assert f"addDays(a.effective_from, {catalogue.PROCESS_REVISION_DAYS})" in overdue
     changed = catalogue.process_revisions_overdue_sql("now64(3)").replace("r.2 <", "r.2 <=")
     assert flat(changed) not in overdue
+
+
+@pytest.mark.parametrize(
+    ("view", "sql"),
+    [
+        ("procedure_versions_in_force", procedure_kpis.procedure_versions_in_force_sql()),
+        ("dossier_register", procedure_kpis.dossier_register_sql()),
+        ("procedure_nonconforming_dossiers", procedure_kpis.procedure_not_in_force_sql()),
+        (
+            "kpi_procedure_not_in_force_agency_month",
+            procedure_kpis.procedure_not_in_force_counts_sql(),
+        ),
+        ("dossier_statutory_due", procedure_kpis.dossier_statutory_due_sql()),
+        ("extended_due_dossiers", procedure_kpis.extended_due_sql()),
+        ("kpi_statutory_due_agency_month", procedure_kpis.statutory_due_counts_sql()),
+        ("kpi_on_time_statutory_agency_month", procedure_kpis.on_time_statutory_sql()),
+    ],
+)
+def test_the_register_views_are_the_catalogues_rules(view: str, sql: str) -> None:
+    assert latest_create("VIEW", view) == flat(f"CREATE OR REPLACE VIEW {view} AS {sql}")

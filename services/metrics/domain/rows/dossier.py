@@ -42,6 +42,7 @@ class DossierRow(NamedTuple):
     step_due_at: datetime | None
     allotted_working_hours: float | None
     to_unit_received_at: datetime | None
+    procedure_version: int | None  # the register's version it was received under (0015)
 
 
 def dossier_row(event: CloudEvent) -> DossierRow:
@@ -50,9 +51,12 @@ def dossier_row(event: CloudEvent) -> DossierRow:
     due_field = "data.due_at"
     received_at: datetime | None = None
     channel, online_level, outcome = "", 0, ""
+    procedure_version: int | None = None
     if isinstance(event, DossierReceived):
         due_at, channel = event.data.due_at, event.data.channel.value
         online_level = unsigned(event.data.online_level or 0, 8, "data.online_level")
+        if event.data.procedure_version is not None:
+            procedure_version = unsigned(event.data.procedure_version, 32, "data.procedure_version")
     elif isinstance(event, DossierResolved):
         due_at, received_at = event.data.due_at, event.data.received_at
         outcome = event.data.outcome.value
@@ -78,6 +82,7 @@ def dossier_row(event: CloudEvent) -> DossierRow:
         outcome=outcome,
         officer=getattr(data, "officer_id", None) or "",
         **sheet,
+        procedure_version=procedure_version,
     )
 
 
