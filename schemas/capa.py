@@ -37,6 +37,7 @@ class NonconformitySource(StrEnum):
     # Measured nonconformities: found by the metrics service over the whole store.
     PROCEDURE_NOT_IN_FORCE = "procedure_not_in_force"
     EXTENDED_DUE_DATES = "extended_due_dates"
+    PROCESS_NOT_REVISED = "process_not_revised"
 
 
 class Severity(StrEnum):

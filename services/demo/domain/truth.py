@@ -591,6 +591,7 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
     findings = {c.value: kpis.findings_recorded[c.value] for c in FindingClassification}
     register = fold_register(events)
     measured = register.capa_groups()
+    documents = document_truth(events)
     expected = {
         "from_findings": findings["major"] + findings["minor"],
         "from_complaints": totals["complaints_substantiated"],
@@ -598,6 +599,10 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         "from_missed_objectives": totals["objectives_missed"],
         "from_procedures_not_in_force": len(measured["procedure_not_in_force"]),
         "from_extended_due_dates": len(measured["extended_due_dates"]),
+        # One CAPA per ISO process document not revised in time, as of the last event.
+        "from_processes_not_revised": len(
+            documents.processes_overdue(max(e.time for e in events)) if events else []
+        ),
     }
     expected["total"] = sum(expected.values())
     return GroundTruth(
@@ -607,6 +612,6 @@ def ground_truth(events: Iterable[CloudEvent]) -> GroundTruth:
         findings=findings,
         expected_capas=expected,
         kpis=kpis,
-        documents=document_truth(events),
+        documents=documents,
         register=register,
     )

@@ -49,6 +49,8 @@ class MeasuredNonconformity:
     severity: Severity = Severity.MINOR
     key_column: str = "procedure"
     subject_column: str = "dossier"
+    time_column: str = "time"
+    reason_column: str = "reason"
     # SQL counting what judges it: nothing is judged while it counts 0 (an empty register
     # would make every dossier "unknown").
     judged_once: str | None = None
@@ -57,7 +59,8 @@ class MeasuredNonconformity:
         """Its occurrences, in the order their commands are sent (the first opens the CAPA)."""
         return (
             f"SELECT agency, {self.key_column} AS key, formatDateTime(month, '%Y-%m') AS month, "
-            f"{self.subject_column} AS subject, time, reason FROM {self.view} "
+            f"{self.subject_column} AS subject, {self.time_column} AS time, "
+            f"{self.reason_column} AS reason FROM {self.view} "
             f"ORDER BY agency, key, month, time, subject"
         )
 
@@ -79,9 +82,28 @@ EXTENDED_DUE_DATES = MeasuredNonconformity(
     title="Due dates extended beyond the statutory time hide lateness",
     iso_clause="8.5.1",
 )
+# One process document not revised for one amended version (docs/kpis.md, "Document
+# control"): its own CAPA, in the month of its first overdue day.
+_PROCESS_AND_VERSION = "concat(document, '|', procedure, '|v', toString(version))"
+PROCESS_NOT_REVISED = MeasuredNonconformity(
+    source=NonconformitySource.PROCESS_NOT_REVISED,
+    view="kpi_process_revisions_overdue",
+    title="ISO process document not revised after the procedure it implements was amended",
+    iso_clause="7.5.2",  # creating and updating documented information
+    key_column=_PROCESS_AND_VERSION,
+    subject_column=_PROCESS_AND_VERSION,
+    # The first overdue day, 00:00 in Vietnam.
+    time_column="toDateTime64(toDateTime(addDays(due_on, 1), 'Asia/Ho_Chi_Minh'), 3, 'UTC')",
+    reason_column=(
+        "concat('not revised for ', procedure, ' v', toString(version), "
+        "' by ', toString(due_on), if(revised_on IS NULL, '', "
+        "concat(' (revised ', toString(revised_on), ')')))"
+    ),
+)
 MEASURED_NONCONFORMITIES: tuple[MeasuredNonconformity, ...] = (
     PROCEDURE_NOT_IN_FORCE,
     EXTENDED_DUE_DATES,
+    PROCESS_NOT_REVISED,
 )
 
 

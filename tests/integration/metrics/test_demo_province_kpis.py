@@ -39,7 +39,10 @@ from services.demo.domain.truth import GroundTruth, ground_truth, public_service
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.kpi_catalogue import dossier_count_names
-from services.metrics.domain.measured_nonconformities import MEASURED_NONCONFORMITIES
+from services.metrics.domain.measured_nonconformities import (
+    MEASURED_NONCONFORMITIES,
+    PROCESS_NOT_REVISED,
+)
 from services.metrics.service_layer.nonconformity_check import NonconformityChecker
 from tests.integration.metrics.conftest import (
     NATIONAL_READER,
@@ -311,8 +314,11 @@ async def assert_document_kpis(api: httpx.AsyncClient, truth: GroundTruth) -> No
                 known=known,
             )
             assert body["rows"] == docs.processes_overdue(at, known == "now"), (at, known)
-    # The demo's amended procedure: one agency revised in time, one did not.
-    assert len(docs.processes_overdue(truth.kpis.latest_time)) == 1
+    # Document control's amended procedure: one agency revised in time, one did not; a
+    # process document of the procedure the register amends (a shorter statutory time) is
+    # not revised either.
+    overdue = docs.processes_overdue(truth.kpis.latest_time)
+    assert len({row["procedure"] for row in overdue}) == len(overdue) == 2
 
 
 async def assert_every_kpi(api: httpx.AsyncClient, truth: GroundTruth) -> None:
@@ -366,17 +372,22 @@ async def assert_measured_capas(store: ClickHouseStore, truth: GroundTruth) -> N
     await NonconformityChecker(store, topic.send).check()
     await NonconformityChecker(store, topic.send).check()  # a second checker: no change
     opened = capas(topic.records)
+    groups = truth.register.capa_groups()
     expected = {
         kind.capa_id(agency, procedure, month): dossiers
         for kind in MEASURED_NONCONFORMITIES
-        for (agency, procedure, month), dossiers in truth.register.capa_groups()[
-            kind.source.value
-        ].items()
+        if kind is not PROCESS_NOT_REVISED
+        for (agency, procedure, month), dossiers in groups[kind.source.value].items()
     }
+    # The view of ISO processes not revised reads the store's clock (now).
+    for row in truth.documents.processes_overdue(datetime.now(UTC)):
+        key = f"{row['document']}|{row['procedure']}|v{row['version']}"
+        expected[PROCESS_NOT_REVISED.capa_id(row["agency"], key, row["month"])] = [key]
     assert {c: sorted(r.subject for r in s.references) for c, s in opened.items()} == expected
     assert len(opened) == (
         truth.expected_capas["from_procedures_not_in_force"]
         + truth.expected_capas["from_extended_due_dates"]
+        + truth.expected_capas["from_processes_not_revised"]
     )
 
 

@@ -77,7 +77,11 @@ async def test_the_worker_and_a_second_checker_open_each_capa_once_and_link_each
     finally:
         store.close()
     assert len(from_worker) == 5  # one per nonconforming dossier, each sent once
-    assert second.capas == {"procedure_not_in_force": 4, "extended_due_dates": 1}
+    assert second.capas == {
+        "procedure_not_in_force": 4,
+        "extended_due_dates": 1,
+        "process_not_revised": 0,
+    }
     every = await read_commands(kafka_bootstrap, topic, at_least=len(from_worker) + 5)
     assert len(every) >= len(from_worker) + 5  # the second checker sent them all again
     states = capas(every)

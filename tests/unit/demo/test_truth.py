@@ -128,6 +128,7 @@ def test_counts_follow_the_definitions() -> None:
         "from_missed_objectives": 0,
         "from_procedures_not_in_force": 0,
         "from_extended_due_dates": 0,
+        "from_processes_not_revised": 0,
         "total": 3,
     }
 

@@ -96,7 +96,11 @@ def fast() -> Backoff:
 async def test_one_capa_per_agency_procedure_and_month_with_each_dossier_linked_once() -> None:
     topic = FakeTopic()
     result = await NonconformityChecker(FakeStore(STORE), topic.send).check()
-    assert result.capas == {"procedure_not_in_force": 3, "extended_due_dates": 1}
+    assert result.capas == {
+        "procedure_not_in_force": 3,
+        "extended_due_dates": 1,
+        "process_not_revised": 0,
+    }
     states = capas(topic.records)
     grouped = PROCEDURE_NOT_IN_FORCE.capa_id("H56.01", "1.000002", "2026-03")
     assert set(states) == {
@@ -124,7 +128,11 @@ async def test_a_second_run_sends_nothing_and_a_second_checker_changes_nothing()
     await checker.check()
     once = list(topic.records)
     again = await checker.check()
-    assert again.sent == {"procedure_not_in_force": 0, "extended_due_dates": 0}
+    assert again.sent == {
+        "procedure_not_in_force": 0,
+        "extended_due_dates": 0,
+        "process_not_revised": 0,
+    }
     assert topic.records == once
     # Another worker (or a restart) sends every command again: the CAPAs stay the same.
     await NonconformityChecker(FakeStore(STORE), topic.send).check()
@@ -149,7 +157,11 @@ async def test_a_row_that_cannot_become_a_command_is_skipped_and_the_rest_goes_o
 async def test_without_a_register_no_dossier_is_judged_under_a_procedure_not_in_force() -> None:
     topic = FakeTopic()
     result = await NonconformityChecker(FakeStore(STORE, register=0), topic.send).check()
-    assert result.occurrences == {"procedure_not_in_force": 0, "extended_due_dates": 1}
+    assert result.occurrences == {
+        "procedure_not_in_force": 0,
+        "extended_due_dates": 1,
+        "process_not_revised": 0,
+    }
 
 
 def test_every_measured_nonconformity_has_its_own_source_kind_and_view() -> None:
