@@ -33,7 +33,12 @@ AGENCY_TABLES: tuple[tuple[str, str], ...] = (
     ("audit_events", "audited_agency"),
     ("objective_events", "agency"),
     ("capa_events", "agency"),
+    ("document_events", "agency"),
 )
+# Tables with an agency column that every reader sees whole: the procedure register is the
+# province's public list (its agency is the register's keeper), and every agency's dossiers
+# are judged against all of it — a filter would make them "unknown" to the register.
+PUBLIC_TABLES: tuple[str, ...] = ("procedure_events",)
 
 _AGENCY_CODE: TypeAdapter[str] = TypeAdapter(AgencyCode)
 _USER_NAME = r"^[a-z][a-z0-9_]{0,62}$"

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.adapters.row_policies import AGENCY_TABLES, policy_filter
+from services.metrics.adapters.row_policies import AGENCY_TABLES, PUBLIC_TABLES, policy_filter
 from tests.unit.metrics.scenario import AGENCIES
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def _schema(store: ClickHouseStore) -> tuple[dict[str, str], dict[str, str], set
 def test_every_table_holding_agency_rows_has_a_policy(loaded: ClickHouseStore) -> None:
     engines, _, with_agency = _schema(loaded)
     stored = {name for name in with_agency if engines[name].endswith("MergeTree")}
-    assert stored == {table for table, _ in AGENCY_TABLES}
+    assert stored == {table for table, _ in AGENCY_TABLES} | set(PUBLIC_TABLES)
     for table, column in AGENCY_TABLES:
         (found,) = loaded.query(
             "SELECT count() FROM system.columns WHERE database = {db:String} "
@@ -53,7 +53,7 @@ def test_every_table_holding_agency_rows_has_a_policy(loaded: ClickHouseStore) -
 
 def test_every_view_with_agency_rows_reads_only_filtered_tables(loaded: ClickHouseStore) -> None:
     engines, creates, with_agency = _schema(loaded)
-    covered = {table for table, _ in AGENCY_TABLES}
+    covered = {table for table, _ in AGENCY_TABLES} | set(PUBLIC_TABLES)
     reads = re.compile(rf"\b(?:FROM|JOIN)\s+{loaded.database}\.(\w+)")
 
     def base_tables(name: str, seen: frozenset[str] = frozenset()) -> set[str]:

@@ -33,6 +33,7 @@ class DossierRow(NamedTuple):
     due_at: datetime | None
     received_at: datetime | None
     outcome: str
+    procedure_version: int | None  # the register's version it was received under (0015)
     # The process control sheet (0013): a step transfer's step, units and due time; the
     # officer of any dossier event that names one.
     step: int
@@ -42,7 +43,6 @@ class DossierRow(NamedTuple):
     step_due_at: datetime | None
     allotted_working_hours: float | None
     to_unit_received_at: datetime | None
-    procedure_version: int | None  # the register's version it was received under (0015)
 
 
 def dossier_row(event: CloudEvent) -> DossierRow:
