@@ -1,9 +1,12 @@
 """The worker's periodic measured-nonconformity check (a faust timer on every worker).
 
 A dossier may be stored before the register events that judge it, so a round runs only
-while the metrics group has consumed every record of the procedure register's topic: a
-dossier is then judged against the register as published so far. Each worker of the group
-checks the whole store (the CAPA service absorbs the repeated commands).
+while the metrics group has consumed every record of the procedure register's topic, and
+sends only if the register's end offsets did not move while the views were read: every
+dossier read was then published before the register's last record was stored, and is
+judged against the register as published so far (registers are published ahead of the
+dossiers they govern). Each worker of the group checks the whole store (the CAPA service
+absorbs the repeated commands).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.service_layer.policies import Outgoing
-from services.common.consumer_lag import ConsumerLagMonitor
+from services.common.consumer_lag import ConsumerLagMonitor, EndOffsets
 from services.common.kafka_security import aiokafka_security
 from services.metrics.config import MetricsSettings
 from services.metrics.service_layer.nonconformity_check import NonconformityChecker, RowReader
@@ -39,10 +42,12 @@ def install_nonconformity_check(app: Any, settings: MetricsSettings, store: RowR
         await pending  # acknowledged by the broker
 
     checker = NonconformityChecker(store, send)
+    ends: list[EndOffsets] = []
     register = ConsumerLagMonitor(
         settings.kafka_bootstrap_servers,
         settings.consumer_group,
         [settings.topic(REGISTER_TOPIC)],
+        on_end_offsets=ends.append,
         client_options=aiokafka_security(settings),
     )
 
@@ -57,7 +62,20 @@ def install_nonconformity_check(app: Any, settings: MetricsSettings, store: RowR
                 "nonconformity check waits for the register (lag %d)", sum(reading.lag.values())
             )
             return
-        result = await checker.check()
+        read_before = ends[-1]
+
+        async def register_unchanged() -> bool:
+            after = await register.read()
+            return after.caught_up and ends[-1] == read_before
+
+        try:
+            result = await checker.check(confirm=register_unchanged)
+        except Exception as exc:  # ClickHouse or the broker away: the next round again
+            log.warning("nonconformity check failed: %s: %s", type(exc).__name__, exc)
+            return
+        if result.called_off:
+            log.info("nonconformity check called off: the register changed while it read")
+            return
         if any(result.sent.values()):
             log.info(
                 "measured nonconformities: %s CAPAs, %s commands sent", result.capas, result.sent

@@ -47,6 +47,7 @@ class CheckResult:
     capas: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    called_off: bool = False  # nothing sent: `confirm` said the views may be inconsistent
 
 
 class NonconformityChecker:
@@ -67,11 +68,16 @@ class NonconformityChecker:
         self.backoff = backoff
         self._acknowledged: set[tuple[str, str]] = set()  # (CAPA id, reference id)
 
-    async def check(self) -> CheckResult:
+    async def check(self, confirm: Callable[[], Awaitable[bool]] | None = None) -> CheckResult:
+        """One round. `confirm`, asked once every view has been read and before anything is
+        sent, may call the round off (the views were read while their inputs changed)."""
         result = CheckResult()
-        for kind in self.kinds:
+        read = [(kind, await self._rows(kind)) for kind in self.kinds]
+        if confirm is not None and not await confirm():
+            result.called_off = True
+            return result
+        for kind, rows in read:
             name = kind.source.value
-            rows = await self._rows(kind)
             capas: set[str] = set()
             sent = 0
             for row in rows:

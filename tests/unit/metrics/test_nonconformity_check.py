@@ -167,3 +167,22 @@ async def test_without_a_register_no_dossier_is_judged_under_a_procedure_not_in_
 def test_every_measured_nonconformity_has_its_own_source_kind_and_view() -> None:
     kinds = MEASURED_NONCONFORMITIES
     assert len({k.source for k in kinds}) == len({k.view for k in kinds}) == len(kinds)
+
+
+async def test_a_round_whose_inputs_changed_while_it_read_sends_nothing() -> None:
+    topic = FakeTopic()
+    asked: list[bool] = []
+
+    async def register_moved() -> bool:
+        asked.append(True)
+        return False
+
+    result = await NonconformityChecker(FakeStore(STORE), topic.send).check(register_moved)
+    assert asked == [True] and result.called_off
+    assert topic.records == [] and result.sent == {}
+
+    async def register_still() -> bool:
+        return True
+
+    again = await NonconformityChecker(FakeStore(STORE), topic.send).check(register_still)
+    assert not again.called_off and sum(again.sent.values()) == len(NOT_IN_FORCE_ROWS) + 1
