@@ -294,62 +294,30 @@ def start_stack(
         "QMS_CAPA_APP_ID": f"{prefix}capa",
         "QMS_LEDGER_APP_ID": f"{prefix}ledger",
     }
-    port = args.port_base
-    processes: list[tuple[ServiceProcess, dict[str, str]]] = []
-    metrics_url = f"http://127.0.0.1:{port}"
-    processes.append(
-        (
-            ServiceProcess(
-                "metrics",
-                qms_command("metrics", "serve", "--port", str(port)),
-                metrics_url + "/healthz",
-                workdir / "metrics.log",
-            ),
-            {"QMS_DATA_DIR": str(workdir / "metrics")},
+    processes: list[ServiceProcess] = []
+
+    def start(name: str, argv: list[str], port: int | None, health: str = "") -> str:
+        """Start one process with a data directory of its own; its URL ("" without a port)."""
+        url = f"http://127.0.0.1:{port}" if port is not None else ""
+        process = ServiceProcess(
+            name, qms_command(*argv), url + health if url else None, workdir / f"{name}.log"
         )
-    )
+        process.start({**base, "QMS_DATA_DIR": str(workdir / name)})
+        processes.append(process)
+        return url
+
+    port = args.port_base
+    metrics_url = start("metrics", ["metrics", "serve", "--port", str(port)], port, "/healthz")
     intake_urls = []
     for n in range(args.workers):
         capa_port, intake_port = port + 1 + 2 * n, port + 2 + 2 * n
-        processes.append(
-            (
-                ServiceProcess(
-                    f"capa-{n}",
-                    qms_command("capa", "serve", "--port", str(capa_port)),
-                    f"http://127.0.0.1:{capa_port}/readyz",
-                    workdir / f"capa-{n}.log",
-                ),
-                {"QMS_DATA_DIR": str(workdir / f"capa-{n}")},
-            )
-        )
-        processes.append(
-            (
-                ServiceProcess(
-                    f"ledger-{n}",
-                    qms_command("audit", "ledger-worker"),
-                    None,
-                    workdir / f"ledger-{n}.log",
-                ),
-                {"QMS_DATA_DIR": str(workdir / f"ledger-{n}")},
-            )
-        )
-        intake_urls.append(f"http://127.0.0.1:{intake_port}")
-        processes.append(
-            (
-                ServiceProcess(
-                    f"intake-{n}",
-                    qms_command("intake", "serve", "--port", str(intake_port)),
-                    f"{intake_urls[-1]}/readyz",
-                    workdir / f"intake-{n}.log",
-                ),
-                {"QMS_DATA_DIR": str(workdir / f"intake-{n}")},
-            )
-        )
-    for process, env in processes:
-        process.start({**base, **env})
-    for process, _ in processes:
+        start(f"capa-{n}", ["capa", "serve", "--port", str(capa_port)], capa_port, "/readyz")
+        start(f"ledger-{n}", ["audit", "ledger-worker"], None)
+        intake = ["intake", "serve", "--port", str(intake_port)]
+        intake_urls.append(start(f"intake-{n}", intake, intake_port, "/readyz"))
+    for process in processes:
         process.wait_healthy(timeout=180)
-    return [p for p, _ in processes], intake_urls, metrics_url
+    return processes, intake_urls, metrics_url
 
 
 async def latency(args: argparse.Namespace) -> None:

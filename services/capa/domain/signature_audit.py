@@ -95,11 +95,12 @@ def _check(
     fault = binding_fault(signature, command, fields, data.actor_id)
     if fault is None and state is None:
         fault = SignatureFault("history", "a decision before the CAPA was opened")
-    if fault is None and state is not None and signature.state_hash != state_hash(state):
+    folded = state_hash(state) if fault is None and state is not None else None
+    if folded is not None and signature.state_hash != folded:
         fault = SignatureFault(
             "signature.state_hash",
             f"signed over state {signature.state_hash}, but the events before it fold to "
-            f"{state_hash(state)}: an earlier event was changed, dropped or reordered",
+            f"{folded}: an earlier event was changed, dropped or reordered",
         )
     if fault is None:
         fault = key_fault(keys, signature, capa_id=event.subject, command=command, fields=fields)

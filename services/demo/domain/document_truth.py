@@ -31,6 +31,7 @@ from schemas.document import (
 from schemas.envelope import CloudEvent
 from schemas.procedure import ProcedureAmended
 from services.demo.domain.calendar import VN_TZ
+from services.demo.domain.deliveries import once_each
 
 # The allowed days, stated here again (the truth does not read the metrics catalogue).
 PROCESS_REVISION_DAYS = 30
@@ -153,9 +154,6 @@ class DocumentTruth:
 def document_truth(events: Iterable[CloudEvent]) -> DocumentTruth:
     """Fold events (any order, duplicates allowed) into the document-control truth."""
     truth = DocumentTruth()
-    seen: set[tuple[str, str]] = set()
-    for event in events:
-        if (event.source, event.id) not in seen:
-            seen.add((event.source, event.id))
-            truth.add(event)
+    for event in once_each(events):
+        truth.add(event)
     return truth

@@ -17,6 +17,7 @@ from schemas.envelope import CloudEvent
 from schemas.procedure import ProcedureAmended, ProcedurePublished, ProcedureRepealed
 from services.common.working_days import WorkingCalendar, YearNotCovered, vietnam_calendar
 from services.demo.domain.calendar import VN_TZ, month_key
+from services.demo.domain.deliveries import once_each
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +95,11 @@ def fold_register(
     events: Iterable[CloudEvent], calendar: WorkingCalendar | None = None
 ) -> RegisterTruth:
     calendar = calendar or vietnam_calendar()
-    seen: set[tuple[str, str]] = set()
     versions: dict[str, dict[int, tuple[tuple[datetime, str], date, int]]] = defaultdict(dict)
     repeals: dict[str, set[date]] = defaultdict(set)
     known: set[str] = set()
     dossiers: dict[str, _Dossier] = defaultdict(_Dossier)
-    for event in events:
-        if (event.source, event.id) in seen:
-            continue
-        seen.add((event.source, event.id))
+    for event in once_each(events):
         if isinstance(event, ProcedurePublished | ProcedureAmended):
             d = event.data
             known.add(d.procedure_code)

@@ -25,6 +25,7 @@ from typing import Any
 from schemas.dossier import DossierReceived, DossierResolved, DossierStepTransferred
 from schemas.envelope import CloudEvent
 from services.demo.domain.calendar import month_key
+from services.demo.domain.deliveries import once_each
 from services.demo.domain.truth import Months
 
 # Grouping keys of a step count: any of agency, procedure, step, unit, month (in that order).
@@ -163,12 +164,8 @@ def _empty_steps() -> dict[str, Any]:
 
 def fold_sheets(events: Iterable[CloudEvent]) -> SheetTruth:
     """The sheets of every dossier in `events` (duplicates dropped, any order)."""
-    seen: set[tuple[str, str]] = set()
     dossiers: dict[tuple[str, str], _Dossier] = defaultdict(_Dossier)
-    for event in events:
-        if (event.source, event.id) in seen:
-            continue
-        seen.add((event.source, event.id))
+    for event in once_each(events):
         d = dossiers[event.agencycode, event.subject]
         if isinstance(event, DossierReceived):
             d.received.append(event.time)

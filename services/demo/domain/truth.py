@@ -57,6 +57,7 @@ from schemas.envelope import CloudEvent
 from schemas.objective import QualityObjectiveEvaluated, QualityObjectiveSet
 from schemas.satisfaction import SatisfactionRated
 from services.demo.domain.calendar import month_key
+from services.demo.domain.deliveries import once_each
 from services.demo.domain.document_truth import DocumentTruth, document_truth
 from services.demo.domain.register_truth import RegisterTruth, fold_register
 
@@ -488,11 +489,8 @@ def public_service_score(
 def fold(events: Iterable[CloudEvent]) -> KpiTruth:
     """A KpiTruth of events delivered any number of times, in any order."""
     truth = KpiTruth()
-    seen: set[tuple[str, str]] = set()
-    for event in events:
-        if (event.source, event.id) not in seen:
-            seen.add((event.source, event.id))
-            truth.add(event)
+    for event in once_each(events):
+        truth.add(event)
     return truth
 
 

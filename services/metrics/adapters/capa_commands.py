@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import CAPA_COMMANDS_TOPIC
 from services.capa.service_layer.policies import Outgoing
-from services.common.kafka_security import aiokafka_security
+from services.common.kafka_security import kafka_client_options
 from services.metrics.config import MetricsSettings
 
 
@@ -18,10 +18,7 @@ class KafkaCapaCommands:
     def __init__(self, settings: MetricsSettings) -> None:
         self.topic = settings.topic(CAPA_COMMANDS_TOPIC)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            **aiokafka_security(settings),
+            **kafka_client_options(settings), acks="all", enable_idempotence=True
         )
 
     async def __aenter__(self) -> KafkaCapaCommands:

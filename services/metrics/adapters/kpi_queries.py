@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -93,9 +94,7 @@ def update_timeliness_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Lag of recording (median, p90 in hours) and the share recorded late, per `group`."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = kpi_catalogue.update_timeliness_sql(group, where.removeprefix(" WHERE "))
-    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(store, kpi_catalogue.update_timeliness_sql, days, group, agency, scope)
 
 
 def steps_by(
@@ -108,9 +107,7 @@ def steps_by(
 ) -> list[dict[str, Any]]:
     """Time spent and late steps on the process control sheets per `group`, by the month
     of each step's handover."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = kpi_catalogue.step_kpis_sql(group, where.removeprefix(" WHERE "))
-    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(store, kpi_catalogue.step_kpis_sql, days, group, agency, scope)
 
 
 def time_lost_by(
@@ -122,9 +119,7 @@ def time_lost_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Late dossiers per step or unit where they lost their time, by month of resolution."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = kpi_catalogue.time_lost_kpis_sql(group, where.removeprefix(" WHERE "))
-    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(store, kpi_catalogue.time_lost_kpis_sql, days, group, agency, scope)
 
 
 def documents_by(
@@ -136,9 +131,7 @@ def documents_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Documents issued, checked and conforming at their first check, per `group`."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = kpi_catalogue.documents_sql(group, where.removeprefix(" WHERE "))
-    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(store, kpi_catalogue.documents_sql, days, group, agency, scope)
 
 
 def process_revisions_overdue(
@@ -186,15 +179,36 @@ def stats(store: ClickHouseStore) -> dict[str, Any]:
     }
 
 
-def _rows(store: ClickHouseStore, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _rows(
+    store: ClickHouseStore, sql: str, params: dict[str, Any], *, rounded: bool = True
+) -> list[dict[str, Any]]:
+    """The rows as dicts: `month` as `YYYY-MM`, floats to 4 places unless not `rounded`."""
     rows = store.query_dicts(sql, params)
     for row in rows:
         for key, value in list(row.items()):
             if key == "month":
                 row[key] = _month_text(value)
-            elif isinstance(value, float):
+            elif rounded and isinstance(value, float):
                 row[key] = round(value, 4)
     return rows
+
+
+def _grouped(
+    store: ClickHouseStore,
+    sql_of: Callable[[tuple[str, ...], str], str],
+    days: DayRange,
+    group: tuple[str, ...],
+    agency: str | None,
+    scope: AgencyScope,
+    *,
+    month_column: str = "month",
+    rounded: bool = True,
+) -> list[dict[str, Any]]:
+    """A catalogue query per `group` (`sql_of(group, condition)`), narrowed to the months
+    of `days` (on `month_column`), the caller's scope and `agency`, ordered by the group."""
+    where, params = _where(days, column=month_column, scope=scope, agency=agency)
+    sql = sql_of(group, where.removeprefix(" WHERE "))
+    return _rows(store, f"{sql} ORDER BY {', '.join(group)}", params, rounded=rounded)
 
 
 def _group(group: tuple[str, ...]) -> tuple[str, str]:
@@ -467,9 +481,15 @@ def procedure_not_in_force_by(
     scope: AgencyScope = EVERY_AGENCY,
 ) -> list[dict[str, Any]]:
     """Dossiers received under a procedure not in force, per `group` (month of receipt)."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = procedure_kpis.procedure_not_in_force_counts_sql(group, where.removeprefix(" WHERE "))
-    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(
+        store,
+        procedure_kpis.procedure_not_in_force_counts_sql,
+        days,
+        group,
+        agency,
+        scope,
+        rounded=False,
+    )
 
 
 def statutory_due_by(
@@ -482,9 +502,9 @@ def statutory_due_by(
 ) -> list[dict[str, Any]]:
     """Dossiers with a statutory due time and those whose published due time extends it,
     per `group` (month of receipt)."""
-    where, params = _where(days, column="month", scope=scope, agency=agency)
-    sql = procedure_kpis.statutory_due_counts_sql(group, where.removeprefix(" WHERE "))
-    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
+    return _grouped(
+        store, procedure_kpis.statutory_due_counts_sql, days, group, agency, scope, rounded=False
+    )
 
 
 def on_time_statutory_by(
@@ -497,14 +517,13 @@ def on_time_statutory_by(
 ) -> list[dict[str, Any]]:
     """Resolved dossiers on time against the published and the statutory due time, per
     `group` (month of resolution)."""
-    where, params = _where(days, column="resolved_month", scope=scope, agency=agency)
-    sql = procedure_kpis.on_time_statutory_sql(group, where.removeprefix(" WHERE "))
-    return _month_rows(store, f"{sql} ORDER BY {', '.join(group)}", params)
-
-
-def _month_rows(store: ClickHouseStore, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = store.query_dicts(sql, params)
-    for row in rows:
-        if "month" in row:
-            row["month"] = _month_text(row["month"])
-    return rows
+    return _grouped(
+        store,
+        procedure_kpis.on_time_statutory_sql,
+        days,
+        group,
+        agency,
+        scope,
+        month_column="resolved_month",
+        rounded=False,
+    )

@@ -240,6 +240,15 @@ AS_KNOWN_NOW = EventsKnown.NOW
 KNOWLEDGE_VARIANTS = tuple(variant.value for variant in EventsKnown)
 # Vietnam's calendar day of an instant: the day due dates are compared with (UTC+7, no DST).
 LOCAL_TIME_ZONE = "Asia/Ho_Chi_Minh"
+# The same offset in hours, for day arithmetic (a local day starts at 17:00 UTC the day before).
+LOCAL_OFFSET_HOURS = 7
+
+
+def local_day_sql(instant: str) -> str:
+    """The local calendar day of a UTC instant (the `day` column's rule)."""
+    return f"toDate(addHours({instant}, {LOCAL_OFFSET_HOURS}))"
+
+
 # The instant T as SQL: a bound parameter in the read API, the server's now in the views.
 AT_PARAMETER = "{at:DateTime64(3, 'UTC')}"
 NOW_SQL = "now64(3)"
@@ -508,7 +517,7 @@ FROM
 (
     SELECT
         agency,
-        toStartOfMonth(toDate(addHours(time, 7))) AS month,
+        toStartOfMonth({local_day_sql("time")}) AS month,
         greatest(0, dateDiff('millisecond', time, assumeNotNull(received_time))) / 3600000.0
             AS lag_hours,
         recorded_working_days_late AS working_days_late
@@ -561,7 +570,7 @@ def dossier_steps_sql(where: str = "") -> str:
     if(started_at IS NULL, NULL, {_hours("started_at", "handed_over_at")}) AS duration_hours,
     if(step_due_at IS NULL, NULL, {_hours("step_due_at", "handed_over_at")}) AS overrun_hours,
     toUInt8(ifNull(handed_over_at > step_due_at, 0)) AS is_late,
-    toStartOfMonth(toDate(addHours(handed_over_at, 7))) AS month
+    toStartOfMonth({local_day_sql("handed_over_at")}) AS month
 FROM
 (
     SELECT agency, dossier, step,

@@ -32,6 +32,7 @@ from services.capa.domain.policies import (
 )
 from services.capa.domain.state import local_date
 from services.capa.domain.transitions import Role
+from services.metrics.domain.kpi_catalogue import LOCAL_TIME_ZONE
 
 # The CloudEvents-like source of a measured occurrence's reference.
 MEASURED_SOURCE = "urn:qms:metrics:measured-nonconformities"
@@ -93,7 +94,7 @@ PROCESS_NOT_REVISED = MeasuredNonconformity(
     key_column=_PROCESS_AND_VERSION,
     subject_column=_PROCESS_AND_VERSION,
     # The first overdue day, 00:00 in Vietnam.
-    time_column="toDateTime64(toDateTime(addDays(due_on, 1), 'Asia/Ho_Chi_Minh'), 3, 'UTC')",
+    time_column=f"toDateTime64(toDateTime(addDays(due_on, 1), '{LOCAL_TIME_ZONE}'), 3, 'UTC')",
     reason_column=(
         "concat('not revised for ', procedure, ' v', toString(version), "
         "' by ', toString(due_on), if(revised_on IS NULL, '', "

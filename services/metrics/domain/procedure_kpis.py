@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from services.metrics.domain.kpi_catalogue import event_type
+from services.metrics.domain.kpi_catalogue import LOCAL_OFFSET_HOURS, event_type, local_day_sql
 
 PROCEDURE_VERSION_TYPES = ("vn.qms.procedure.published.v1", "vn.qms.procedure.amended.v1")
 PROCEDURE_REPEALED = "vn.qms.procedure.repealed.v1"
-# Local time: UTC+07:00, no daylight saving (a local day starts at 17:00 UTC the day before).
-LOCAL_OFFSET_HOURS = 7
 
 
 class NotInForce(StrEnum):
@@ -95,11 +93,6 @@ LEFT JOIN
     WHERE type = '{PROCEDURE_REPEALED}'
     GROUP BY procedure
 ) AS r USING (procedure)"""
-
-
-def local_day_sql(instant: str) -> str:
-    """The local calendar day of a UTC instant (the `day` column's rule)."""
-    return f"toDate(addHours({instant}, {LOCAL_OFFSET_HOURS}))"
 
 
 def dossier_register_sql() -> str:
@@ -175,7 +168,7 @@ ASOF LEFT JOIN
 
 
 def procedure_not_in_force_sql() -> str:
-    """Every dossier received under a procedure not in force, with the reason (0013's
+    """Every dossier received under a procedure not in force, with the reason (0015's
     `procedure_nonconforming_dossiers`): the columns a measured nonconformity lists."""
     return """SELECT agency, procedure, month, dossier, received_time AS time,
     not_in_force AS reason
@@ -207,7 +200,7 @@ def dossier_statutory_due_sql() -> str:
     """One row per dossier received under a version in force: the start of its statutory
     time, the statutory due day and time (NULL when a day needed is not in the calendar),
     whether the published due time extends it, and on-time against both due times, over
-    `dossier_register` and `working_calendar` (0013's `dossier_statutory_due`).
+    `dossier_register` and `working_calendar` (0015's `dossier_statutory_due`).
 
     `is_on_time` is kpi_catalogue.ON_TIME_SQL on the resolved event (its `due_at`, the due
     time in force at resolution); `is_on_time_statutory` compares the resolution with the
@@ -246,7 +239,7 @@ LEFT JOIN
 
 
 def extended_due_sql() -> str:
-    """Every dossier whose published due time extends its statutory one (0013's
+    """Every dossier whose published due time extends its statutory one (0015's
     `extended_due_dossiers`): the columns a measured nonconformity lists."""
     return """SELECT agency, procedure, month, dossier, received_time AS time,
     concat('due ', toString(published_due_at), ' after the statutory ',

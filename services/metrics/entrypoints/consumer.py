@@ -18,7 +18,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
-from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
+from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
 from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
@@ -30,6 +30,7 @@ from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
+from services.metrics.entrypoints.capa_command_topic import capa_command_sender
 from services.metrics.entrypoints.nonconformity_timer import install_nonconformity_check
 from services.metrics.service_layer.effectiveness import (
     EffectivenessPolicy,
@@ -205,19 +206,9 @@ def install_effectiveness_check(
 ) -> None:
     """Every interval, measure the CAPAs whose window ended (services/metrics/service_layer/
     effectiveness.py). Every worker of the group runs it: the commands' ids agree."""
-    commands = app.topic(
-        settings.topic(CAPA_COMMANDS_TOPIC),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    send = capa_command_sender(app, settings)
     policy = EffectivenessPolicy.from_settings(settings)
     clock = settings.clock
-
-    async def send(key: bytes, value: bytes) -> None:
-        pending = await commands.send(key=key, value=value)
-        await pending  # acknowledged by the broker
 
     async def effectiveness_check() -> None:
         try:

@@ -11,11 +11,8 @@ import asyncio
 from datetime import datetime
 from functools import partial
 
-from aiokafka import AIOKafkaProducer
-
-from schemas.topics import CAPA_COMMANDS_TOPIC
 from services.capa.domain.commands import RecordEffectivenessMeasurement
-from services.common.kafka_security import kafka_client_options
+from services.metrics.adapters.capa_commands import KafkaCapaCommands
 from services.metrics.adapters.clickhouse import store_for
 from services.metrics.adapters.effectiveness_reader import ClickHouseEffectivenessReader
 from services.metrics.config import MetricsSettings
@@ -28,22 +25,13 @@ async def run_effectiveness_check(
     """Measure every CAPA due at `now` (default: the service's clock) and send the commands."""
     store = store_for(settings)
     await asyncio.to_thread(partial(store.open, migrate=False))
-    producer = AIOKafkaProducer(
-        **kafka_client_options(settings), acks="all", enable_idempotence=True
-    )
-    await producer.start()
-    topic = settings.topic(CAPA_COMMANDS_TOPIC)
-
-    async def send(key: bytes, value: bytes) -> None:
-        await producer.send_and_wait(topic, key=key, value=value)
-
     try:
-        return await check_effectiveness(
-            ClickHouseEffectivenessReader(store),
-            send,
-            EffectivenessPolicy.from_settings(settings),
-            now or settings.clock.now(),
-        )
+        async with KafkaCapaCommands(settings) as commands:
+            return await check_effectiveness(
+                ClickHouseEffectivenessReader(store),
+                commands.send,
+                EffectivenessPolicy.from_settings(settings),
+                now or settings.clock.now(),
+            )
     finally:
-        await producer.stop()
         store.close()

@@ -232,6 +232,15 @@ def time_lost_by_unit(store: Store, visible: Visible, months: Months) -> dict[st
     return {"rows": rows}
 
 
+@router.get("/time-lost/by-procedure-step")
+def time_lost_by_procedure_step(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
+    """Late dossiers per agency, procedure, step and unit where they lost their time."""
+    rows = kpi_queries.time_lost_by(
+        store, months, ("agency", "procedure", "step", "unit"), visible.agency, scope=visible.scope
+    )
+    return {"rows": rows}
+
+
 @router.get("/documents/by-agency")
 def documents_by_agency(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
     """Documents issued per agency over the months (by their date of issue), checked for
@@ -245,15 +254,6 @@ def documents_by_agency_month(store: Store, visible: Visible, months: Months) ->
     """Documents issued and their format conformity per agency and month of issue."""
     rows = kpi_queries.documents_by(
         store, months, ("agency", "month"), visible.agency, scope=visible.scope
-    )
-    return {"rows": rows}
-
-
-@router.get("/time-lost/by-procedure-step")
-def time_lost_by_procedure_step(store: Store, visible: Visible, months: Months) -> dict[str, Any]:
-    """Late dossiers per agency, procedure, step and unit where they lost their time."""
-    rows = kpi_queries.time_lost_by(
-        store, months, ("agency", "procedure", "step", "unit"), visible.agency, scope=visible.scope
     )
     return {"rows": rows}
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
-from services.capa.service_layer.policies import Outgoing
+from schemas.topics import FAMILY_TOPICS
 from services.common.consumer_lag import ConsumerLagMonitor, EndOffsets
 from services.common.kafka_security import aiokafka_security
 from services.metrics.config import MetricsSettings
+from services.metrics.entrypoints.capa_command_topic import capa_command_sender
 from services.metrics.service_layer.nonconformity_check import NonconformityChecker, RowReader
 
 log = logging.getLogger(__name__)
@@ -29,18 +29,7 @@ def install_nonconformity_check(app: Any, settings: MetricsSettings, store: RowR
     """Add the check to the faust `app` (nothing when the interval is 0)."""
     if settings.nonconformity_check_interval_s <= 0:
         return
-    commands = app.topic(
-        settings.topic(CAPA_COMMANDS_TOPIC),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-
-    async def send(command: Outgoing) -> None:
-        pending = await commands.send(key=command.key, value=command.value)
-        await pending  # acknowledged by the broker
-
+    send = capa_command_sender(app, settings)
     checker = NonconformityChecker(store, send)
     ends: list[EndOffsets] = []
     register = ConsumerLagMonitor(

@@ -11,13 +11,12 @@ records once. A failure (ClickHouse or Kafka away) stops the run; the next one s
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from schemas.capa import NonconformitySource
-from services.capa.adapters.codec import encode_command
 from services.capa.domain.commands import RecordEffectivenessMeasurement
 from services.capa.domain.effectiveness import (
     LATE_DOSSIERS_MEASURE,
@@ -26,6 +25,7 @@ from services.capa.domain.effectiveness import (
     measurement_id,
 )
 from services.capa.domain.transitions import Role
+from services.capa.service_layer.policies import CommandSender, encoded
 from services.metrics.config import MetricsSettings
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,6 @@ class EffectivenessReader(Protocol):
         """How often the nonconformity recurred in the window."""
 
 
-# Produces one record (key: the CAPA id) on the CAPA command topic, once acknowledged.
-CommandSender = Callable[[bytes, bytes], Awaitable[None]]
-
-
 def measurement_command(
     due: DueMeasurement, value: int, policy: EffectivenessPolicy, now: datetime
 ) -> RecordEffectivenessMeasurement:
@@ -113,7 +109,8 @@ async def check_effectiveness(
         window = MeasurementWindow(due.window_start, policy.window_days)
         value = await reader.measured(measure, due, window)
         command = measurement_command(due, value, policy, now)
-        await send(command.capa_id.encode(), encode_command(command))
+        (outgoing,) = encoded([command])
+        await send(outgoing)
         sent.append(command)
     if sent:
         log.info("effectiveness measured for %d CAPA(s)", len(sent))

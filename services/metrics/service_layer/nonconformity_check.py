@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from services.capa.domain.policies import DueDatePolicy
-from services.capa.service_layer.policies import Outgoing, encoded
+from services.capa.service_layer.policies import CommandSender, encoded
 from services.common.backoff import Backoff, retry_until_done
 from services.metrics.domain.measured_nonconformities import (
     MEASURED_NONCONFORMITIES,
@@ -28,9 +28,6 @@ from services.metrics.domain.measured_nonconformities import (
 )
 
 log = logging.getLogger(__name__)
-
-# The port: produces one command on capa.commands.v1, returns once the broker acknowledged.
-CommandSender = Callable[[Outgoing], Awaitable[None]]
 
 
 class RowReader(Protocol):

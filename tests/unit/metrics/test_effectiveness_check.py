@@ -13,6 +13,7 @@ from schemas.capa import NonconformitySource
 from services.capa.adapters.codec import decode_command
 from services.capa.domain.commands import RecordEffectivenessMeasurement
 from services.capa.domain.effectiveness import LATE_DOSSIERS_MEASURE, MEASURES, MeasurementWindow
+from services.capa.service_layer.policies import Outgoing
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.capa_kpis import MEASURE_SQL
 from services.metrics.domain.report_html import ReportData, render_report
@@ -57,10 +58,10 @@ class FakeCommandTopic:
         self.records: list[tuple[bytes, bytes]] = []
         self.fail_after = fail_after
 
-    async def send(self, key: bytes, value: bytes) -> None:
+    async def send(self, command: Outgoing) -> None:
         if self.fail_after is not None and len(self.records) >= self.fail_after:
             raise ConnectionError("broker away")
-        self.records.append((key, value))
+        self.records.append((command.key, command.value))
 
     def commands(self) -> list[RecordEffectivenessMeasurement]:
         decoded = [decode_command(value) for _, value in self.records]
@@ -159,7 +160,7 @@ class FakeFaustApp:
         return self
 
     async def send(self, key: bytes, value: bytes) -> Awaitable[None]:
-        await self.command_topic.send(key, value)
+        await self.command_topic.send(Outgoing(key, value))
         return asyncio.sleep(0)  # the acknowledgement
 
     def timer(self, interval: float, name: str) -> Callable[[Callable[[], Awaitable[None]]], None]:
