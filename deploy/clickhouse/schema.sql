@@ -697,7 +697,7 @@ AS SELECT
     received_time AS time,
     concat('due ', toString(published_due_at), ' after the statutory ', toString(statutory_due_at), ' (', toString(statutory_working_days), ' working days)') AS reason
 FROM dossier_statutory_due
-WHERE is_extended = 1;
+WHERE (is_extended = 1) AND (resolved_time IS NOT NULL);
 
 CREATE VIEW kpi_audits_agency_month
 (

@@ -45,6 +45,7 @@ class RegisterTruth:
 
     not_in_force: dict[str, tuple[str, str, str, str]]  # dossier → agency, procedure, month, reason
     extended: dict[str, tuple[str, str, str]]  # dossier → agency, procedure, month of receipt
+    resolved_dossiers: frozenset[str]  # judged for the extended-due CAPA: resolved ones only
     statutory: Counter[tuple[str, str]]  # (agency, month of receipt) → dossiers with a due time
     resolved: Counter[tuple[str, str]]  # (agency, month of resolution) → resolved
     on_time: Counter[tuple[str, str]]
@@ -65,7 +66,8 @@ class RegisterTruth:
             for dossier, (a, p, m, _) in sorted(self.not_in_force.items()):
                 groups["procedure_not_in_force"][a, p, m].append(dossier)
         for dossier, (a, p, m) in sorted(self.extended.items()):
-            groups["extended_due_dates"][a, p, m].append(dossier)
+            if dossier in self.resolved_dossiers:  # final once resolved (docs/kpis.md)
+                groups["extended_due_dates"][a, p, m].append(dossier)
         return {kind: dict(g) for kind, g in groups.items()}
 
 
@@ -133,7 +135,8 @@ def fold_register(
                 trail.resolved = one
 
     in_force = {p: _versions_in_force(v, repeals[p]) for p, v in versions.items()}
-    truth = RegisterTruth({}, {}, Counter(), Counter(), Counter(), Counter(), bool(known))
+    resolved = frozenset(code for code, trail in dossiers.items() if trail.resolved is not None)
+    truth = RegisterTruth({}, {}, resolved, Counter(), Counter(), Counter(), Counter(), bool(known))
     for code, trail in dossiers.items():
         if trail.received is None:
             continue

@@ -238,15 +238,20 @@ LEFT JOIN
 ) AS w ON w.worked_through = t.due_worked_through"""
 
 
+# A dossier's extension is final once it is resolved: until then a supplement can start its
+# statutory time anew (the due time of a dossier received on the eve of a worked Saturday and
+# sent back for a supplement the same day is extended only until the supplement arrives), and
+# a CAPA once opened is not withdrawn. So the CAPA policy lists resolved dossiers; the KPI
+# (`statutory_due_counts_sql`) counts the extension as it stands.
 def extended_due_sql() -> str:
-    """Every dossier whose published due time extends its statutory one (0015's
+    """Every resolved dossier whose published due time extends its statutory one (0016's
     `extended_due_dossiers`): the columns a measured nonconformity lists."""
     return """SELECT agency, procedure, month, dossier, received_time AS time,
     concat('due ', toString(published_due_at), ' after the statutory ',
         toString(statutory_due_at), ' (', toString(statutory_working_days),
         ' working days)') AS reason
 FROM dossier_statutory_due
-WHERE is_extended = 1"""
+WHERE is_extended = 1 AND resolved_time IS NOT NULL"""
 
 
 def statutory_due_counts_sql(group: tuple[str, ...] = ("agency", "month"), where: str = "") -> str:

@@ -151,6 +151,33 @@ def test_dossiers_not_in_force_and_extended_due_dates_survive_duplicates_and_shu
     assert [{k: r[k] for k in ON_TIME[0]} for r in on_time] == ON_TIME
 
 
+def test_an_extended_due_date_opens_its_capa_only_once_the_dossier_is_resolved(
+    store: ClickHouseStore,
+) -> None:
+    """D9's published due time extends the statutory one at receipt; a supplement then
+    starts the time anew and ends the extension; D10 stays extended through resolution."""
+    due_mar10, due_mar20 = statutory_end(MAR10, 7), statutory_end(date(2026, 3, 20), 7)
+    received = [
+        f.received("D9", A, at(MAR10), due_mar10 + timedelta(days=3), procedure=AMENDED),
+        f.received("D10", A, at(MAR10), due_mar10 + timedelta(days=3), procedure=AMENDED),
+    ]
+    later = [
+        f.supplement_received("D9", A, at(date(2026, 3, 20)), due_mar20, AMENDED),
+        f.resolved("D9", A, at(MAR10), due_mar20 - timedelta(days=1), due_mar20, AMENDED),
+        f.resolved(
+            "D10", A, at(MAR10), due_mar10 + timedelta(days=1), due_mar10 + timedelta(3), AMENDED
+        ),
+    ]
+    listed = "SELECT dossier FROM extended_due_dossiers ORDER BY dossier"
+    every = DayRange(None, None)
+    insert_events(store, REGISTER + received, batch=5)
+    assert store.query(listed) == []  # neither is resolved: nothing judged for a CAPA yet
+    assert kpi_queries.statutory_due_by(store, every, ("agency",))[0]["extended_due"] == 2
+    insert_events(store, later, batch=5)
+    assert store.query(listed) == [("D10",)]
+    assert kpi_queries.statutory_due_by(store, every, ("agency",))[0]["extended_due"] == 1
+
+
 def test_a_dossier_received_before_its_register_arrives_is_judged_when_it_does(
     store: ClickHouseStore,
 ) -> None:

@@ -3,7 +3,7 @@ statutory time the generator applies, and exactly the handful of extended due da
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,7 +13,9 @@ from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.catalogue import PROCEDURES
 from services.demo.domain.province import Province, generate_province
 from services.demo.domain.register import EXTENDED_DUE_DOSSIERS, STILL_USED_BY
+from services.demo.domain.register_truth import fold_register
 from services.demo.domain.truth import ground_truth
+from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +73,22 @@ def test_only_the_planned_due_dates_are_extended_and_the_dossier_count_is_kept(
     assert truth.register is not None
     assert len(truth.register.extended) == EXTENDED_DUE_DOSSIERS
     assert sum(1 for e in province.events if isinstance(e, DossierReceived)) == 1500
+
+
+def test_an_extended_due_date_is_a_capa_link_only_once_its_dossier_is_resolved() -> None:
+    ict = timezone(timedelta(hours=7))
+    received_at = datetime(2026, 3, 10, 9, tzinfo=ict)
+    published = f.procedure_version(
+        "1.000001", 1, datetime(2025, 12, 1, tzinfo=ict), "2026-01-01", 7
+    )
+    extended_due = received_at + timedelta(days=20)  # far beyond 7 working days
+    events = [
+        published,
+        f.received("D1", "H56.01", received_at, extended_due, procedure="1.000001"),
+        f.received("D2", "H56.01", received_at, extended_due, procedure="1.000001"),
+        f.resolved("D2", "H56.01", received_at, received_at + timedelta(days=5), extended_due,
+                   "1.000001"),
+    ]  # fmt: skip
+    truth = fold_register(events)
+    assert set(truth.extended) == {"D1", "D2"}  # the KPI counts the extension as it stands
+    assert truth.capa_groups()["extended_due_dates"] == {("H56.01", "1.000001", "2026-03"): ["D2"]}
