@@ -92,6 +92,8 @@ def run(
         summary["matches_ground_truth"]
         and summary["audit_trail"]["ok"]
         and summary.get("documents", {}).get("matches", True)
+        and summary.get("register", {}).get("matches", True)
+        and summary.get("process_sheet", {}).get("matches_ground_truth", True)
         and capa["opened"] == capa["expected_opened"]
     ):
         raise typer.Exit(1)

@@ -23,7 +23,7 @@ def register_figures(metrics: httpx.Client, truth: GroundTruth) -> dict[str, Any
     on_time = rows("/v1/kpi/on-time-statutory/by-agency-month")
     register = truth.register
     assert register is not None
-    return {
+    figures: dict[str, Any] = {
         "not_in_force": sum(r["dossiers"] for r in not_in_force),
         "not_in_force_agencies": len({r["agency"] for r in not_in_force}),
         "extended_due": sum(r["extended_due"] for r in due),
@@ -37,6 +37,8 @@ def register_figures(metrics: httpx.Client, truth: GroundTruth) -> dict[str, Any
             "on_time_statutory": sum(register.on_time_statutory.values()),
         },
     }
+    figures["matches"] = all(figures[k] == v for k, v in figures["expected"].items())
+    return figures
 
 
 def render_register(figures: dict[str, Any], console: Console) -> None:
@@ -52,5 +54,5 @@ def render_register(figures: dict[str, Any], console: Console) -> None:
         f"On time: {100 * figures['on_time'] / resolved:.1f}% against the published due time, "
         f"{100 * figures['on_time_statutory'] / resolved:.1f}% against the statutory one "
         f"({figures['on_time_statutory']:,} of {figures['resolved']:,}; truth "
-        f"{expected['on_time_statutory']:,})"
+        f"{expected['on_time_statutory']:,}): {'✓' if figures['matches'] else '✗'}"
     )
