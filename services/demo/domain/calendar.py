@@ -11,6 +11,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import date, datetime, time, timedelta, timezone
 
+from services.common.working_days import WorkingCalendar as OfficialCalendar
+from services.common.working_days import vietnam_calendar
+
 # Viet Nam keeps +07:00 all year (no daylight saving), so a fixed offset is exact.
 VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 OFFICE_OPENS = time(7, 30)
@@ -37,17 +40,30 @@ def month_key(moment: datetime) -> str:
 
 
 class WorkingCalendar:
-    """Working days (Monday to Friday) from a first day on, indexed 0, 1, 2, ..."""
+    """The province's working days from a first day on, indexed 0, 1, 2, ...
 
-    def __init__(self, first_day: date) -> None:
+    The days of the platform's calendar (services/common/working_days.py, deploy/calendar/):
+    the province keeps the government's holidays and swapped days, so its officers work on
+    a Saturday worked in exchange and not over Tết, and the due times its software publishes
+    are the statutory ones. A year the calendar has no file for falls back to Monday to
+    Friday (the metrics service judges no statutory due time there either).
+    """
+
+    def __init__(self, first_day: date, official: OfficialCalendar | None = None) -> None:
         self._days: list[date] = []
         self._index: dict[date, int] = {}
         self._next = first_day
+        self._official = official or vietnam_calendar()
+
+    def _is_working(self, day: date) -> bool:
+        if self._official.covers(day):
+            return self._official.is_working_day(day)
+        return day.weekday() < 5
 
     def day(self, index: int) -> date:
         """The working day with this index (the calendar grows as far as asked)."""
         while len(self._days) <= index:
-            if self._next.weekday() < 5:
+            if self._is_working(self._next):
                 self._index[self._next] = len(self._days)
                 self._days.append(self._next)
             self._next += timedelta(days=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from schemas.dossier import (
     DossierSupplementReceived,
 )
 from schemas.objective import QualityObjectiveEvaluated
+from services.common.working_days import vietnam_calendar
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.catalogue import PROCEDURES
 from services.demo.domain.province import Province, generate_province
@@ -77,11 +78,23 @@ def test_events_are_in_the_past_in_time_order_and_in_provincial_time(
     assert times == sorted(times)
     assert max(times) <= NOW - timedelta(minutes=10)
     assert all(t.utcoffset() == timedelta(hours=7) for t in times)
-    # office hours on working days, so a day or month bucket is the same in UTC and +07:00
+    # office hours on the calendar's working days (a Saturday worked in exchange, never a
+    # holiday), so a day or month bucket is the same in UTC and +07:00
+    official = vietnam_calendar()
     for t in times:
         local = t.astimezone(VN_TZ)
-        assert local.weekday() < 5
+        assert official.is_working_day(local.date()), local
         assert (7, 30) <= (local.hour, local.minute) <= (17, 0)
+
+
+def test_the_province_works_a_swapped_saturday_and_rests_over_the_holidays(
+    default_province: Province,
+) -> None:
+    days = {e.time.astimezone(VN_TZ).date() for e in default_province.events}
+    covered = [d for d in vietnam_calendar().days_off(2026) if min(days) <= d <= max(days)]
+    assert covered and not days & set(covered)
+    worked_saturdays = {date(2026, 1, 10), date(2026, 8, 22)}
+    assert days & {d for d in worked_saturdays if min(days) <= d <= max(days)}
 
 
 def test_each_aggregate_is_strictly_ordered(default_province: Province) -> None:

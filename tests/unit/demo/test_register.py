@@ -19,8 +19,10 @@ from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.unit
 
-# March–May 2026: no Saturday worked in exchange, so only the planned due dates are extended.
-NOW = datetime(2026, 6, 15, 10, 0, tzinfo=VN_TZ)
+# July–September 2026 holds a Saturday worked in exchange (22 August) and the National Day
+# break: the province's due dates count the same working days as the law, so only the
+# planned due dates are extended.
+NOW = datetime(2026, 10, 15, 10, 0, tzinfo=VN_TZ)
 
 
 @pytest.fixture(scope="module")
