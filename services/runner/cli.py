@@ -92,6 +92,7 @@ def run(
         summary["matches_ground_truth"]
         and summary["audit_trail"]["ok"]
         and summary.get("documents", {}).get("matches", True)
+        and summary["update_timeliness"]["matches_ground_truth"]
         and capa["opened"] == capa["expected_opened"]
     ):
         raise typer.Exit(1)
