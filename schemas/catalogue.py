@@ -175,8 +175,19 @@ _CHECKS: Mapping[type[CloudEvent], Callable[[Any], Iterator[FieldError]]] = {
 }
 
 
+def _recorded_after_it_happened(event: CloudEvent) -> Iterator[FieldError]:
+    if event.recordedtime is not None and event.recordedtime < event.time:
+        yield FieldError(
+            "recordedtime",
+            f"recorded at {event.recordedtime.isoformat()}, before the event happened "
+            f"(time {event.time.isoformat()})",
+        )
+
+
 def chronology_problems(event: CloudEvent) -> Iterator[FieldError]:
-    """The cross-field time rules of the event's contract (e.g. resolved after received)."""
+    """The cross-field time rules of the event's contract (e.g. resolved after received),
+    the envelope's first."""
+    yield from _recorded_after_it_happened(event)
     check = _CHECKS.get(type(event))
     if check is not None:
         yield from check(event)

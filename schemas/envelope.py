@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -53,6 +54,21 @@ class CloudEvent(Contract):
         description="Extension set by intake when tracing is on (CloudEvents distributed "
         "tracing): the W3C trace context of the span that accepted the event.",
     )
+    # Declared after intake's stamp members, so intake's fast path can splice its stamp in
+    # right after `agencycode` (services/intake/service_layer/valid_batch.py).
+    recordedtime: Timestamp | None = Field(
+        default=None,
+        description="Extension: when the originating system (the one-stop-shop software) "
+        "recorded the event; set by a publisher that forwards in bulk or imports its "
+        "history. Not before `time`, not after intake's receipt; the timeliness of updates "
+        "is measured from it, else from `receivedtime`.",
+    )
+
+    @property
+    def recorded_at(self) -> datetime | None:
+        """When the event was recorded: by the originating system (`recordedtime`) when its
+        publisher says so, else on receipt by intake (`receivedtime`); None when neither."""
+        return self.recordedtime if self.recordedtime is not None else self.receivedtime
 
     @property
     def family(self) -> str:

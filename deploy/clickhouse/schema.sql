@@ -148,6 +148,7 @@ CREATE TABLE events
     `agency` LowCardinality(String),
     `time` DateTime64(3, 'UTC'),
     `received_time` Nullable(DateTime64(3, 'UTC')),
+    `recorded_time` Nullable(DateTime64(3, 'UTC')),
     `recorded_working_days_late` Nullable(Int16),
     `publisher` Nullable(String),
     `data` String,
@@ -1314,11 +1315,11 @@ FROM
     SELECT
         agency,
         toStartOfMonth(toDate(addHours(time, 7))) AS month,
-        greatest(0, dateDiff('millisecond', time, assumeNotNull(received_time))) / 3600000. AS lag_hours,
+        greatest(0, dateDiff('millisecond', time, assumeNotNull(coalesce(recorded_time, received_time)))) / 3600000. AS lag_hours,
         recorded_working_days_late AS working_days_late
     FROM events
     FINAL
-    WHERE received_time IS NOT NULL
+    WHERE coalesce(recorded_time, received_time) IS NOT NULL
 )
 GROUP BY
     agency,

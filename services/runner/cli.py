@@ -94,6 +94,7 @@ def run(
         and summary.get("documents", {}).get("matches", True)
         and summary.get("register", {}).get("matches", True)
         and summary.get("process_sheet", {}).get("matches_ground_truth", True)
+        and summary["update_timeliness"]["matches_ground_truth"]
         and capa["opened"] == capa["expected_opened"]
     ):
         raise typer.Exit(1)

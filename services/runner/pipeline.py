@@ -32,6 +32,7 @@ from services.runner.document_check import document_control
 from services.runner.register_figures import register_figures
 from services.runner.sheet_summary import process_sheet_summary
 from services.runner.stack import ServiceProcess, StackError, kafka, qms_command
+from services.runner.timeliness_summary import update_timeliness_summary
 
 DEMO_TOKEN = "dev-demo-province-token"
 CAPAS_CLOSED_BY_SCRIPT = 20
@@ -158,6 +159,7 @@ def _drive_demo(
     capa_in_clickhouse = _wait_for_capa_board(metrics, capa, console)
     audit_trail = _verify_audit_trail(settings, console, anchor)
     process_sheet = process_sheet_summary(metrics, province)
+    update_timeliness = update_timeliness_summary(metrics, province)
     return {
         "seed": demo.seed,
         "capa": capa,
@@ -165,6 +167,7 @@ def _drive_demo(
         "register": register,
         "audit_trail": audit_trail,
         "process_sheet": process_sheet,
+        "update_timeliness": update_timeliness,
         "documents": documents,
         "events_published": len(province.events),
         "publish": vars(report),

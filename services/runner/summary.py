@@ -10,6 +10,7 @@ from rich.table import Table
 from services.runner.document_check import render_document_control
 from services.runner.register_figures import render_register
 from services.runner.sheet_summary import sheet_line
+from services.runner.timeliness_summary import timeliness_line
 
 FIGURES = ("received", "resolved", "on_time", "late")
 SHOWN_AGENCIES = 25
@@ -60,6 +61,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         )
     if sheet := summary.get("process_sheet"):
         console.print(sheet_line(sheet))
+    if timeliness := summary.get("update_timeliness"):
+        console.print(timeliness_line(timeliness))
     console.print(
         f"{summary['events_published']:,} events published; "
         f"{sum(_matches(r) for r in rows)}/{len(rows)} agencies equal the demo's ground truth; "

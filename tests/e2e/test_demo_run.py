@@ -14,6 +14,7 @@ import pytest
 
 from services.common.settings import REPO_ROOT
 from services.demo.domain.province import generate_province
+from services.demo.domain.timeliness_truth import fold_update_timeliness
 from services.demo.domain.truth import ground_truth
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +96,15 @@ def test_the_run_prints_per_agency_figures_equal_to_the_ground_truth(
     assert trail["ok"], trail
     published_to_intake = len(province.events)
     assert trail["entries"] == published_to_intake
+
+    # Every demo event carries the one-stop-shop's recording time: the lag is from it, not
+    # from intake's receipt (the whole history is posted at once).
+    timeliness = summary["update_timeliness"]
+    recorded = fold_update_timeliness(province.events)
+    assert timeliness["matches_ground_truth"], timeliness
+    assert timeliness["updates"] == published_to_intake
+    assert timeliness["late_updates"] == sum(
+        v["late_updates"] for v in recorded.counts(("agency",)).values()
+    )
+    assert 0 < timeliness["late_update_share"] < 20
+    assert "Timeliness of updates:" in completed.stdout

@@ -27,6 +27,7 @@ from services.demo.domain.catalogue import (
 from services.demo.domain.documents import document_control
 from services.demo.domain.dossiers import DossierFacts, live_dossier
 from services.demo.domain.objectives import periods_in, set_and_evaluate
+from services.demo.domain.recording import recording_habits, with_recorded_times
 from services.demo.domain.register import nonconforming_dossiers, plan_register, publish_register
 from services.demo.domain.world import World
 
@@ -93,7 +94,8 @@ def generate_province(
     cutoff = now - CUTOFF_MARGIN
     window_end = month_start(cutoff)
     window_start = add_months(window_end, -months)
-    rng = Random(f"qms-demo|{seed}|{agencies}|{dossiers}|{months}|{window_start:%Y-%m}")
+    province_key = f"{seed}|{agencies}|{dossiers}|{months}|{window_start:%Y-%m}"
+    rng = Random(f"qms-demo|{province_key}")
     calendar = WorkingCalendar(window_start.date())
     world = World(rng=rng, calendar=calendar)
     window_days = calendar.first_index_on_or_after(window_end.date())
@@ -133,8 +135,13 @@ def generate_province(
     )
     document_control(world, agency_list, window_days, changed_by_register)
 
+    # Its own random source: the recording draws leave every other draw as it was.
+    habits = recording_habits(Random(f"qms-demo-recording|{province_key}"), agency_list)
+    events = with_recorded_times(
+        world, world.timed_events_until(cutoff), habits, province_key, window_end, CUTOFF_MARGIN
+    )
     return Province(
-        events=world.events_until(cutoff),
+        events=events,
         agencies=agency_list,
         procedures=list(PROCEDURES),
         window_start=window_start,

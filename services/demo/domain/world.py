@@ -75,5 +75,9 @@ class World:
 
     def events_until(self, cutoff: datetime) -> list[CloudEvent]:
         """Every event at or before `cutoff`, in global time order (ties: creation order)."""
+        return [event for _, event in self.timed_events_until(cutoff)]
+
+    def timed_events_until(self, cutoff: datetime) -> list[tuple[int, CloudEvent]]:
+        """`events_until`, each event with its office minute."""
         ordered = sorted(self._events, key=lambda item: (item[0], item[1]))
-        return [event for _, _, event in ordered if event.time <= cutoff]
+        return [(minute, event) for minute, _, event in ordered if event.time <= cutoff]

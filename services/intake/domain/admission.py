@@ -22,14 +22,33 @@ def intake_attribute_problems(raw: Mapping[str, Any]) -> list[FieldError]:
     ]
 
 
+def is_from_the_future(event: CloudEvent, latest: datetime) -> bool:
+    """Whether the event claims to have happened, or to have been recorded by its
+    originating system, after `latest` (intake's clock plus the clock-skew tolerance)."""
+    return event.time > latest or (event.recordedtime is not None and event.recordedtime > latest)
+
+
 def future_time_problems(event: CloudEvent, now: datetime, latest: datetime) -> list[FieldError]:
-    """An event that claims to have happened after `latest` (intake's clock + skew) is refused."""
+    """The reasons `is_from_the_future` refuses an event, one per attribute."""
+    if not is_from_the_future(event, latest):
+        return []
+    skew = f"{(latest - now).total_seconds():g} s"
+    problems = []
     if event.time > latest:
-        return [
+        problems.append(
             FieldError(
                 "time",
-                f"{event.time.isoformat()} is more than {(latest - now).total_seconds():g} s "
-                f"ahead of intake's clock ({now.isoformat()})",
+                f"{event.time.isoformat()} is more than {skew} ahead of intake's clock "
+                f"({now.isoformat()})",
             )
-        ]
-    return []
+        )
+    if event.recordedtime is not None and event.recordedtime > latest:
+        problems.append(
+            FieldError(
+                "recordedtime",
+                f"{event.recordedtime.isoformat()} is after intake received the event "
+                f"({now.isoformat()}, allowing {skew} of clock skew): an event cannot have "
+                "been recorded later than it was received",
+            )
+        )
+    return problems

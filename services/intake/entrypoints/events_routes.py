@@ -32,7 +32,7 @@ SLUGS = {
 DETAILS = {
     "invalid": "the event does not match its contract",
     "forbidden": "the publisher may not publish this event",
-    "future_time": "the event time is too far ahead of intake's clock",
+    "future_time": "the event's time or recorded time is too far ahead of intake's clock",
     "conflict": "an event with this source and id was accepted before with other content",
     "unavailable": "Kafka did not acknowledge the event",
 }

@@ -25,7 +25,7 @@ from schemas import EVENT_TYPES, family_of, topic_for
 from schemas.binding import STRUCTURED_CONTENT_TYPE
 from schemas.catalogue import chronology_problems
 from schemas.envelope import CloudEvent
-from services.intake.domain.admission import INTAKE_ATTRIBUTES
+from services.intake.domain.admission import INTAKE_ATTRIBUTES, is_from_the_future
 from services.intake.domain.publishers import Publisher
 from services.intake.service_layer.content import content_digest, stamp_attributes, stamp_json
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
@@ -73,7 +73,7 @@ def admit_valid_batch(
         family, topic = route
         if (
             not event.model_fields_set.isdisjoint(INTAKE_ATTRIBUTES)
-            or event.time > latest
+            or is_from_the_future(event, latest)
             or family not in publisher.families
             or not publisher.covers(event)
             or next(chronology_problems(event), None) is not None
@@ -99,11 +99,12 @@ def admit_valid_batch(
 def stamped_value(event: CloudEvent, unstamped: bytes, stamp: bytes) -> bytes | None:
     """The event's JSON with the stamp members where the stamped model would put them.
 
-    The envelope declares `agencycode`, `receivedtime`, `publisher`, then the family's
-    `data`, and pydantic serialises fields in declaration order; so inserting the stamp
-    right after the `agencycode` member gives the bytes of the stamped model without
-    copying it. The agency code pattern admits no character JSON escapes, and no JSON
-    string can hold an unescaped quote, so the first match is the envelope's member.
+    The envelope declares `agencycode`, the stamp members (`receivedtime`, `publisher`,
+    `traceparent`), the publisher's `recordedtime`, then the family's `data`, and pydantic
+    serialises fields in declaration order; so inserting the stamp right after the
+    `agencycode` member gives the bytes of the stamped model without copying it. The
+    agency code pattern admits no character JSON escapes, and no JSON string can hold an
+    unescaped quote, so the first match is the envelope's member.
     None if the member is not found (then the caller copies the model).
     """
     member = b'"agencycode":"' + event.agencycode.encode() + b'"'

@@ -481,12 +481,16 @@ def score_columns_sql() -> str:
 
 
 # --- Timeliness of updates: how late officers record what happened ---------------------------
-# The lag of an event is `receivedtime − time` (intake's receipt minus when it happened): how
-# late the officer recorded it in the one-stop-shop software. An event is recorded late when
-# its receipt falls more than `LATE_UPDATE_AFTER_WORKING_DAYS` working days after the day it
-# happened (local days, services/common/working_days.py). Working days are counted in Python
-# at ingestion into `events.recorded_working_days_late` (0010): the calendar is data files.
+# The lag of an event is its recording time minus when it happened: how late the officer
+# recorded it in the one-stop-shop software. The recording time is the originating system's
+# `recordedtime` when a publisher importing or forwarding history states it, else intake's
+# `receivedtime` (`RECORDED_AT_SQL`, the SQL of `CloudEvent.recorded_at`). An event is
+# recorded late when its recording falls more than `LATE_UPDATE_AFTER_WORKING_DAYS` working
+# days after the day it happened (local days, services/common/working_days.py). Working days
+# are counted in Python at ingestion into `events.recorded_working_days_late` (0010, 0017):
+# the calendar is data files.
 LATE_UPDATE_AFTER_WORKING_DAYS = 1
+RECORDED_AT_SQL = "coalesce(recorded_time, received_time)"
 UPDATE_TIMELINESS_COLUMNS = (
     "updates",
     "median_lag_hours",
@@ -498,7 +502,7 @@ UPDATE_TIMELINESS_COLUMNS = (
 
 
 def update_timeliness_sql(group: tuple[str, ...] = ("agency", "month"), where: str = "") -> str:
-    """Per `group` (of agency, month): events received through intake, the median and 90th
+    """Per `group` (of agency, month): events with a recording time, the median and 90th
     percentile of their lag in hours (exact quantiles; a negative lag, clock skew, is 0), how
     many were recorded late, how many had a calendar for both days, and the late share of
     those — over `events` (one row per (source, id)); `where` narrows the events (SQL
@@ -518,11 +522,11 @@ FROM
     SELECT
         agency,
         toStartOfMonth({local_day_sql("time")}) AS month,
-        greatest(0, dateDiff('millisecond', time, assumeNotNull(received_time))) / 3600000.0
-            AS lag_hours,
+        greatest(0, dateDiff('millisecond', time, assumeNotNull({RECORDED_AT_SQL})))
+            / 3600000.0 AS lag_hours,
         recorded_working_days_late AS working_days_late
     FROM events FINAL
-    WHERE received_time IS NOT NULL{narrowed}
+    WHERE {RECORDED_AT_SQL} IS NOT NULL{narrowed}
 )
 GROUP BY {keys}"""
 

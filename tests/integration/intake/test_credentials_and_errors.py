@@ -198,6 +198,31 @@ async def test_422_for_a_time_too_far_in_the_future(start_intake: IntakeFactory)
     assert error["field"] == "time" and "60 s ahead" in error["reason"]
 
 
+async def test_422_for_a_recorded_time_before_the_event_or_after_its_receipt(
+    start_intake: IntakeFactory,
+) -> None:
+    # QMS_NOW: intake receives at 12:00 UTC on 1 June 2025, allowing 60 s of clock skew.
+    intake = await start_intake(QMS_INTAKE_FUTURE_SKEW_SECONDS=60, QMS_NOW="2025-06-01T12:00:00Z")
+    happened = "2025-03-05T11:00:00+07:00"
+    for recorded, problem, reason in (
+        ("2025-03-05T10:59:59+07:00", "/problems/invalid-event", "before the event happened"),
+        ("2025-06-01T12:01:01Z", "/problems/event-time-in-future", "after intake received"),
+    ):
+        sent = event("satisfaction.rated", id=f"rec-{recorded}", time=happened)
+        sent["recordedtime"] = recorded
+        body = assert_problem(
+            await intake.post("/v1/events", json=sent, headers=bearer(DEMO_TOKEN)), 422
+        )
+        assert body["type"] == problem
+        [error] = body["errors"]
+        assert error["field"] == "recordedtime" and reason in error["reason"], error
+    # Imported history: recorded by the one-stop-shop in March, received in June.
+    imported = event("satisfaction.rated", id="rec-imported", time=happened)
+    imported["recordedtime"] = "2025-03-05T14:30:00+07:00"
+    accepted = await intake.post("/v1/events", json=imported, headers=bearer(DEMO_TOKEN))
+    assert accepted.status_code == 202, accepted.text
+
+
 async def test_the_future_is_told_by_the_business_clock(start_intake: IntakeFactory) -> None:
     # QMS_NOW at the start of 2025: an event of mid-2025 is in the future for this intake,
     # although it lies in the past of the machine's clock.

@@ -12,6 +12,10 @@ fold over the events written from docs/kpis.md, not from the SQL.
 The second test kills the worker (SIGKILL) between an insert and its offset commit,
 restarts it, and asks the same questions over its HTTP API.
 
+The timeliness of updates is compared with its own fold (`fold_update_timeliness`): the
+events reach Kafka here without intake's receipt, so every lag is from the `recordedtime`
+the demo's one-stop-shop stamped.
+
 Not compared: the CAPA KPIs (they need the CAPA service's events; the demo only states
 how many CAPAs its policies should open) — see docs/kpis.md.
 """
@@ -35,6 +39,7 @@ import pytest
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.province import Province, generate_province
 from services.demo.domain.register import EXTENDED_DUE_DOSSIERS
+from services.demo.domain.timeliness_truth import TimelinessTruth, fold_update_timeliness
 from services.demo.domain.truth import GroundTruth, ground_truth, public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
@@ -90,6 +95,11 @@ def province() -> Province:
 @pytest.fixture(scope="module")
 def truth(province: Province) -> GroundTruth:
     return ground_truth(province.events)
+
+
+@pytest.fixture(scope="module")
+def timeliness(province: Province) -> TimelinessTruth:
+    return fold_update_timeliness(province.events)
 
 
 async def deliver_twice(bootstrap: str, prefix: str, province: Province) -> None:
@@ -391,6 +401,55 @@ async def assert_measured_capas(store: ClickHouseStore, truth: GroundTruth) -> N
     )
 
 
+TIMELINESS_FIGURES = (
+    "updates",
+    "median_lag_hours",
+    "p90_lag_hours",
+    "late_updates",
+    "calendared_updates",
+    "late_update_share",
+)
+
+
+def _timeliness_close(
+    got: Mapping[tuple[str, ...], Mapping[str, Any]],
+    expected: Mapping[tuple[str, ...], Mapping[str, Any]],
+    where: Any,
+) -> None:
+    assert set(got) == set(expected), where
+    for key, exp in expected.items():
+        for name in TIMELINESS_FIGURES:
+            value = exp[name]
+            close = value if value is None else pytest.approx(value, abs=1e-3)
+            assert got[key][name] == close, (where, key, name)
+
+
+async def assert_timeliness_kpis(api: httpx.AsyncClient, timeliness: TimelinessTruth) -> None:
+    """How late the demo's events were recorded: the originating system's `recordedtime`
+    (the events reach Kafka here without intake's receipt), per agency and month and per
+    agency over each range."""
+    for group, suffix in ((("agency",), "by-agency"), (("agency", "month"), "by-agency-month")):
+        for months in RANGES:
+            rows = (await _get(api, f"/v1/kpi/update-timeliness/{suffix}", **_params(months)))[
+                "rows"
+            ]
+            got = {tuple(r[g] for g in group): r for r in rows}
+            _timeliness_close(got, timeliness.counts(group, months), (suffix, months))
+    # The demo's late recordings are there to be seen: a few percent, most at one or two.
+    late = [v for v in timeliness.counts(("agency",)).values() if v["late_update_share"] > 25]
+    share = timeliness.late_share()
+    assert share is not None and 1 < share < 10 and 1 <= len(late) <= 2
+
+
+def assert_timeliness_view(store: ClickHouseStore, timeliness: TimelinessTruth) -> None:
+    rows = store.query_dicts(
+        f"SELECT agency, formatDateTime(month, '%Y-%m') AS month, {', '.join(TIMELINESS_FIGURES)} "
+        "FROM kpi_update_timeliness_agency_month"
+    )
+    got: dict[tuple[str, ...], dict[str, Any]] = {(r["agency"], r["month"]): r for r in rows}
+    _timeliness_close(got, timeliness.counts(("agency", "month")), "view")
+
+
 def assert_views(store: ClickHouseStore, truth: GroundTruth) -> None:
     """The SQL views Grafana reads directly (beyond what the API routes already cover)."""
     rows = store.query_dicts(
@@ -424,14 +483,17 @@ async def test_every_kpi_equals_the_ground_truth_after_a_shuffled_second_deliver
     topic_prefix: str,
     province: Province,
     truth: GroundTruth,
+    timeliness: TimelinessTruth,
 ) -> None:
     await deliver_twice(kafka_bootstrap, topic_prefix, province)
     async with running_service(metrics_settings) as api:
         await wait_until_drained(kafka_bootstrap, topic_prefix, metrics_settings.consumer_group)
         await assert_every_kpi(api, truth)
+        await assert_timeliness_kpis(api, timeliness)
         store = api_store(metrics_settings)
         try:
             assert_views(store, truth)
+            assert_timeliness_view(store, timeliness)
             await assert_measured_capas(store, truth)
         finally:
             store.close()
@@ -463,6 +525,7 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
     tmp_path: Path,
     province: Province,
     truth: GroundTruth,
+    timeliness: TimelinessTruth,
 ) -> None:
     await deliver_twice(kafka_bootstrap, topic_prefix, province)
     port = free_port()
@@ -499,6 +562,7 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
                     break
                 await asyncio.sleep(0.1)
             await assert_every_kpi(api, truth)
+            await assert_timeliness_kpis(api, timeliness)
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -10,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from services.cli import app as qms
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.adapters.kpi_queries import dossiers_by, stats
+from services.metrics.adapters.kpi_queries import dossiers_by, stats, update_timeliness_by
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
 from services.metrics.entrypoints.replay import ReplayRefused, replay_all
@@ -23,7 +24,12 @@ pytestmark = pytest.mark.integration
 async def test_replay_rebuilds_every_table_and_a_second_replay_changes_nothing(
     metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    events = dossier_province(seed=5, dossiers=150) + other_families(seed=5)
+    # Imported history: each event recorded by its originating system an hour after it
+    # happened (`recordedtime`); a replay keeps that, and the lag is measured from it.
+    events = [
+        e.model_copy(update={"recordedtime": e.time + timedelta(hours=1)})
+        for e in dossier_province(seed=5, dossiers=150) + other_families(seed=5)
+    ]
     await produce(kafka_bootstrap, topic_prefix, events, times=2)
     await produce_raw(kafka_bootstrap, f"{topic_prefix}audit.v1", b"k", b'{"type": "x"}')
     store = ClickHouseStore(
@@ -43,6 +49,12 @@ async def test_replay_rebuilds_every_table_and_a_second_replay_changes_nothing(
             for r in dossiers_by(store, DayRange(), ("agency",))
         }
         assert counted == expected_by_agency(events)
+        timeliness = update_timeliness_by(store, DayRange(), ("agency",))
+        assert sum(r["updates"] for r in timeliness) == len(events)
+        assert {(r["median_lag_hours"], r["p90_lag_hours"]) for r in timeliness} == {(1.0, 1.0)}
+        assert store.query(
+            "SELECT countIf(dateDiff('minute', time, recorded_time) = 60) FROM events FINAL"
+        ) == [(len(events),)]
 
         again = await replay_all(metrics_settings, rebuild=False, store=store)
         assert again.records == first.records

@@ -206,6 +206,37 @@ async def test_the_future_skew_is_configurable() -> None:
     assert isinstance(loose, Accepted)
 
 
+@pytest.mark.parametrize(
+    ("recordedtime", "reason"),
+    [
+        ("2025-03-01T08:14:59+07:00", "before the event happened"),
+        ("2025-06-01T12:05:01Z", "after intake received the event"),
+    ],
+)
+async def test_a_recorded_time_outside_happened_to_received_is_refused_naming_it(
+    recordedtime: str, reason: str
+) -> None:
+    log = MemoryLog()
+    event = example("dossier.received", recordedtime=recordedtime)  # happened 08:15 +07:00
+    [outcome] = await service(log).publish([event], DEMO)
+    assert isinstance(outcome, Refused) and outcome.status == 422
+    assert [e.field for e in outcome.errors] == ["recordedtime"]
+    assert reason in outcome.errors[0].reason
+    assert log.records == []
+
+
+async def test_a_recorded_time_within_the_skew_of_receipt_is_accepted_and_kept() -> None:
+    log = MemoryLog()
+    recorded = "2025-06-01T12:05:00Z"  # intake's clock + the 300 s skew
+    [outcome] = await service(log).publish(
+        [example("dossier.received", recordedtime=recorded)], DEMO
+    )
+    assert isinstance(outcome, Accepted)
+    [record] = log.records
+    kept = json.loads(record.value)
+    assert datetime.fromisoformat(kept["recordedtime"]) == datetime.fromisoformat(recorded)
+
+
 async def test_scope_refusals_are_403() -> None:
     narrow = Publisher("narrow", ("H57.*",), frozenset({"complaint"}), sources=("urn:*",))
     [outcome] = await service(MemoryLog()).publish([example("dossier.received")], narrow)

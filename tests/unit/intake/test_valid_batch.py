@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import parse_event
+from schemas.catalogue import PUBLISHED_FAMILIES
 from services.intake.adapters.kafka_partitioner import default_partitioner, murmur2
 from services.intake.domain.publishers import Publisher
 from services.intake.entrypoints.examples import EXAMPLE_EVENTS
 from services.intake.service_layer.admission import Admitted, admit_event
-from services.intake.service_layer.content import stamp_json
+from services.intake.service_layer.content import record_digest, stamp_json
 from services.intake.service_layer.encoding import encode_record
 from services.intake.service_layer.valid_batch import admit_valid_batch, stamped_value
 
@@ -46,6 +47,18 @@ def general(events: list[Any], publisher: Publisher = EVERYONE) -> list[Any]:
     return [admit_event(raw, publisher, NOW, LATEST, "qms.") for raw in events]
 
 
+def recorded_times(raw: dict[str, Any]) -> dict[str, str]:
+    """`recordedtime` values: admissible ones and one refused by each of its two rules."""
+    happened = datetime.fromisoformat(raw["time"])
+    return {
+        "recorded an hour later": (happened + timedelta(hours=1)).isoformat(),
+        "recorded as it happened": raw["time"],
+        "recorded in UTC at the skew's limit": LATEST.isoformat(),
+        "recorded before it happened": (happened - timedelta(milliseconds=1)).isoformat(),
+        "recorded after receipt": (LATEST + timedelta(milliseconds=1)).isoformat(),
+    }
+
+
 def variants() -> list[tuple[str, dict[str, Any]]]:
     """Each example, and each example spoiled in one way the general path refuses."""
     out: list[tuple[str, dict[str, Any]]] = []
@@ -66,6 +79,8 @@ def variants() -> list[tuple[str, dict[str, Any]]]:
         out.append((f"{name}: string data", {**copy.deepcopy(raw), "data": "x"}))
         out.append((f"{name}: foreign source", {**copy.deepcopy(raw), "source": "urn:other"}))
         out.append((f"{name}: year 1", {**copy.deepcopy(raw), "time": "0001-01-01T00:00:00Z"}))
+        for label, recorded in recorded_times(raw).items():
+            out.append((f"{name}: {label}", {**copy.deepcopy(raw), "recordedtime": recorded}))
     late = copy.deepcopy(EXAMPLE_EVENTS["dossier.received"])
     late["data"]["due_at"] = "2020-01-01T00:00:00+07:00"  # before `time`: a chronology rule
     out.append(("dossier.received: due before received", late))
@@ -109,6 +124,26 @@ def test_the_stamp_is_spliced_where_the_stamped_model_has_it(name: str) -> None:
     unstamped = event.model_dump_json(exclude_none=True).encode()
     spliced = stamped_value(event, unstamped, stamp_json(NOW, "demo-province"))
     assert spliced == encode_record(stamped).value
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_EVENTS))
+def test_a_recorded_time_is_kept_after_the_spliced_stamp(name: str) -> None:
+    raw = EXAMPLE_EVENTS[name]
+    recorded = {**raw, "recordedtime": recorded_times(raw)["recorded an hour later"]}
+    every_family = Publisher(
+        "demo-province", ("*",), frozenset(PUBLISHED_FAMILIES), ("urn:vn:gov:h56:*",)
+    )
+    # The fast path admits it, rather than leaving it to the general path.
+    [admitted] = fast([recorded], every_family)
+    stamped = parse_event({**recorded, "receivedtime": NOW, "publisher": "demo-province"})
+    assert admitted.record.value == encode_record(stamped).value
+    value = json.loads(admitted.record.value)
+    assert datetime.fromisoformat(value["recordedtime"]) == stamped.recordedtime
+    assert list(value).index("recordedtime") > list(value).index("publisher")
+    # At start-up intake recomputes the digest from the record: the same, recordedtime in it.
+    stamp = stamp_json(NOW, "demo-province")
+    assert record_digest(admitted.record.value, stamp) == admitted.content
+    assert admitted.content != general([raw], every_family)[0].content
 
 
 @settings(max_examples=300, deadline=None)

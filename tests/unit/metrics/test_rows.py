@@ -333,3 +333,28 @@ def test_an_event_without_a_receipt_has_no_lateness() -> None:
     row = _one(map_record(AT, to_kafka_record(e).value), "events")
     assert row.received_time is None
     assert row.recorded_working_days_late is None
+
+
+def test_the_lateness_is_counted_from_the_originating_systems_recorded_time() -> None:
+    # Happened on a Friday, recorded by the one-stop-shop on Monday (one working day: not
+    # late), imported through intake three weeks later.
+    happened = datetime(2025, 3, 7, 16, tzinfo=ICT)
+    e = f.received("D1", "H56.01", happened, happened + timedelta(days=30))
+    e = e.model_copy(
+        update={
+            "recordedtime": datetime(2025, 3, 10, 9, tzinfo=ICT),
+            "receivedtime": datetime(2025, 3, 31, 9, tzinfo=ICT),
+        }
+    )
+    row = _one(map_record(AT, to_kafka_record(e).value), "events")
+    assert row.recorded_time == datetime(2025, 3, 10, 2, tzinfo=UTC)
+    assert row.received_time == datetime(2025, 3, 31, 2, tzinfo=UTC)
+    assert row.recorded_working_days_late == 1
+
+
+def test_a_recorded_time_before_the_event_happened_is_refused() -> None:
+    happened = datetime(2025, 3, 7, 16, tzinfo=ICT)
+    e = f.received("D1", "H56.01", happened, happened + timedelta(days=30))
+    e = e.model_copy(update={"recordedtime": happened - timedelta(seconds=1)})
+    with pytest.raises(RecordRefused, match="recordedtime"):
+        map_record(AT, to_kafka_record(e).value)

@@ -28,6 +28,7 @@ class EventRow(NamedTuple):
     agency: str
     time: datetime
     received_time: datetime | None
+    recorded_time: datetime | None
     recorded_working_days_late: int | None
     publisher: str | None
     data: str
@@ -39,6 +40,8 @@ class EventRow(NamedTuple):
 def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPosition) -> EventRow:
     instant = utc(event.time)
     received = utc(event.receivedtime, "receivedtime") if event.receivedtime else None
+    recorded = utc(event.recordedtime, "recordedtime") if event.recordedtime else None
+    recorded_at = event.recorded_at  # the originating system's time, else intake's
     return EventRow(
         source=event.source,
         id=event.id,
@@ -48,9 +51,10 @@ def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPositio
         agency=event.agencycode,
         time=instant,
         received_time=received,
+        recorded_time=recorded,
         recorded_working_days_late=None
-        if received is None
-        else working_days_late(instant, received),
+        if recorded_at is None
+        else working_days_late(instant, recorded_at),
         publisher=event.publisher,
         data=json.dumps(raw.get("data"), ensure_ascii=False, separators=(",", ":")),
         topic=position.topic,
@@ -59,14 +63,14 @@ def event_row(event: CloudEvent, raw: Mapping[str, Any], position: RecordPositio
     )
 
 
-def working_days_late(happened: datetime, received: datetime) -> int | None:
-    """How many working days after the local day an event happened intake received it
+def working_days_late(happened: datetime, recorded: datetime) -> int | None:
+    """How many working days after the local day an event happened it was recorded
     (docs/kpis.md, "Timeliness of updates"); None when a year of the two has no calendar."""
     calendar = vietnam_calendar()
-    start, end = (moment.astimezone(REPORTING_TZ).date() for moment in (happened, received))
+    start, end = (moment.astimezone(REPORTING_TZ).date() for moment in (happened, recorded))
     if not (calendar.covers(start) and calendar.covers(end)):
         return None
-    # Int16 in the store; negative for an event dated after its receipt (clock skew).
+    # Int16 in the store; negative for an event dated after its recording (clock skew).
     return max(-LATE_SPAN_LIMIT, min(LATE_SPAN_LIMIT, calendar.working_days_between(start, end)))
 
 
