@@ -64,11 +64,13 @@ class _NotIJson(ValueError):
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Duplicate keys are read differently by different parsers: refuse to pick one.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _NotIJson(f"duplicate key {key!r}")
-        obj[key] = value
+    obj = dict(pairs)  # in C; only a value that has duplicates pays for naming one
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _NotIJson(f"duplicate key {key!r}")
+            seen.add(key)
     return obj
 
 
