@@ -126,6 +126,11 @@ def build_ledger_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         web_enabled=False,
+        # aiokafka fetches again from a broker only once every partition it fetched is
+        # consumed, and meanwhile long-polls the idle ones (this table's changelog, faust's
+        # assignor topic) for up to 1.5 s: small fetches end in a stall every few thousand
+        # records (docs/audit-trail.md, Benchmark).
+        consumer_max_fetch_size=settings.fetch_partition_bytes,
     )
     events = app.topic(
         *settings.chained_topic_names(), key_serializer="raw", value_serializer="raw"
