@@ -67,6 +67,8 @@ class KafkaEventLog:
     async def append(self, records: Sequence[OutgoingRecord]) -> list[Position | BaseException]:
         placed: list[tuple[_OpenBatch, str, int, int] | BaseException] = []
         known: dict[str, list[int]] = {}  # per call: a partition added later is seen next time
+        # Keys repeat within a call (a ledger chain's entries share one): hash each once.
+        partition_of: dict[tuple[str, bytes], int] = {}
         for record in records:
             size = len(record.key) + len(record.value)
             if size > self.max_record_bytes:
@@ -84,7 +86,10 @@ class KafkaEventLog:
             except Exception as exc:  # no metadata for this topic: its records only
                 placed.append(exc)
                 continue
-            partition = default_partitioner(record.key, partitions, partitions)
+            partition = partition_of.get((record.topic, record.key))
+            if partition is None:
+                partition = default_partitioner(record.key, partitions, partitions)
+                partition_of[(record.topic, record.key)] = partition
             placed.append(self._place(record, record.topic, partition))
         # Each batch is awaited once (shielded: other requests share it), not per record.
         outcome: dict[int, int | BaseException] = {}

@@ -69,6 +69,12 @@ class LedgerSettings(CommonSettings):
         validation_alias="QMS_LEDGER_BATCH_WAIT_MS",
         description="…or whatever arrived within T ms, whichever comes first.",
     )
+    fetch_partition_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024 * 1024,
+        validation_alias="QMS_LEDGER_FETCH_PARTITION_BYTES",
+        description="Bytes of one partition a fetch may bring (faust's consumer_max_fetch_size).",
+    )
     checkpoint_file: Path | None = Field(
         default=None,
         validation_alias="QMS_LEDGER_CHECKPOINT_FILE",

@@ -47,6 +47,7 @@ from faust.types import EventT
 from prometheus_client import start_http_server
 
 from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
+from services.common.faust_delivery import PromptDeliveryApp
 from services.common.faust_rebalance import RebalanceEnd
 from services.common.kafka_security import access_error, aiokafka_security, faust_credentials
 from services.common.logs import bind_process, configure_logging
@@ -108,7 +109,7 @@ def build_ledger_app(
     tracing: Tracing = NO_TRACING,
 ) -> faust.App:
     """The faust app of the ledger worker; nothing connects until it is started."""
-    app = faust.App(
+    app = PromptDeliveryApp(
         settings.app_id,
         broker=faust_broker_url(settings.kafka_bootstrap_servers),
         broker_credentials=faust_credentials(settings),
@@ -125,6 +126,11 @@ def build_ledger_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         web_enabled=False,
+        # aiokafka fetches again from a broker only once every partition it fetched is
+        # consumed, and meanwhile long-polls the idle ones (this table's changelog, faust's
+        # assignor topic) for up to 1.5 s: small fetches end in a stall every few thousand
+        # records (docs/audit-trail.md, Benchmark).
+        consumer_max_fetch_size=settings.fetch_partition_bytes,
     )
     events = app.topic(
         *settings.chained_topic_names(), key_serializer="raw", value_serializer="raw"
@@ -207,7 +213,12 @@ def build_ledger_app(
             for key, events in by_chain.items()
         }
         await read_undelivered(chain_heads, records)
-        extensions = {key: extend_all(chain_heads[key], records[key]) for key in by_chain}
+        extensions = {
+            key: extend_all(
+                chain_heads[key], records[key], checkpoint_every=settings.checkpoint_every
+            )
+            for key in by_chain
+        }
         for key, extension in extensions.items():
             if extension.redelivered:
                 log.info(

@@ -6,6 +6,9 @@ import json
 from collections.abc import Callable
 
 import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.intake.ledger.domain.canonical import (
     MAX_DEPTH,
@@ -78,3 +81,52 @@ def test_brackets_inside_strings_are_not_nesting() -> None:
 def called_at_depth(frames: int, call: Callable[[], CanonicalForm]) -> CanonicalForm:
     """`call()` made `frames` Python frames deeper than the test (as inside a worker)."""
     return call() if frames == 0 else called_at_depth(frames - 1, call)
+
+
+# Text from every plane, surrogates and the U+E000..U+FFFF block included: where the sorted
+# keys of the standard library's encoder and RFC 8785's UTF-16 order could part ways.
+ANY_TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=6)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**60), max_value=2**60),
+    st.floats(allow_nan=False, allow_infinity=False),
+    ANY_TEXT,
+)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(ANY_TEXT, inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+def full_encoder_reference(value: bytes) -> Canonical:
+    """What `canonical_value` gave before its plain-encoder path: `rfc8785` on every value."""
+    try:
+        document = json.loads(value)
+        return Canonical(CanonicalForm.JCS, rfc8785.dumps(document), document)
+    except (ValueError, UnicodeDecodeError):
+        return Canonical(CanonicalForm.RAW, value, None)
+
+
+@given(DOCUMENTS, st.booleans())
+def test_the_plain_encoder_path_gives_the_bytes_of_rfc8785(document: object, ascii: bool) -> None:
+    # Stored as a publisher might write it: escaped or not, keys in their own order.
+    value = json.dumps(document, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
+    assert canonical_value(value) == full_encoder_reference(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"\ue000": 1, "\ud83d\ude00": 2}',  # code-point order differs from UTF-16 order
+        b'{"a": "\ud800"}',  # a lone surrogate is not UTF-8: raw
+        b'{"n": 9007199254740993, "m": -9007199254740991}',  # beyond 2**53 - 1: raw
+        b'{"n": 123456789012345, "f": 1e21, "g": -0.0, "h": 1.5e-7}',
+        b'{"c": "\u001f\u007f\b\f\n\r\t"\\/", "v": "Ph\u01b0\u1eddng"}',
+    ],
+)
+def test_values_at_the_edges_of_the_plain_path_match_rfc8785(value: bytes) -> None:
+    assert canonical_value(value) == full_encoder_reference(value)

@@ -189,3 +189,26 @@ def test_a_head_stored_before_the_tree_has_no_frontier_to_sign() -> None:
     assert head.frontier is None and head.tree() is None
     assert extend(head, EventRecord(TOPIC, 0, 3, b"{}"))[1].tree() is None
     assert ChainHead.from_json({**stored, "size": 0}).tree() is not None
+
+
+def test_a_batch_keeps_only_the_checkpoint_heads_it_is_asked_for() -> None:
+    start = ChainHead(TOPIC, 0, size=3, last_offset=2, frontier=None)  # a pre-tree head too
+    for head in (ChainHead(TOPIC, 0), extend_all(ChainHead(TOPIC, 0), records(3)).head, start):
+        every_entry = extend_all(head, records(13))
+        only_due = extend_all(head, records(13), checkpoint_every=4)
+        assert only_due.entries == every_entry.entries and only_due.head == every_entry.head
+        assert only_due.checkpoints(4) == every_entry.checkpoints(4)
+        assert [h.size for h in only_due.heads] == [s for s in range(4, 14, 4) if s > head.size]
+
+
+def test_a_batch_grows_the_same_heads_as_one_record_at_a_time() -> None:
+    head, one_by_one = ChainHead(TOPIC, 0), []
+    for record in records(11):
+        _, head = extend(head, record)
+        one_by_one.append(head)
+    assert list(extend_all(ChainHead(TOPIC, 0), records(11)).heads) == one_by_one
+
+
+def test_a_batch_refuses_a_record_of_another_partition() -> None:
+    with pytest.raises(ValueError, match="on chain of"):
+        extend_all(ChainHead(TOPIC, 0), records(2, partition=1))

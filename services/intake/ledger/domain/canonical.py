@@ -11,6 +11,15 @@ byte (form `raw`) so that nothing on a topic escapes the chain.
 The choice between the two forms must come out the same in the worker that chains and in
 the verifier that checks, whatever the Python stack depth of each: so nesting is bounded
 by an explicit count, never by where the interpreter's recursion limit happens to bite.
+
+Most events hold only strings, small integers, booleans and nulls, and for those RFC 8785 is
+exactly what the standard library's C encoder writes with sorted keys, no whitespace and no
+ASCII escaping: same escapes (`\\b \\f \\n \\r \\t`, `\\u00xx` in lower case for the other
+control characters), same integers, and sorted keys agree with the RFC's UTF-16 order as long
+as no character lies at or above U+D800. So `canonical_value` takes that path (several times
+faster than the pure-Python `rfc8785` encoder, which the ledger worker would otherwise spend
+most of its chaining time in) and falls back to `rfc8785` for any value with a float, an
+integer of more than 15 digits, or a character from U+D800 up; the same bytes either way.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ import rfc8785
 MAX_DEPTH = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
+# Where code-point order (the encoder's sorted keys) and UTF-16 order part ways, and where
+# lone surrogates (not UTF-8) live: such a value takes the `rfc8785` path.
+_FROM_SURROGATES = re.compile("[\ud800-\U0010ffff]")
+# An integer of at most 15 digits is within RFC 8785's ±(2**53 - 1) for certain.
+_SAFE_INT_DIGITS = 15
 
 
 class CanonicalForm(StrEnum):
@@ -50,16 +64,32 @@ class _NotIJson(ValueError):
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Duplicate keys are read differently by different parsers: refuse to pick one.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _NotIJson(f"duplicate key {key!r}")
-        obj[key] = value
+    obj = dict(pairs)  # in C; only a value that has duplicates pays for naming one
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _NotIJson(f"duplicate key {key!r}")
+            seen.add(key)
     return obj
 
 
 def _refuse_constant(name: str) -> Any:
     raise _NotIJson(f"{name} is not JSON")
+
+
+class _NeedsFullEncoder(Exception):
+    """The value holds a number the standard library's encoder would not write per RFC 8785."""
+
+
+def _no_float(text: str) -> Any:
+    raise _NeedsFullEncoder(text)
+
+
+def _safe_int(text: str) -> int:
+    if len(text.lstrip("-")) > _SAFE_INT_DIGITS:
+        raise _NeedsFullEncoder(text)
+    return int(text)
 
 
 def nested_deeper_than(value: bytes, limit: int) -> bool:
@@ -78,11 +108,29 @@ def parse_i_json(value: bytes) -> Any:
     """Parse strict I-JSON (RFC 7493) or raise ValueError."""
     if nested_deeper_than(value, MAX_DEPTH):
         raise _NotIJson(f"nested deeper than {MAX_DEPTH} levels")
+    return _parse(value.decode("utf-8"))
+
+
+def _parse(text: str, **number_hooks: Any) -> Any:
     return json.loads(
-        value.decode("utf-8"),
+        text,
         object_pairs_hook=_refuse_duplicate_keys,
         parse_constant=_refuse_constant,
+        **number_hooks,
     )
+
+
+def _plain_canonical(text: str) -> tuple[Any, bytes] | None:
+    """(document, RFC 8785 bytes) through the standard library's encoder, or None when the
+    value needs the full encoder (a float, a long integer, a character from U+D800 up)."""
+    try:
+        document = _parse(text, parse_float=_no_float, parse_int=_safe_int)
+    except _NeedsFullEncoder:
+        return None
+    encoded = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if _FROM_SURROGATES.search(encoded):
+        return None
+    return document, encoded.encode("utf-8")
 
 
 def canonicalize_document(document: Any) -> bytes:
@@ -93,7 +141,13 @@ def canonicalize_document(document: Any) -> bytes:
 def canonical_value(value: bytes) -> Canonical:
     """Canonical bytes of a record value as stored in Kafka."""
     try:
-        document = parse_i_json(value)
+        if nested_deeper_than(value, MAX_DEPTH):
+            raise _NotIJson(f"nested deeper than {MAX_DEPTH} levels")
+        text = value.decode("utf-8")
+        plain = _plain_canonical(text)
+        if plain is not None:
+            return Canonical(CanonicalForm.JCS, plain[1], plain[0])
+        document = _parse(text)
         return Canonical(CanonicalForm.JCS, canonicalize_document(document), document)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return Canonical(CanonicalForm.RAW, bytes(value), None)

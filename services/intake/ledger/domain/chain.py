@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.intake.ledger.domain.canonical import CanonicalForm, canonical_value
-from services.intake.ledger.domain.merkle import Frontier, merkle_leaf
+from services.intake.ledger.domain.merkle import Frontier, append_leaf, merkle_leaf
 
 HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
@@ -216,27 +216,7 @@ def extend(head: ChainHead, record: EventRecord) -> tuple[LedgerEntry, ChainHead
         raise ValueError(f"record of {record.topic}/{record.partition} on chain of {head.topic}")
     if head.already_chained(record.offset):
         raise ValueError(f"offset {record.offset} already chained (last {head.last_offset})")
-    canonical = canonical_value(record.value)
-    leaf = leaf_hash(canonical.data)
-    meta = _envelope_fields(canonical.document)
-    entry = LedgerEntry(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        seq=head.size,
-        form=canonical.form,
-        leaf=leaf,
-        prev=head.head,
-        hash=entry_hash(
-            prev=head.head,
-            leaf=leaf,
-            seq=head.size,
-            offset=record.offset,
-            topic=record.topic,
-            partition=record.partition,
-        ),
-        **meta,
-    )
+    entry = _entry(record, seq=head.size, prev=head.head)
     return entry, head.grown(entry)
 
 
@@ -247,26 +227,80 @@ class Extension:
     entries: tuple[LedgerEntry, ...]  # in seq order
     head: ChainHead  # the head once every entry is in the ledger
     redelivered: tuple[int, ...]  # offsets skipped because they are chained already
-    heads: tuple[ChainHead, ...] = ()  # the head after each entry
+    # The head after each entry, or only at the checkpoint sizes `extend_all` was given.
+    heads: tuple[ChainHead, ...] = ()
 
     def checkpoints(self, every: int) -> list[ChainHead]:
         """The heads at each size that is a multiple of `every` reached by this batch."""
         return [head for head in self.heads if head.size % every == 0]
 
 
-def extend_all(head: ChainHead, records: Iterable[EventRecord]) -> Extension:
-    """Chain `records` (one partition, in offset order) after `head`, skipping redeliveries."""
+def extend_all(
+    head: ChainHead, records: Iterable[EventRecord], *, checkpoint_every: int | None = None
+) -> Extension:
+    """Chain `records` (one partition, in offset order) after `head`, skipping redeliveries.
+
+    Entry for entry what `extend` gives, in one pass that keeps the Merkle frontier as a
+    plain list and builds a `ChainHead` only where one is needed: the last, and (with
+    `checkpoint_every`) those at the sizes a checkpoint signs, else after every entry."""
     entries: list[LedgerEntry] = []
     heads: list[ChainHead] = []
     redelivered: list[int] = []
+    tree = head.tree()
+    frontier = list(tree.hashes) if tree is not None else None
+    size, prev, last_offset = head.size, head.head, head.last_offset
+    topic, partition = head.topic, head.partition
     for record in records:
-        if head.already_chained(record.offset):
+        if (record.topic, record.partition) != (topic, partition):
+            raise ValueError(f"record of {record.topic}/{record.partition} on chain of {topic}")
+        if record.offset <= last_offset:
             redelivered.append(record.offset)
             continue
-        entry, head = extend(head, record)
+        entry = _entry(record, seq=size, prev=prev)
         entries.append(entry)
-        heads.append(head)
-    return Extension(tuple(entries), head, tuple(redelivered), tuple(heads))
+        if frontier is not None:
+            append_leaf(frontier, size, merkle_leaf(entry.hash))
+        size, prev, last_offset = size + 1, entry.hash, record.offset
+        if checkpoint_every is None or size % checkpoint_every == 0:
+            heads.append(_head_at(head, size, prev, last_offset, frontier))
+    last = _head_at(head, size, prev, last_offset, frontier) if entries else head
+    return Extension(tuple(entries), last, tuple(redelivered), tuple(heads))
+
+
+def _entry(record: EventRecord, *, seq: int, prev: bytes) -> LedgerEntry:
+    canonical = canonical_value(record.value)
+    leaf = leaf_hash(canonical.data)
+    return LedgerEntry(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        seq=seq,
+        form=canonical.form,
+        leaf=leaf,
+        prev=prev,
+        hash=entry_hash(
+            prev=prev,
+            leaf=leaf,
+            seq=seq,
+            offset=record.offset,
+            topic=record.topic,
+            partition=record.partition,
+        ),
+        **_envelope_fields(canonical.document),
+    )
+
+
+def _head_at(
+    start: ChainHead, size: int, head: bytes, last_offset: int, frontier: list[bytes] | None
+) -> ChainHead:
+    return ChainHead(
+        start.topic,
+        start.partition,
+        size,
+        head,
+        last_offset,
+        None if frontier is None else tuple(frontier),
+    )
 
 
 def undelivered(head: ChainHead, offsets: Iterable[int]) -> list[tuple[int, int]]:

@@ -43,6 +43,15 @@ def _split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
+def append_leaf(frontier: list[bytes], size: int, leaf: bytes) -> None:
+    """Add `leaf` to the frontier `hashes` of a tree of `size` leaves, in place (a batch
+    grows one list instead of a `Frontier` per leaf)."""
+    while size & 1:  # each trailing one bit of the size is a subtree that now completes
+        leaf = merkle_node(frontier.pop(), leaf)
+        size >>= 1
+    frontier.append(leaf)
+
+
 class NodeSource(Protocol):
     """The root of the perfect subtree of `2**level` leaves starting at leaf `index << level`."""
 
@@ -233,11 +242,9 @@ class Frontier:
 
     def append(self, leaf: bytes) -> Frontier:
         """The frontier once `leaf` (a leaf hash) is added."""
-        hashes, merged, size = list(self.hashes), leaf, self.size
-        while size & 1:  # each trailing one bit of the size is a subtree that now completes
-            merged = merkle_node(hashes.pop(), merged)
-            size >>= 1
-        return Frontier(self.size + 1, (*hashes, merged))
+        hashes = list(self.hashes)
+        append_leaf(hashes, self.size, leaf)
+        return Frontier(self.size + 1, tuple(hashes))
 
     def root(self) -> bytes:
         if not self.hashes:
