@@ -10,15 +10,9 @@ import httpx
 
 from services.demo.domain.province import Province
 from services.demo.domain.timeliness_truth import fold_update_timeliness
+from services.metrics.domain.kpi_catalogue import UPDATE_TIMELINESS_COLUMNS
 
-FIGURES = (
-    "updates",
-    "median_lag_hours",
-    "p90_lag_hours",
-    "late_updates",
-    "calendared_updates",
-    "late_update_share",
-)
+FIGURES = UPDATE_TIMELINESS_COLUMNS  # the KPI's columns, from the KPI catalogue
 # The read API rounds its figures to 4 places.
 TOLERANCE = 1e-3
 SHOWN_WORST = 2

@@ -43,7 +43,7 @@ from services.demo.domain.timeliness_truth import TimelinessTruth, fold_update_t
 from services.demo.domain.truth import GroundTruth, ground_truth, public_service_score
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.kpi_catalogue import dossier_count_names
+from services.metrics.domain.kpi_catalogue import UPDATE_TIMELINESS_COLUMNS, dossier_count_names
 from services.metrics.domain.measured_nonconformities import (
     MEASURED_NONCONFORMITIES,
     PROCESS_NOT_REVISED,
@@ -401,14 +401,7 @@ async def assert_measured_capas(store: ClickHouseStore, truth: GroundTruth) -> N
     )
 
 
-TIMELINESS_FIGURES = (
-    "updates",
-    "median_lag_hours",
-    "p90_lag_hours",
-    "late_updates",
-    "calendared_updates",
-    "late_update_share",
-)
+TIMELINESS_FIGURES = UPDATE_TIMELINESS_COLUMNS
 
 
 def _timeliness_close(
