@@ -5,10 +5,11 @@
 
 Prints, from one run:
 1. ingestion events/s: events produced to Kafka (fresh topic prefix), consumed by the
-   metrics faust consumer, inserted into chDB, until /v1/stats counts them all;
-   beside it the baseline of the same run: a plain AIOKafkaConsumer (no group, no faust)
-   mapping the same records to the same rows (`map_record`) and inserting them with the
-   same deduplication tokens into a fresh database, one insert round per fetch;
+   metrics worker (its group consumer, run in-process by the service's `create_app`),
+   inserted into chDB, until /v1/stats counts them all; beside it the baseline of the same
+   run: a plain AIOKafkaConsumer (no group, no commits, no dead-letter path) mapping the
+   same records to the same rows (`map_record`) and inserting them with the same
+   deduplication tokens into a fresh database, one insert round per fetch;
 2. replay events/s: `qms metrics replay` of the same topics into a fresh database, against
    the same baseline;
 3. p50 / p95 of dashboard questions over `--query-events` synthetic dossier events
@@ -369,7 +370,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         seconds, first_s, first_n = await bench_ingestion(settings, sent)
         steady = (sent - first_n) / max(seconds - first_s, 1e-9)
         print(
-            f"INGESTION: {sent:,} events Kafka → faust → ClickHouse in {seconds:.1f}s = "
+            f"INGESTION: {sent:,} events Kafka → metrics worker → ClickHouse in {seconds:.1f}s = "
             f"{sent / seconds:,.0f} events/s with consumer start-up; {steady:,.0f} events/s "
             f"after the first batch landed at {first_s:.1f}s"
         )

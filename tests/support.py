@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -89,3 +90,57 @@ def throwaway_broker(data_dir: Path) -> Iterator[ThrowawayBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+class HoldingProxy:
+    """A TCP relay on the loopback in front of a broker, whose connections can be held: what
+    a held connection's client sends after that never reaches the broker (a request lost on
+    the way, as when a worker dies before its commit leaves the machine). Connections opened
+    later relay as usual."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.Event] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def hold(self) -> None:
+        """From now on, drop what every connection open now sends to the broker."""
+        for held in self._open:
+            held.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held = asyncio.Event()
+        self._open.add(held)
+        try:
+            upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            self._open.discard(held)
+            return
+
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, holdable: bool
+        ) -> None:
+            try:
+                while data := await source.read(65536):
+                    if holdable and held.is_set():
+                        continue
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        try:
+            await asyncio.gather(pump(reader, upstream, True), pump(upstream_reader, writer, False))
+        finally:
+            self._open.discard(held)

@@ -43,7 +43,7 @@ LEDGER_TOPICS = (LEDGER_TOPIC, LEDGER_CHECKPOINTS_TOPIC)
 DEADLETTER = DEADLETTER_TOPIC
 CAPA_TOPICS = (CAPA_COMMANDS_TOPIC, FAMILY_TOPICS["capa"])
 
-# Workload (its name in deploy/k8s) → consumer group (faust app id) and the topics it reads.
+# Workload (its name in deploy/k8s) → consumer group and the topics it reads.
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ledger": (f"{PREFIX}ledger", (*CHAINED_TOPICS, *LEDGER_TOPICS)),
     "capa": (f"{PREFIX}capa", (*SOURCE_TOPICS, *CAPA_TOPICS)),
@@ -54,8 +54,12 @@ WRITES: dict[str, tuple[str, ...]] = {
     "intake": (*ACCEPTED_TOPICS, DEADLETTER),
     "ledger": (*LEDGER_TOPICS, DEADLETTER),
     "capa": (*CAPA_TOPICS, DEADLETTER),
-    "metrics-ingest": (DEADLETTER,),
+    # The effectiveness and measured-nonconformity checks send CAPA commands.
+    "metrics-ingest": (DEADLETTER, CAPA_COMMANDS_TOPIC),
 }
+# Workloads run as faust apps, whose own topics (table changelogs, repartitions) are named
+# after the group; the metrics worker is a plain consumer with none.
+FAUST_APPS = ("ledger", "capa")
 READS_WITHOUT_GROUP: dict[str, tuple[str, ...]] = {
     "intake": ACCEPTED_TOPICS,
     "auditor": (*ACCEPTED_TOPICS, *LEDGER_TOPICS),
@@ -112,7 +116,7 @@ def kafka_user(app: str) -> dict[str, Any]:
         acls.append(acl("topic", PREFIX + short, ["Write", "Describe"]))
     if group:
         acls.append(acl("group", group, ["Read"]))
-        # faust's own topics (table changelogs, repartitions) are named after its app id.
+    if group and app in FAUST_APPS:
         acls.append(acl("topic", f"{group}-", ["Read", "Write", "Create", "Describe"], "prefix"))
     if app in WRITES:
         acls.append(acl("cluster", "kafka-cluster", ["IdempotentWrite"]))

@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.periodic import Periodic
 from services.common.service_metrics import CONSUMER_LAG, CONSUMER_LAG_REFRESHED
 
 log = logging.getLogger(__name__)
@@ -137,10 +138,23 @@ class ConsumerLagMonitor:
         return lag_by_partition(ends, committed, beginnings), ends
 
 
+def lag_timer_name(monitor: ConsumerLagMonitor) -> str:
+    return f"consumer-lag-{monitor.group}"
+
+
 def install_lag_monitor(app: Any, monitor: ConsumerLagMonitor, interval_s: float) -> None:
     """Refresh `monitor` on a timer of the faust `app` (every worker of the group)."""
 
     async def refresh_consumer_lag() -> None:
         await monitor.refresh()
 
-    app.timer(interval=interval_s, name=f"consumer-lag-{monitor.group}")(refresh_consumer_lag)
+    app.timer(interval=interval_s, name=lag_timer_name(monitor))(refresh_consumer_lag)
+
+
+def lag_refresh(monitor: ConsumerLagMonitor, interval_s: float) -> Periodic:
+    """The same refresh as a plain asyncio timer, for a worker without faust."""
+
+    async def refresh_consumer_lag() -> None:
+        await monitor.refresh()
+
+    return Periodic(lag_timer_name(monitor), interval_s, refresh_consumer_lag)

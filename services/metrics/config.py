@@ -62,7 +62,7 @@ class MetricsSettings(CommonSettings):
     consumer_group: str = Field(
         default="",
         validation_alias="QMS_METRICS_CONSUMER_GROUP",
-        description="Kafka consumer group (faust app id); empty means `<topic_prefix>metrics`.",
+        description="Kafka consumer group of the metrics workers; empty: `<topic_prefix>metrics`.",
     )
 
     # Effectiveness measured on the stream (services/capa/domain/effectiveness.py, docs/capa.md).

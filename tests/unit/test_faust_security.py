@@ -1,5 +1,6 @@
 """Each faust app takes its broker credentials and its internal topics' replicas from the
-shared settings (never a hard-coded 1), and each one's consumer-lag clients the same security."""
+shared settings (never a hard-coded 1), and each one's consumer-lag clients the same security;
+the metrics worker, on aiokafka alone, gives the same security to every client it builds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 
 import services.capa.entrypoints.worker as capa_worker
 import services.intake.ledger.worker as ledger_worker
-import services.metrics.entrypoints.consumer as metrics_consumer
 from services.capa.config import CapaSettings
 from services.capa.entrypoints.worker import build_streams
 from services.common.consumer_lag import ConsumerLagMonitor
@@ -20,7 +20,7 @@ from services.intake.ledger.adapters.publisher import LedgerPublisher
 from services.intake.ledger.settings import LedgerSettings
 from services.intake.ledger.worker import build_ledger_app
 from services.metrics.config import MetricsSettings
-from services.metrics.entrypoints.consumer import build_faust_app
+from services.metrics.entrypoints.consumer import MetricsWorker
 
 pytestmark = pytest.mark.unit
 
@@ -61,17 +61,29 @@ def lag_monitors(monkeypatch: pytest.MonkeyPatch) -> list[ConsumerLagMonitor]:
     def record(app: Any, monitor: ConsumerLagMonitor, interval_s: float) -> None:
         installed.append(monitor)
 
-    for module in (capa_worker, ledger_worker, metrics_consumer):
+    for module in (capa_worker, ledger_worker):
         monkeypatch.setattr(module, "install_lag_monitor", record)
     return installed
 
 
 def assert_lag_secured(monitors: list[ConsumerLagMonitor]) -> None:
     (monitor,) = monitors
+    assert_options_secured(monitor)
+
+
+def assert_options_secured(monitor: ConsumerLagMonitor) -> None:
     assert monitor.client_options["security_protocol"] == "SASL_SSL"
     assert monitor.client_options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert monitor.client_options["sasl_plain_username"] == "qms-app"
     assert monitor.client_options["ssl_context"] is not None
+
+
+def assert_client_secured(client: Any) -> None:
+    """An aiokafka client (of a consumer or a producer), built but never connected."""
+    assert client._security_protocol == "SASL_SSL"
+    assert client._sasl_mechanism == "SCRAM-SHA-512"
+    assert client._sasl_plain_username == "qms-app"
+    assert client._ssl_context is not None
 
 
 def test_the_capa_worker_and_its_internal_topics(
@@ -96,8 +108,15 @@ def test_the_ledger_worker(tmp_path: Path, lag_monitors: list[ConsumerLagMonitor
     assert_lag_secured(lag_monitors)
 
 
-def test_the_metrics_consumer(tmp_path: Path, lag_monitors: list[ConsumerLagMonitor]) -> None:
-    settings = MetricsSettings.model_validate({**SECURED, "QMS_DATA_DIR": str(tmp_path)})
-    app, _ = build_faust_app(settings, _NoRows())
-    assert_secured(app)
-    assert_lag_secured(lag_monitors)
+async def test_the_metrics_worker(tmp_path: Path) -> None:
+    settings = MetricsSettings.model_validate(
+        {**SECURED, "QMS_DATA_DIR": str(tmp_path), "QMS_METRICS_NONCONFORMITY_CHECK_INTERVAL_S": 0}
+    )
+    worker = MetricsWorker(settings, _NoRows())
+    assert_client_secured(worker.consumer._client)  # the group consumer
+    assert_client_secured(worker.dead_letter_producer.client)
+    assert_client_secured(worker.capa_commands._producer.client)
+    assert worker.consumer._group_id == "u.metrics"
+    assert worker.capa_commands.topic == "u.capa.commands.v1"
+    assert_options_secured(worker.lag)
+    assert [t.name for t in worker.timers] == ["consumer-lag-u.metrics"]

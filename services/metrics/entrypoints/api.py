@@ -1,4 +1,4 @@
-"""The metrics read API, and (with `consume=True`) the faust consumer in the same process.
+"""The metrics read API, and (with `consume=True`) the metrics worker in the same process.
 
 With the embedded engine only one process may open the data path, so this process is
 the only reader and writer: every other process reads the KPIs over this API. Every route
@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from faust.contrib.asgi import faust_app_running
 
 from services.common.kafka_security import aiokafka_security
 from services.common.problems import install_problem_handlers
@@ -28,7 +27,7 @@ from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import store_for
 from services.metrics.adapters.effectiveness_reader import ClickHouseEffectivenessReader
 from services.metrics.config import MetricsSettings
-from services.metrics.entrypoints.consumer import build_faust_app
+from services.metrics.entrypoints.consumer import MetricsWorker
 from services.metrics.entrypoints.deps import READ_RESPONSES, Reader, Store, not_found
 from services.metrics.entrypoints.kpi_routes import router as kpi_router
 from services.metrics.entrypoints.sheet_routes import router as sheet_router
@@ -62,11 +61,9 @@ def create_app(
                     security=aiokafka_security(settings),
                 )
                 reader = ClickHouseEffectivenessReader(store)
-                faust_app, ingestor = build_faust_app(
-                    settings, store, traces, reader, nonconformities=store
-                )
-                api.state.ingestor = ingestor
-                async with faust_app_running(faust_app, stop_timeout=30):
+                worker = MetricsWorker(settings, store, traces, reader, nonconformities=store)
+                api.state.ingestor = worker.ingestor
+                async with worker.running():
                     yield
             else:
                 yield

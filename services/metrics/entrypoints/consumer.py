@@ -1,48 +1,70 @@
-"""The faust app: one agent reads every event topic in batches and hands them to ingestion.
+"""The metrics worker: a plain aiokafka group consumer that feeds every event topic to ingestion.
 
-The agent takes batches with `noack_take` (faust acknowledges nothing by itself) and acks
-a batch's events only once `ingest` has stored or dead-lettered every one of them; the
-consumer commits acknowledged offsets only. So nothing is committed past a record that is
-neither in ClickHouse nor on the dead-letter topic: a crash or a stop in between means
-redelivery, which the deduplicated inserts absorb. A stop while a batch waits for
-ClickHouse or Kafka simply leaves the batch unacknowledged.
+One `AIOKafkaConsumer` in the group `QMS_METRICS_CONSUMER_GROUP` (auto-commit off) reads
+every event topic. A batch is taken with `getmany` until it holds `QMS_METRICS_BATCH_SIZE`
+records or `QMS_METRICS_FLUSH_INTERVAL_S` has passed since its first record came; `ingest`
+stores or dead-letters every record of it; only then are the batch's offsets committed, per
+partition its last offset + 1. So nothing is committed past a record that is neither in
+ClickHouse nor on the dead-letter topic.
+
+Whatever was inserted but not committed comes again, and counts once:
+- a crash or a stop between the insert and the commit: the batch is abandoned uncommitted
+  and the partitions are read again from their committed offsets;
+- a rebalance while a batch is ingested: the commit of the partitions this worker lost is
+  skipped (the broker refuses it, or they are no longer assigned: logged, then the loop goes
+  on), and their new owner, this worker included, reads them from the committed offset.
+The inserts absorb the repeat. A batch cut the same way carries the same insert
+deduplication token (domain/tokens.py: each partition's first and last offset), which
+ClickHouse drops (the deduplication window, extended to the materialized views); one cut
+differently lands, but every table is a ReplacingMergeTree keyed by the event's
+(source, id) and every view counts through FINAL, uniqExact or argMax, so it counts once.
+A batch holds one unbroken run of reads per partition: a partition read again from its
+committed offset after a rebalance starts the next batch, so a token names exactly the
+records of its batch. Nothing needs doing at a rebalance, hence no rebalance listener.
+
+Beside the loop, the timers every worker of the group runs: the consumer lag, the
+effectiveness check and the measured-nonconformity check (their command ids agree, the
+CAPA service absorbs the repeats). Dead letters and CAPA commands go through idempotent
+producers (acks=all) and count only once the broker has them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
-import faust
-from faust.types import EventT
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
-from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
+from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
-from services.common.faust_rebalance import reread_from_committed_after_rebalance
 from services.common.kafka_errors import send_dead_letter
-from services.common.kafka_security import aiokafka_security, faust_credentials
+from services.common.kafka_security import aiokafka_security, kafka_client_options
+from services.common.periodic import Periodic
 from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
 from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
+from services.metrics.adapters.capa_commands import KafkaCapaCommands
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Rejected
-from services.metrics.entrypoints.capa_command_topic import capa_command_sender
-from services.metrics.entrypoints.nonconformity_timer import install_nonconformity_check
-from services.metrics.service_layer.effectiveness import (
-    EffectivenessPolicy,
-    EffectivenessReader,
-    check_effectiveness,
-)
+from services.metrics.entrypoints.effectiveness_check import effectiveness_timer
+from services.metrics.entrypoints.nonconformity_timer import nonconformity_timer
+from services.metrics.service_layer.effectiveness import EffectivenessReader
 from services.metrics.service_layer.ingestion import Ingestor, Record, RowSink
 from services.metrics.service_layer.nonconformity_check import RowReader
 
 # Every event family's topic and the ledger's checkpoints (short names).
 EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOPIC)
+# Per partition per fetch: a batch of 10,000 events (~1 KiB each) needs a few fetches only.
+MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 log = logging.getLogger(__name__)
+
+Taken = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 def dead_letter(rejected: Rejected, consumer: str) -> DeadLetter:
@@ -57,10 +79,11 @@ def dead_letter(rejected: Rejected, consumer: str) -> DeadLetter:
     )
 
 
-class FaustDeadLetters:
-    """Sends rejected records to the dead-letter topic and waits for the broker's ack."""
+class KafkaDeadLetters:
+    """Dead-letter sink on a plain aiokafka producer (waits for the broker's ack)."""
 
-    def __init__(self, topic: Any, consumer: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, consumer: str) -> None:
+        self.producer = producer
         self.topic = topic
         self.consumer = consumer
 
@@ -68,26 +91,77 @@ class FaustDeadLetters:
         await send_dead_letter(dead_letter(rejected, self.consumer), self._send)
 
     async def _send(self, letter: DeadLetter) -> None:
-        pending = await self.topic.send(
-            key=letter.key, value=letter.value, headers=letter.headers()
+        await self.producer.send_and_wait(
+            self.topic, key=letter.key, value=letter.value, headers=letter.headers()
         )
-        await pending
         count_dead_letter(letter)
 
 
-def to_records(events: Sequence[EventT[Any]]) -> list[Record]:
-    """faust events to plain records (topic, partition, offset, key, value)."""
-    records = []
-    for event in events:
-        message = event.message
-        records.append(
-            Record(
-                RecordPosition(message.topic, message.partition, message.offset),
-                message.key,
-                message.value or b"",
+def to_records(
+    taken: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]],
+) -> list[Record]:
+    """aiokafka's records to plain records (topic, partition, offset, key, value)."""
+    return [
+        Record(RecordPosition(m.topic, m.partition, m.offset), m.key, m.value or b"")
+        for messages in taken.values()
+        for m in messages
+    ]
+
+
+def offsets_to_commit(
+    taken: Taken, assigned: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """Per partition still assigned, the offset after the last record of the batch."""
+    owned = set(assigned)
+    return {tp: records[-1].offset + 1 for tp, records in taken.items() if tp in owned and records}
+
+
+async def take_batch(consumer: Any, size: int, within_s: float) -> Taken:
+    """Up to `size` records, waiting at most `within_s` after the first came (none: empty).
+
+    Each partition's records are one unbroken run of reads: records that do not follow the
+    batch's last one of their partition (the partition was read again from its committed
+    offset after a rebalance) end the batch, and the partition is sought back to them so
+    that they open the next one. A fetch that fails ends the batch with what it has.
+    """
+    loop = asyncio.get_running_loop()
+    taken: Taken = {}
+    count = 0
+    deadline: float | None = None
+    while count < size:
+        wait_s = within_s if deadline is None else deadline - loop.time()
+        if wait_s <= 0:
+            break
+        try:
+            fetched = await consumer.getmany(
+                timeout_ms=max(1, int(wait_s * 1000)), max_records=size - count
             )
-        )
-    return records
+        except Exception as exc:  # the broker away, a refused authorisation, a client bug
+            if taken:
+                break
+            raise FetchFailed(exc) from exc
+        broken = False
+        for tp, records in fetched.items():
+            if not records:
+                continue
+            held = taken.setdefault(tp, [])
+            if held and records[0].offset != held[-1].offset + 1:
+                consumer.seek(tp, records[0].offset)  # read again, first in the next batch
+                broken = True
+                continue
+            held.extend(records)
+            count += len(records)
+        if not count:
+            break  # nothing within the wait: the caller asks again
+        if deadline is None:
+            deadline = loop.time() + within_s
+        if broken:
+            break
+    return {tp: records for tp, records in taken.items() if records}
+
+
+class FetchFailed(Exception):
+    """The consumer could not fetch (the broker away, an authorisation refused)."""
 
 
 async def ingest_until_done(
@@ -97,7 +171,7 @@ async def ingest_until_done(
 
     `ingest` handles every failure it knows (poison records, a refusing or absent store, a
     failed dead-letter produce). Anything else is a bug: the batch is retried, so the
-    partition waits with its records unacknowledged instead of losing them.
+    partition waits with its records uncommitted instead of losing them.
     """
     backoff = backoff or Backoff(initial_s=1.0, max_s=60.0)
     while True:
@@ -118,104 +192,157 @@ async def ingest_until_done(
             await asyncio.sleep(delay)
 
 
-def build_faust_app(
-    settings: MetricsSettings,
-    store: RowSink,
-    tracing: Tracing = NO_TRACING,
-    effectiveness: EffectivenessReader | None = None,
-    *,
-    nonconformities: RowReader | None = None,
-) -> tuple[Any, Ingestor]:
-    """The metrics faust app (not started) and the ingestor its agent feeds; with
-    `effectiveness`, also the periodic effectiveness check, and with `nonconformities` (the
-    store to read) the measured-nonconformity check."""
-    datadir = settings.data_dir / "faust" / settings.consumer_group
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.consumer_group,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        broker_credentials=faust_credentials(settings),
-        topic_replication_factor=settings.topic_replication_factor,
-        key_serializer="raw",
-        value_serializer="raw",
-        store="memory://",
-        datadir=str(datadir),
-        web_enabled=False,
-        # Topics come from deploy/kafka/topics.yaml (ensure_topics), never from faust.
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-    )
-    topics = app.topic(
-        *(settings.topic(name) for name in EVENT_TOPICS),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    deadletter = app.topic(
-        settings.topic(DEADLETTER_TOPIC),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-    consumer = settings.consumer_group
-    # Read the working-day calendar now: a broken file stops the worker here instead of
-    # dead-lettering every record it maps.
-    vietnam_calendar()
-    ingestor = Ingestor(store, FaustDeadLetters(deadletter, consumer))
+class MetricsWorker:
+    """The metrics group's member: the consumer loop, its producers and its timers.
 
-    async def ingest(stream: faust.StreamT[Any]) -> None:
-        """Store or dead-letter each batch, then acknowledge its events."""
-        manual = cast("faust.Stream[Any]", stream)
-        async for taken in manual.noack_take(settings.batch_size, settings.flush_interval_s):
-            events = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-            with (
-                tracing.batch("metrics ingest", (e.message.value for e in events)),
-                BATCH_SECONDS.labels(consumer).time(),
-            ):
-                await ingest_until_done(ingestor, to_records(events))
-            BATCH_RECORDS.labels(consumer).observe(len(events))
-            for event in events:
-                await manual.ack(event)  # only now may faust commit their offsets
+    Built inside the event loop that runs it (aiokafka's clients belong to one loop); nothing
+    connects before `running()`. With `effectiveness`, it also runs the periodic
+    effectiveness check, and with `nonconformities` (the store to read) the
+    measured-nonconformity check.
+    """
 
-    app.agent(topics, name="metrics-ingest", concurrency=1)(ingest)
-    # faust 0.15.3 drops records fetched before a rebalance, and on a partition that never
-    # committed nothing brings them back: seek to the committed offsets as it completes.
-    # Safe here: ingestion is idempotent, what comes again is stored once.
-    reread_from_committed_after_rebalance(app, [settings.topic(name) for name in EVENT_TOPICS])
-    lag = ConsumerLagMonitor(
-        settings.kafka_bootstrap_servers,
-        consumer,
-        [settings.topic(n) for n in EVENT_TOPICS],
-        client_options=aiokafka_security(settings),
-    )
-    install_lag_monitor(app, lag, settings.lag_refresh_s)
-    if effectiveness is not None and settings.effectiveness_check_interval_s > 0:
-        install_effectiveness_check(app, settings, effectiveness)
-    if nonconformities is not None:
-        install_nonconformity_check(app, settings, nonconformities)
-    return app, ingestor
+    def __init__(
+        self,
+        settings: MetricsSettings,
+        store: RowSink,
+        tracing: Tracing = NO_TRACING,
+        effectiveness: EffectivenessReader | None = None,
+        *,
+        nonconformities: RowReader | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracing = tracing
+        self.group = settings.consumer_group
+        self.topics = [settings.topic(name) for name in EVENT_TOPICS]
+        # Read the working-day calendar now: a broken file stops the worker here instead of
+        # dead-lettering every record it maps.
+        vietnam_calendar()
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            **kafka_client_options(settings),
+            client_id=f"{self.group}-ingest",
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
+        )
+        self.dead_letter_producer = AIOKafkaProducer(
+            **kafka_client_options(settings), acks="all", enable_idempotence=True
+        )
+        self.capa_commands = KafkaCapaCommands(settings)
+        self.ingestor = Ingestor(
+            store,
+            KafkaDeadLetters(
+                self.dead_letter_producer, settings.topic(DEADLETTER_TOPIC), self.group
+            ),
+        )
+        self.lag = ConsumerLagMonitor(
+            settings.kafka_bootstrap_servers,
+            self.group,
+            self.topics,
+            client_options=aiokafka_security(settings),
+        )
+        timers: list[Periodic | None] = [lag_refresh(self.lag, settings.lag_refresh_s)]
+        if effectiveness is not None:
+            timers.append(effectiveness_timer(settings, effectiveness, self.capa_commands.send))
+        if nonconformities is not None:
+            timers.append(nonconformity_timer(settings, nonconformities, self.capa_commands.send))
+        self.timers: list[Periodic] = [t for t in timers if t is not None]
 
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions the group gives this worker now."""
+        return set(self.consumer.assignment())
 
-def install_effectiveness_check(
-    app: Any, settings: MetricsSettings, reader: EffectivenessReader
-) -> None:
-    """Every interval, measure the CAPAs whose window ended (services/metrics/service_layer/
-    effectiveness.py). Every worker of the group runs it: the commands' ids agree."""
-    send = capa_command_sender(app, settings)
-    policy = EffectivenessPolicy.from_settings(settings)
-    clock = settings.clock
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[MetricsWorker]:
+        """Consume and run the timers until the block ends; then abandon the batch under way
+        (uncommitted: it comes again), leave the group and flush the producers."""
+        async with AsyncExitStack() as stack:
+            await self.dead_letter_producer.start()
+            stack.push_async_callback(self.dead_letter_producer.stop)
+            await stack.enter_async_context(self.capa_commands)
+            await self.consumer.start()
+            stack.push_async_callback(self.consumer.stop)
+            tasks = [asyncio.create_task(self.consume(), name=f"{self.group}-ingest")]
+            tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.timers]
+            for task in tasks:
+                task.add_done_callback(_report_death)
+            stack.push_async_callback(_cancel, tasks)
+            yield self
 
-    async def effectiveness_check() -> None:
+    async def consume(self) -> None:
+        """Take a batch, store or dead-letter it, commit its offsets; until cancelled."""
+        backoff = Backoff(initial_s=1.0, max_s=30.0)
+        while True:
+            try:
+                taken = await take_batch(
+                    self.consumer, self.settings.batch_size, self.settings.flush_interval_s
+                )
+            except FetchFailed as failed:
+                delay = backoff.next_delay()
+                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff = Backoff(initial_s=1.0, max_s=30.0)
+            if not taken:
+                continue
+            try:
+                await self.ingest(taken)
+            except Exception:  # a bug outside ingestion's own guard (tracing, metrics)
+                log.exception("batch of %d partition(s) failed; reading it again", len(taken))
+                self.read_again(taken)
+                await asyncio.sleep(backoff.next_delay())
+
+    def read_again(self, taken: Taken) -> None:
+        """Seek the batch's partitions still assigned back to its first records, so that
+        no later commit passes them."""
+        assigned = self.consumer.assignment()
+        for tp, records in taken.items():
+            if tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+
+    async def ingest(self, taken: Taken) -> None:
+        records = to_records(taken)
+        with (
+            self.tracing.batch("metrics ingest", (r.value for r in records)),
+            BATCH_SECONDS.labels(self.group).time(),
+        ):
+            await ingest_until_done(self.ingestor, records)
+        BATCH_RECORDS.labels(self.group).observe(len(records))
+        await self.commit(taken)
+
+    async def commit(self, taken: Taken) -> None:
+        """Commit the batch's offsets of the partitions still assigned. A refused commit
+        loses nothing: those records are read again and the inserts absorb them."""
+        offsets = offsets_to_commit(taken, self.consumer.assignment())
+        if len(offsets) < len(taken):
+            log.info(
+                "%d partition(s) of the batch moved to another member: not committed here",
+                len(taken) - len(offsets),
+            )
+        if not offsets:
+            return
         try:
-            await check_effectiveness(reader, send, policy, clock.now())
-        except Exception:  # ClickHouse or Kafka away: the next tick sends again
-            log.exception("effectiveness check failed; retried at the next interval")
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning(
+                "commit of %d partition(s) refused (%s: %s): they are read again",
+                len(offsets),
+                type(exc).__name__,
+                exc,
+            )
 
-    app.timer(interval=settings.effectiveness_check_interval_s, name="effectiveness-check")(
-        effectiveness_check
-    )
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    # The loop and the timers catch what they know; one that dies of anything else stops
+    # ingesting while the API still answers, so say so loudly.
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("metrics task %s died", task.get_name(), exc_info=task.exception())

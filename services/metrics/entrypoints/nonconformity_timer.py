@@ -1,4 +1,4 @@
-"""The worker's periodic measured-nonconformity check (a faust timer on every worker).
+"""The worker's periodic measured-nonconformity check (a timer on every worker).
 
 A dossier may be stored before the register events that judge it, so a round runs only
 while the metrics group has consumed every record of the procedure register's topic, and
@@ -12,24 +12,25 @@ absorbs the repeated commands).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from schemas.topics import FAMILY_TOPICS
+from services.capa.service_layer.policies import CommandSender
 from services.common.consumer_lag import ConsumerLagMonitor, EndOffsets
 from services.common.kafka_security import aiokafka_security
+from services.common.periodic import Periodic
 from services.metrics.config import MetricsSettings
-from services.metrics.entrypoints.capa_command_topic import capa_command_sender
 from services.metrics.service_layer.nonconformity_check import NonconformityChecker, RowReader
 
 log = logging.getLogger(__name__)
 REGISTER_TOPIC = FAMILY_TOPICS["procedure"]
 
 
-def install_nonconformity_check(app: Any, settings: MetricsSettings, store: RowReader) -> None:
-    """Add the check to the faust `app` (nothing when the interval is 0)."""
+def nonconformity_timer(
+    settings: MetricsSettings, store: RowReader, send: CommandSender
+) -> Periodic | None:
+    """The check on a timer, sending its commands with `send` (None when the interval is 0)."""
     if settings.nonconformity_check_interval_s <= 0:
-        return
-    send = capa_command_sender(app, settings)
+        return None
     checker = NonconformityChecker(store, send)
     ends: list[EndOffsets] = []
     register = ConsumerLagMonitor(
@@ -70,6 +71,6 @@ def install_nonconformity_check(app: Any, settings: MetricsSettings, store: RowR
                 "measured nonconformities: %s CAPAs, %s commands sent", result.capas, result.sent
             )
 
-    app.timer(interval=settings.nonconformity_check_interval_s, name="measured-nonconformities")(
-        check_nonconformities
+    return Periodic(
+        "measured-nonconformities", settings.nonconformity_check_interval_s, check_nonconformities
     )

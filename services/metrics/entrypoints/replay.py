@@ -20,15 +20,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
-from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
-from services.common.kafka_errors import send_dead_letter
+from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
 from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.working_days import vietnam_calendar
 from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import Rejected
-from services.metrics.entrypoints.consumer import EVENT_TOPICS, dead_letter
+from services.metrics.entrypoints.consumer import EVENT_TOPICS, KafkaDeadLetters
 from services.metrics.service_layer.ingestion import Ingestor, Record
 
 # Rows ingested this recently mean a consumer is writing: a rebuild would lose its work.
@@ -63,23 +61,6 @@ class ReplayResult:
     records: int
     rejected: int
     seconds: float
-
-
-class KafkaDeadLetters:
-    """Dead-letter sink on a plain aiokafka producer (waits for the broker's ack)."""
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str, consumer: str) -> None:
-        self.producer = producer
-        self.topic = topic
-        self.consumer = consumer
-
-    async def send(self, rejected: Rejected) -> None:
-        await send_dead_letter(dead_letter(rejected, self.consumer), self._send)
-
-    async def _send(self, letter: DeadLetter) -> None:
-        await self.producer.send_and_wait(
-            self.topic, key=letter.key, value=letter.value, headers=letter.headers()
-        )
 
 
 async def active_writers(settings: MetricsSettings, store: ClickHouseStore) -> list[str]:

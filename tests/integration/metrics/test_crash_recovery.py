@@ -44,8 +44,8 @@ async def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=10, headers=NATIONAL_READER
         ) as api:
-            # Kill as soon as part of the stream is in: offsets of the batches inserted
-            # since the last commit (every ~2.8 s) will be delivered again.
+            # Kill as soon as part of the stream is in: a batch being mapped or inserted
+            # then has its offsets uncommitted and is delivered again.
             for _ in range(1200):
                 stats = await _stats(api)
                 if stats and 0 < stats["events"] < len(events):

@@ -23,6 +23,7 @@ how many CAPAs its policies should open) — see docs/kpis.md.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -35,7 +36,9 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.topics import ensure_topics, load_topic_specs
 from services.demo.domain.calendar import VN_TZ
 from services.demo.domain.province import Province, generate_province
 from services.demo.domain.register import EXTENDED_DUE_DOSSIERS
@@ -58,7 +61,7 @@ from tests.integration.metrics.conftest import (
     wait_until_drained,
     worker_env,
 )
-from tests.support import free_port
+from tests.support import HoldingProxy, ThrowawayBroker, free_port
 from tests.unit.metrics.test_nonconformity_check import FakeTopic, capas
 
 pytestmark = pytest.mark.integration
@@ -504,6 +507,46 @@ def _alive(worker: subprocess.Popen[bytes], log: Path) -> Callable[[], None]:
     return check
 
 
+async def _settled_stored_events(
+    api: httpx.AsyncClient, worker: subprocess.Popen[bytes], log: Path
+) -> int:
+    """The stored count once it has not moved for a second (the worker waits on a commit)."""
+    last = -1
+    for _ in range(60):
+        _alive(worker, log)()
+        stored = await _stored_events(api)
+        if stored is not None and stored == last:
+            return stored
+        last = stored if stored is not None else -1
+        await asyncio.sleep(1.0)
+    raise AssertionError("the stored count kept moving with the worker's requests held")
+
+
+async def _distinct_events_before(bootstrap: str, ends: Mapping[TopicPartition, int]) -> int:
+    """Distinct events (source, id) among the records before `ends` (committed offsets)."""
+    wanted = [tp for tp, end in ends.items() if end > 0]
+    if not wanted:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    seen: set[tuple[str, str]] = set()
+    try:
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        pending = set(wanted)
+        while pending:
+            for tp, records in (await consumer.getmany(*pending, timeout_ms=1000)).items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        event = json.loads(record.value or b"{}")
+                        seen.add((event["source"], event["id"]))
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return len(seen)
+
+
 async def _stored_events(api: httpx.AsyncClient) -> int | None:
     try:
         response = await api.get("/v1/stats")
@@ -512,15 +555,44 @@ async def _stored_events(api: httpx.AsyncClient) -> int | None:
     return int(response.json()["events"]) if response.status_code == 200 else None
 
 
+KILL_AFTER_EVENTS = 1000  # well into the stream: every partition fetched ahead
+
+
 async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_restart(
-    kafka_bootstrap: str,
-    topic_prefix: str,
     tmp_path: Path,
     province: Province,
     truth: GroundTruth,
     timeliness: TimelinessTruth,
 ) -> None:
-    await deliver_twice(kafka_bootstrap, topic_prefix, province)
+    # The worker commits each batch right after its inserts; to kill it between the two,
+    # its broker of this test's own sits behind a relay that can hold the worker's requests:
+    # the worker then stores the batch it has fetched ahead and waits for a commit that
+    # never reaches the broker.
+    prefix = "qms."
+    properties = tmp_path / "relay.properties"
+    broker = ThrowawayBroker(tmp_path / "kafka", {"KAFKA_EXTRA_PROPERTIES": str(properties)})
+    relay = HoldingProxy(broker.port)
+    properties.write_text(f"advertised.listeners=PLAINTEXT://127.0.0.1:{relay.port}\n")
+    await relay.start()
+    await asyncio.to_thread(broker.start)
+    try:
+        bootstrap = f"127.0.0.1:{relay.port}"
+        await ensure_topics(bootstrap, load_topic_specs(prefix=prefix))
+        await deliver_twice(bootstrap, prefix, province)
+        await _kill_mid_batch_and_restart(relay, bootstrap, prefix, tmp_path, truth, timeliness)
+    finally:
+        await asyncio.to_thread(broker.stop)
+        await relay.stop()
+
+
+async def _kill_mid_batch_and_restart(
+    relay: HoldingProxy,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    truth: GroundTruth,
+    timeliness: TimelinessTruth,
+) -> None:
     port = free_port()
     group = f"{topic_prefix}metrics"
     env = worker_env(kafka_bootstrap, topic_prefix, tmp_path, port, batch_size=100)
@@ -530,21 +602,18 @@ async def test_every_kpi_equals_the_ground_truth_after_a_kill_mid_batch_and_rest
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=30, headers=NATIONAL_READER
         ) as api:
-            # Kill while records are inserted but their offsets not yet committed (faust
-            # commits every ~2.8 s): those records will be delivered again after restart.
-            uncommitted = 0
             for _ in range(2400):
                 _alive(worker, log)()
-                stored = await _stored_events(api)
-                if stored:
-                    committed, _ = await committed_and_end(kafka_bootstrap, topic_prefix, group)
-                    uncommitted = stored - sum(committed.values())
-                    if uncommitted > 0:
-                        os.kill(worker.pid, signal.SIGKILL)
-                        break
+                if (await _stored_events(api) or 0) >= KILL_AFTER_EVENTS:
+                    break
                 await asyncio.sleep(0.05)
+            relay.hold()
+            stored = await _settled_stored_events(api, worker, log)
+            os.kill(worker.pid, signal.SIGKILL)
             worker.wait(timeout=30)
-            assert uncommitted > 0, "the worker was not caught between insert and commit"
+            committed, _ = await committed_and_end(kafka_bootstrap, topic_prefix, group)
+            below = await _distinct_events_before(kafka_bootstrap, committed)
+            assert stored > below, "the worker was not caught between insert and commit"
 
             worker = start_worker(env, log)
             await wait_until_drained(

@@ -1,4 +1,4 @@
-"""The walking-skeleton slice: dossier events on Kafka → faust → ClickHouse → view and API."""
+"""The walking-skeleton slice: dossier events on Kafka → the worker → ClickHouse → view and API."""
 
 from __future__ import annotations
 

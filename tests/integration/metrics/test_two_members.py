@@ -9,13 +9,13 @@ from collections.abc import Callable
 from functools import partial
 
 import pytest
-from faust.contrib.asgi import faust_app_running
+from aiokafka import TopicPartition
 
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import store_for
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
-from services.metrics.entrypoints.consumer import build_faust_app
+from services.metrics.entrypoints.consumer import MetricsWorker
 from tests.integration.metrics.conftest import produce
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency
 
@@ -32,6 +32,15 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.2)
 
 
+def every_partition(worker: MetricsWorker) -> set[TopicPartition]:
+    """Every partition of the worker's topics, as its consumer's metadata knows them."""
+    return {
+        TopicPartition(topic, p)
+        for topic in worker.topics
+        for p in worker.consumer.partitions_for_topic(topic) or ()
+    }
+
+
 async def test_two_members_share_the_partitions_and_count_every_event_once(
     kafka_bootstrap: str, topic_prefix: str, metrics_settings: MetricsSettings
 ) -> None:
@@ -40,20 +49,23 @@ async def test_two_members_share_the_partitions_and_count_every_event_once(
     store = store_for(settings)
     await asyncio.to_thread(partial(store.open, migrate=True))
     try:
-        first, _ = build_faust_app(settings, store)
-        second, _ = build_faust_app(settings, store)
+        first = MetricsWorker(settings, store)
+        second = MetricsWorker(settings, store)
 
         def stored() -> int:
             return int(kpi_queries.stats(store)["events"])
 
-        async with faust_app_running(first, stop_timeout=30):
-            async with faust_app_running(second, stop_timeout=30):
+        async with first.running():
+            async with second.running():
+                # Until the first member rejoins, it still holds what it had alone.
                 await until(
                     lambda: (
-                        bool(first.assignor.assigned_actives())
-                        and bool(second.assignor.assigned_actives())
+                        bool(first.assignment())
+                        and bool(second.assignment())
+                        and not first.assignment() & second.assignment()
+                        and first.assignment() | second.assignment() == every_partition(first)
                     ),
-                    "both members hold partitions",
+                    "both members hold partitions, each partition one of them",
                 )
                 await produce(kafka_bootstrap, topic_prefix, events)
                 await until(lambda: stored() > 0, "the first events stored")
@@ -62,7 +74,8 @@ async def test_two_members_share_the_partitions_and_count_every_event_once(
             assert stored() < len(events), "the second member did not leave mid-stream"
             await until(lambda: stored() >= len(events), "every event stored")
             await until(
-                lambda: len(first.assignor.assigned_actives()) > 0, "the first holds partitions"
+                lambda: first.assignment() == every_partition(first),
+                "the first holds every partition",
             )
         rows = kpi_queries.dossiers_by(store, DayRange(), ("agency",))
         counted = {

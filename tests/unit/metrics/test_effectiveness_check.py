@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +15,7 @@ from services.capa.service_layer.policies import Outgoing
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.capa_kpis import MEASURE_SQL
 from services.metrics.domain.report_html import ReportData, render_report
-from services.metrics.entrypoints.consumer import install_effectiveness_check
+from services.metrics.entrypoints.effectiveness_check import effectiveness_timer
 from services.metrics.service_layer.effectiveness import (
     DueMeasurement,
     EffectivenessPolicy,
@@ -147,39 +145,24 @@ def test_the_report_shows_effectiveness_by_measurement_beside_the_verdict() -> N
     assert cells == sorted(cells)
 
 
-class FakeFaustApp:
-    """What `install_effectiveness_check` uses of a faust app: a topic and a timer."""
-
-    def __init__(self, topic: FakeCommandTopic) -> None:
-        self.command_topic = topic
-        self.topics: list[str] = []
-        self.timers: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-
-    def topic(self, name: str, **_: object) -> FakeFaustApp:
-        self.topics.append(name)
-        return self
-
-    async def send(self, key: bytes, value: bytes) -> Awaitable[None]:
-        await self.command_topic.send(Outgoing(key, value))
-        return asyncio.sleep(0)  # the acknowledgement
-
-    def timer(self, interval: float, name: str) -> Callable[[Callable[[], Awaitable[None]]], None]:
-        return lambda function: self.timers.append((interval, function))
-
-
 async def test_the_metrics_worker_checks_every_interval_and_survives_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("QMS_TOPIC_PREFIX", "t1.")
     monkeypatch.setenv("QMS_EFFECTIVENESS_CHECK_INTERVAL_S", "600")
     topic = FakeCommandTopic(fail_after=1)
-    app = FakeFaustApp(topic)
-    install_effectiveness_check(app, MetricsSettings(), FakeReader({"CAPA-a": 3, "CAPA-b": 0}))
-    assert app.topics == ["t1.capa.commands.v1"]
-    ((interval, tick),) = app.timers
-    assert interval == 600
+    timer = effectiveness_timer(
+        MetricsSettings(), FakeReader({"CAPA-a": 3, "CAPA-b": 0}), topic.send
+    )
+    assert timer is not None and timer.interval_s == 600
+    tick = timer.tick
     await tick()  # the broker goes away after one command: logged, not raised
     assert [key for key, _ in topic.records] == [b"CAPA-a"]
     topic.fail_after = None
     await tick()  # the next tick sends both again (the CAPA records each id once)
     assert [key for key, _ in topic.records] == [b"CAPA-a", b"CAPA-a", b"CAPA-b"]
+
+
+def test_an_interval_of_zero_runs_no_effectiveness_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QMS_EFFECTIVENESS_CHECK_INTERVAL_S", "0")
+    assert effectiveness_timer(MetricsSettings(), FakeReader({}), FakeCommandTopic().send) is None
