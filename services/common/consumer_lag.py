@@ -138,23 +138,16 @@ class ConsumerLagMonitor:
         return lag_by_partition(ends, committed, beginnings), ends
 
 
-def lag_timer_name(monitor: ConsumerLagMonitor) -> str:
-    return f"consumer-lag-{monitor.group}"
+def lag_refresh(monitor: ConsumerLagMonitor, interval_s: float) -> Periodic:
+    """Refresh `monitor` every `interval_s` seconds (every worker of the group)."""
+
+    async def refresh_consumer_lag() -> None:
+        await monitor.refresh()
+
+    return Periodic(f"consumer-lag-{monitor.group}", interval_s, refresh_consumer_lag)
 
 
 def install_lag_monitor(app: Any, monitor: ConsumerLagMonitor, interval_s: float) -> None:
-    """Refresh `monitor` on a timer of the faust `app` (every worker of the group)."""
-
-    async def refresh_consumer_lag() -> None:
-        await monitor.refresh()
-
-    app.timer(interval=interval_s, name=lag_timer_name(monitor))(refresh_consumer_lag)
-
-
-def lag_refresh(monitor: ConsumerLagMonitor, interval_s: float) -> Periodic:
-    """The same refresh as a plain asyncio timer, for a worker without faust."""
-
-    async def refresh_consumer_lag() -> None:
-        await monitor.refresh()
-
-    return Periodic(lag_timer_name(monitor), interval_s, refresh_consumer_lag)
+    """`lag_refresh` on a timer of the faust `app`."""
+    timer = lag_refresh(monitor, interval_s)
+    app.timer(interval=timer.interval_s, name=timer.name)(timer.tick)

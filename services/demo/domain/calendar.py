@@ -33,6 +33,11 @@ def add_months(moment: datetime, months: int) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=VN_TZ)
 
 
+def local_day(moment: datetime) -> date:
+    """The day of `moment` in provincial time."""
+    return moment.astimezone(VN_TZ).date()
+
+
 def month_key(moment: datetime) -> str:
     """'YYYY-MM' of `moment` in provincial time."""
     local = moment.astimezone(VN_TZ)

@@ -30,7 +30,7 @@ from schemas.document import (
 )
 from schemas.envelope import CloudEvent
 from schemas.procedure import ProcedureAmended
-from services.demo.domain.calendar import VN_TZ
+from services.demo.domain.calendar import local_day
 from services.demo.domain.deliveries import once_each
 
 # The allowed days, stated here again (the truth does not read the metrics catalogue).
@@ -68,7 +68,7 @@ class DocumentTruth:
         elif isinstance(event, DocumentChecked):
             self.documents[event.subject].checks.append((order, event.data.conforming))
         elif isinstance(event, ProcessDocumentPublished | ProcessDocumentRevised):
-            day = event.time.astimezone(VN_TZ).date()
+            day = local_day(event.time)
             for basis in event.data.legal_basis_procedures:
                 self.processes[event.subject].namings.append(
                     (order, event.agencycode, event.data.code, day, basis.procedure_code,
@@ -106,7 +106,7 @@ class DocumentTruth:
 
     def processes_overdue(self, at: datetime, known_now: bool = False) -> list[dict[str, Any]]:
         """The nonconformities as of `at`, sorted like the read API's rows."""
-        at_day = at.astimezone(VN_TZ).date()
+        at_day = local_day(at)
 
         def known(when: datetime) -> bool:
             return known_now or when <= at

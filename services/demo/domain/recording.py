@@ -45,10 +45,6 @@ class RecordingHabits:
 
     late_share: dict[str, float]
 
-    @property
-    def backlogged(self) -> list[str]:
-        return sorted(a for a, share in self.late_share.items() if share == LATE_SHARE_BACKLOGGED)
-
 
 def recording_habits(rng: Random, agencies: Sequence[Agency]) -> RecordingHabits:
     """Which agencies record late, and how often: backlogged departments (they hold most

@@ -16,7 +16,7 @@ from schemas.dossier import DossierReceived, DossierResolved, DossierSupplementR
 from schemas.envelope import CloudEvent
 from schemas.procedure import ProcedureAmended, ProcedurePublished, ProcedureRepealed
 from services.common.working_days import WorkingCalendar, YearNotCovered, vietnam_calendar
-from services.demo.domain.calendar import VN_TZ, month_key
+from services.demo.domain.calendar import VN_TZ, local_day, month_key
 from services.demo.domain.deliveries import once_each
 
 
@@ -69,10 +69,6 @@ class RegisterTruth:
             if dossier in self.resolved_dossiers:  # final once resolved (docs/kpis.md)
                 groups["extended_due_dates"][a, p, m].append(dossier)
         return {kind: dict(g) for kind, g in groups.items()}
-
-
-def _local_day(instant: datetime) -> date:
-    return instant.astimezone(VN_TZ).date()
 
 
 def _versions_in_force(
@@ -141,7 +137,7 @@ def fold_register(
         if trail.received is None:
             continue
         received = trail.received[0]
-        day = _local_day(received)
+        day = local_day(received)
         month = month_key(received)
         candidates = [
             v
@@ -168,7 +164,7 @@ def fold_register(
         published = max(trail.dues, key=lambda d: (d[0], d[1]))[2]
         n = version.statutory_days
         try:
-            due_day = calendar.add_working_days(_local_day(start), n)
+            due_day = calendar.add_working_days(local_day(start), n)
         except YearNotCovered:
             continue
         statutory_due = datetime.combine(due_day + timedelta(days=1), time(0), VN_TZ)

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from schemas.envelope import CloudEvent
 from services.common.working_days import WorkingCalendar, vietnam_calendar
-from services.demo.domain.calendar import VN_TZ, month_key
+from services.demo.domain.calendar import local_day, month_key
 from services.demo.domain.deliveries import once_each
 from services.demo.domain.truth import Months
 
@@ -88,10 +88,6 @@ def _figures(updates: Sequence[Update]) -> dict[str, Any]:
     }
 
 
-def _local_day(moment: datetime) -> date:
-    return moment.astimezone(VN_TZ).date()
-
-
 def _working_days_late(calendar: WorkingCalendar, happened: date, recorded: date) -> int | None:
     if not (calendar.covers(happened) and calendar.covers(recorded)):
         return None
@@ -109,6 +105,6 @@ def fold_update_timeliness(
         if recorded is None:
             continue  # not recorded anywhere we know of: no lag to count
         lag = max(0.0, (recorded - event.time).total_seconds() / 3600)
-        late = _working_days_late(calendar, _local_day(event.time), _local_day(recorded))
+        late = _working_days_late(calendar, local_day(event.time), local_day(recorded))
         truth.updates.append(Update(event.agencycode, month_key(event.time), lag, late))
     return truth

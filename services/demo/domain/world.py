@@ -73,11 +73,8 @@ class World:
         )
         self._events.append((minute, len(self._events), event))
 
-    def events_until(self, cutoff: datetime) -> list[CloudEvent]:
-        """Every event at or before `cutoff`, in global time order (ties: creation order)."""
-        return [event for _, event in self.timed_events_until(cutoff)]
-
     def timed_events_until(self, cutoff: datetime) -> list[tuple[int, CloudEvent]]:
-        """`events_until`, each event with its office minute."""
+        """Every event at or before `cutoff` with its office minute, in global time order
+        (ties: creation order)."""
         ordered = sorted(self._events, key=lambda item: (item[0], item[1]))
         return [(minute, event) for minute, _, event in ordered if event.time <= cutoff]

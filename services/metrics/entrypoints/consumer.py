@@ -42,16 +42,15 @@ from aiokafka.errors import KafkaError
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
-from services.common.deadletter import DEADLETTER_TOPIC, DeadLetter, RecordPosition
-from services.common.kafka_errors import send_dead_letter
+from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
 from services.common.kafka_security import aiokafka_security, kafka_client_options
 from services.common.periodic import Periodic
-from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS, count_dead_letter
+from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS
 from services.common.tracing import NO_TRACING, Tracing
 from services.common.working_days import vietnam_calendar
 from services.metrics.adapters.capa_commands import KafkaCapaCommands
+from services.metrics.adapters.dead_letters import KafkaDeadLetters
 from services.metrics.config import MetricsSettings
-from services.metrics.domain.rows import Rejected
 from services.metrics.entrypoints.effectiveness_check import effectiveness_timer
 from services.metrics.entrypoints.nonconformity_timer import nonconformity_timer
 from services.metrics.service_layer.effectiveness import EffectivenessReader
@@ -65,36 +64,6 @@ MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 Taken = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-
-
-def dead_letter(rejected: Rejected, consumer: str) -> DeadLetter:
-    """The dead-letter record of a refused record (the one header contract)."""
-    return DeadLetter(
-        position=rejected.position,
-        reason=rejected.reason,
-        consumer=consumer,
-        key=rejected.key,
-        value=rejected.value,
-        error=rejected.error,
-    )
-
-
-class KafkaDeadLetters:
-    """Dead-letter sink on a plain aiokafka producer (waits for the broker's ack)."""
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str, consumer: str) -> None:
-        self.producer = producer
-        self.topic = topic
-        self.consumer = consumer
-
-    async def send(self, rejected: Rejected) -> None:
-        await send_dead_letter(dead_letter(rejected, self.consumer), self._send)
-
-    async def _send(self, letter: DeadLetter) -> None:
-        await self.producer.send_and_wait(
-            self.topic, key=letter.key, value=letter.value, headers=letter.headers()
-        )
-        count_dead_letter(letter)
 
 
 def to_records(

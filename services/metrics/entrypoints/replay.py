@@ -25,8 +25,9 @@ from services.common.kafka_security import aiokafka_security, kafka_client_optio
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.working_days import vietnam_calendar
 from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
+from services.metrics.adapters.dead_letters import KafkaDeadLetters
 from services.metrics.config import MetricsSettings
-from services.metrics.entrypoints.consumer import EVENT_TOPICS, KafkaDeadLetters
+from services.metrics.entrypoints.consumer import EVENT_TOPICS
 from services.metrics.service_layer.ingestion import Ingestor, Record
 
 # Rows ingested this recently mean a consumer is writing: a rebuild would lose its work.
