@@ -14,7 +14,7 @@ are pre-produced to `<prefix>dossier.v1` under a fresh topic prefix. Then
 Both rates are measured the same way, on their output topic: (records − 1) / (timestamp of
 the last record − timestamp of the first), so worker start-up and group join are left out.
 Prints both rates and their ratio. Not a test: nothing asserts a speed. Every topic under the
-prefix (the worker's changelog and assignor topics included) is deleted at the end.
+prefix (the worker's heads topic included) is deleted at the end.
 """
 
 from __future__ import annotations

@@ -57,9 +57,10 @@ WRITES: dict[str, tuple[str, ...]] = {
     # The effectiveness and measured-nonconformity checks send CAPA commands.
     "metrics-ingest": (DEADLETTER, CAPA_COMMANDS_TOPIC),
 }
-# Workloads run as faust apps, whose own topics (table changelogs, repartitions) are named
-# after the group; the metrics worker is a plain consumer with none.
-FAUST_APPS = ("ledger", "capa")
+# Workloads that create and use topics of their own named after their group: the CAPA faust
+# app (table changelogs, repartitions) and the ledger (its heads topic); the metrics worker
+# has none.
+OWN_TOPIC_APPS = ("ledger", "capa")
 READS_WITHOUT_GROUP: dict[str, tuple[str, ...]] = {
     "intake": ACCEPTED_TOPICS,
     "auditor": (*ACCEPTED_TOPICS, *LEDGER_TOPICS),
@@ -116,7 +117,7 @@ def kafka_user(app: str) -> dict[str, Any]:
         acls.append(acl("topic", PREFIX + short, ["Write", "Describe"]))
     if group:
         acls.append(acl("group", group, ["Read"]))
-    if group and app in FAUST_APPS:
+    if group and app in OWN_TOPIC_APPS:
         acls.append(acl("topic", f"{group}-", ["Read", "Write", "Create", "Describe"], "prefix"))
     if app in WRITES:
         acls.append(acl("cluster", "kafka-cluster", ["IdempotentWrite"]))

@@ -1,6 +1,7 @@
-"""Each faust app takes its broker credentials and its internal topics' replicas from the
-shared settings (never a hard-coded 1), and each one's consumer-lag clients the same security;
-the metrics worker, on aiokafka alone, gives the same security to every client it builds."""
+"""The CAPA faust app takes its broker credentials and its internal topics' replicas from the
+shared settings (never a hard-coded 1), and its consumer-lag clients the same security; the
+metrics and ledger workers, on aiokafka alone, give the same security to every client they
+build."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import faust
 import pytest
 
 import services.capa.entrypoints.worker as capa_worker
-import services.intake.ledger.worker as ledger_worker
 from services.capa.config import CapaSettings
 from services.capa.entrypoints.worker import build_streams
 from services.common.consumer_lag import ConsumerLagMonitor
 from services.intake.ledger.adapters.keys import load_signer
 from services.intake.ledger.adapters.publisher import LedgerPublisher
 from services.intake.ledger.settings import LedgerSettings
-from services.intake.ledger.worker import build_ledger_app
+from services.intake.ledger.worker import LedgerWorker
 from services.metrics.config import MetricsSettings
 from services.metrics.entrypoints.consumer import MetricsWorker
 
@@ -61,8 +61,7 @@ def lag_monitors(monkeypatch: pytest.MonkeyPatch) -> list[ConsumerLagMonitor]:
     def record(app: Any, monitor: ConsumerLagMonitor, interval_s: float) -> None:
         installed.append(monitor)
 
-    for module in (capa_worker, ledger_worker):
-        monkeypatch.setattr(module, "install_lag_monitor", record)
+    monkeypatch.setattr(capa_worker, "install_lag_monitor", record)
     return installed
 
 
@@ -99,13 +98,16 @@ def test_the_capa_worker_and_its_internal_topics(
     assert_lag_secured(lag_monitors)
 
 
-def test_the_ledger_worker(tmp_path: Path, lag_monitors: list[ConsumerLagMonitor]) -> None:
+async def test_the_ledger_worker(tmp_path: Path) -> None:
     settings = LedgerSettings.model_validate({**SECURED, "QMS_DATA_DIR": str(tmp_path)})
-    app = build_ledger_app(
-        settings, load_signer(settings), 3, LedgerPublisher.from_settings(settings)
-    )
-    assert_secured(app)
-    assert_lag_secured(lag_monitors)
+    worker = LedgerWorker(settings, load_signer(settings), LedgerPublisher.from_settings(settings))
+    assert_client_secured(worker.consumer._client)  # the group consumer
+    assert_client_secured(worker.heads_producer.client)
+    assert worker.consumer._group_id == "u.ledger"
+    assert worker.heads.topic == "u.ledger-ledger-heads-changelog"
+    assert worker.heads.client_options["security_protocol"] == "SASL_SSL"
+    assert worker.publisher.security["security_protocol"] == "SASL_SSL"
+    assert_options_secured(worker.lag)
 
 
 async def test_the_metrics_worker(tmp_path: Path) -> None:

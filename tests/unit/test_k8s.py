@@ -226,14 +226,15 @@ def test_secrets_are_only_referenced_never_inline(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_faust_workers_are_stateful_sets_keeping_rocksdb_on_a_volume(overlay: str) -> None:
+def test_stateful_workers_keep_their_state_on_claims(overlay: str) -> None:
     resources = rendered(overlay)
-    for name in ("capa", "ledger"):
+    # CAPA: faust tables in RocksDB; the ledger: its checkpoint anchor (heads are in Kafka).
+    for name, path in (("capa", "/var/lib/qms"), ("ledger", "/var/lib/qms-anchor")):
         workload = named(resources, "StatefulSet", name)
         claims = {c["metadata"]["name"] for c in workload["spec"]["volumeClaimTemplates"]}
         (container,) = containers(workload)
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        assert mounts["/var/lib/qms"] in claims, f"{name}: state must be on a claim"
+        assert mounts[path] in claims, f"{name}: {path} must be on a claim"
     config = named(resources, "ConfigMap", "qms-config")["data"]
     assert config["QMS_DATA_DIR"] == "/var/lib/qms" and config["QMS_ENV"] == "production"
 

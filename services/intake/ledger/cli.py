@@ -151,10 +151,10 @@ def _existing(path: Path | None) -> Path | None:
 
 
 def ledger_worker(
-    loglevel: Annotated[str, typer.Option(help="faust log level.")] = "info",
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
-    """Run the ledger agent (faust worker) that chains and checkpoints every accepted event."""
-    from services.intake.ledger.worker import run_worker  # faust is heavy: import on demand
+    """Run the ledger worker that chains and checkpoints every accepted event."""
+    from services.intake.ledger.worker import run_worker  # its clients only when it runs
 
     run_worker(LedgerSettings(), loglevel)
 

@@ -73,7 +73,7 @@ class LedgerSettings(CommonSettings):
         default=16 * 1024 * 1024,
         ge=1024 * 1024,
         validation_alias="QMS_LEDGER_FETCH_PARTITION_BYTES",
-        description="Bytes of one partition a fetch may bring (faust's consumer_max_fetch_size).",
+        description="Bytes of one partition a fetch may bring (max_partition_fetch_bytes).",
     )
     checkpoint_file: Path | None = Field(
         default=None,
@@ -92,7 +92,7 @@ class LedgerSettings(CommonSettings):
         default="",
         validation_alias="QMS_LEDGER_APP_ID",
         description=(
-            "faust app id = consumer group; the table changelog topics are named after it. "
+            "The consumer group; the heads topic is named after it. "
             "Empty means `<topic_prefix>ledger`."
         ),
     )
@@ -164,8 +164,8 @@ class LedgerSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _app_id_of_this_deployment(self) -> LedgerSettings:
-        # The group and its changelog belong to one deployment: two prefixes on one broker
-        # sharing them would share (and recover) one heads table and one group's offsets.
+        # The group and its heads topic belong to one deployment: two prefixes on one broker
+        # sharing them would share one set of chain heads and one group's offsets.
         if not self.app_id:
             self.app_id = f"{self.topic_prefix}ledger"
         return self

@@ -1,31 +1,21 @@
-"""The ledger agent: a faust worker that chains every accepted event, partition by partition.
+"""The ledger worker: a plain aiokafka group consumer that chains every accepted event.
 
-One chain per event-topic partition; faust hands each partition to exactly one worker, and
-the agent sees its records in offset order. The chain head of every partition lives in a
-faust table (RocksDB, changelog-backed), so a restarted or rebalanced worker resumes where
-the chain stands. The agent takes records in batches (up to N, or what came within T ms)
-and, per batch:
+One chain per event-topic partition; the group gives each partition to one worker, which
+reads it in offset order. The chain heads live in a compacted topic (`adapters/heads.py`),
+so the worker keeps no local state: whichever worker is given a partition reads its head
+back and resumes from it. The loop takes what the consumer fetched as a batch (up to N
+records, or what came within T ms), hands it to the `Chainer` (entries published and
+acked, checkpoints due signed, then the heads saved), and only then commits the batch's
+offsets (for the lag the group reports; the heads, not the offsets, say where to resume).
 
-1. per partition, records at or below the head's last offset are redeliveries: skipped;
-   the others get their entries, computed in offset order from the stored head (pure);
-2. all the batch's entries are produced to `ledger.v1` (key `<topic>/<partition>`, idempotent
-   producer, acks=all) and every ack is awaited, then the checkpoints due (every N entries);
-3. only then each partition's head moves in the table (one write per partition per batch),
-4. and only then are the records acked, so faust may commit their offsets.
-
-A crash anywhere before 3 redelivers the records and produces the very same entries again
-(same seq, same hash), which the verifier ignores as exact duplicates; the chain never forks.
-A failure stops the worker instead of skipping a record. A timer signs, every T seconds,
-the chains that grew since their last checkpoint (it only reads the table).
-
-The chain head, not faust, says which record comes next. faust drops records it has already
-fetched when it resumes the flow at the end of a rebalance (table recovery included): it
-clears the agents' buffers and counts on having sought back to the committed offsets, but it
-seeks before the records arrive, and for a partition that never committed (new topics) the
-seek does nothing at all. So (a) a batch whose records skip offsets past the head gets the
-skipped ones read straight from the topic and chained first, in order; and (b) when a
-rebalance ends, every chained partition of the worker is sought to the offset after its head,
-so dropped records come again even when no later record of the partition arrives.
+The chain head, not the group's committed offset, says which record comes next: when the
+group gives this worker partitions, it reads their heads and seeks each partition to the
+offset after its head. A rebalance waits for the batch under way (one `turn` at a time:
+a batch, a rebalance step, a timed checkpoint), so a partition leaves a worker with its
+head saved; a worker that dies mid-batch leaves its heads unmoved, and the next owner
+produces the same entries again (exact duplicates, ignored by the verifier). A failure
+stops the worker instead of skipping a record; a timer signs, every T seconds, the chains
+that grew since their last checkpoint.
 
     python -m services.intake.ledger.worker      # or: qms audit ledger-worker
 """
@@ -34,56 +24,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
+import signal
+import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, cast
+from contextlib import AsyncExitStack
+from typing import Any
 
-import faust
-import faust.streams
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError
-from faust.types import EventT
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import start_http_server
 
-from services.common.consumer_lag import ConsumerLagMonitor, install_lag_monitor
-from services.common.faust_delivery import PromptDeliveryApp
-from services.common.faust_rebalance import RebalanceEnd
-from services.common.kafka_security import access_error, aiokafka_security, faust_credentials
+from services.common.backoff import Backoff
+from services.common.consumer_batches import FetchFailed, Taken, offsets_to_commit, take_batch
+from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
+from services.common.kafka_security import access_error, aiokafka_security, kafka_client_options
 from services.common.logs import bind_process, configure_logging
+from services.common.periodic import Periodic
 from services.common.service_metrics import BATCH_RECORDS, BATCH_SECONDS
 from services.common.settings import LogFormat
 from services.common.shutdown import StopDeadline
 from services.common.topics import ensure_topics, load_topic_specs
 from services.common.tracing import NO_TRACING, Tracing, configure_tracing
 from services.intake.ledger.adapters.checkpoint_file import append_note
+from services.intake.ledger.adapters.heads import KafkaChainHeads, heads_topic, heads_topic_spec
 from services.intake.ledger.adapters.kafka import read_ranges
 from services.intake.ledger.adapters.keys import load_signer
 from services.intake.ledger.adapters.publisher import LedgerPublisher
-from services.intake.ledger.domain.chain import (
-    ChainHead,
-    EventRecord,
-    chain_key,
-    extend_all,
-    split_chain_key,
-    undelivered,
-)
-from services.intake.ledger.domain.note import Checkpoint, Signer, origin_for, sign_checkpoint
+from services.intake.ledger.chainer import Chainer, Gaps
+from services.intake.ledger.domain.chain import ChainHead, EventRecord, chain_key
+from services.intake.ledger.domain.note import Signer
 from services.intake.ledger.health import ChainHealth
 from services.intake.ledger.settings import LedgerSettings
 
 log = logging.getLogger(__name__)
 
-HEADS_TABLE = "ledger-heads"
-
-
-def faust_broker_url(bootstrap_servers: str) -> str:
-    """`a:9092,b:9092` → `kafka://a:9092;kafka://b:9092`."""
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
+EXIT_FAILED = 1
+# How long taking over partitions may keep failing (reading their heads) before the worker
+# stops: a worker that chains without its heads would stall those partitions for good.
+TAKE_OVER_DEADLINE_S = 120.0
 
 
 def source_partitions(settings: LedgerSettings) -> int:
-    """The partition count of the chained topics (they must agree: one agent reads them all)."""
+    """The partition count of the chained topics (they must agree: the heads topic has it)."""
     specs = {spec.name: spec.partitions for spec in load_topic_specs(prefix=settings.topic_prefix)}
     counts = {specs[name] for name in settings.chained_topic_names() if name in specs}
     if len(counts) != 1:
@@ -91,281 +73,226 @@ def source_partitions(settings: LedgerSettings) -> int:
     return counts.pop()
 
 
-def event_record(event: EventT[Any]) -> EventRecord:
-    message = event.message
-    return EventRecord(message.topic, message.partition, message.offset, message.value or b"")
+def event_records(taken: Taken) -> list[EventRecord]:
+    return [
+        EventRecord(tp.topic, tp.partition, message.offset, message.value or b"")
+        for tp, messages in taken.items()
+        for message in messages
+    ]
 
 
-def ledger_datadir(settings: LedgerSettings) -> Path:
-    """Where this worker's RocksDB table lives (one directory per app id)."""
-    return Path(settings.data_dir) / "ledger" / settings.app_id
+class LedgerWorker:
+    """A member of the ledger group: the consumer loop, its rebalance steps and its timers.
 
+    Built inside the event loop that runs it (aiokafka's clients belong to one loop);
+    nothing connects before `run`.
+    """
 
-def build_ledger_app(
-    settings: LedgerSettings,
-    signer: Signer,
-    partitions: int,
-    publisher: LedgerPublisher,
-    tracing: Tracing = NO_TRACING,
-) -> faust.App:
-    """The faust app of the ledger worker; nothing connects until it is started."""
-    app = PromptDeliveryApp(
-        settings.app_id,
-        broker=faust_broker_url(settings.kafka_bootstrap_servers),
-        broker_credentials=faust_credentials(settings),
-        # The heads table's changelog: as many replicas as the cluster's own topics.
-        topic_replication_factor=settings.topic_replication_factor,
-        store="rocksdb://",
-        datadir=str(ledger_datadir(settings)),
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=partitions,
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        broker_session_timeout=settings.session_timeout_seconds,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
-        web_enabled=False,
-        # aiokafka fetches again from a broker only once every partition it fetched is
-        # consumed, and meanwhile long-polls the idle ones (this table's changelog, faust's
-        # assignor topic) for up to 1.5 s: small fetches end in a stall every few thousand
-        # records (docs/audit-trail.md, Benchmark).
-        consumer_max_fetch_size=settings.fetch_partition_bytes,
-    )
-    events = app.topic(
-        *settings.chained_topic_names(), key_serializer="raw", value_serializer="raw"
-    )
-    heads = app.Table(
-        HEADS_TABLE,
-        partitions=partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
-    )
-    checkpointed: dict[str, int] = {}  # chain → last size signed by this worker (memory only)
-    health = ChainHealth()
-    chained_topics = set(settings.chained_topic_names())
-
-    async def publish_checkpoint(head: ChainHead) -> None:
-        """Sign the tree head of a chain, publish the note and append it to the anchor file."""
-        key = chain_key(head.topic, head.partition)
-        tree = head.tree()
-        if tree is None:
-            # A head stored before chains had Merkle trees: signing its hash would be a root
-            # no proof leads to, so the chain stays unanchored (the verifier says so).
-            log.error("checkpoint %s size %d: the head has no Merkle frontier", key, head.size)
-            return
-        origin = origin_for(settings.origin_prefix, head.topic, head.partition)
-        note = sign_checkpoint(Checkpoint(origin, head.size, tree.root()), signer)
-        await publisher.publish_checkpoint(key, note)
-        if settings.checkpoint_file is not None:
-            append_note(settings.checkpoint_file, note)
-        checkpointed[key] = max(checkpointed.get(key, 0), head.size)
-        health.anchored(key, head.size, stored_head(key).size)
-        log.info("checkpoint %s size %d", key, head.size)
-
-    def stored_head(key: str) -> ChainHead:
-        stored = heads.get(key)
-        return ChainHead.from_json(stored) if stored else ChainHead(*split_chain_key(key))
-
-    def move_head(last_event: EventT[Any], head: ChainHead) -> None:
-        # faust picks a table write's partition (changelog and RocksDB) from the current
-        # event; a batch has none, so name the partition's last event of the batch.
-        token = faust.streams._current_event.set(weakref.ref(last_event))
-        try:
-            heads[chain_key(head.topic, head.partition)] = head.to_json()
-        finally:
-            faust.streams._current_event.reset(token)
-
-    async def read_undelivered(
-        chain_heads: dict[str, ChainHead], records: dict[str, list[EventRecord]]
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        signer: Signer,
+        publisher: LedgerPublisher,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
-        """Add to each partition's `records` those that faust skipped after the chain head."""
-        gaps = {
-            split_chain_key(key): ranges
-            for key, chain_records in records.items()
-            if (ranges := undelivered(chain_heads[key], (r.offset for r in chain_records)))
-        }
-        if not gaps:
-            return
-        found = await read_ranges(
-            settings.kafka_bootstrap_servers, gaps, security=aiokafka_security(settings)
+        self.settings = settings
+        self.tracing = tracing
+        self.group = settings.app_id
+        self.topics = settings.chained_topic_names()
+        options = kafka_client_options(settings)
+        self.consumer = AIOKafkaConsumer(
+            **options,
+            client_id=f"{self.group}-chain",
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
+            max_partition_fetch_bytes=settings.fetch_partition_bytes,
         )
-        for (topic, partition), missing in found.items():
-            key = chain_key(topic, partition)
-            log.warning(
-                "%s: offsets %s were not delivered by the consumer; %d record(s) read from "
-                "the topic and chained first",
-                key,
-                ", ".join(f"{start}..{stop - 1}" for start, stop in gaps[(topic, partition)]),
-                len(missing),
-            )
-            records[key] = sorted([*records[key], *missing], key=lambda record: record.offset)
+        self.heads_producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
+        self.publisher = publisher
+        self.heads = KafkaChainHeads(self.heads_producer, heads_topic(self.group), options)
+        checkpoint_file = settings.checkpoint_file
+        self.chainer = Chainer(
+            publisher,
+            self.heads,
+            self.read_ranges,
+            signer,
+            checkpoint_every=settings.checkpoint_every,
+            origin_prefix=settings.origin_prefix,
+            anchor=(lambda note: append_note(checkpoint_file, note)) if checkpoint_file else None,
+            health=ChainHealth(),
+        )
+        # One at a time: a batch, a rebalance step, a timed checkpoint.
+        self.turn = asyncio.Lock()
+        self.failure: BaseException | None = None
+        self.stopping = asyncio.Event()
+        self.lag = ConsumerLagMonitor(
+            settings.kafka_bootstrap_servers,
+            self.group,
+            self.topics,
+            on_end_offsets=lambda ends: self.chainer.health.lagging(ends, self.owned_heads()),
+            client_options=aiokafka_security(settings),
+        )
+        self.timers = [
+            Periodic("checkpoint-grown-chains", settings.checkpoint_seconds, self.checkpoint),
+            lag_refresh(self.lag, settings.lag_refresh_s),
+        ]
 
-    async def chain_batch(batch: Sequence[EventT[Any]]) -> None:
-        """Chain a batch: every entry acked (and checkpoint signed) before any head moves."""
-        by_chain: dict[str, list[EventT[Any]]] = {}
-        for event in batch:
-            key = chain_key(event.message.topic, event.message.partition)
-            by_chain.setdefault(key, []).append(event)
-        chain_heads = {key: stored_head(key) for key in by_chain}
-        # In offset order: after a seek back, a batch can hold a partition's records twice.
-        records = {
-            key: sorted(map(event_record, events), key=lambda record: record.offset)
-            for key, events in by_chain.items()
-        }
-        await read_undelivered(chain_heads, records)
-        extensions = {
-            key: extend_all(
-                chain_heads[key], records[key], checkpoint_every=settings.checkpoint_every
-            )
-            for key in by_chain
-        }
-        for key, extension in extensions.items():
-            if extension.redelivered:
-                log.info(
-                    "skip redelivered %s offsets %d..%d (%d records)",
-                    key,
-                    extension.redelivered[0],
-                    extension.redelivered[-1],
-                    len(extension.redelivered),
-                )
-        await publisher.publish_entries([e for ext in extensions.values() for e in ext.entries])
-        for extension in extensions.values():
-            for head in extension.checkpoints(settings.checkpoint_every):
-                await publish_checkpoint(head)
-        for key, extension in extensions.items():
-            if extension.entries:
-                move_head(by_chain[key][-1], extension.head)
-                health.chained(key, extension.head.size, checkpointed.get(key, 0))
+    async def read_ranges(self, gaps: Gaps) -> dict[tuple[str, int], list[EventRecord]]:
+        return await read_ranges(
+            self.settings.kafka_bootstrap_servers, gaps, security=aiokafka_security(self.settings)
+        )
 
-    async def chain_or_stop(batch: Sequence[EventT[Any]]) -> None:
+    def owned_heads(self) -> dict[TopicPartition, ChainHead]:
+        return {
+            TopicPartition(head.topic, head.partition): head for head in self.chainer.heads.values()
+        }
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Chain until `stop` is set (exit code 0) or a failure stops the worker (1)."""
+        async with AsyncExitStack() as stack:
+            await self.heads_producer.start()
+            stack.push_async_callback(self.heads_producer.stop)
+            stack.push_async_callback(self.publisher.stop)  # flush and close its producer
+            self.consumer.subscribe(self.topics, listener=_TakeOver(self))
+            await self.consumer.start()
+            stack.push_async_callback(self.consumer.stop)  # leaves the group
+            tasks = [asyncio.create_task(self.consume(), name=f"{self.group}-chain")]
+            tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.timers]
+            stack.push_async_callback(_cancel, tasks)
+            stopped = asyncio.create_task(stop.wait())
+            stack.push_async_callback(_cancel, [stopped])
+            failed = asyncio.create_task(self.stopping.wait())
+            stack.push_async_callback(_cancel, [failed])
+            await asyncio.wait([stopped, failed, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+            if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception():
+                self.failure = self.failure or tasks[0].exception()
+        return EXIT_FAILED if self.failure is not None else 0
+
+    def fail(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.stopping.set()
+
+    async def consume(self) -> None:
+        """Take a batch, chain it, commit its offsets; until cancelled or a failure."""
+        backoff = Backoff(initial_s=1.0, max_s=30.0)
+        while True:
+            async with self.turn:
+                try:
+                    taken = await take_batch(
+                        self.consumer, self.settings.batch_size, self.settings.batch_wait_ms / 1000
+                    )
+                except FetchFailed as failed:
+                    delay = backoff.next_delay()
+                    log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                    taken = {}
+                else:
+                    delay = 0.0
+                    backoff = Backoff(initial_s=1.0, max_s=30.0)
+                if taken:
+                    await self.chain_or_stop(event_records(taken))
+            if delay:
+                await asyncio.sleep(delay)
+            elif taken:
+                await self.commit(taken)
+
+    async def chain_or_stop(self, records: Sequence[EventRecord]) -> None:
         """Chain a batch; on any failure stop the worker rather than skip the batch."""
         try:
-            await chain_batch(batch)
+            with (
+                self.tracing.batch("ledger chain", (record.value for record in records)),
+                BATCH_SECONDS.labels(self.group).time(),
+            ):
+                await self.chainer.chain(records)
         except Exception as exc:
-            # Moving on would chain later records first and leave these out for good. They
-            # are not acked, so their offsets are not committed: the next worker retries them.
-            first = batch[0].message
+            # Moving on would chain later records first and leave these out for good. The
+            # heads did not move and nothing is committed: the next worker retries them.
+            first = records[0]
             log.critical(
                 "ledger stopped at a batch of %d from %s/%d offset %d: %r",
-                len(batch),
+                len(records),
                 first.topic,
                 first.partition,
                 first.offset,
                 exc,
             )
-            await app.crash(exc)
+            self.fail(exc)
             raise
+        BATCH_RECORDS.labels(self.group).observe(len(records))
 
-    async def chain_events(stream: faust.StreamT[Any]) -> None:
-        """Chain every accepted event, partition by partition, in offset order, in batches."""
-        manual = cast("faust.Stream[Any]", stream)
-        try:
-            async for taken in manual.noack_take(
-                settings.batch_size, within=settings.batch_wait_ms / 1000
-            ):
-                batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
-                with (
-                    tracing.batch("ledger chain", (e.message.value for e in batch)),
-                    BATCH_SECONDS.labels(settings.app_id).time(),
-                ):
-                    await chain_or_stop(batch)
-                BATCH_RECORDS.labels(settings.app_id).observe(len(batch))
-                for event in batch:
-                    await manual.ack(event)  # only now may faust commit their offsets
-        finally:
-            await publisher.stop()  # flush and close the producer with the agent
-
-    app.agent(events, name="chain-events")(chain_events)
-
-    async def checkpoint_grown_chains() -> None:
-        """Every T seconds, sign the chains of this worker that grew since their last checkpoint."""
-        try:
-            await checkpoint_assigned_chains()
-        except Exception:  # a missed timed checkpoint is made up by the next one
-            log.exception("timed checkpoint failed")
-
-    async def checkpoint_assigned_chains() -> None:
-        for tp in app.assignor.assigned_actives():
-            if tp.topic not in settings.chained_topic_names():
-                continue
-            key = chain_key(tp.topic, tp.partition)
-            head = stored_head(key)
-            if head.size > checkpointed.get(key, 0):
-                await publish_checkpoint(head)
-
-    app.timer(interval=settings.checkpoint_seconds, name="checkpoint-grown-chains")(
-        checkpoint_grown_chains
-    )
-
-    async def resume_from_chain_heads() -> None:
-        """Seek each chained partition of this worker to the offset after its chain head."""
-        generation = app.consumer_generation_id
-        positions = {
-            tp: stored_head(chain_key(tp.topic, tp.partition)).last_offset + 1
-            for tp in app.assignor.assigned_actives()
-            if tp.topic in chained_topics
-        }
-        if not positions or app.consumer_generation_id != generation:
-            return  # a newer rebalance is under way; its end seeks again
-        try:
-            await app.consumer.seek_wait(positions)
-        except Exception:  # e.g. revoked meanwhile: the next rebalance's end seeks again
-            log.exception("could not resume the chained partitions from their heads")
+    async def commit(self, taken: Taken) -> None:
+        """Commit the batch's offsets of the partitions still assigned; a refusal (the group
+        rebalanced meanwhile) only delays what the group's lag shows."""
+        offsets = offsets_to_commit(taken, self.consumer.assignment())
+        if not offsets:
             return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            log.info("commit of %d partition(s) refused (%s)", len(offsets), type(exc).__name__)
+
+    async def checkpoint(self) -> None:
+        """Every T seconds: sign the owned chains that grew since their last checkpoint."""
+        async with self.turn:
+            await self.chainer.checkpoint_grown()
+
+    async def give_up(self, revoked: set[TopicPartition]) -> None:
+        async with self.turn:  # after the batch under way: its heads are saved
+            self.chainer.give_up(chain_key(tp.topic, tp.partition) for tp in revoked)
+
+    async def take_over(self, assigned: set[TopicPartition]) -> None:
+        """Read the heads of the assigned partitions and seek each to the offset after its
+        head; keep trying while the heads cannot be read, then stop the worker."""
+        chained = sorted(tp for tp in assigned if tp.topic in self.topics)
+        backoff = Backoff(initial_s=0.5, max_s=10.0)
+        deadline = asyncio.get_running_loop().time() + TAKE_OVER_DEADLINE_S
+        async with self.turn:
+            while True:
+                try:
+                    heads = await self.chainer.take_over(
+                        chain_key(tp.topic, tp.partition) for tp in chained
+                    )
+                    break
+                except Exception as exc:
+                    if asyncio.get_running_loop().time() > deadline:
+                        log.critical("could not read the chain heads: %r; stopping", exc)
+                        self.fail(exc)
+                        return
+                    delay = backoff.next_delay()
+                    log.warning("chain heads not read (%r); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+            resume_at = {
+                tp: heads[chain_key(tp.topic, tp.partition)].last_offset + 1 for tp in chained
+            }
+            for tp, offset in resume_at.items():
+                self.consumer.seek(tp, offset)
         log.info(
             "resumed %d chained partitions from their heads: %s",
-            len(positions),
-            ", ".join(
-                f"{tp.topic}/{tp.partition}@{offset}" for tp, offset in sorted(positions.items())
-            ),
+            len(chained),
+            ", ".join(f"{tp.topic}/{tp.partition}@{offset}" for tp, offset in resume_at.items()),
         )
 
-    def owned_heads() -> dict[TopicPartition, ChainHead]:
-        return {
-            TopicPartition(tp.topic, tp.partition): stored_head(chain_key(tp.topic, tp.partition))
-            for tp in app.assignor.assigned_actives()
-            if tp.topic in chained_topics
-        }
 
-    install_lag_monitor(
-        app,
-        ConsumerLagMonitor(
-            settings.kafka_bootstrap_servers,
-            settings.app_id,
-            sorted(chained_topics),
-            on_end_offsets=lambda ends: health.lagging(ends, owned_heads()),
-            client_options=aiokafka_security(settings),
-        ),
-        settings.lag_refresh_s,
-    )
+class _TakeOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka awaits these before the group moves on: a partition leaves this worker once
+    its batch is chained, and is read, once given, from the offset after its head."""
 
-    resuming: set[asyncio.Task[None]] = set()
+    def __init__(self, worker: LedgerWorker) -> None:
+        self.worker = worker
 
-    def on_rebalance_end() -> None:
-        health.keep_only([chain_key(tp.topic, tp.partition) for tp in owned_heads()])
-        # After faust's own seek to the committed offsets and the clearing of the buffers.
-        task = asyncio.ensure_future(resume_from_chain_heads())
-        resuming.add(task)
-        task.add_done_callback(resuming.discard)
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.worker.give_up(set(revoked))
 
-    app.sensors.add(RebalanceEnd(on_rebalance_end))
-    return app
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.worker.take_over(set(assigned))
 
 
-class StoppingWorker(faust.Worker):
-    """faust's worker, with a stop that ends within the grace period whatever Kafka does."""
-
-    def __init__(self, app: faust.App, deadline: StopDeadline, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.deadline = deadline
-
-    def _on_sigterm(self) -> None:
-        self.deadline.arm()
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        self.deadline.arm()
-        super()._on_sigint()
+async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_worker(
@@ -380,29 +307,37 @@ def run_worker(
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port)  # the default registry, in a daemon thread
     signer = load_signer(settings)  # fail before connecting if the key is wrong
-    try:
-        asyncio.run(
-            ensure_topics(
-                settings.kafka_bootstrap_servers,
-                load_topic_specs(prefix=settings.topic_prefix),
-                security=aiokafka_security(settings),
-            )
+    specs = [
+        *load_topic_specs(prefix=settings.topic_prefix),
+        heads_topic_spec(
+            settings.app_id, source_partitions(settings), settings.topic_replication_factor
+        ),
+    ]
+    deadline = StopDeadline(settings.stop_grace_s, "ledger worker")
+
+    async def serve() -> int:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers, specs, security=aiokafka_security(settings)
         )
+        stop = asyncio.Event()
+
+        def on_stop_signal() -> None:
+            deadline.arm()
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop_signal)
+        tracing = configure_tracing("qms-ledger", settings.otlp_traces_endpoint)
+        worker = LedgerWorker(settings, signer, publisher_type.from_settings(settings), tracing)
+        log.info("ledger worker %s chaining %s", settings.app_id, ", ".join(worker.topics))
+        return await worker.run(stop)
+
+    try:
+        code = asyncio.run(serve())
     except KafkaConnectionError as exc:  # wrong password, CA or listener: say so in one line
         raise SystemExit(f"ledger worker: {access_error(settings, exc)}") from None
-    ledger_datadir(settings).parent.mkdir(parents=True, exist_ok=True)
-    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
-    publisher = publisher_type.from_settings(settings)
-    tracing = configure_tracing("qms-ledger", settings.otlp_traces_endpoint)
-    app = build_ledger_app(settings, signer, source_partitions(settings), publisher, tracing)
-    worker = StoppingWorker(
-        app,
-        StopDeadline(settings.stop_grace_s, "ledger worker"),
-        loglevel=loglevel,
-        override_logging=False,
-        redirect_stdouts=False,
-    )
-    worker.execute_from_commandline()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

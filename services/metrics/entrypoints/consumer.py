@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
+from services.common.consumer_batches import FetchFailed, Taken, offsets_to_commit, take_batch
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
 from services.common.kafka_security import aiokafka_security, kafka_client_options
@@ -63,8 +63,6 @@ EVENT_TOPICS: tuple[str, ...] = (*FAMILY_TOPICS.values(), LEDGER_CHECKPOINTS_TOP
 MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 log = logging.getLogger(__name__)
 
-Taken = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-
 
 def to_records(
     taken: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]],
@@ -75,62 +73,6 @@ def to_records(
         for messages in taken.values()
         for m in messages
     ]
-
-
-def offsets_to_commit(
-    taken: Taken, assigned: Iterable[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """Per partition still assigned, the offset after the last record of the batch."""
-    owned = set(assigned)
-    return {tp: records[-1].offset + 1 for tp, records in taken.items() if tp in owned and records}
-
-
-async def take_batch(consumer: Any, size: int, within_s: float) -> Taken:
-    """Up to `size` records, waiting at most `within_s` after the first came (none: empty).
-
-    Each partition's records are one unbroken run of reads: records that do not follow the
-    batch's last one of their partition (the partition was read again from its committed
-    offset after a rebalance) end the batch, and the partition is sought back to them so
-    that they open the next one. A fetch that fails ends the batch with what it has.
-    """
-    loop = asyncio.get_running_loop()
-    taken: Taken = {}
-    count = 0
-    deadline: float | None = None
-    while count < size:
-        wait_s = within_s if deadline is None else deadline - loop.time()
-        if wait_s <= 0:
-            break
-        try:
-            fetched = await consumer.getmany(
-                timeout_ms=max(1, int(wait_s * 1000)), max_records=size - count
-            )
-        except Exception as exc:  # the broker away, a refused authorisation, a client bug
-            if taken:
-                break
-            raise FetchFailed(exc) from exc
-        broken = False
-        for tp, records in fetched.items():
-            if not records:
-                continue
-            held = taken.setdefault(tp, [])
-            if held and records[0].offset != held[-1].offset + 1:
-                consumer.seek(tp, records[0].offset)  # read again, first in the next batch
-                broken = True
-                continue
-            held.extend(records)
-            count += len(records)
-        if not count:
-            break  # nothing within the wait: the caller asks again
-        if deadline is None:
-            deadline = loop.time() + within_s
-        if broken:
-            break
-    return {tp: records for tp, records in taken.items() if records}
-
-
-class FetchFailed(Exception):
-    """The consumer could not fetch (the broker away, an authorisation refused)."""
 
 
 async def ingest_until_done(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,12 +20,12 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import LEDGER_TOPIC
 from services.common.topics import TopicSpec, ensure_topics
+from services.intake.ledger.adapters.heads import heads_topic
 from services.intake.ledger.adapters.kafka import read_ledger, read_topics
 from services.intake.ledger.adapters.keys import load_verifier
 from services.intake.ledger.domain.chain import ChainHead
 from services.intake.ledger.service import verify_topics
 from services.intake.ledger.settings import LedgerSettings
-from services.intake.ledger.worker import HEADS_TABLE
 from tests.integration.ledger.conftest import (
     WAIT_S,
     LedgerWorker,
@@ -40,7 +41,7 @@ TOPICS = ("dossier.v1", "complaint.v1", "audit.v1")  # chained topics the events
 PARTITIONS = 3
 ROUND_PAUSE_S = 0.02  # paces the producer (fewer events to chain), not a synchronisation
 AFTER_CHAINING_ROUNDS = 10  # rounds still produced once the worker chains new records
-OTHER_HEADS = 30_000  # changelog records of other chains: makes the table recovery long
+OTHER_HEADS = 30_000  # head records of other chains: makes the read-back long
 
 
 async def produce_through_startup(
@@ -89,9 +90,9 @@ async def produce_through_startup(
 
 
 async def fill_changelog(settings: LedgerSettings, count: int) -> None:
-    """Create the worker's heads changelog (as faust would) holding `count` heads of chains
-    of a deployment that is gone."""
-    changelog = f"{settings.app_id}-{HEADS_TABLE}-changelog"
+    """Create the worker's heads topic holding `count` heads of chains of a deployment that
+    is gone."""
+    changelog = heads_topic(settings.app_id)
     spec = TopicSpec(changelog, PARTITIONS, 1, {"cleanup.policy": "compact"}, "heads changelog")
     await ensure_topics(settings.kafka_bootstrap_servers, [spec])
     producer = AIOKafkaProducer(
@@ -167,7 +168,7 @@ async def test_events_produced_during_startup_are_all_chained_from_offset_0(
 
 
 @pytest.mark.parametrize("attempt", range(3))
-async def test_events_produced_while_the_table_recovers_are_all_chained_from_offset_0(
+async def test_events_produced_while_the_heads_are_read_back_are_all_chained_from_offset_0(
     attempt: int,
     kafka_bootstrap: str,
     topic_prefix: str,
@@ -176,7 +177,7 @@ async def test_events_produced_while_the_table_recovers_are_all_chained_from_off
 ) -> None:
     """The `qms run` failure itself: fresh topics (nothing committed yet), an empty data dir,
     and a heads changelog that already holds other chains (the app id was shared with other
-    deployments), so the worker spends seconds recovering its table while events arrive."""
+    deployments), so the worker spends seconds reading the heads back while events arrive."""
     env = ledger_env(topic_prefix, kafka_bootstrap, tmp_path / "data")
     settings = settings_from(env)
     await fill_changelog(settings, OTHER_HEADS)
@@ -187,12 +188,13 @@ async def test_events_produced_while_the_table_recovers_are_all_chained_from_off
     produced = await produce_through_startup(settings, worker)
     await wait_for_ledger(settings, worker, produced)
     assert worker.stop() == 0, worker.log_tail()
-    assert "Restoring state from changelog topics" in worker.log_path.read_text()
+    read = re.findall(r"(\d+) record\(s\) of the heads topic", worker.log_path.read_text())
+    assert read and int(read[0]) >= OTHER_HEADS, read  # the long read-back did happen
     await assert_every_record_chained_once(settings)
     log = worker.log_path.read_text(errors="replace")
     print(
-        f"attempt {attempt}: {produced} events produced while the table recovered; "
-        f"batches with records faust did not deliver (read from the topic): "
+        f"attempt {attempt}: {produced} events produced while the heads were read back; "
+        f"batches with records the consumer did not deliver (read from the topic): "
         f"{log.count('were not delivered')}"
     )
 

@@ -9,12 +9,8 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
-from services.metrics.entrypoints.consumer import (
-    FetchFailed,
-    offsets_to_commit,
-    take_batch,
-    to_records,
-)
+from services.common.consumer_batches import FetchFailed, offsets_to_commit, take_batch
+from services.metrics.entrypoints.consumer import to_records
 
 pytestmark = pytest.mark.unit
 

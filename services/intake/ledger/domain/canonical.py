@@ -13,13 +13,14 @@ the verifier that checks, whatever the Python stack depth of each: so nesting is
 by an explicit count, never by where the interpreter's recursion limit happens to bite.
 
 Most events hold only strings, small integers, booleans and nulls, and for those RFC 8785 is
-exactly what the standard library's C encoder writes with sorted keys, no whitespace and no
-ASCII escaping: same escapes (`\\b \\f \\n \\r \\t`, `\\u00xx` in lower case for the other
-control characters), same integers, and sorted keys agree with the RFC's UTF-16 order as long
-as no character lies at or above U+D800. So `canonical_value` takes that path (several times
-faster than the pure-Python `rfc8785` encoder, which the ledger worker would otherwise spend
-most of its chaining time in) and falls back to `rfc8785` for any value with a float, an
-integer of more than 15 digits, or a character from U+D800 up; the same bytes either way.
+exactly what orjson writes with sorted keys (compact, UTF-8, no ASCII escaping): same
+escapes (`\\b \\f \\n \\r \\t`, `\\u00xx` in lower case for the other control characters),
+same integers, and sorted keys agree with the RFC's UTF-16 order as long as no character lies
+at or above U+D800. So `canonical_value` takes that path (far faster than the pure-Python
+`rfc8785` encoder, and ~10x the standard library's on an event) and falls back to `rfc8785`
+for any value with a float, an integer of more than 15 digits, or a character from U+D800
+up; the same bytes either way (a property test compares them). Parsing stays with the
+standard library: it alone refuses duplicate keys and routes numbers through hooks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import rfc8785
 
 # Deep enough for any event; shallow enough that parsing and canonicalising never come near
@@ -39,7 +41,9 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 # Where code-point order (the encoder's sorted keys) and UTF-16 order part ways, and where
 # lone surrogates (not UTF-8) live: such a value takes the `rfc8785` path.
-_FROM_SURROGATES = re.compile("[\ud800-\U0010ffff]")
+# In UTF-8 every character from U+D000 up starts with a byte from ED on (U+D000..U+D7FF
+# too: those merely take the slower path as well); one byte class is a fast scan.
+_FROM_SURROGATES = re.compile(rb"[\xed-\xf4]")
 # An integer of at most 15 digits is within RFC 8785's ±(2**53 - 1) for certain.
 _SAFE_INT_DIGITS = 15
 
@@ -111,26 +115,33 @@ def parse_i_json(value: bytes) -> Any:
     return _parse(value.decode("utf-8"))
 
 
-def _parse(text: str, **number_hooks: Any) -> Any:
-    return json.loads(
-        text,
-        object_pairs_hook=_refuse_duplicate_keys,
-        parse_constant=_refuse_constant,
-        **number_hooks,
-    )
+# Built once: `json.loads` with options builds a decoder (and its C scanner) per call.
+_I_JSON = json.JSONDecoder(
+    object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
+)
+_I_JSON_PLAIN_NUMBERS = json.JSONDecoder(
+    object_pairs_hook=_refuse_duplicate_keys,
+    parse_constant=_refuse_constant,
+    parse_float=_no_float,
+    parse_int=_safe_int,
+)
+
+
+def _parse(text: str) -> Any:
+    return _I_JSON.decode(text)
 
 
 def _plain_canonical(text: str) -> tuple[Any, bytes] | None:
-    """(document, RFC 8785 bytes) through the standard library's encoder, or None when the
-    value needs the full encoder (a float, a long integer, a character from U+D800 up)."""
+    """(document, RFC 8785 bytes) through orjson, or None when the value needs the full
+    encoder (a float, a long integer, a character from U+D800 up)."""
     try:
-        document = _parse(text, parse_float=_no_float, parse_int=_safe_int)
-    except _NeedsFullEncoder:
+        document = _I_JSON_PLAIN_NUMBERS.decode(text)
+        encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except (_NeedsFullEncoder, orjson.JSONEncodeError):  # the latter: a lone surrogate
         return None
-    encoded = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if _FROM_SURROGATES.search(encoded):
+    if not encoded.isascii() and _FROM_SURROGATES.search(encoded):
         return None
-    return document, encoded.encode("utf-8")
+    return document, encoded
 
 
 def canonicalize_document(document: Any) -> bytes:
