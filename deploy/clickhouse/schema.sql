@@ -1447,3 +1447,54 @@ LEFT JOIN
     WHERE type = 'vn.qms.procedure.repealed.v1'
     GROUP BY procedure
 ) AS r USING (procedure);
+
+CREATE VIEW process_revisions_overdue_settled
+(
+    `agency` String,
+    `document` String,
+    `process_code` String,
+    `procedure` String,
+    `version` UInt32,
+    `amended_on` Date,
+    `due_on` Date,
+    `revised_on` Nullable(Date),
+    `days_overdue` Int64,
+    `month` Date
+)
+AS SELECT
+    o.agency,
+    o.document,
+    o.process_code,
+    o.procedure,
+    o.version,
+    o.amended_on,
+    o.due_on,
+    o.revised_on,
+    o.days_overdue,
+    o.month
+FROM kpi_process_revisions_overdue AS o
+INNER JOIN
+(
+    SELECT
+        d.document AS document,
+        toDate(r.reached, 'Asia/Ho_Chi_Minh') AS reached_day
+    FROM
+    (
+        SELECT
+            subject AS document,
+            any(partition) AS partition
+        FROM events
+        WHERE family = 'document'
+        GROUP BY subject
+    ) AS d
+    INNER JOIN
+    (
+        SELECT
+            partition,
+            max(time) AS reached
+        FROM events
+        WHERE family = 'document'
+        GROUP BY partition
+    ) AS r ON r.partition = d.partition
+) AS k ON k.document = o.document
+WHERE k.reached_day > o.due_on;

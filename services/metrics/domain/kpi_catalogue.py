@@ -813,6 +813,41 @@ WHERE due_on < {at_day}
     AND (w.withdrawals = 0 OR w.withdrawn_on > due_on)"""
 
 
+# The CAPA policy judges a process document's due day only once the stream of its document
+# topic partition has passed that day (docs/kpis.md, "Document control"): the rule above is
+# about an absence (no revision by the due day), and before an event dated after the due day
+# has been stored from the document's partition, a revision dated on or before it may still
+# be on its way (a publisher's backlog, a replay, the demo posting its history). A partition
+# holds one document's events in the order they were published, so once it has carried a
+# later day, what it holds up to the due day is complete; a revision published after that
+# is a late record, and the CAPA stands on what was recorded in time.
+def process_revisions_settled_sql() -> str:
+    """`process_revisions_overdue_settled`: the overdue rows whose document's partition has
+    been read past the due day."""
+    columns = ", ".join(f"o.{column}" for column in PROCESS_REVISION_COLUMNS)
+    return f"""SELECT {columns}
+FROM kpi_process_revisions_overdue AS o
+INNER JOIN
+(
+    SELECT d.document AS document, toDate(r.reached, '{LOCAL_TIME_ZONE}') AS reached_day
+    FROM
+    (
+        SELECT subject AS document, any(partition) AS partition
+        FROM events
+        WHERE family = 'document'
+        GROUP BY subject
+    ) AS d
+    INNER JOIN
+    (
+        SELECT partition, max(time) AS reached
+        FROM events
+        WHERE family = 'document'
+        GROUP BY partition
+    ) AS r ON r.partition = d.partition
+) AS k ON k.document = o.document
+WHERE k.reached_day > o.due_on"""
+
+
 def process_revisions_view_sql() -> str:
     """`kpi_process_revisions_overdue`: the nonconformities as of now (dashboards, CAPA)."""
     columns = ", ".join(PROCESS_REVISION_COLUMNS)

@@ -14,14 +14,18 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
+from schemas.binding import to_kafka_record
 from schemas.envelope import CloudEvent
 from services.common.credentials import AgencyScope
+from services.common.deadletter import RecordPosition
 from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.kpi_catalogue import PROCESS_REVISION_COLUMNS, EventsKnown
 from services.metrics.domain.periods import DayRange
 from services.metrics.domain.report_html import render_report
+from services.metrics.domain.rows import Batch
+from services.metrics.domain.tokens import batch_token
 from services.metrics.entrypoints.report_cli import gather
 from tests.integration.metrics.conftest import NATIONAL_READER, insert_events, running_service
 from tests.unit.metrics import factories as f
@@ -156,6 +160,38 @@ def test_process_documents_not_revised_in_time_as_of_an_instant(store: ClickHous
         ("ISO-C", P1, 2),
         ("ISO-C", P2, 3),
     }
+
+
+def test_the_capa_policy_judges_a_due_day_once_the_document_s_partition_passed_it(
+    chdb_dsn: str,
+) -> None:
+    """The settled view the CAPA policy reads: an absence is judged only once the
+    partition of the process document has carried an event dated after the due day."""
+    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
+
+    def settled() -> set[tuple[object, ...]]:
+        rows = store.query_dicts(
+            "SELECT document, procedure, version FROM process_revisions_overdue_settled"
+        )
+        return {(r["document"], r["procedure"], r["version"]) for r in rows}
+
+    def insert_on(partition: int, event: CloudEvent, offset: int) -> None:
+        batch = Batch()
+        position = RecordPosition("qms.document.v1", partition, offset)
+        batch.add(position, None, to_kafka_record(event).value)
+        store.insert_batch(batch.rows, batch_token([position]))
+
+    try:
+        insert_events(store, EVENTS, batch=7)  # every document on partition 0, up to 1 May
+        # ISO-C's P2 version 3 is due on 10 May: the partition has not passed it yet.
+        assert settled() == {("ISO-B", P1, 2), ("ISO-C", P1, 2)}
+        # Another partition's later day says nothing of what partition 0 still brings.
+        insert_on(1, f.document_issued("DOC-8", "H56.09", at("2026-06-01"), "2026-06-01"), 0)
+        assert ("ISO-C", P2, 3) not in settled()
+        insert_on(0, f.document_issued("DOC-9", "H56.09", at("2026-05-11"), "2026-05-11"), 99)
+        assert settled() == {("ISO-B", P1, 2), ("ISO-C", P1, 2), ("ISO-C", P2, 3)}
+    finally:
+        store.close()
 
 
 async def test_the_read_api_and_the_report_show_document_control(

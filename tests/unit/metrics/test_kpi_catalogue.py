@@ -134,6 +134,11 @@ def test_the_document_control_views_are_the_catalogues() -> None:
     assert f"addDays(a.effective_from, {catalogue.PROCESS_REVISION_DAYS})" in overdue
     changed = catalogue.process_revisions_overdue_sql("now64(3)").replace("r.2 <", "r.2 <=")
     assert flat(changed) not in overdue
+    settled = latest_create("VIEW", "process_revisions_overdue_settled")
+    assert settled == flat(
+        "CREATE OR REPLACE VIEW process_revisions_overdue_settled AS "
+        + catalogue.process_revisions_settled_sql()
+    )
 
 
 @pytest.mark.parametrize(
