@@ -23,12 +23,15 @@ itself; a probe resolves no waiter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.types import EventT
 
 from schemas.capa import Severity
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
@@ -62,6 +65,9 @@ from services.common.tracing import NO_TRACING, Tracing
 log = logging.getLogger(__name__)
 
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
+# The policy agent's batches: what the consumer fetched, at most this many records.
+POLICY_BATCH_MAX = 1000
+POLICY_BATCH_WITHIN_S = 0.01
 
 
 def due_date_policy(settings: CapaSettings) -> DueDatePolicy:
@@ -167,6 +173,10 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         future = await commands_topic.send(key=command.key, value=command.value)
         await future  # acknowledged by Kafka before the source offset may be committed
 
+    async def send_commands(commands: Sequence[Outgoing]) -> None:
+        sent = [await commands_topic.send(key=c.key, value=c.value) for c in commands]
+        await asyncio.gather(*sent)  # every one acknowledged before the offsets may be
+
     async def dead_letter(letter: DeadLetter) -> None:
         await send_dead_letter(letter, produce_dead_letter)
 
@@ -178,14 +188,23 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
 
     records = RecordHandler(send_command, dead_letter, settings.app_id)
 
+    def decide_policies(value: bytes) -> list[Command]:
+        return policy_commands(value, policy)
+
     @app.agent(source_topic)
     async def apply_policies(stream: Any) -> None:
-        """Turn nonconformities on the source topics into open-or-link commands."""
-        async for event in stream.events():
-            with tracing.batch("capa policies", (event.message.value,)):
-                await records.handle(
-                    source_record(event), lambda value: policy_commands(value, policy)
+        """Turn nonconformities on the source topics into open-or-link commands, a fetched
+        batch at a time; the batch is acked (its offsets committable) once every command
+        it called for is acknowledged."""
+        manual = cast("faust.Stream[Any]", stream)
+        async for taken in manual.noack_take(POLICY_BATCH_MAX, within=POLICY_BATCH_WITHIN_S):
+            batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
+            with tracing.batch("capa policies", (e.message.value for e in batch)):
+                await records.handle_batch(
+                    [source_record(e) for e in batch], decide_policies, send_commands
                 )
+            for event in batch:
+                await manual.ack(event)  # only now may faust commit their offsets
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,10 @@ class MemoryPublisher:
         # Publish comes first: the table does not hold the event yet.
         assert event not in self.streams.streams.get(event.subject or "", [])
         self.published.append(event)
+
+    async def publish_all(self, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     async def publish_sighting(self, sighting: RootCauseSighting) -> None:
         self.sightings.append(sighting)
