@@ -10,6 +10,13 @@ instance handles a partition at a time, so decisions on one CAPA are serialised.
 is at least once: a redelivered command finds its events already in the table (a source
 event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
 
+The policy and command agents work a fetched batch at a time (faust `noack_take`) and ack
+a batch only once its writes are acknowledged: the policy agent sends every command the
+batch calls for and waits for all their acks; the command agent decides the batch in
+order, each command against the stream the earlier ones left for its CAPA, publishes every
+new event (all acknowledged) and only then writes each CAPA's stream to the table once
+(`services/capa/service_layer/commands.py`, `handle_commands`).
+
 As every rebalance completes, the source topics, the commands topic and the sightings topic
 are re-read from their committed offsets (`services.common.faust_rebalance`): faust 0.15.3
 drops records fetched before a rebalance on partitions that never committed, and a command
