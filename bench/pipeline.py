@@ -1,7 +1,8 @@
 """One benchmark for the whole pipeline: each stage beside its baseline, then end-to-end latency.
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 .venv/bin/python bench/pipeline.py \
-        [--stage-events 20000] [--rates 100,500] [--seconds 20] [--workers 1|2] [--skip-stages]
+        [--stage-events 20000] [--capa-events 2000] [--rates 100,500] [--seconds 20] \
+        [--workers 1|2] [--skip-stages]
 
 One run, one broker (every topic under fresh prefixes, deleted at the end):
 
@@ -9,9 +10,12 @@ One run, one broker (every topic under fresh prefixes, deleted at the end):
    same broker, each against its own baseline measured in the same run, and their ratio rows
    are gathered into one table — intake (`bench/intake.py`: batch endpoint vs a raw
    idempotent producer; with --workers 2, two intake processes sharing the idempotency
-   window), the ledger worker (`bench/ledger.py`: vs a raw consume→produce loop), metrics
+   window), the ledger worker (`bench/ledger.py`: vs a raw consume→produce loop), the CAPA
+   policies (`bench/capa.py`: --capa-events late dossiers, each opening a CAPA, through
+   `qms capa serve` vs a raw aiokafka loop calling the same pure decision with the same two
+   acked produces per event, batched; the worker is slow, hence fewer events), metrics
    ingestion and replay (`bench/metrics.py`: vs a plain aiokafka consumer inserting the
-   same rows). The CAPA policies have no baseline here yet.
+   same rows).
 2. **End-to-end latency** at each offered load of --rates (events/s, for --seconds each): the
    whole stack — intake, the ledger worker, the CAPA service and the metrics service, each
    `--workers` times except metrics (the embedded ClickHouse admits one writer) — runs as
@@ -101,6 +105,15 @@ def stages(args: argparse.Namespace) -> None:
             args.bootstrap,
         ],
         "ledger": ["bench/ledger.py", "--events", events, "--bootstrap", args.bootstrap],
+        "capa": [
+            "bench/capa.py",
+            "--events",
+            str(args.capa_events),
+            "--port",
+            str(args.port_base - 2),
+            "--bootstrap",
+            args.bootstrap,
+        ],
         "metrics": [
             "bench/metrics.py",
             "--kafka-events",
@@ -120,7 +133,6 @@ def stages(args: argparse.Namespace) -> None:
     print("\nstage ratios (stage / its baseline, same run, same broker):")
     for name, ratio in rows:
         print(f"  {name:8s} {ratio}")
-    print("  (CAPA policies: no baseline in this run yet — see docs/operations.md)")
 
 
 # --- 2. end-to-end latency ------------------------------------------------------------------
@@ -381,6 +393,9 @@ async def latency(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage-events", type=int, default=20_000)
+    parser.add_argument(
+        "--capa-events", type=int, default=2_000, help="late dossiers for the CAPA stage"
+    )
     parser.add_argument(
         "--rates", type=lambda s: [int(r) for r in s.split(",")], default=[100, 500]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from schemas.binding import to_kafka_record
@@ -23,6 +25,18 @@ class KafkaCapaPublisher:
             key=record.key, value=record.value, headers=record.headers
         )
         await sent
+
+    async def publish_all(self, events: Sequence[CloudEvent]) -> None:
+        """Send all in order (the producer batches them), then wait for every ack."""
+        sent = []
+        for event in events:
+            record = to_kafka_record(event)
+            sent.append(
+                await self._capa_topic.send(
+                    key=record.key, value=record.value, headers=record.headers
+                )
+            )
+        await asyncio.gather(*sent)
 
     async def publish_sighting(self, sighting: RootCauseSighting) -> None:
         sent = await self._sightings_topic.send(

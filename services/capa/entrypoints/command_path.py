@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
-from faust.types import TP
+from faust.types import TP, EventT
 
+from schemas.envelope import CloudEvent
 from services.capa.adapters.codec import decode_command, encode_command
 from services.capa.adapters.pending_replies import Correlation, PendingReplies, WaiterGone
 from services.capa.domain.commands import Command
 from services.capa.domain.signatures import SigningKeys
+from services.capa.domain.state import CapaState
 from services.capa.service_layer.commands import (
     INTERNAL_ERROR,
     CapaPublisher,
     CapaStreams,
-    handle_command,
 )
+from services.capa.service_layer.commands import handle_commands as handle_batch
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused, CommandReply
 from services.common.deadletter import DeadLetter, RecordPosition, reason_for
 from services.common.service_metrics import count_dead_letter
@@ -42,6 +46,30 @@ log = logging.getLogger(__name__)
 
 PROBE_KEY = b"readiness-probe"
 SETTLE_POLL_S = 0.05
+# A batch of commands: what the consumer fetched, at most this many, or what came within
+# this time (an HTTP command waits that much longer for its decision at most).
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.005
+
+
+class BatchStreams:
+    """The table for one batch: a CAPA's stream is written under the partition of its last
+    command in the batch (faust takes a table write's partition, changelog and RocksDB,
+    from the current event, and a batch has none)."""
+
+    def __init__(self, streams: CapaStreams, last_event: Mapping[str, EventT[Any]]) -> None:
+        self._streams = streams
+        self._last_event = last_event
+
+    def loaded(self, capa_id: str) -> tuple[list[CloudEvent], CapaState | None]:
+        return self._streams.loaded(capa_id)
+
+    def append(self, capa_id: str, events: list[CloudEvent], state: CapaState) -> None:
+        token = faust.streams._current_event.set(weakref.ref(self._last_event[capa_id]))
+        try:
+            self._streams.append(capa_id, events, state)
+        finally:
+            faust.streams._current_event.reset(token)
 
 
 class NotOwner(Exception):
@@ -213,25 +241,48 @@ def register_command_agent(
         await sent
         count_dead_letter(letter)
 
-    async def handle_commands(stream: Any) -> None:
-        """Decide each command against the CAPA's stream; hand the reply to its caller here."""
-        async for event in stream.events():
+    async def decide_batch(batch: Sequence[EventT[Any]]) -> None:
+        """Decide a batch of commands in order; hand each reply to its caller here."""
+        waiting: list[tuple[EventT[Any], Correlation | None, Command]] = []
+        unreadable: list[tuple[Correlation | None, CommandRefused]] = []
+        for event in batch:
             correlation = Correlation.from_headers(event.headers)
             if correlation is not None and correlation.probe:
                 path.replies.resolve(correlation, Probed())
                 continue
-            reply: CommandReply
             try:
                 command = decode_command(event.value)
             except (ValueError, KeyError, TypeError) as exc:
                 reason, error = reason_for(exc)
-                reply = CommandRefused("invalid_command", f"unreadable command: {reason}")
-                await dead_letter(event, reply.detail, error)
+                refused = CommandRefused("invalid_command", f"unreadable command: {reason}")
+                await dead_letter(event, refused.detail, error)
+                unreadable.append((correlation, refused))
             else:
-                reply = await handle_command(command, streams, publisher, keys)
-                if isinstance(reply, CommandRefused) and reply.kind == INTERNAL_ERROR:
-                    await dead_letter(event, reply.detail, INTERNAL_ERROR)
+                waiting.append((event, correlation, command))
+        for correlation, refused in unreadable:
+            path.replies.resolve(correlation, refused)
+        if not waiting:
+            return
+        last_event = {command.capa_id: event for event, _, command in waiting}
+        replies = await handle_batch(
+            [command for _, _, command in waiting],
+            BatchStreams(streams, last_event),
+            publisher,
+            keys,
+        )
+        for (event, correlation, _), reply in zip(waiting, replies, strict=True):
+            if isinstance(reply, CommandRefused) and reply.kind == INTERNAL_ERROR:
+                await dead_letter(event, reply.detail, INTERNAL_ERROR)
             path.replies.resolve(correlation, reply)
+
+    async def handle_commands(stream: Any) -> None:
+        """Decide the commands in batches; acked (offsets committable) once stored."""
+        manual = cast("faust.Stream[Any]", stream)
+        async for taken in manual.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
+            batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
+            await decide_batch(batch)
+            for event in batch:
+                await manual.ack(event)  # only now may faust commit their offsets
 
     agent = app.agent(path.topic)(handle_commands)
 

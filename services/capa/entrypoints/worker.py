@@ -10,6 +10,13 @@ instance handles a partition at a time, so decisions on one CAPA are serialised.
 is at least once: a redelivered command finds its events already in the table (a source
 event is recognised by its reference; events carry deterministic ids `<capa>/<sequence>`).
 
+The policy and command agents work a fetched batch at a time (faust `noack_take`) and ack
+a batch only once its writes are acknowledged: the policy agent sends every command the
+batch calls for and waits for all their acks; the command agent decides the batch in
+order, each command against the stream the earlier ones left for its CAPA, publishes every
+new event (all acknowledged) and only then writes each CAPA's stream to the table once
+(`services/capa/service_layer/commands.py`, `handle_commands`).
+
 As every rebalance completes, the source topics, the commands topic and the sightings topic
 are re-read from their committed offsets (`services.common.faust_rebalance`): faust 0.15.3
 drops records fetched before a rebalance on partitions that never committed, and a command
@@ -23,12 +30,15 @@ itself; a probe resolves no waiter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.types import EventT
 
 from schemas.capa import Severity
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
@@ -62,6 +72,9 @@ from services.common.tracing import NO_TRACING, Tracing
 log = logging.getLogger(__name__)
 
 PARTITIONS = 3  # capa.v1 and capa.commands.v1 have 3 (deploy/kafka/topics.yaml)
+# The policy agent's batches: what the consumer fetched, at most this many records.
+POLICY_BATCH_MAX = 1000
+POLICY_BATCH_WITHIN_S = 0.01
 
 
 def due_date_policy(settings: CapaSettings) -> DueDatePolicy:
@@ -167,6 +180,10 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         future = await commands_topic.send(key=command.key, value=command.value)
         await future  # acknowledged by Kafka before the source offset may be committed
 
+    async def send_commands(commands: Sequence[Outgoing]) -> None:
+        sent = [await commands_topic.send(key=c.key, value=c.value) for c in commands]
+        await asyncio.gather(*sent)  # every one acknowledged before the offsets may be
+
     async def dead_letter(letter: DeadLetter) -> None:
         await send_dead_letter(letter, produce_dead_letter)
 
@@ -178,14 +195,23 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
 
     records = RecordHandler(send_command, dead_letter, settings.app_id)
 
+    def decide_policies(value: bytes) -> list[Command]:
+        return policy_commands(value, policy)
+
     @app.agent(source_topic)
     async def apply_policies(stream: Any) -> None:
-        """Turn nonconformities on the source topics into open-or-link commands."""
-        async for event in stream.events():
-            with tracing.batch("capa policies", (event.message.value,)):
-                await records.handle(
-                    source_record(event), lambda value: policy_commands(value, policy)
+        """Turn nonconformities on the source topics into open-or-link commands, a fetched
+        batch at a time; the batch is acked (its offsets committable) once every command
+        it called for is acknowledged."""
+        manual = cast("faust.Stream[Any]", stream)
+        async for taken in manual.noack_take(POLICY_BATCH_MAX, within=POLICY_BATCH_WITHIN_S):
+            batch = cast("list[EventT[Any]]", taken)  # noack_take yields the events
+            with tracing.batch("capa policies", (e.message.value for e in batch)):
+                await records.handle_batch(
+                    [source_record(e) for e in batch], decide_policies, send_commands
                 )
+            for event in batch:
+                await manual.ack(event)  # only now may faust commit their offsets
 
     @app.agent(sightings_topic)
     async def index_root_causes(stream: Any) -> None:

@@ -54,6 +54,8 @@ class Outgoing:
 
 # The ports: each produces one record and returns once the broker acknowledged it.
 CommandSender = Callable[[Outgoing], Awaitable[None]]
+# Sends every command in order and returns once the broker acknowledged them all.
+CommandBatchSender = Callable[[Sequence[Outgoing]], Awaitable[None]]
 DeadLetterSender = Callable[[DeadLetter], Awaitable[None]]
 
 
@@ -159,6 +161,28 @@ class RecordHandler:
             await retry_until_done(
                 partial(self.send_command, command),
                 f"command for {command.key.decode()}",
+                log,
+                self.backoff(),
+            )
+
+    async def handle_batch(
+        self,
+        records: Sequence[SourceRecord],
+        decide: Callable[[bytes], list[Command]],
+        send_all: CommandBatchSender,
+    ) -> None:
+        """Decide every record of a batch in order, dead-letter the ones refused, then send
+        all the commands at once (retried whole until acknowledged: each is idempotent)."""
+        outgoing: list[Outgoing] = []
+        for record in records:
+            try:
+                outgoing.extend(encoded(decide(record.value)))
+            except Exception as exc:  # anything on one record refuses that record only
+                await self.dead_letter(record, exc)
+        if outgoing:
+            await retry_until_done(
+                partial(send_all, outgoing),
+                f"{len(outgoing)} commands from {len(records)} records",
                 log,
                 self.backoff(),
             )

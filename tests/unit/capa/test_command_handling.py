@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from services.capa.domain.evolve import fold
 from services.capa.domain.recurrence import RootCauseSighting
 from services.capa.domain.state import CapaState
 from services.capa.entrypoints.worker import build_streams
-from services.capa.service_layer.commands import handle_command
+from services.capa.service_layer.commands import handle_command, handle_commands
 from services.capa.service_layer.replies import CommandAccepted, CommandRefused
 from services.common.settings import Environment
 from tests.unit.capa.factories import T0, given, open_capa
@@ -54,6 +55,10 @@ class MemoryPublisher:
         # Publish comes first: the table does not hold the event yet.
         assert event not in self.streams.streams.get(event.subject or "", [])
         self.published.append(event)
+
+    async def publish_all(self, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     async def publish_sighting(self, sighting: RootCauseSighting) -> None:
         self.sightings.append(sighting)
@@ -108,6 +113,53 @@ async def test_a_failed_publish_stores_nothing() -> None:
     with pytest.raises(ConnectionError):
         await handle_command(correction(), store, MemoryPublisher(store, fail=True), KEYS)
     assert len(store.streams["CAPA-1"]) == 1  # the redelivered command decides again
+
+
+def root_cause(expected_version: int) -> RecordRootCause:
+    return RecordRootCause(
+        capa_id="CAPA-1",
+        actor_id="owner:H56.01",
+        actor_role="capa_owner",
+        at=T0 + timedelta(hours=2),
+        reason="r",
+        expected_version=expected_version,
+        method="five_whys",  # type: ignore[arg-type]
+        category="process",  # type: ignore[arg-type]
+        text="t",
+    )
+
+
+async def test_a_batch_decides_each_command_on_what_the_earlier_ones_left() -> None:
+    store = opened_store()
+    writes: list[str] = []
+    original_append = store.append
+
+    def counting_append(capa_id: str, events: list[CloudEvent], state: CapaState) -> None:
+        writes.append(capa_id)
+        original_append(capa_id, events, state)
+
+    store.append = counting_append  # type: ignore[method-assign]
+    publisher = MemoryPublisher(store)
+    second = root_cause(expected_version=2)  # on the version the correction produced
+    stale = root_cause(expected_version=2)  # the version the first two moved past
+    replies = await handle_commands([correction(), second, stale], store, publisher, KEYS)
+
+    assert [type(r) for r in replies] == [CommandAccepted, CommandAccepted, CommandRefused]
+    assert [r.version for r in replies[:2] if isinstance(r, CommandAccepted)] == [2, 3]
+    refused = replies[2]
+    assert isinstance(refused, CommandRefused) and refused.current_version == 3
+    assert len(publisher.published) == 2  # every new event of the batch, in order
+    assert publisher.published == [*replies[0].events, *replies[1].events]  # type: ignore[union-attr]
+    assert writes == ["CAPA-1"]  # the table written once for the CAPA, after publishing
+    assert store.streams["CAPA-1"][-2:] == publisher.published
+
+
+async def test_a_failed_publish_of_a_batch_stores_none_of_it() -> None:
+    store = opened_store()
+    batch = [correction(), root_cause(expected_version=2)]
+    with pytest.raises(ConnectionError):
+        await handle_commands(batch, store, MemoryPublisher(store, fail=True), KEYS)
+    assert len(store.streams["CAPA-1"]) == 1  # the redelivered batch decides again
 
 
 async def test_a_root_cause_is_sighted_for_the_recurrence_index() -> None:
