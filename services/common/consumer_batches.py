@@ -1,7 +1,7 @@
 """Batches of a plain aiokafka consumer: what `getmany` brought, one unbroken run per partition.
 
-The metrics and ledger workers take their records this way and commit (or chain) a batch
-as a whole.
+The metrics and ledger workers build their group consumer here and take their records this
+way, committing (or chaining) a batch as a whole.
 """
 
 from __future__ import annotations
@@ -10,9 +10,36 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from services.common.kafka_security import kafka_client_options
+from services.common.settings import CommonSettings
 
 Taken = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+def batch_consumer(
+    settings: CommonSettings,
+    *topics: str,
+    group: str,
+    client_id: str,
+    session_timeout_s: float,
+    max_partition_fetch_bytes: int,
+) -> AIOKafkaConsumer:
+    """A group consumer that commits only what its worker commits and starts a partition
+    never committed at its first record; heartbeats every third of the session timeout (at
+    most 3 s)."""
+    return AIOKafkaConsumer(
+        *topics,
+        **kafka_client_options(settings),
+        client_id=client_id,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=int(session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, session_timeout_s / 3) * 1000),
+        max_partition_fetch_bytes=max_partition_fetch_bytes,
+    )
 
 
 class FetchFailed(Exception):

@@ -19,13 +19,6 @@ class KafkaCapaPublisher:
         self._capa_topic = capa_topic
         self._sightings_topic = sightings_topic
 
-    async def publish(self, event: CloudEvent) -> None:
-        record = to_kafka_record(event)
-        sent = await self._capa_topic.send(
-            key=record.key, value=record.value, headers=record.headers
-        )
-        await sent
-
     async def publish_all(self, events: Sequence[CloudEvent]) -> None:
         """Send all in order (the producer batches them), then wait for every ack."""
         sent = []

@@ -176,13 +176,12 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
         load_signing_keys(settings.users_file, settings.environment),
     )
 
-    async def send_command(command: Outgoing) -> None:
-        future = await commands_topic.send(key=command.key, value=command.value)
-        await future  # acknowledged by Kafka before the source offset may be committed
-
     async def send_commands(commands: Sequence[Outgoing]) -> None:
         sent = [await commands_topic.send(key=c.key, value=c.value) for c in commands]
         await asyncio.gather(*sent)  # every one acknowledged before the offsets may be
+
+    async def send_command(command: Outgoing) -> None:
+        await send_commands([command])
 
     async def dead_letter(letter: DeadLetter) -> None:
         await send_dead_letter(letter, produce_dead_letter)

@@ -47,8 +47,6 @@ class CapaStreams(Protocol):
 class CapaPublisher(Protocol):
     """Acknowledged appends to the CAPA event topic and the root-cause sightings topic."""
 
-    async def publish(self, event: CloudEvent) -> None: ...
-
     async def publish_all(self, events: Sequence[CloudEvent]) -> None:
         """Send every event in order, then return once the broker acknowledged them all."""
 

@@ -30,12 +30,18 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import start_http_server
 
 from services.common.backoff import Backoff
-from services.common.consumer_batches import FetchFailed, Taken, offsets_to_commit, take_batch
+from services.common.consumer_batches import (
+    FetchFailed,
+    Taken,
+    batch_consumer,
+    offsets_to_commit,
+    take_batch,
+)
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.kafka_security import access_error, aiokafka_security, kafka_client_options
 from services.common.logs import bind_process, configure_logging
@@ -100,14 +106,11 @@ class LedgerWorker:
         self.group = settings.app_id
         self.topics = settings.chained_topic_names()
         options = kafka_client_options(settings)
-        self.consumer = AIOKafkaConsumer(
-            **options,
+        self.consumer = batch_consumer(
+            settings,
+            group=self.group,
             client_id=f"{self.group}-chain",
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.session_timeout_seconds * 1000),
-            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_seconds / 3) * 1000),
+            session_timeout_s=settings.session_timeout_seconds,
             max_partition_fetch_bytes=settings.fetch_partition_bytes,
         )
         self.heads_producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)

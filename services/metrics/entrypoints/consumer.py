@@ -35,12 +35,18 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
-from services.common.consumer_batches import FetchFailed, Taken, offsets_to_commit, take_batch
+from services.common.consumer_batches import (
+    FetchFailed,
+    Taken,
+    batch_consumer,
+    offsets_to_commit,
+    take_batch,
+)
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
 from services.common.kafka_security import aiokafka_security, kafka_client_options
@@ -128,15 +134,12 @@ class MetricsWorker:
         # Read the working-day calendar now: a broken file stops the worker here instead of
         # dead-lettering every record it maps.
         vietnam_calendar()
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = batch_consumer(
+            settings,
             *self.topics,
-            **kafka_client_options(settings),
+            group=self.group,
             client_id=f"{self.group}-ingest",
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
+            session_timeout_s=settings.session_timeout_s,
             max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
         )
         self.dead_letter_producer = AIOKafkaProducer(

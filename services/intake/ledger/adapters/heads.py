@@ -18,13 +18,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.topics import TopicSpec
+from services.intake.ledger.adapters.kafka import read_to_end
 from services.intake.ledger.domain.chain import ChainHead, chain_key, split_chain_key
 
 log = logging.getLogger(__name__)
 
 # The faust table's name: its changelog topic is this topic (see the module docstring).
 HEADS_TABLE = "ledger-heads"
-_FETCH_TIMEOUT_MS = 1000
 
 
 def heads_topic(app_id: str) -> str:
@@ -90,18 +90,8 @@ class KafkaChainHeads:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.client_options)
         await consumer.start()
         try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            records: list[tuple[bytes | None, bytes | None]] = []
-            pending = {tp for tp in tps if await consumer.position(tp) < end[tp]}
-            while pending:
-                fetched = await consumer.getmany(*pending, timeout_ms=_FETCH_TIMEOUT_MS)
-                for tp, messages in fetched.items():
-                    records.extend((m.key, m.value) for m in messages if m.offset < end[tp])
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
+            fetched = await read_to_end(consumer, tps)
+            records = [(m.key, m.value) for messages in fetched.values() for m in messages]
             heads = latest_heads(records, wanted)
             log.info(
                 "%d record(s) of the heads topic %s read: %d of %d chain(s) have a head",

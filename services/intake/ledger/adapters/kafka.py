@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.intake.ledger.domain.chain import EventRecord, LedgerEntry
 from services.intake.ledger.domain.note import SignedCheckpoint, parse_note
@@ -55,31 +55,38 @@ async def read_topics(
         for topic in topics:
             numbers = await _partitions(consumer, topic)
             partitions.extend(TopicPartition(topic, p) for p in sorted(numbers))
-        records: dict[tuple[str, int], list[EventRecord]] = {
-            (tp.topic, tp.partition): [] for tp in partitions
+        fetched = await read_to_end(consumer, partitions)
+        return {
+            (tp.topic, tp.partition): [
+                EventRecord(tp.topic, tp.partition, message.offset, message.value or b"")
+                for message in messages
+            ]
+            for tp, messages in fetched.items()
         }
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if end[tp] > 0}
-        for tp in partitions:
-            if tp in pending and await consumer.position(tp) >= end[tp]:
-                pending.discard(tp)  # everything before the end was deleted by retention
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=_FETCH_TIMEOUT_MS)
-            for tp, messages in batch.items():
-                for message in messages:
-                    if message.offset < end[tp]:
-                        records[(tp.topic, tp.partition)].append(
-                            EventRecord(
-                                tp.topic, tp.partition, message.offset, message.value or b""
-                            )
-                        )
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-        return records
     finally:
         await consumer.stop()
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """Assign `partitions` to the started `consumer` and read each from its first record to
+    the end offset it has now (a partition whose records retention deleted reads empty)."""
+    found: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {tp: [] for tp in partitions}
+    consumer.assign(list(partitions))
+    await consumer.seek_to_beginning(*partitions)
+    end = await consumer.end_offsets(list(partitions))
+    pending = {tp for tp in partitions if end[tp] > 0}
+    for tp in list(pending):
+        if await consumer.position(tp) >= end[tp]:
+            pending.discard(tp)  # everything before the end was deleted by retention
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=_FETCH_TIMEOUT_MS)
+        for tp, messages in batch.items():
+            found[tp].extend(message for message in messages if message.offset < end[tp])
+            if await consumer.position(tp) >= end[tp]:
+                pending.discard(tp)
+    return found
 
 
 async def fetch_values(
