@@ -13,10 +13,11 @@ Prints, from one run:
 2. replay events/s: `qms metrics replay` of the same topics into a fresh database, against
    the same baseline;
 3. p50 / p95 of dashboard questions over `--query-events` synthetic dossier events
-   (generated inside ClickHouse, half received, half resolved), asked of the dossier
-   marks (the design in use), of the exact-set daily aggregate they replaced (rebuilt
-   in the bench database for the comparison) and of the raw events table (JSON in
-   `data`), with the ratios and whether the three answers are the same; once as
+   (generated inside ClickHouse, half received, half resolved), asked of the summed
+   dossier counts (0019, the design in use), of the dossier marks under FINAL (0007,
+   which they replaced), of the exact-set daily aggregate (0003, rebuilt in the bench
+   database for the comparison) and of the raw events table (JSON in `data`), with the
+   ratio and whether the answers are the same; once as
    inserted (unmerged parts, FINAL has to merge), once merged, once after ten inserts
    into the last two months, and once *while* inserts arrive: a second connection
    inserts redeliveries and new dossiers into the latest months about once a second,
@@ -57,7 +58,12 @@ from services.common.topics import (  # noqa: E402
 )
 from services.metrics.adapters.clickhouse import ClickHouseStore  # noqa: E402
 from services.metrics.config import MetricsSettings  # noqa: E402
-from services.metrics.domain.kpi_catalogue import ON_TIME_SQL  # noqa: E402
+from services.metrics.domain.kpi_catalogue import (  # noqa: E402
+    DOSSIER_COUNT_GROUPS,
+    DOSSIER_COUNT_TABLE,
+    ON_TIME_SQL,
+    count_sql,
+)
 from services.metrics.domain.rows import map_record  # noqa: E402
 from services.metrics.domain.tokens import batch_token  # noqa: E402
 from services.metrics.entrypoints.consumer import EVENT_TOPICS  # noqa: E402
@@ -209,41 +215,21 @@ RAW_SELECT = (
 )
 
 MARKS = "FROM dossier_marks_final"
-
-# The candidate for counting while inserts arrive ("split"): settled months (one active
-# part: deduplicated when written or merged) counted as they are, the months still taking
-# parts counted with an exact distinct count instead of FINAL's merge, in one read of the
-# table (one snapshot of its parts). A settled month that takes a part between the look at
-# system.parts and the read is caught in the same read (two part indexes in a month counted
-# as settled) and refused, never counted twice.
-LIVE_PARTITIONS = (
-    "(SELECT partition_id FROM system.parts WHERE database = currentDatabase() "
-    "AND table = 'dossier_marks' AND active GROUP BY partition_id HAVING count() > 1)"
+COUNTS = f"FROM {DOSSIER_COUNT_TABLE}"
+HAVING = DOSSIER_COUNT_GROUPS
+# The design in use (0019): marks counted once when stored, summed per agency, procedure,
+# measure and day; the columns as the read API and the views write them (kpi_catalogue).
+COUNT_COLUMNS = (
+    f"{count_sql('received', 'received')}, {count_sql('resolved', 'resolved')}, "
+    f"{count_sql('on_time', 'on_time')}"
 )
 
-
-def split_counts(where: str = "") -> str:
-    """Marks per agency, procedure, measure and month, deduplicated without FINAL."""
-    return f"""(
-    SELECT agency, procedure, measure, month,
-        countIf(NOT live) + uniqExactIf(dossier, live) AS marks,
-        throwIf(min(part) != max(part) AND NOT any(live),
-                'a settled month took a part during the read: ask again') AS refused
-    FROM (
-        SELECT agency, procedure, measure, dossier, toStartOfMonth(day) AS month,
-            _partition_id IN {LIVE_PARTITIONS} AS live, _part_index AS part
-        FROM dossier_marks {where}
-    )
-    GROUP BY agency, procedure, measure, month
-)"""
-
-
-ONE_QUARTER = "WHERE day >= '2026-01-01' AND day < '2026-04-01'"
 QUESTIONS = {
-    # name: (SQL over the dossier marks (the design in use), over the exact-set daily
-    #        aggregate it replaced (0003, rebuilt here for the comparison), over raw events,
-    #        over the marks counted without FINAL ("split", the candidate))
+    # name: (SQL over the summed counts (the design in use), over the dossier marks under
+    #        FINAL (0007, which it replaced), over the exact-set daily aggregate (0003,
+    #        rebuilt here for the comparison), over the raw events)
     "per agency, all time": (
+        f"SELECT agency, {COUNT_COLUMNS} {COUNTS} GROUP BY agency {HAVING} ORDER BY agency",
         "SELECT agency, countIf(measure = 'received') AS received, "
         "countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time "
         f"{MARKS} GROUP BY agency ORDER BY agency",
@@ -255,13 +241,14 @@ QUESTIONS = {
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1' AND time <= "
         "parseDateTime64BestEffort(JSONExtractString(data, 'due_at'), 3, 'UTC')) AS on_time "
         "FROM events WHERE family = 'dossier' GROUP BY agency ORDER BY agency",
-        "SELECT agency, sumIf(marks, measure = 'received') AS received, "
-        "sumIf(marks, measure = 'resolved') AS resolved, sumIf(marks, measure = 'on_time') "
-        f"AS on_time FROM {split_counts()} GROUP BY agency ORDER BY agency",
     ),
     "per agency and month, one quarter": (
         "SELECT agency, month, received, resolved, on_time, late FROM kpi_dossiers_agency_month "
         "WHERE month >= '2026-01-01' AND month < '2026-04-01' ORDER BY agency, month",
+        "SELECT agency, toStartOfMonth(day) AS month, countIf(measure = 'received') AS received, "
+        "countIf(measure = 'resolved') AS resolved, countIf(measure = 'on_time') AS on_time, "
+        f"resolved - on_time AS late {MARKS} WHERE day >= '2026-01-01' AND day < '2026-04-01' "
+        "GROUP BY agency, month ORDER BY agency, month",
         "SELECT agency, toStartOfMonth(day) AS month, uniqExactMerge(received_state) AS received,"
         " uniqExactMerge(resolved_state) AS resolved, uniqExactMerge(on_time_state) AS on_time, "
         "resolved - on_time AS late FROM legacy_dossier_daily WHERE day >= '2026-01-01' AND "
@@ -274,13 +261,11 @@ QUESTIONS = {
         "resolved - on_time AS late FROM events WHERE family = 'dossier' "
         "AND toDate(addHours(time, 7)) >= '2026-01-01' AND toDate(addHours(time, 7)) < "
         "'2026-04-01' GROUP BY agency, month ORDER BY agency, month",
-        "SELECT agency, month, sumIf(marks, measure = 'received') AS received, "
-        "sumIf(marks, measure = 'resolved') AS resolved, sumIf(marks, measure = 'on_time') "
-        "AS on_time, resolved - on_time AS late FROM "
-        f"{split_counts(ONE_QUARTER)} "
-        "GROUP BY agency, month ORDER BY agency, month",
     ),
     "daily series, one agency, one year": (
+        f"SELECT toDateTime(day) AS time, {count_sql('received', 'received')}, "
+        f"{count_sql('resolved', 'resolved')} {COUNTS} WHERE agency = 'H56.007' "
+        f"AND day >= '2025-06-01' AND day < '2026-06-01' GROUP BY time {HAVING} ORDER BY time",
         "SELECT toDateTime(day) AS time, countIf(measure = 'received') AS received, "
         f"countIf(measure = 'resolved') AS resolved {MARKS} WHERE agency = 'H56.007' "
         "AND day >= '2025-06-01' AND day < '2026-06-01' GROUP BY time ORDER BY time",
@@ -293,10 +278,6 @@ QUESTIONS = {
         "uniqExactIf(subject, type = 'vn.qms.dossier.resolved.v1') AS resolved FROM events "
         "WHERE family = 'dossier' AND agency = 'H56.007' AND toDate(addHours(time, 7)) >= "
         "'2025-06-01' AND toDate(addHours(time, 7)) < '2026-06-01' GROUP BY t ORDER BY t",
-        # a day series needs each mark's earliest day, FINAL's choice: one agency is cheap
-        "SELECT toDateTime(day) AS time, countIf(measure = 'received') AS received, "
-        f"countIf(measure = 'resolved') AS resolved {MARKS} WHERE agency = 'H56.007' "
-        "AND day >= '2025-06-01' AND day < '2026-06-01' GROUP BY time ORDER BY time",
     ),
 }
 
@@ -493,6 +474,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         ask_questions(store, args.repeat, "dossier marks as inserted (unmerged parts)")
         started = time.perf_counter()
         store.command("OPTIMIZE TABLE dossier_marks FINAL")
+        store.command("OPTIMIZE TABLE dossier_mark_counts FINAL")
         print(
             f"merged the dossier marks in {time.perf_counter() - started:.1f}s "
             "(what background merges reach)"
@@ -525,8 +507,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         ask_questions(
             store,
             args.repeat,
-            "right after the live inserts stopped (the new dossiers are only in the facts and "
-            "the marks: same = marks and split agree)",
+            "right after the live inserts stopped (the new dossiers are only in the facts, "
+            "the marks and the counts: same = counts and marks agree)",
             raw_too=False,
         )
         store.close()
@@ -535,33 +517,32 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
 def ask_questions(
     store: ClickHouseStore, repeat: int, state: str, compare: bool = True, raw_too: bool = True
 ) -> None:
-    """p50/p95 of each question over the marks, the replaced sets, the raw events and the
-    split count; whether they answer the same (not while inserts arrive: each answer is of
-    its instant)."""
+    """p50/p95 of each question over the summed counts and the marks under FINAL, p50 over
+    the replaced sets and the raw events; whether they answer the same (not while inserts
+    arrive: each answer is of its instant)."""
     print(f"-- {state}")
     print(
-        f"{'question':36} {'marks p50':>10} {'marks p95':>10} {'split p50':>10} "
-        f"{'split p95':>10} {'sets p50':>10} {'raw p50':>10} {'marks/split':>11} "
-        f"{'sets/marks':>10} {'raw/marks':>9}  same"
+        f"{'question':36} {'counts p50':>10} {'counts p95':>10} {'marks p50':>10} "
+        f"{'marks p95':>10} {'sets p50':>10} {'raw p50':>10} {'marks/counts':>12}  same"
     )
-    for name, (marks_sql, sets_sql, raw_sql, split_sql) in QUESTIONS.items():
+    for name, (counts_sql, marks_sql, sets_sql, raw_sql) in QUESTIONS.items():
         if compare:
-            marks, sets, raw, split = (
-                store.query(sql) for sql in (marks_sql, sets_sql, raw_sql, split_sql)
+            counts, marks, sets, raw = (
+                store.query(sql) for sql in (counts_sql, marks_sql, sets_sql, raw_sql)
             )
             # the replaced aggregate was built once and is not fed by the live inserts
-            agree = marks == split and ((sets == marks and sets == raw) or not raw_too)
+            agree = counts == marks and ((sets == marks and sets == raw) or not raw_too)
             same = "yes" if agree else "NO"
         else:
             same = "-"
+        c50, c95 = latency(store, counts_sql, repeat)
         m50, m95 = latency(store, marks_sql, repeat)
-        x50, x95 = latency(store, split_sql, repeat)
         s50, _ = latency(store, sets_sql, repeat)
         r50, _ = latency(store, raw_sql, repeat)
         print(
-            f"{name:36} {m50 * 1000:8.1f}ms {m95 * 1000:8.1f}ms {x50 * 1000:8.1f}ms "
-            f"{x95 * 1000:8.1f}ms {s50 * 1000:8.1f}ms {r50 * 1000:8.1f}ms "
-            f"{m50 / x50:10.1f}x {s50 / m50:9.1f}x {r50 / m50:8.1f}x  {same}"
+            f"{name:36} {c50 * 1000:8.1f}ms {c95 * 1000:8.1f}ms {m50 * 1000:8.1f}ms "
+            f"{m95 * 1000:8.1f}ms {s50 * 1000:8.1f}ms {r50 * 1000:8.1f}ms "
+            f"{m50 / c50:11.1f}x  {same}"
         )
 
 

@@ -124,6 +124,46 @@ ENGINE = ReplacingMergeTree
 ORDER BY (agency, procedure, type, dossier, source, id)
 SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
 
+CREATE TABLE dossier_mark_changes
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
+    `dossier_key` UInt128,
+    `dossier` String,
+    `mark_day` Date,
+    `previous_day` Date
+)
+ENGINE = `Null`;
+
+CREATE TABLE dossier_mark_counts
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
+    `day` Date,
+    `marks` Int64
+)
+ENGINE = SummingMergeTree(marks)
+PARTITION BY toYYYYMM(day)
+ORDER BY (agency, procedure, measure, day)
+SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+
+CREATE TABLE dossier_mark_index
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
+    `dossier_key` UInt128,
+    `dossier` String,
+    `day` Date,
+    `earliness` UInt16 DEFAULT 65535 - toUInt16(day)
+)
+ENGINE = ReplacingMergeTree(earliness)
+PARTITION BY toYYYYMM(day)
+ORDER BY (dossier_key, measure, agency, procedure)
+SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+
 CREATE TABLE dossier_marks
 (
     `agency` LowCardinality(String),
@@ -263,6 +303,105 @@ CREATE TABLE working_calendar
 ENGINE = ReplacingMergeTree
 ORDER BY day
 SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+
+CREATE MATERIALIZED VIEW dossier_mark_changes_mv TO dossier_mark_changes
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` String,
+    `dossier_key` UInt128,
+    `dossier` String,
+    `mark_day` Date,
+    `previous_day` Date
+)
+AS SELECT
+    n.agency AS agency,
+    n.procedure AS procedure,
+    n.measure AS measure,
+    n.dossier_key AS dossier_key,
+    n.dossier AS dossier,
+    n.first_day AS mark_day,
+    k.known_day AS previous_day
+FROM
+(
+    SELECT
+        agency,
+        procedure,
+        measure,
+        dossier,
+        reinterpretAsUInt128(sipHash128(dossier)) AS dossier_key,
+        toStartOfMonth(day) AS month,
+        min(day) AS first_day
+    FROM dossier_events
+    ARRAY JOIN multiIf(type = 'vn.qms.dossier.received.v1', arrayConcat(['received'], if(channel = 'online', ['received_online'], []), if((channel = 'online') AND (online_level >= 3), ['received_online_l34'], []), if((channel = 'online') AND (online_level = 3), ['received_online_l3'], []), if((channel = 'online') AND (online_level = 4), ['received_online_l4'], []), if(channel = 'counter', ['received_counter'], []), if(channel = 'postal', ['received_postal'], [])), type = 'vn.qms.dossier.resolved.v1', if(time <= due_at, ['resolved', 'on_time'], ['resolved']), type = 'vn.qms.dossier.supplement_requested.v1', ['supplement_requested'], type = 'vn.qms.dossier.withdrawn.v1', ['withdrawn'], type = 'vn.qms.dossier.apology_issued.v1', ['apologies'], []) AS measure
+    GROUP BY
+        agency,
+        procedure,
+        measure,
+        dossier,
+        dossier_key,
+        month
+) AS n
+LEFT JOIN
+(
+    SELECT
+        agency,
+        procedure,
+        toString(measure) AS measure_name,
+        dossier_key,
+        toStartOfMonth(day) AS month,
+        min(day) AS known_day
+    FROM dossier_mark_index
+    WHERE (toYYYYMM(day) IN (
+        SELECT toYYYYMM(day)
+        FROM dossier_events
+    )) AND (dossier_key IN (
+        SELECT reinterpretAsUInt128(sipHash128(dossier))
+        FROM dossier_events
+    ))
+    GROUP BY
+        agency,
+        procedure,
+        measure_name,
+        dossier_key,
+        month
+) AS k ON (k.dossier_key = n.dossier_key) AND (k.month = n.month) AND (k.measure_name = n.measure) AND (k.agency = n.agency) AND (k.procedure = n.procedure)
+WHERE (k.known_day = toDate(0)) OR (n.first_day < k.known_day);
+
+CREATE MATERIALIZED VIEW dossier_mark_counts_mv TO dossier_mark_counts
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
+    `day` Date,
+    `marks` Int64
+)
+AS SELECT
+    agency,
+    procedure,
+    measure,
+    change.1 AS day,
+    change.2 AS marks
+FROM dossier_mark_changes
+ARRAY JOIN if(previous_day = toDate(0), [(mark_day, toInt64(1))], [(mark_day, toInt64(1)), (previous_day, toInt64(-1))]) AS change;
+
+CREATE MATERIALIZED VIEW dossier_mark_index_mv TO dossier_mark_index
+(
+    `agency` LowCardinality(String),
+    `procedure` LowCardinality(String),
+    `measure` Enum8('received' = 1, 'resolved' = 2, 'on_time' = 3, 'received_online' = 4, 'received_online_l34' = 5, 'supplement_requested' = 6, 'withdrawn' = 7, 'apologies' = 8, 'received_online_l3' = 9, 'received_online_l4' = 10, 'received_counter' = 11, 'received_postal' = 12),
+    `dossier_key` UInt128,
+    `dossier` String,
+    `day` Date
+)
+AS SELECT
+    agency,
+    procedure,
+    measure,
+    dossier_key,
+    dossier,
+    mark_day AS day
+FROM dossier_mark_changes;
 
 CREATE MATERIALIZED VIEW dossier_marks_mv TO dossier_marks
 (
@@ -948,23 +1087,24 @@ CREATE VIEW kpi_dossiers_agency_month
 AS SELECT
     agency,
     toStartOfMonth(day) AS month,
-    countIf(measure = 'received') AS received,
-    countIf(measure = 'resolved') AS resolved,
-    countIf(measure = 'on_time') AS on_time,
+    toUInt64(sumIf(marks, measure = 'received')) AS received,
+    toUInt64(sumIf(marks, measure = 'resolved')) AS resolved,
+    toUInt64(sumIf(marks, measure = 'on_time')) AS on_time,
     resolved - on_time AS late,
-    countIf(measure = 'received_online') AS received_online,
-    countIf(measure = 'received_online_l34') AS received_online_l34,
-    countIf(measure = 'supplement_requested') AS supplement_requested,
-    countIf(measure = 'withdrawn') AS withdrawn,
-    countIf(measure = 'apologies') AS apologies,
-    countIf(measure = 'received_online_l3') AS received_online_l3,
-    countIf(measure = 'received_online_l4') AS received_online_l4,
-    countIf(measure = 'received_counter') AS received_counter,
-    countIf(measure = 'received_postal') AS received_postal
-FROM dossier_marks_final
+    toUInt64(sumIf(marks, measure = 'received_online')) AS received_online,
+    toUInt64(sumIf(marks, measure = 'received_online_l34')) AS received_online_l34,
+    toUInt64(sumIf(marks, measure = 'supplement_requested')) AS supplement_requested,
+    toUInt64(sumIf(marks, measure = 'withdrawn')) AS withdrawn,
+    toUInt64(sumIf(marks, measure = 'apologies')) AS apologies,
+    toUInt64(sumIf(marks, measure = 'received_online_l3')) AS received_online_l3,
+    toUInt64(sumIf(marks, measure = 'received_online_l4')) AS received_online_l4,
+    toUInt64(sumIf(marks, measure = 'received_counter')) AS received_counter,
+    toUInt64(sumIf(marks, measure = 'received_postal')) AS received_postal
+FROM dossier_mark_counts
 GROUP BY
     agency,
-    month;
+    month
+HAVING sum(marks) > 0;
 
 CREATE VIEW kpi_dossiers_agency_procedure_month
 (
@@ -989,24 +1129,25 @@ AS SELECT
     agency,
     procedure,
     toStartOfMonth(day) AS month,
-    countIf(measure = 'received') AS received,
-    countIf(measure = 'resolved') AS resolved,
-    countIf(measure = 'on_time') AS on_time,
+    toUInt64(sumIf(marks, measure = 'received')) AS received,
+    toUInt64(sumIf(marks, measure = 'resolved')) AS resolved,
+    toUInt64(sumIf(marks, measure = 'on_time')) AS on_time,
     resolved - on_time AS late,
-    countIf(measure = 'received_online') AS received_online,
-    countIf(measure = 'received_online_l34') AS received_online_l34,
-    countIf(measure = 'supplement_requested') AS supplement_requested,
-    countIf(measure = 'withdrawn') AS withdrawn,
-    countIf(measure = 'apologies') AS apologies,
-    countIf(measure = 'received_online_l3') AS received_online_l3,
-    countIf(measure = 'received_online_l4') AS received_online_l4,
-    countIf(measure = 'received_counter') AS received_counter,
-    countIf(measure = 'received_postal') AS received_postal
-FROM dossier_marks_final
+    toUInt64(sumIf(marks, measure = 'received_online')) AS received_online,
+    toUInt64(sumIf(marks, measure = 'received_online_l34')) AS received_online_l34,
+    toUInt64(sumIf(marks, measure = 'supplement_requested')) AS supplement_requested,
+    toUInt64(sumIf(marks, measure = 'withdrawn')) AS withdrawn,
+    toUInt64(sumIf(marks, measure = 'apologies')) AS apologies,
+    toUInt64(sumIf(marks, measure = 'received_online_l3')) AS received_online_l3,
+    toUInt64(sumIf(marks, measure = 'received_online_l4')) AS received_online_l4,
+    toUInt64(sumIf(marks, measure = 'received_counter')) AS received_counter,
+    toUInt64(sumIf(marks, measure = 'received_postal')) AS received_postal
+FROM dossier_mark_counts
 GROUP BY
     agency,
     procedure,
-    month;
+    month
+HAVING sum(marks) > 0;
 
 CREATE VIEW kpi_on_time_statutory_agency_month
 (

@@ -17,6 +17,8 @@ from services.metrics.domain.kpi_catalogue import (
     AS_OF,
     COUNTER_SHARE,
     DOCUMENT_COLUMNS,
+    DOSSIER_COUNT_GROUPS,
+    DOSSIER_COUNT_TABLE,
     FULL_ONLINE_SHARE,
     LATE_UPDATE_AFTER_WORKING_DAYS,
     ON_TIME_RATE,
@@ -157,6 +159,8 @@ def dashboard(
 # for the API too: the panels count what the API does.
 CALENDARED = "calendared_updates"  # a denominator, not shown
 OVERDUE_SHOWN = tuple(c for c in PROCESS_REVISION_COLUMNS if c != "month")  # the range's
+# Every dossier count reads the summing table (kpi_catalogue.DOSSIER_COUNT_TABLE).
+COUNTS, GROUPS = DOSSIER_COUNT_TABLE, DOSSIER_COUNT_GROUPS
 DOSSIER_SUMS = dossier_counts_sql(("received", "resolved", "on_time", "late"))
 SCORE_COLUMNS = ["score", *(c.name for c in SCORE_COMPONENTS)]
 CHANNEL_SHARES = (PARTLY_ONLINE_SHARE, FULL_ONLINE_SHARE, COUNTER_SHARE, POSTAL_SHARE)
@@ -172,7 +176,7 @@ province_overview = dashboard(
         panel(
             "Dossiers received",
             "stat",
-            f"SELECT {count_sql('received', 'received')} FROM dossier_marks_final "
+            f"SELECT {count_sql('received', 'received')} FROM {COUNTS} "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["received"],
             w=6,
@@ -181,7 +185,7 @@ province_overview = dashboard(
         panel(
             ON_TIME_RATE.label,
             "stat",
-            f"SELECT {ON_TIME_RATE.sql()} FROM dossier_marks_final "
+            f"SELECT {ON_TIME_RATE.sql()} FROM {COUNTS} "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["on_time_rate"],
             w=6,
@@ -191,7 +195,7 @@ province_overview = dashboard(
         panel(
             ONLINE_SHARE.label,
             "stat",
-            f"SELECT {ONLINE_SHARE.sql()} FROM dossier_marks_final "
+            f"SELECT {ONLINE_SHARE.sql()} FROM {COUNTS} "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             ["online_share"],
             w=6,
@@ -211,8 +215,9 @@ province_overview = dashboard(
         panel(
             "Dossiers per day",
             "timeseries",
-            f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
-            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            f"SELECT toDateTime(day) AS time, {DOSSIER_SUMS} FROM {COUNTS} "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time "
+            f"{GROUPS} ORDER BY time",
             ["time", "received", "resolved", "on_time", "late"],
             w=24,
             timeseries=True,
@@ -221,8 +226,8 @@ province_overview = dashboard(
             "Per agency",
             "table",
             f"SELECT agency, {DOSSIER_SUMS}, round(100 * on_time / nullIf(resolved, 0), 1) "
-            f"AS on_time_pct FROM dossier_marks_final WHERE $__dateFilter(day) AND {SCOPE} AND "
-            f"{IN_PROCEDURE} GROUP BY agency ORDER BY late DESC, agency",
+            f"AS on_time_pct FROM {COUNTS} WHERE $__dateFilter(day) AND {SCOPE} AND "
+            f"{IN_PROCEDURE} GROUP BY agency {GROUPS} ORDER BY late DESC, agency",
             ["agency", "received", "resolved", "on_time", "late", "on_time_pct"],
             w=12,
             h=10,
@@ -252,7 +257,7 @@ province_overview = dashboard(
         panel(
             "Received by channel and online level",
             "bargauge",
-            f"SELECT {', '.join(r.sql() for r in CHANNEL_SHARES)} FROM dossier_marks_final "
+            f"SELECT {', '.join(r.sql() for r in CHANNEL_SHARES)} FROM {COUNTS} "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE}",
             [r.name for r in CHANNEL_SHARES],
             w=12,
@@ -403,8 +408,9 @@ agency_drilldown = dashboard(
             "On-time rate per month",
             "timeseries",
             f"SELECT toDateTime(toStartOfMonth(day)) AS time, {ON_TIME_RATE.sql()} "
-            f"FROM dossier_marks_final "
-            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            f"FROM {COUNTS} "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time "
+            f"{GROUPS} ORDER BY time",
             ["time", "on_time_rate"],
             timeseries=True,
             unit="percent",
@@ -412,8 +418,9 @@ agency_drilldown = dashboard(
         panel(
             "Dossiers per week",
             "timeseries",
-            f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM dossier_marks_final "
-            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time ORDER BY time",
+            f"SELECT $__timeInterval(day) AS time, {DOSSIER_SUMS} FROM {COUNTS} "
+            f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY time "
+            f"{GROUPS} ORDER BY time",
             ["time", "received", "resolved", "on_time", "late"],
             timeseries=True,
         ),
@@ -422,9 +429,9 @@ agency_drilldown = dashboard(
             "table",
             f"SELECT procedure, {DOSSIER_SUMS}, "
             f"{count_sql('supplement_requested', 'supplements')}, "
-            f"{count_sql('apologies', 'apologies')} FROM dossier_marks_final "
+            f"{count_sql('apologies', 'apologies')} FROM {COUNTS} "
             f"WHERE $__dateFilter(day) AND {SCOPE} AND {IN_PROCEDURE} GROUP BY procedure "
-            f"ORDER BY late DESC, procedure",
+            f"{GROUPS} ORDER BY late DESC, procedure",
             ["procedure", "received", "resolved", "on_time", "late", "supplements", "apologies"],
             w=24,
             h=10,

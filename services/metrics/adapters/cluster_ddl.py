@@ -54,7 +54,14 @@ SHARDING_KEYS = {
     "ledger_checkpoints": "cityHash64(topic, partition)",
     "dossier_daily": "cityHash64(agency, procedure)",
     "dossier_marks": "cityHash64(dossier)",
+    # Looked up by the insert's view on the shard of the dossier's facts.
+    "dossier_mark_index": "cityHash64(dossier)",
+    # Sums: any shard may hold a part of a count (its dossiers'), a read adds them up.
+    "dossier_mark_counts": "cityHash64(agency, procedure)",
 }
+# Tables that store nothing (`ENGINE = Null`: a view's way station to other views): one on
+# each shard, where the views that pass through them run; never read, so no Distributed.
+SHARD_ONLY_TABLES = frozenset({"dossier_mark_changes"})
 # The big tables: one partition per month of the event's time, and the retention TTL.
 RAW_TABLES = frozenset({"events"})
 FACT_TABLES = frozenset(
@@ -122,7 +129,8 @@ def render_statement(statement: str, layout: ClusterLayout) -> list[str]:
     if match := _DROP.match(text):
         kind, name = match[1].upper(), match[2]
         # A materialized view exists on the cluster as `<name>_local` (see _materialized_view).
-        local = (kind == "TABLE" and name in SHARDING_KEYS) or name.endswith("_mv")
+        tables = SHARDING_KEYS.keys() | SHARD_ONLY_TABLES
+        local = (kind == "TABLE" and name in tables) or name.endswith("_mv")
         names = [name, name + LOCAL_SUFFIX] if local else [name]
         return [f"DROP {kind} IF EXISTS {n} {layout.on_cluster} SYNC" for n in names]
     if match := _ALTER_COLUMN.match(text):
@@ -152,6 +160,11 @@ def shared_table_ddl(
 
 
 def _table(name: str, text: str, layout: ClusterLayout) -> list[str]:
+    if name in SHARD_ONLY_TABLES:
+        if not re.search(r"ENGINE\s*=\s*Null\s*$", text, re.IGNORECASE):
+            raise ValueError(f"table {name}: a shard-only table stores nothing (ENGINE = Null)")
+        created = f"CREATE TABLE IF NOT EXISTS {name}{LOCAL_SUFFIX} {layout.on_cluster}\n"
+        return [created + text[_CREATE_TABLE.match(text).end() - 1 :]]  # type: ignore[union-attr]
     if name not in SHARDING_KEYS:
         raise ValueError(f"table {name}: no sharding key in cluster_ddl.SHARDING_KEYS")
     local = name + LOCAL_SUFFIX
@@ -211,7 +224,8 @@ def _materialized_view(name: str, target: str, text: str, layout: ClusterLayout)
 
 def _local_source(match: re.Match[str], layout: ClusterLayout) -> str:
     table = match[1]
-    return f"FROM {table}{LOCAL_SUFFIX}" if table in SHARDING_KEYS else match[0]
+    local = table in SHARDING_KEYS or table in SHARD_ONLY_TABLES
+    return f"FROM {table}{LOCAL_SUFFIX}" if local else match[0]
 
 
 def render_all(

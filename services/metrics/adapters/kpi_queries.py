@@ -14,6 +14,8 @@ from services.metrics.domain import kpi_catalogue, procedure_kpis
 from services.metrics.domain.capa_kpis import AT_PARAMETER, capa_by_agency_sql
 from services.metrics.domain.kpi_catalogue import (
     AS_OF,
+    DOSSIER_COUNT_GROUPS,
+    DOSSIER_COUNT_TABLE,
     EventsKnown,
     agencies_in_scope_sql,
     dossier_counts_sql,
@@ -52,8 +54,8 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-# Counts of dossier marks (deploy/clickhouse/0007_dossier_marks.sql): a dossier has at
-# most one mark per measure and month, so a count over months is a plain count.
+# Counts of dossier marks (deploy/clickhouse/0007_dossier_marks.sql, summed by 0019): a
+# dossier has at most one mark per measure and month, so a count over months is a sum.
 DOSSIER_COUNTS = dossier_counts_sql()
 
 
@@ -74,8 +76,8 @@ def dossiers_by(
     keys = [("toStartOfMonth(day) AS month" if g == "month" else g) for g in group]
     where, params = _where(days, scope=scope, agency=agency, procedure=procedure)
     sql = (
-        f"SELECT {', '.join(keys)}, {DOSSIER_COUNTS} FROM dossier_marks_final{where} "
-        f"GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}"
+        f"SELECT {', '.join(keys)}, {DOSSIER_COUNTS} FROM {DOSSIER_COUNT_TABLE}{where} "
+        f"GROUP BY {', '.join(group)} {DOSSIER_COUNT_GROUPS} ORDER BY {', '.join(group)}"
     )
     rows = store.query_dicts(sql, params)
     for row in rows:
@@ -463,7 +465,8 @@ def score_over(
         SELECT d.agency AS agency, {{period:String}} AS period,
             {score_columns_sql()}
         FROM (
-            SELECT agency, {DOSSIER_COUNTS} FROM dossier_marks_final{on_days} GROUP BY agency
+            SELECT agency, {DOSSIER_COUNTS} FROM {DOSSIER_COUNT_TABLE}{on_days}
+            GROUP BY agency {DOSSIER_COUNT_GROUPS}
         ) AS d
         LEFT JOIN ({_satisfaction_sql(("agency",), on_months)}) AS s ON s.agency = d.agency
         ORDER BY agency

@@ -28,6 +28,8 @@ AGENCY_TABLES: tuple[tuple[str, str], ...] = (
     ("events", "agency"),
     ("dossier_events", "agency"),
     ("dossier_marks", "agency"),
+    ("dossier_mark_index", "agency"),
+    ("dossier_mark_counts", "agency"),
     ("complaint_events", "agency"),
     ("satisfaction_ratings", "agency"),
     ("audit_events", "audited_agency"),

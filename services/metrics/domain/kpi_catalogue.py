@@ -170,16 +170,25 @@ def dossier_count_names() -> tuple[str, ...]:
     return tuple(names)
 
 
+# Where every dossier count is read (deploy/clickhouse/0019_dossier_mark_counts.sql): the
+# marks counted per agency, procedure, measure and day, each mark counted once when it was
+# first stored, so a count is a sum over a few rows a day, with no FINAL even while inserts
+# arrive. A group of rows whose marks all moved to another day sums to 0 until merged:
+# `DOSSIER_COUNT_GROUPS` keeps such a group out, as `dossier_marks_final` never had it.
+DOSSIER_COUNT_TABLE = "dossier_mark_counts"
+DOSSIER_COUNT_GROUPS = "HAVING sum(marks) > 0"
+
+
 def count_sql(measure: str, alias: str | None = None) -> str:
-    """`countIf(measure = 'x')` over `dossier_marks_final`, named `alias` when given."""
+    """The count of measure `x` over `DOSSIER_COUNT_TABLE`, named `alias` when given."""
     if measure not in {m.name for m in DOSSIER_MEASURES}:
         raise KeyError(f"{measure}: not a dossier measure of the catalogue")
-    sql = f"countIf(measure = '{measure}')"
+    sql = f"toUInt64(sumIf(marks, measure = '{measure}'))"
     return f"{sql} AS {alias}" if alias else sql
 
 
 def dossier_counts_sql(names: tuple[str, ...] | None = None) -> str:
-    """The SELECT columns of dossier counts over `dossier_marks_final` (all, or `names`)."""
+    """The SELECT columns of dossier counts over `DOSSIER_COUNT_TABLE` (all, or `names`)."""
     derived = {d.name: d for d in DERIVED_COUNTS}
     columns = [
         f"{derived[n].sql} AS {n}" if n in derived else count_sql(n, n)
@@ -368,7 +377,7 @@ class DossierRate:
     docs_name: str
 
     def sql(self) -> str:
-        """The rate over `dossier_marks_final`."""
+        """The rate over `DOSSIER_COUNT_TABLE`."""
         return (
             f"100 * {count_sql(self.numerator)} / nullIf({count_sql(self.denominator)}, 0) "
             f"AS {self.name}"

@@ -338,6 +338,40 @@ def report(
     typer.echo(f"report written to {path}")
 
 
+@app.command("recount")
+def recount(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Count the months that differ again from the marks")
+    ] = False,
+    dsn: DsnOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Compare the summed dossier counts with the marks (`dossier_marks_final`); with
+    --repair count each month that differs again. Exit 1 if a month differs (and was not
+    repaired). With chDB, while `qms metrics serve` is stopped; on a server, while no
+    worker inserts."""
+    from services.metrics.adapters.clickhouse import store_for
+    from services.metrics.adapters.mark_counts import months_apart, recount_month
+
+    settings = _settings(dsn, database)
+    store = store_for(settings)
+    store.open(migrate=settings.migrate_on_start)
+    try:
+        apart = months_apart(store)
+        for month, groups in apart:
+            typer.echo(f"{month:%Y-%m}: {groups} (agency, procedure, measure, day) sums differ")
+            if repair:
+                recount_month(store, month)
+                typer.echo(f"{month:%Y-%m}: counted again from the marks")
+        if repair and apart:
+            apart = months_apart(store)
+    finally:
+        store.close()
+    if apart:
+        raise typer.Exit(1)
+    typer.echo("the dossier counts equal the marks")
+
+
 @app.command("check-nonconformities")
 def check_nonconformities(dsn: DsnOption = None, database: DatabaseOption = None) -> None:
     """Once: open or link a CAPA for every measured nonconformity (procedures not in force,

@@ -10,17 +10,21 @@ ClickHouse nor on the dead-letter topic.
 Whatever was inserted but not committed comes again, and counts once:
 - a crash or a stop between the insert and the commit: the batch is abandoned uncommitted
   and the partitions are read again from their committed offsets;
-- a rebalance while a batch is ingested: the commit of the partitions this worker lost is
-  skipped (the broker refuses it, or they are no longer assigned: logged, then the loop goes
-  on), and their new owner, this worker included, reads them from the committed offset.
+- a rebalance while a batch is ingested: a partition leaves this worker only once the
+  batch under way is stored (the rebalance listener waits for it: the loop and the
+  listener take turns), then the commit of the partitions it lost is skipped (the broker
+  refuses it, or they are no longer assigned: logged, then the loop goes on), and their new
+  owner, this worker included, reads them from the committed offset. Two workers never
+  insert a partition's records at once: the summed dossier counts (migration 0019) look up
+  what is stored before they count a mark, which holds only for inserts one after another.
 The inserts absorb the repeat. A batch cut the same way carries the same insert
 deduplication token (domain/tokens.py: each partition's first and last offset), which
 ClickHouse drops (the deduplication window, extended to the materialized views); one cut
 differently lands, but every table is a ReplacingMergeTree keyed by the event's
-(source, id) and every view counts through FINAL, uniqExact or argMax, so it counts once.
-A batch holds one unbroken run of reads per partition: a partition read again from its
-committed offset after a rebalance starts the next batch, so a token names exactly the
-records of its batch. Nothing needs doing at a rebalance, hence no rebalance listener.
+(source, id) and every view counts through FINAL, uniqExact or argMax, or a mark counted
+when first stored, so it counts once. A batch holds one unbroken run of reads per
+partition: a partition read again from its committed offset after a rebalance starts the
+next batch, so a token names exactly the records of its batch.
 
 Beside the loop, the timers every worker of the group runs: the consumer lag, the
 effectiveness check and the measured-nonconformity check (their command ids agree, the
@@ -35,7 +39,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
@@ -134,9 +138,10 @@ class MetricsWorker:
         # Read the working-day calendar now: a broken file stops the worker here instead of
         # dead-lettering every record it maps.
         vietnam_calendar()
+        # The loop stores a batch and the rebalance listener gives partitions up in turns.
+        self.turn = asyncio.Lock()
         self.consumer = batch_consumer(
             settings,
-            *self.topics,
             group=self.group,
             client_id=f"{self.group}-ingest",
             session_timeout_s=settings.session_timeout_s,
@@ -177,6 +182,7 @@ class MetricsWorker:
             await self.dead_letter_producer.start()
             stack.push_async_callback(self.dead_letter_producer.stop)
             await stack.enter_async_context(self.capa_commands)
+            self.consumer.subscribe(self.topics, listener=_FinishTheBatch(self))
             await self.consumer.start()
             stack.push_async_callback(self.consumer.stop)
             tasks = [asyncio.create_task(self.consume(), name=f"{self.group}-ingest")]
@@ -190,24 +196,36 @@ class MetricsWorker:
         """Take a batch, store or dead-letter it, commit its offsets; until cancelled."""
         backoff = Backoff(initial_s=1.0, max_s=30.0)
         while True:
-            try:
-                taken = await take_batch(
-                    self.consumer, self.settings.batch_size, self.settings.flush_interval_s
-                )
-            except FetchFailed as failed:
-                delay = backoff.next_delay()
-                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+            delay = 0.0
+            async with self.turn:
+                try:
+                    taken = await take_batch(
+                        self.consumer, self.settings.batch_size, self.settings.flush_interval_s
+                    )
+                except FetchFailed as failed:
+                    delay = backoff.next_delay()
+                    log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                    taken = {}
+                else:
+                    backoff = Backoff(initial_s=1.0, max_s=30.0)
+                if taken:
+                    try:
+                        await self.ingest(taken)
+                    except Exception:  # a bug outside ingestion's own guard (tracing, metrics)
+                        log.exception(
+                            "batch of %d partition(s) failed; reading it again", len(taken)
+                        )
+                        self.read_again(taken)
+                        delay, taken = backoff.next_delay(), {}
+            if delay:
                 await asyncio.sleep(delay)
-                continue
-            backoff = Backoff(initial_s=1.0, max_s=30.0)
-            if not taken:
-                continue
-            try:
-                await self.ingest(taken)
-            except Exception:  # a bug outside ingestion's own guard (tracing, metrics)
-                log.exception("batch of %d partition(s) failed; reading it again", len(taken))
-                self.read_again(taken)
-                await asyncio.sleep(backoff.next_delay())
+            elif taken:
+                await self.commit(taken)
+
+    async def finish_the_batch(self) -> None:
+        """Return once the batch under way (if any) is stored or dead-lettered."""
+        async with self.turn:
+            pass
 
     def read_again(self, taken: Taken) -> None:
         """Seek the batch's partitions still assigned back to its first records, so that
@@ -225,7 +243,6 @@ class MetricsWorker:
         ):
             await ingest_until_done(self.ingestor, records)
         BATCH_RECORDS.labels(self.group).observe(len(records))
-        await self.commit(taken)
 
     async def commit(self, taken: Taken) -> None:
         """Commit the batch's offsets of the partitions still assigned. A refused commit
@@ -247,6 +264,20 @@ class MetricsWorker:
                 type(exc).__name__,
                 exc,
             )
+
+
+class _FinishTheBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka awaits this before the group moves on: a partition leaves this worker once
+    the batch under way is stored, so its next owner never inserts beside it."""
+
+    def __init__(self, worker: MetricsWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.worker.finish_the_batch()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass  # each given partition is read from the group's committed offset
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:

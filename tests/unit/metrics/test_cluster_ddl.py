@@ -9,6 +9,7 @@ import pytest
 from services.metrics.adapters.cluster_ddl import (
     FACT_TABLES,
     LOCAL_SUFFIX,
+    SHARD_ONLY_TABLES,
     ClusterLayout,
     render_all,
     render_statement,
@@ -41,10 +42,13 @@ def test_every_ddl_statement_runs_on_the_cluster() -> None:
 
 def test_every_merge_tree_is_replicated_with_its_own_path_and_the_replica_macro() -> None:
     rendered = statements()
-    assert not [s for s in rendered if re.search(r"ENGINE = (?!Replicated|Distributed)", s)]
+    unreplicated = [s for s in rendered if re.search(r"ENGINE = (?!Replicated|Distributed)", s)]
+    assert [s.split()[5] for s in unreplicated] == [
+        n + LOCAL_SUFFIX for n in sorted(SHARD_ONLY_TABLES)
+    ]  # each `ENGINE = Null`: stores nothing to replicate
     paths = []
     for name, ddl in created_tables(rendered).items():
-        if not name.endswith(LOCAL_SUFFIX):
+        if not name.endswith(LOCAL_SUFFIX) or name.removesuffix(LOCAL_SUFFIX) in SHARD_ONLY_TABLES:
             continue
         engine = re.search(r"ENGINE = Replicated\w*MergeTree\('([^']+)', '\{replica\}'", ddl)
         assert engine is not None, name
@@ -58,7 +62,10 @@ def test_every_merge_tree_is_replicated_with_its_own_path_and_the_replica_macro(
 def test_every_distributed_table_names_an_existing_local_table_and_a_sharding_key() -> None:
     tables = created_tables(statements())
     distributed = {n: ddl for n, ddl in tables.items() if "ENGINE = Distributed(" in ddl}
-    assert {n + LOCAL_SUFFIX for n in distributed} == {n for n in tables if n.endswith("_local")}
+    shard_only = {n + LOCAL_SUFFIX for n in SHARD_ONLY_TABLES}
+    assert {n + LOCAL_SUFFIX for n in distributed} == {
+        n for n in tables if n.endswith("_local") and n not in shard_only
+    }
     for name, ddl in distributed.items():
         match = re.search(r"Distributed\('qms_cluster', 'qms', '(\w+)', (.+)\)$", ddl)
         assert match is not None, ddl
@@ -68,7 +75,7 @@ def test_every_distributed_table_names_an_existing_local_table_and_a_sharding_ke
 
 def test_every_row_of_a_dossier_lands_on_one_shard() -> None:
     tables = created_tables(statements())
-    for name in ("dossier_events", "dossier_marks"):
+    for name in ("dossier_events", "dossier_marks", "dossier_mark_index"):
         assert tables[name].endswith("cityHash64(dossier))"), name
     # Raw events shard by subject: the dossier code for a dossier's events.
     assert tables["events"].endswith("cityHash64(subject))")
@@ -80,6 +87,19 @@ def test_materialized_views_read_and_write_the_shard_local_tables() -> None:
     for view in views:
         assert re.search(r"TO \w+_local AS", view), view.splitlines()[0]
         assert re.search(r"FROM \w+_local\b", view), view.splitlines()[0]
+
+
+def test_a_table_that_stores_nothing_is_one_per_shard_without_a_distributed_table() -> None:
+    tables = created_tables(statements())
+    for name in SHARD_ONLY_TABLES:
+        assert name not in tables
+        assert tables[name + LOCAL_SUFFIX].rstrip().endswith("ENGINE = Null"), name
+    with pytest.raises(ValueError, match="stores nothing"):
+        render_statement(
+            "CREATE TABLE IF NOT EXISTS dossier_mark_changes (x UInt8) ENGINE = MergeTree "
+            "ORDER BY x",
+            LAYOUT,
+        )
 
 
 def test_big_tables_are_partitioned_by_month_and_expire_as_asked() -> None:

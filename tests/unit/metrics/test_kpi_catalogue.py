@@ -39,6 +39,11 @@ def test_dossier_marks_are_the_catalogues_measures() -> None:
     marks = f"ARRAY JOIN {catalogue.marks_of_event_sql()} AS measure"
     assert flat(marks) in latest_create("MATERIALIZED VIEW", "dossier_marks_mv")
     assert flat(marks) in latest(r"^INSERT INTO dossier_marks ")
+    # The summed counts (0019) mark an inserted fact the same way, in the same measures.
+    assert flat(marks) in latest_create("MATERIALIZED VIEW", "dossier_mark_changes_mv")
+    for table in ("dossier_mark_index", "dossier_mark_counts", "dossier_mark_changes"):
+        created = latest_create("TABLE", table)
+        assert re.search(rf"\bmeasure {re.escape(catalogue.measure_enum_sql())},", created), table
     # The measure column as created, or as a later migration modified it for a new measure.
     column = latest(
         r"^(CREATE TABLE (IF NOT EXISTS )?dossier_marks\b|"

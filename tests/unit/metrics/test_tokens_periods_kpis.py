@@ -153,18 +153,27 @@ def test_migrations_are_numbered_without_gaps_and_idempotent() -> None:
     migrations = load_migrations()
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
     for m in migrations:
+        dropped: set[str] = set()
         for statement in m.statements:
+            if drop := re.match(r"DROP TABLE IF EXISTS (\w+)$", statement):
+                dropped.add(drop[1])
             # Re-running any statement changes nothing: create-if-missing, replace, drop-if-
-            # present, a column's type set again, or a backfill into a table whose duplicates
-            # collapse (dossier marks).
-            idempotent = "IF NOT EXISTS" in statement or statement.startswith(
-                (
-                    "CREATE OR REPLACE VIEW",
-                    "DROP VIEW IF EXISTS",
-                    "DROP TABLE IF EXISTS",
-                    "ALTER TABLE dossier_marks MODIFY COLUMN measure ",
-                    "INSERT INTO dossier_marks ",
-                    "ALTER TABLE dossier_marks MODIFY COLUMN ",
+            # present, a column's type set again, a backfill into a table whose duplicates
+            # collapse (dossier marks), or one into a table the migration dropped and created
+            # again before it (the whole file re-runs from its first statement).
+            into = re.match(r"INSERT INTO (\w+)", statement)
+            idempotent = (
+                "IF NOT EXISTS" in statement
+                or (into is not None and into[1] in dropped)
+                or statement.startswith(
+                    (
+                        "CREATE OR REPLACE VIEW",
+                        "DROP VIEW IF EXISTS",
+                        "DROP TABLE IF EXISTS",
+                        "ALTER TABLE dossier_marks MODIFY COLUMN measure ",
+                        "INSERT INTO dossier_marks ",
+                        "ALTER TABLE dossier_marks MODIFY COLUMN ",
+                    )
                 )
             )
             assert idempotent, (m.name, statement[:60])
