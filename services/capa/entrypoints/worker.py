@@ -30,7 +30,6 @@ itself; a probe resolves no waiter.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from faust.types import EventT
 from schemas.capa import Severity
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.pending_replies import PendingReplies
-from services.capa.adapters.publisher import KafkaCapaPublisher
+from services.capa.adapters.publisher import FaustRecords, KafkaCapaPublisher
 from services.capa.adapters.signing import load_signing_keys
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
@@ -152,7 +151,6 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
     commands_topic = app.topic(settings.topic(CAPA_COMMANDS_TOPIC), **raw)
-    capa_topic = app.topic(settings.topic(FAMILY_TOPICS["capa"]), **raw)
     deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
@@ -166,19 +164,22 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     clock = settings.clock  # overdue, escalation and recurrence windows: the one clock
 
     path = CommandPath(app, commands_topic, PendingReplies(), settings.command_timeout_s)
+    records_out = FaustRecords(app)  # the app's producer, without faust's per-record wrapping
     register_command_agent(
         app,
         path,
         store,
-        KafkaCapaPublisher(capa_topic, sightings_topic),
+        KafkaCapaPublisher(
+            records_out, settings.topic(FAMILY_TOPICS["capa"]), sightings_topic.get_topic_name()
+        ),
         deadletter_topic,
         settings.app_id,
         load_signing_keys(settings.users_file, settings.environment),
     )
 
     async def send_commands(commands: Sequence[Outgoing]) -> None:
-        sent = [await commands_topic.send(key=c.key, value=c.value) for c in commands]
-        await asyncio.gather(*sent)  # every one acknowledged before the offsets may be
+        # Every one acknowledged before the offsets may be committed.
+        await records_out.send_all(path.topic_name, [(c.key, c.value, None) for c in commands])
 
     async def send_command(command: Outgoing) -> None:
         await send_commands([command])
