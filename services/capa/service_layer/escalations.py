@@ -3,9 +3,9 @@
 Every CAPA with a passed due date not escalated yet gets an `EscalateOverdue`; they are sent
 together and acknowledged together (a redelivered or repeated escalation is ignored by
 `decide`: each due date is escalated once). The pass walks every CAPA of the worker's
-partitions, so it hands the event loop back to the agents every `slice_` states: a long
-walk must not hold up the policy and command agents (at 2,000 CAPAs one unbroken walk
-held the loop for ~0.6 s).
+partitions, so it hands the event loop back to the agents every `slice_` states: a walk
+over a national backlog must not hold up the policy and command agents (~40 ms per 1,000
+CAPAs measured on a development machine).
 """
 
 from __future__ import annotations
