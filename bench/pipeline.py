@@ -2,7 +2,7 @@
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 .venv/bin/python bench/pipeline.py \
         [--stage-events 20000] [--capa-events 2000] [--rates 100,500] [--seconds 20] \
-        [--workers 1|2] [--skip-stages]
+        [--workers 1|2] [--skip-stages] [--latency-csv FILE]
 
 One run, one broker (every topic under fresh prefixes, deleted at the end):
 
@@ -292,6 +292,26 @@ def percentiles(latencies: list[float]) -> str:
     return f"p50 {statistics.median(ms):7.0f} ms  p95 {p95:7.0f} ms  (n={len(ms)})"
 
 
+def write_latencies(
+    path: Path, rate: int, offered: Offered, ledger_at: dict[str, float], capa_at: dict[str, float]
+) -> None:
+    """One row per accepted event: when intake accepted it, then its ledger entry and CAPA
+    opened latencies in seconds (empty when not seen), to see when the slow ones happen."""
+    capa_by_event = {e: capa_at.get(c) for c, e in offered.capa_of.items()}
+    new = not path.exists()
+    with path.open("a") as out:
+        if new:
+            out.write("rate,event,accepted_at,to_ledger_s,to_capa_s\n")
+        for event in offered.order:
+            at = offered.accepted_at[event]
+            ledger, capa = ledger_at.get(event), capa_by_event.get(event)
+            out.write(
+                f"{rate},{event},{at:.3f},"
+                f"{'' if ledger is None else f'{ledger - at:.3f}'},"
+                f"{'' if capa is None else f'{capa - at:.3f}'}\n"
+            )
+
+
 def start_stack(
     args: argparse.Namespace, prefix: str, workdir: Path
 ) -> tuple[list[ServiceProcess], list[str], str]:
@@ -378,6 +398,8 @@ async def latency(args: argparse.Namespace) -> None:
             )
             print(f"  202 → ledger entry     {percentiles(to_ledger)}")
             print(f"  202 → CAPA opened      {percentiles(to_capa)}")
+            if args.latency_csv:
+                write_latencies(args.latency_csv, rate, offered, ledger_at, capa_at)
             print(f"  202 → counted by API   {percentiles(to_metrics)}", flush=True)
     finally:
         for process in reversed(processes):
@@ -404,6 +426,9 @@ def main() -> None:
     parser.add_argument("--skip-stages", action="store_true")
     parser.add_argument("--port-base", type=int, default=18900)
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--latency-csv", type=Path, help="append each event's latencies to this CSV file"
+    )
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )

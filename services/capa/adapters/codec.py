@@ -45,8 +45,24 @@ def decode_command(raw: bytes) -> Command:
     return command
 
 
+_EVENTS_HEAD = b'{"events":['
+
+
 def encode_events(events: Sequence[CloudEvent]) -> bytes:
     return _dumps({"events": [event_to_json(e) for e in events]})
+
+
+def extend_events(raw: bytes, new: Sequence[CloudEvent]) -> bytes:
+    """`encode_events(old + new)` from `raw == encode_events(old)`, without dumping the old
+    events again (a command on a long-lived CAPA would otherwise re-serialise its history)."""
+    if not new:
+        return raw
+    tail = b"]}"
+    if not raw.startswith(_EVENTS_HEAD) or not raw.endswith(tail):
+        raise ValueError("not an event list written by encode_events")
+    added = b",".join(_dumps(event_to_json(e)) for e in new)
+    joint = b"" if raw == _EVENTS_HEAD + tail else b","
+    return raw[: -len(tail)] + joint + added + tail
 
 
 def decode_events(raw: bytes | None) -> list[CloudEvent]:

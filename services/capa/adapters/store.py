@@ -12,13 +12,20 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from schemas.envelope import CloudEvent
-from services.capa.adapters.codec import decode_events, encode_events
+from services.capa.adapters.codec import decode_events, encode_events, extend_events
 from services.capa.domain.evolve import fold
 from services.capa.domain.state import CapaState
 
 
 def _key(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _extends(events: list[CloudEvent], cached: list[CloudEvent]) -> bool:
+    """True when `events` starts with the very event objects of `cached`."""
+    return len(events) >= len(cached) and all(
+        a is b for a, b in zip(events[: len(cached)], cached, strict=True)
+    )
 
 
 class CapaStore:
@@ -45,8 +52,19 @@ class CapaStore:
         return self._load(capa_id, self._table.get(capa_id))
 
     def append(self, capa_id: str, events: list[CloudEvent], state: CapaState) -> None:
-        """Store the CAPA's whole stream; cache its fold so the next command does not parse it."""
-        raw = encode_events(events)
+        """Store the CAPA's whole stream; cache its fold so the next command does not parse it.
+
+        When `events` extends the cached stream (the command path loads, decides, appends),
+        only the new events are serialised onto the cached bytes."""
+        cached = self._cache.get(capa_id)
+        raw = None
+        if cached is not None and _extends(events, cached[1]):
+            try:
+                raw = extend_events(cached[0], events[len(cached[1]) :])
+            except ValueError:  # bytes another writer formatted: encode the whole stream
+                raw = None
+        if raw is None:
+            raw = encode_events(events)
         self._table[capa_id] = raw
         self._cache[capa_id] = (raw, events, state)
 

@@ -186,11 +186,6 @@ class CommandPath:
             raise NoDecision(f"unexpected reply {reply!r}")
         return reply
 
-    async def cast(self, command: Command) -> None:
-        """Send a command nobody waits for (policies, timer), acknowledged by Kafka."""
-        sent = await self.topic.send(key=command.capa_id.encode(), value=encode_command(command))
-        await sent
-
     async def probe(self) -> str | None:
         """None when a probe went through the agent of every owned partition; else why not."""
         if not self.settled():

@@ -3,7 +3,7 @@
     source topics ──policy agent──▶ capa.commands.v1 (key: CAPA id) ──command agent──▶ capa.v1
                                           ▲   │  table capa-events (RocksDB + changelog)
           HTTP API ─ send + correlation ──┘   └─▶ <app id>-root-cause-sightings (key: agency|
-          escalation timer ── cast ───────┘          process|category) ─▶ recurrence agent
+          escalation timer ── send ───────┘          process|category) ─▶ recurrence agent
 
 Every command for one CAPA travels on the partition that owns its id, and one agent
 instance handles a partition at a time, so decisions on one CAPA are serialised. Delivery
@@ -30,7 +30,6 @@ itself; a probe resolves no waiter.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,15 +42,15 @@ from faust.types import EventT
 from schemas.capa import Severity
 from schemas.topics import CAPA_COMMANDS_TOPIC, FAMILY_TOPICS
 from services.capa.adapters.pending_replies import PendingReplies
-from services.capa.adapters.publisher import KafkaCapaPublisher
+from services.capa.adapters.publisher import FaustRecords, KafkaCapaPublisher
 from services.capa.adapters.signing import load_signing_keys
 from services.capa.adapters.store import CapaStore
 from services.capa.config import CapaSettings
-from services.capa.domain.commands import Command, EscalateOverdue
+from services.capa.domain.commands import Command
 from services.capa.domain.policies import DueDatePolicy
 from services.capa.domain.state import local_date
-from services.capa.domain.transitions import Role
 from services.capa.entrypoints.command_path import CommandPath, register_command_agent
+from services.capa.service_layer.escalations import escalate_overdue as escalate_overdue_capas
 from services.capa.service_layer.policies import (
     SOURCE_TOPICS,
     Outgoing,
@@ -114,10 +113,6 @@ class CapaStreams:
         """The business day in Vietnam by the service's clock (QMS_NOW)."""
         return local_date(self.settings.clock.now())
 
-    async def cast(self, command: Command) -> None:
-        """Send a command without waiting for the decision (policies, timer)."""
-        await self.commands.cast(command)  # acknowledged before the source offset is committed
-
     def ready(self) -> bool:
         """Started, assigned and done recovering the tables (the readiness probe adds a round
         trip through the command agent: `probe`)."""
@@ -152,7 +147,6 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source_topic = app.topic(*(settings.topic(t) for t in SOURCE_TOPICS), **raw)
     commands_topic = app.topic(settings.topic(CAPA_COMMANDS_TOPIC), **raw)
-    capa_topic = app.topic(settings.topic(FAMILY_TOPICS["capa"]), **raw)
     deadletter_topic = app.topic(settings.topic(DEADLETTER_TOPIC), **raw)
     sightings_topic = app.topic(
         f"{settings.app_id}-root-cause-sightings", internal=True, partitions=PARTITIONS, **raw
@@ -166,19 +160,22 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
     clock = settings.clock  # overdue, escalation and recurrence windows: the one clock
 
     path = CommandPath(app, commands_topic, PendingReplies(), settings.command_timeout_s)
+    records_out = FaustRecords(app)  # the app's producer, without faust's per-record wrapping
     register_command_agent(
         app,
         path,
         store,
-        KafkaCapaPublisher(capa_topic, sightings_topic),
+        KafkaCapaPublisher(
+            records_out, settings.topic(FAMILY_TOPICS["capa"]), sightings_topic.get_topic_name()
+        ),
         deadletter_topic,
         settings.app_id,
         load_signing_keys(settings.users_file, settings.environment),
     )
 
     async def send_commands(commands: Sequence[Outgoing]) -> None:
-        sent = [await commands_topic.send(key=c.key, value=c.value) for c in commands]
-        await asyncio.gather(*sent)  # every one acknowledged before the offsets may be
+        # Every one acknowledged before the offsets may be committed.
+        await records_out.send_all(path.topic_name, [(c.key, c.value, None) for c in commands])
 
     async def send_command(command: Outgoing) -> None:
         await send_commands([command])
@@ -227,23 +224,11 @@ def build_streams(settings: CapaSettings, tracing: Tracing = NO_TRACING) -> Capa
 
     @app.timer(interval=settings.escalation_interval_s)  # type: ignore[untyped-decorator]
     async def escalate_overdue() -> None:
-        """Ask for an escalation of every CAPA with a passed due date not escalated yet."""
+        """Ask for an escalation of every CAPA with a passed due date not escalated yet,
+        in one batch of commands (service_layer/escalations.py)."""
         if not streams.ready():
             return
-        now = clock.now()
-        today = local_date(now)
-        for state in list(store.states()):
-            if state.due_dates_to_escalate(today):
-                await streams.cast(
-                    EscalateOverdue(
-                        capa_id=state.capa_id,
-                        actor_id="system:timer",
-                        actor_role=Role.SYSTEM,
-                        at=now,
-                        reason=f"overdue since {state.overdue_since(today)}",
-                        today=today,
-                    )
-                )
+        await escalate_overdue_capas(store.states(), clock.now(), send_commands)
 
     # Idempotent consumers only (see the module docstring): all of them are.
     reread_from_committed_after_rebalance(

@@ -15,7 +15,9 @@ from services.capa.adapters.codec import (
     decode_events,
     encode_command,
     encode_events,
+    extend_events,
 )
+from services.capa.adapters.store import CapaStore
 from services.capa.config import DEV_USERS_FILE
 from services.capa.domain.commands import (
     CancelCapa,
@@ -73,6 +75,52 @@ def test_unknown_command_is_refused_with_a_reason() -> None:
 def test_event_lists_survive_the_table() -> None:
     _, events = given(open_capa(), RecordCorrection(**WHO, correction="c"))
     assert decode_events(encode_events(events)) == events
+
+
+def test_an_event_list_extended_in_place_is_the_list_encoded_whole() -> None:
+    _, events = given(
+        open_capa(),
+        RecordCorrection(**WHO, correction="c"),
+        RecordRootCause(
+            **WHO, method=RootCauseMethod.FISHBONE, category=RootCauseCategory.PEOPLE, text="t"
+        ),
+    )
+    assert len(events) == 3
+    for cut in range(len(events) + 1):
+        old, new = events[:cut], events[cut:]
+        assert extend_events(encode_events(old), new) == encode_events(events)
+
+
+def test_extending_bytes_that_are_no_event_list_is_refused() -> None:
+    _, events = given(open_capa())
+    with pytest.raises(ValueError, match="encode_events"):
+        extend_events(b'{"events": []}', events)
+
+
+def test_the_store_appends_onto_what_it_wrote_and_reads_back_the_whole_stream() -> None:
+    table: dict[Any, Any] = {}
+    store = CapaStore(table)
+    _, events = given(open_capa(), RecordCorrection(**WHO, correction="c"))
+    first, state = events[:1], given(open_capa())[0]
+    assert state is not None
+    store.append("CAPA-1", first, state)
+    loaded, _ = store.loaded("CAPA-1")
+    after = given(open_capa(), RecordCorrection(**WHO, correction="c"))[0]
+    assert after is not None
+    store.append("CAPA-1", [*loaded, events[1]], after)
+    assert table["CAPA-1"] == encode_events(events)
+    assert CapaStore(table).events("CAPA-1") == events  # a fresh reader (no cache) agrees
+
+
+def test_the_store_encodes_whole_a_stream_it_did_not_write_itself() -> None:
+    _, events = given(open_capa(), RecordCorrection(**WHO, correction="c"))
+    table: dict[Any, Any] = {"CAPA-1": b'{"events": [' + encode_events(events[:1])[11:]}
+    store = CapaStore(table)
+    loaded, _ = store.loaded("CAPA-1")
+    state = given(open_capa(), RecordCorrection(**WHO, correction="c"))[0]
+    assert state is not None
+    store.append("CAPA-1", [*loaded, events[1]], state)
+    assert table["CAPA-1"] == encode_events([*loaded, events[1]])
 
 
 def test_dev_users_resolve_to_role_and_agency_scope() -> None:
