@@ -13,7 +13,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from services.cli import app as qms
 from services.metrics.adapters import clickhouse, kpi_queries, mark_counts
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.migrations import MIGRATIONS_DIR, SCHEMA_SNAPSHOT
@@ -181,3 +183,25 @@ def test_a_month_whose_sums_differ_is_found_and_counted_again(store: ClickHouseS
     assert mark_counts.months_apart(store) == []
     marks, counts = both(store)
     assert counts == marks
+
+
+def test_qms_metrics_recount_says_which_months_differ_and_repairs_them(
+    store: ClickHouseStore, chdb_dsn: str
+) -> None:
+    insert_events(store, dossier_province(seed=19, dossiers=40), batch=40)
+    env = {"CLICKHOUSE_DSN": chdb_dsn, "CLICKHOUSE_DATABASE": store.database}
+    clean = CliRunner().invoke(qms, ["metrics", "recount"], env=env)
+    assert clean.exit_code == 0, clean.output
+    assert "the dossier counts equal the marks" in clean.output
+    (month, day_) = store.query("SELECT toStartOfMonth(min(day)), min(day) FROM dossier_marks")[0]
+    store.command(
+        "INSERT INTO dossier_mark_counts (agency, procedure, measure, day, marks) "
+        f"VALUES ('{AGENCY}', 'p', 'withdrawn', '{day_}', -1)"
+    )
+    found = CliRunner().invoke(qms, ["metrics", "recount"], env=env)
+    assert found.exit_code == 1
+    assert f"{month:%Y-%m}: 1 (agency, procedure, measure, day) sums differ" in found.output
+    repaired = CliRunner().invoke(qms, ["metrics", "recount", "--repair"], env=env)
+    assert repaired.exit_code == 0, repaired.output
+    assert f"{month:%Y-%m}: counted again from the marks" in repaired.output
+    assert mark_counts.months_apart(store) == []
