@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import uuid
@@ -27,7 +28,9 @@ from services.common.deadletter import RecordPosition
 from services.common.settings import REPO_ROOT
 from services.common.tracing import Tracing
 from services.common.users import DEV_NATIONAL_READER_TOKEN
+from services.metrics.adapters import clickhouse
 from services.metrics.adapters.clickhouse import ClickHouseStore
+from services.metrics.adapters.migrations import MIGRATIONS_DIR, SCHEMA_SNAPSHOT
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.rows import Batch
 from services.metrics.domain.tokens import batch_token
@@ -222,6 +225,27 @@ def insert_events(store: ClickHouseStore, events: Sequence[CloudEvent], batch: i
         for position, value in records[start : start + batch]:
             b.add(position, None, value)
         store.insert_batch(b.rows, batch_token(b.positions))
+
+
+@contextmanager
+def store_of_earlier_schema(
+    chdb_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrations: int
+) -> Iterator[ClickHouseStore]:
+    """A fresh store migrated by the first `migrations` files only; `store.migrate()` then
+    applies the rest (the real directory is back once the store is open)."""
+    earlier = tmp_path / "clickhouse"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("0*.sql"))[:migrations]:
+        if path.name != SCHEMA_SNAPSHOT:
+            shutil.copy(path, earlier / path.name)
+    with monkeypatch.context() as patch:
+        patch.setattr(clickhouse, "MIGRATIONS_DIR", earlier)
+        store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
+    try:
+        yield store
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {store.database}")
+        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ over the blocks of one, a mark moving to an earlier day, and a store migrated fr
 from __future__ import annotations
 
 import random
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -16,11 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app as qms
-from services.metrics.adapters import clickhouse, kpi_queries, mark_counts
+from services.metrics.adapters import kpi_queries, mark_counts
 from services.metrics.adapters.clickhouse import ClickHouseStore
-from services.metrics.adapters.migrations import MIGRATIONS_DIR, SCHEMA_SNAPSHOT
 from services.metrics.domain.periods import DayRange
-from tests.integration.metrics.conftest import insert_events
+from tests.integration.metrics.conftest import insert_events, store_of_earlier_schema
 from tests.unit.metrics import factories as f
 from tests.unit.metrics.scenario import dossier_province
 
@@ -138,21 +136,13 @@ def test_the_counts_equal_the_marks_while_parts_are_unmerged_and_after(
 def test_a_store_of_0018_is_backfilled(
     chdb_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    earlier = tmp_path / "clickhouse"
-    earlier.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("00*.sql"))[:18]:
-        if path.name != SCHEMA_SNAPSHOT:
-            shutil.copy(path, earlier / path.name)
-    monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", earlier)
-    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    try:
+    with store_of_earlier_schema(chdb_dsn, tmp_path, monkeypatch, 18) as store:
         assert store.applied[-1] == "0018_process_revision_judged_past_the_stream"
         province = dossier_province(seed=21, dossiers=150)
         insert_events(store, province, batch=50)
         insert_events(store, province[::3], batch=20)
         month_view = "SELECT * FROM kpi_dossiers_agency_procedure_month ORDER BY ALL"
         before = store.query(month_view)  # over dossier_marks_final
-        monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", MIGRATIONS_DIR)
         assert store.migrate() == ["0019_dossier_mark_counts"]
         marks, counts = both(store)
         assert counts == marks
@@ -160,9 +150,6 @@ def test_a_store_of_0018_is_backfilled(
         # and from now on through the view
         insert_events(store, province[1::2], batch=33)
         assert both(store)[1] == marks
-    finally:
-        store.command(f"DROP DATABASE IF EXISTS {store.database}")
-        store.close()
 
 
 def test_a_month_whose_sums_differ_is_found_and_counted_again(store: ClickHouseStore) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -14,16 +13,19 @@ from pathlib import Path
 import pytest
 
 from schemas.envelope import CloudEvent
-from services.metrics.adapters import clickhouse, kpi_queries
+from services.metrics.adapters import kpi_queries
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.migrations import (
     MIGRATIONS_DIR,
-    SCHEMA_SNAPSHOT,
     split_statements,
 )
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
-from tests.integration.metrics.conftest import insert_events, running_service
+from tests.integration.metrics.conftest import (
+    insert_events,
+    running_service,
+    store_of_earlier_schema,
+)
 from tests.unit.metrics import factories as f
 
 pytestmark = pytest.mark.integration
@@ -132,14 +134,7 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
     chdb_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """0008 on a database that already holds dossiers marks them by level and channel."""
-    earlier = tmp_path / "clickhouse"
-    earlier.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("000*.sql"))[:7]:
-        if path.name != SCHEMA_SNAPSHOT:
-            shutil.copy(path, earlier / path.name)
-    monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", earlier)
-    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    try:
+    with store_of_earlier_schema(chdb_dsn, tmp_path, monkeypatch, 7) as store:
         assert store.applied[-1] == "0007_dossier_marks"
         # Today's rows carry the columns later migrations add to `events` and
         # `dossier_events`; the backfill under test is 0008's.
@@ -156,7 +151,6 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
             ],
             batch=10,
         )
-        monkeypatch.setattr(clickhouse, "MIGRATIONS_DIR", MIGRATIONS_DIR)
         later = sorted(p.stem for p in MIGRATIONS_DIR.glob("0*.sql"))[7:]
         assert later[0] == "0008_online_levels"
         assert store.migrate() == later
@@ -168,9 +162,6 @@ def test_a_store_of_the_previous_schema_is_backfilled_with_levels_and_channels(
         }
         assert (row["received_online_l3"], row["received_online_l4"]) == (1, 2)
         assert (row["received_counter"], row["received_postal"]) == (0, 1)
-    finally:
-        store.command(f"DROP DATABASE IF EXISTS {store.database}")
-        store.close()
 
 
 def objective_evaluated(oid: str, at: datetime, actual: float, target: float) -> CloudEvent:
