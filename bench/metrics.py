@@ -466,6 +466,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             f"generated {rows:,} raw dossier events (+ facts, {marks:,} dossier marks) in "
             f"{fill_s:.1f}s inside ClickHouse"
         )
+        sizes = store.query(
+            "SELECT table, sum(rows), formatReadableSize(sum(bytes_on_disk)) FROM system.parts "
+            "WHERE database = currentDatabase() AND active AND table IN ('dossier_marks', "
+            "'dossier_mark_index', 'dossier_mark_counts') GROUP BY table ORDER BY table"
+        )
+        print("stored: " + ", ".join(f"{t} {rows:,} rows {size}" for t, rows, size in sizes))
         started = time.perf_counter()
         store.command(LEGACY)
         print(
