@@ -109,11 +109,12 @@ FROM dossier_marks_final
 GROUP BY agency, procedure, measure, day;
 
 -- Every insert into dossier_events from now on: its marks against the index. Every
--- reference to dossier_events in this view is the inserted block, not the table.
+-- reference to dossier_events in this view is the inserted block, not the table. A mark
+-- not found joins as 1970-01-01 (or NULL where a profile sets join_use_nulls): new.
 CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_mark_changes_mv TO dossier_mark_changes AS
 SELECT n.agency AS agency, n.procedure AS procedure, n.measure AS measure,
     n.dossier_key AS dossier_key, n.dossier AS dossier, n.first_day AS mark_day,
-    k.known_day AS previous_day
+    coalesce(k.known_day, toDate(0)) AS previous_day
 FROM
 (
     SELECT agency, procedure, measure, dossier,
@@ -148,7 +149,7 @@ LEFT JOIN
 ) AS k
 ON k.dossier_key = n.dossier_key AND k.month = n.month AND k.measure_name = n.measure
     AND k.agency = n.agency AND k.procedure = n.procedure
-WHERE k.known_day = toDate(0) OR n.first_day < k.known_day;
+WHERE previous_day = toDate(0) OR n.first_day < previous_day;
 
 -- The dossier KPI views count from the summing table (same columns, same answers).
 CREATE OR REPLACE VIEW kpi_dossiers_agency_month AS

@@ -321,7 +321,7 @@ AS SELECT
     n.dossier_key AS dossier_key,
     n.dossier AS dossier,
     n.first_day AS mark_day,
-    k.known_day AS previous_day
+    coalesce(k.known_day, toDate(0)) AS previous_day
 FROM
 (
     SELECT
@@ -366,7 +366,7 @@ LEFT JOIN
         dossier_key,
         month
 ) AS k ON (k.dossier_key = n.dossier_key) AND (k.month = n.month) AND (k.measure_name = n.measure) AND (k.agency = n.agency) AND (k.procedure = n.procedure)
-WHERE (k.known_day = toDate(0)) OR (n.first_day < k.known_day);
+WHERE (previous_day = toDate(0)) OR (n.first_day < previous_day);
 
 CREATE MATERIALIZED VIEW dossier_mark_counts_mv TO dossier_mark_counts
 (
