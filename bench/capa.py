@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from kafka_runs import partitions_of, pre_produce, producer, start_worker, stop  # noqa: E402
 
 from schemas import parse_event, to_kafka_record  # noqa: E402
 from services.capa.adapters.codec import encode_command  # noqa: E402
@@ -91,28 +92,6 @@ def make_records(count: int, run: str) -> list[tuple[bytes, bytes]]:
         record = to_kafka_record(event)
         records.append((record.key, record.value))
     return records
-
-
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    numbers = consumer.partitions_for_topic(topic)
-    if numbers is None:  # metadata is fetched lazily
-        await consumer._client.force_metadata_update()
-        numbers = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(numbers)]
-
-
-def producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-
-
-async def pre_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    sender = producer(bootstrap)
-    await sender.start()
-    try:
-        acks = [await sender.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*acks)
-    finally:
-        await sender.stop()
 
 
 async def raw_baseline(
@@ -164,24 +143,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_worker(
+def start_capa(
     bootstrap: str, prefix: str, data_dir: Path, port: int, log_path: Path, profile: str | None
 ) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "QMS_TOPIC_PREFIX": prefix,
-        "QMS_DATA_DIR": str(data_dir),
-        "QMS_ENV": "development",
-        "QMS_LOG_LEVEL": "WARNING",
-        "QMS_CAPA_APP_ID": f"{prefix}capa",
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
-    }
-    argv = [sys.executable, "-m", "services.capa.entrypoints.cli", "serve", "--port", str(port)]
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    argv = ["-m", "services.capa.entrypoints.cli", "serve", "--port", str(port)]
+    worker = start_worker(
+        argv,
+        bootstrap,
+        prefix,
+        data_dir,
+        log_path,
+        QMS_LOG_LEVEL="WARNING",
+        QMS_CAPA_APP_ID=f"{prefix}capa",
+    )
     if profile:  # py-spy's raw (collapsed stacks) samples of the worker until it exits
         spy = str(Path(sys.executable).with_name("py-spy"))
         record = [spy, "record", "-f", "raw", "-o", profile, "--pid", str(worker.pid)]
@@ -246,16 +220,6 @@ async def opened_rate(bootstrap: str, topic: str) -> tuple[int, float]:
         await consumer.stop()
 
 
-def stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 async def main(args: argparse.Namespace) -> None:
     prefix = f"benchcapa{uuid.uuid4().hex[:8]}."
     source = f"{prefix}dossier.v1"
@@ -284,7 +248,7 @@ async def main(args: argparse.Namespace) -> None:
         )
 
         started = time.monotonic()
-        worker = start_worker(
+        worker = start_capa(
             args.bootstrap,
             prefix,
             workdir / "data",

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,10 +31,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from kafka_runs import partitions_of, pre_produce, producer, start_worker, stop  # noqa: E402
 
 from schemas import parse_event, to_kafka_record  # noqa: E402
 from services.common.topics import (  # noqa: E402
@@ -80,28 +81,6 @@ def make_records(count: int, run: str) -> list[tuple[bytes, bytes]]:
     return records
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    numbers = consumer.partitions_for_topic(topic)
-    if numbers is None:  # metadata is fetched lazily
-        await consumer._client.force_metadata_update()
-        numbers = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(numbers)]
-
-
-def producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-
-
-async def pre_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    sender = producer(bootstrap)
-    await sender.start()
-    try:
-        acks = [await sender.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*acks)
-    finally:
-        await sender.stop()
-
-
 async def raw_baseline(bootstrap: str, source: str, target: str, count: int) -> None:
     """Consume `count` records of `source`; per fetched batch, produce one small record each."""
     consumer = AIOKafkaConsumer(
@@ -129,26 +108,19 @@ async def raw_baseline(bootstrap: str, source: str, target: str, count: int) -> 
         await consumer.stop()
 
 
-def start_worker(
+def start_ledger(
     bootstrap: str, prefix: str, data_dir: Path, module: str, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "QMS_TOPIC_PREFIX": prefix,
-        "QMS_DATA_DIR": str(data_dir),
-        "QMS_ENV": "development",
-        "QMS_LEDGER_APP_ID": f"{prefix}ledger",
-        "QMS_LEDGER_TOPICS": '["dossier.v1"]',
-        "QMS_LEDGER_SESSION_TIMEOUT_S": "10",
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
-    }
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
-        )
+    return start_worker(
+        ["-m", module],
+        bootstrap,
+        prefix,
+        data_dir,
+        log_path,
+        QMS_LEDGER_APP_ID=f"{prefix}ledger",
+        QMS_LEDGER_TOPICS='["dossier.v1"]',
+        QMS_LEDGER_SESSION_TIMEOUT_S="10",
+    )
 
 
 async def output_count(bootstrap: str, topic: str) -> int:
@@ -192,16 +164,6 @@ async def rate_of(bootstrap: str, topic: str) -> tuple[int, float]:
         await consumer.stop()
 
 
-def stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 async def main(args: argparse.Namespace) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     source, baseline_topic = f"{prefix}dossier.v1", f"{prefix}bench.raw.v1"
@@ -220,7 +182,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"raw aiokafka consume→produce: {raw_count} records, {raw_rate:,.0f} records/s")
 
         started = time.monotonic()
-        worker = start_worker(
+        worker = start_ledger(
             args.bootstrap, prefix, workdir / "data", args.worker_module, workdir / "worker.log"
         )
         ledger_topic = f"{prefix}ledger.v1"

@@ -227,6 +227,15 @@ def insert_events(store: ClickHouseStore, events: Sequence[CloudEvent], batch: i
         store.insert_batch(b.rows, batch_token(b.positions))
 
 
+@pytest.fixture
+def store(chdb_dsn: str) -> Iterator[ClickHouseStore]:
+    """A store of its own for the test, migrated to the latest schema, dropped after it."""
+    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
+    yield store
+    store.command(f"DROP DATABASE IF EXISTS {store.database}")
+    store.close()
+
+
 @contextmanager
 def store_of_earlier_schema(
     chdb_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrations: int

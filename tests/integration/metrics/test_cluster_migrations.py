@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,14 +12,6 @@ from services.metrics.adapters.migration_lock import MigrationLocked, migration_
 from services.metrics.adapters.migrations import load_migrations
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(chdb_dsn: str) -> Iterator[ClickHouseStore]:
-    opened = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    yield opened
-    opened.command(f"DROP DATABASE IF EXISTS {opened.database}")
-    opened.close()
 
 
 def test_every_cluster_statement_is_valid_clickhouse_sql(store: ClickHouseStore) -> None:

@@ -6,8 +6,6 @@ over the blocks of one, a mark moving to an earlier day, and a store migrated fr
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -41,14 +39,6 @@ BY_COUNTS = (
 
 def day(month: int, d: int, hour: int = 9) -> datetime:
     return datetime(2026, month, d, hour, tzinfo=ICT)
-
-
-@pytest.fixture
-def store(chdb_dsn: str) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS {store.database}")
-    store.close()
 
 
 def both(store: ClickHouseStore) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -75,14 +74,6 @@ def dated_after_t() -> list[CloudEvent]:
 AS_OF_T = {"agency": AGENCY, "in_progress": 5, "waiting_for_supplement": 1, "overdue": 3}
 # As known now, P's due time is the apology's (9 July), after T: no longer overdue at T.
 AS_KNOWN_NOW_T = {**AS_OF_T, "overdue": 2}
-
-
-@pytest.fixture
-def store(chdb_dsn: str) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS {store.database}")
-    store.close()
 
 
 def test_the_figure_as_of_t_stops_the_clock_and_does_not_move_when_later_events_arrive(

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import httpx
@@ -90,14 +88,6 @@ def dossiers() -> list[CloudEvent]:
             AMENDED,
         ),
     ]
-
-
-@pytest.fixture
-def store(chdb_dsn: str) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(chdb_dsn, f"t_{uuid.uuid4().hex[:12]}").open()
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS {store.database}")
-    store.close()
 
 
 def test_the_versions_in_force_end_at_the_next_version_or_the_repeal(
