@@ -117,19 +117,15 @@ async def produce_province(bootstrap: str, prefix: str, events: int) -> int:
     return sent
 
 
-def steady_rate(store: ClickHouseStore) -> float | None:
-    """Events/s between the first and the last insert into the raw events (None: one insert).
-
-    Each insert stamps its rows with one `ingested_at`; the first insert's rows are left
-    out, its duration being unknown: (events − first insert's) / (last − first)."""
+def steady_rate(store: ClickHouseStore) -> float:
+    """Events/s of the raw events' inserts, the first left out (its duration is unknown)."""
     inserts = store.query(
         "SELECT ingested_at, count() FROM events GROUP BY ingested_at ORDER BY ingested_at"
     )
-    if len(inserts) < 2:
-        return None
-    span_s = (inserts[-1][0] - inserts[0][0]).total_seconds()
-    later = sum(int(count) for _, count in inserts[1:])
-    return later / span_s if span_s > 0 else None
+    span_s = (inserts[-1][0] - inserts[0][0]).total_seconds() if inserts else 0.0
+    if span_s <= 0:
+        raise SystemExit(f"{store.database}: one insert only, no steady rate: more --kafka-events")
+    return sum(int(count) for _, count in inserts[1:]) / span_s
 
 
 async def bench_ingestion(settings: MetricsSettings, expected: int) -> float:
@@ -163,9 +159,9 @@ async def bench_ingestion(settings: MetricsSettings, expected: int) -> float:
         await task
 
 
-async def plain_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float]:
-    """Seconds and CPU seconds for the plain baseline to store `expected` events: fetch,
-    map every record, one insert round per fetch (raw events last), next fetch."""
+async def plain_ingestion(settings: MetricsSettings, expected: int) -> tuple[float, float, float]:
+    """Seconds, CPU seconds and steady events/s for the plain baseline to store `expected`
+    events: fetch, map every record, one insert round per fetch (raw events last), next fetch."""
     store = ClickHouseStore(settings.clickhouse_dsn, "plain").open()
     consumer = AIOKafkaConsumer(
         *(settings.topic(name) for name in EVENT_TOPICS),
@@ -192,21 +188,11 @@ async def plain_ingestion(settings: MetricsSettings, expected: int) -> tuple[flo
             if positions:
                 await store.ainsert_batch(rows, batch_token(positions))
                 stored += len(positions)
-        return time.perf_counter() - started, time.process_time() - cpu
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return seconds, cpu, steady_rate(store)
     finally:
         await consumer.stop()
         store.close()
-
-
-def stored_steady_rate(settings: MetricsSettings, database: str) -> float:
-    store = ClickHouseStore(settings.clickhouse_dsn, database).open()
-    try:
-        rate = steady_rate(store)
-    finally:
-        store.close()
-    if rate is None:
-        raise SystemExit(f"{database}: one insert only, no steady rate: use more --kafka-events")
-    return rate
 
 
 SYNTHETIC = """
@@ -458,16 +444,19 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         sent = await produce_province(bootstrap, prefix, args.kafka_events)
         produced_s = time.perf_counter() - started
         print(f"produced {sent:,} dossier events in {produced_s:.1f}s")
-        plain_s, plain_cpu = await plain_ingestion(settings, sent)
+        plain_s, plain_cpu, plain_steady = await plain_ingestion(settings, sent)
         plain = sent / plain_s
         print(
             f"BASELINE: {sent:,} events plain aiokafka → map_record → ClickHouse in "
             f"{plain_s:.1f}s = {plain:,.0f} events/s, {plain_cpu / sent * 1e6:.0f} us CPU/event"
         )
-        plain_steady = stored_steady_rate(settings, "plain")
         print(f"BASELINE steady: {plain_steady:,.0f} events/s between its first and last insert")
         seconds = await bench_ingestion(settings, sent)
-        steady = stored_steady_rate(settings, settings.clickhouse_database)
+        worker_store = ClickHouseStore(dsn, settings.clickhouse_database).open(migrate=False)
+        try:
+            steady = steady_rate(worker_store)
+        finally:
+            worker_store.close()
         print(
             f"INGESTION: {sent:,} events Kafka → metrics worker → ClickHouse in {seconds:.1f}s = "
             f"{sent / seconds:,.0f} events/s with consumer start-up and group join; "
