@@ -6,7 +6,9 @@ event is a duplicate whichever replica it reaches once the original is on the lo
 copies of one event sent at once to two replicas both reach the log, on the same partition
 (same subject, same key): each replica, after its append, waits until it has read its
 partitions up to its own records (`caught_up`), so the one that wrote the later copy finds
-the earlier one and answers with it. No database beyond Kafka.
+the earlier one and answers with it. No database beyond Kafka. What the window needs of
+a record comes from the acceptance header intake writes beside the value
+(`service_layer.acceptance_header`), so the others' records are not parsed.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class AcceptanceTail:
             if (tp, message.offset) in own:
                 own.discard((tp, message.offset))
                 continue
-            acceptance = acceptance_from_record(tp, message.offset, message.value)
+            acceptance = acceptance_from_record(tp, message.offset, message.value, message.headers)
             if acceptance is not None:
                 index.remember(acceptance)
         if messages:

@@ -21,6 +21,7 @@ from services.intake.domain.admission import (
 )
 from services.intake.domain.publishers import Publisher, scope_problems
 from services.intake.domain.unknown_fields import has_unknown_fields
+from services.intake.service_layer.acceptance_header import acceptance_header, receipt_text
 from services.intake.service_layer.content import (
     event_digest,
     record_digest,
@@ -104,14 +105,15 @@ def admit_event(
     record = encode_record(event)
     stamp = stamp_json(now, publisher.name, traceparent)
     content = record_digest(record.value, stamp) or event_digest(event)
+    key = (event.source, event.id)
     return Admitted(
-        (event.source, event.id),
+        key,
         event.family,
         OutgoingRecord(
             topic_for(event.type, topic_prefix),
             record.key,
             record.value,
-            record.headers,
+            [*record.headers, acceptance_header(key, receipt_text(now), content)],
             int(now.timestamp() * 1000),
         ),
         now,

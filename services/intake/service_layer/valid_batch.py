@@ -27,6 +27,7 @@ from schemas.catalogue import chronology_problems
 from schemas.envelope import CloudEvent
 from services.intake.domain.admission import INTAKE_ATTRIBUTES, is_from_the_future
 from services.intake.domain.publishers import Publisher
+from services.intake.service_layer.acceptance_header import acceptance_header, receipt_text
 from services.intake.service_layer.content import content_digest, stamp_attributes, stamp_json
 from services.intake.service_layer.ports import Admitted, OutgoingRecord
 
@@ -61,6 +62,7 @@ def admit_valid_batch(
         return None
     stamp = stamp_json(now, publisher.name, traceparent)
     timestamp_ms = int(now.timestamp() * 1000)
+    receipt = receipt_text(now)
     routes: dict[str, tuple[str, str]] = {}
     admitted = []
     for event in events:
@@ -87,12 +89,11 @@ def admit_valid_batch(
                 .model_dump_json(exclude_none=True)
                 .encode()
             )
-        record = OutgoingRecord(
-            topic, event.subject.encode(), value, [_CONTENT_TYPE_HEADER], timestamp_ms
-        )
-        admitted.append(
-            Admitted((event.source, event.id), family, record, now, content_digest(unstamped))
-        )
+        key = (event.source, event.id)
+        content = content_digest(unstamped)
+        headers = [_CONTENT_TYPE_HEADER, acceptance_header(key, receipt, content)]
+        record = OutgoingRecord(topic, event.subject.encode(), value, headers, timestamp_ms)
+        admitted.append(Admitted(key, family, record, now, content))
     return admitted
 
 

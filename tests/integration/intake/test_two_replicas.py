@@ -9,13 +9,21 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from services.common.settings import REPO_ROOT
+from services.intake.domain.publishers import Publisher
+from services.intake.service_layer.acceptance_header import (
+    ACCEPTANCE_HEADER,
+    read_acceptance_header,
+)
+from services.intake.service_layer.admission import Admitted, admit_event
 from tests.integration.intake.conftest import DEMO_TOKEN, bearer, event, read_topic
 from tests.support import free_port
 
@@ -140,6 +148,10 @@ async def test_copies_racing_to_both_replicas_are_one_acceptance(
     by_position = {(r.topic, r.partition, r.offset): r for r in records}
     for event_id, (topic, partition, offset, _) in at_a.items():
         assert f'"id":"{event_id}"'.encode() in by_position[(topic, partition, offset)].value
+    # Each record says what the other replicas' windows need in its acceptance header.
+    for record in records:
+        told = read_acceptance_header(record.headers)
+        assert told is not None and f'"id":"{told.id}"'.encode() in record.value
     copies = len(records) - len(batch)
     print(f"raced copies on the log beside the {len(batch)} originals: {copies}")
 
@@ -152,3 +164,35 @@ async def test_a_batch_carrying_one_event_twice_still_answers_a_duplicate(
     answer = await b.client.post("/v1/events/batch", json=twice)
     assert answer.status_code == 200, answer.text
     assert [r["status"] for r in answer.json()["results"]] == ["accepted", "duplicate"]
+
+
+async def test_a_record_appended_without_the_acceptance_header_is_still_remembered(
+    kafka_bootstrap: str, topic_prefix: str, replicas: tuple[IntakeProcess, IntakeProcess]
+) -> None:
+    """As one appended before intake wrote the header: both windows read it from its value."""
+    a, b = replicas
+    sent = event("dossier.received", id="appended-before-the-header")
+    now = datetime.now(UTC)
+    legacy = Publisher("legacy", ("*",), frozenset({"dossier"}), ("*",))
+    admitted = admit_event(sent, legacy, now, now + timedelta(minutes=5), topic_prefix)
+    assert isinstance(admitted, Admitted)
+    record = admitted.record
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        written = await producer.send_and_wait(
+            record.topic,
+            record.value,
+            key=record.key,
+            headers=[h for h in record.headers if h[0] != ACCEPTANCE_HEADER],
+            timestamp_ms=record.timestamp_ms,
+        )
+    finally:
+        await producer.stop()
+    for replica in (a, b):
+        retry = await replica.client.post("/v1/events", json=sent)
+        assert retry.status_code == 200, retry.text
+        assert (retry.json()["partition"], retry.json()["offset"]) == (
+            written.partition,
+            written.offset,
+        )
