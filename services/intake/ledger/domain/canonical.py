@@ -20,7 +20,11 @@ at or above U+D800. So `canonical_value` takes that path (far faster than the pu
 `rfc8785` encoder, and ~10x the standard library's on an event) and falls back to `rfc8785`
 for any value with a float, an integer of more than 15 digits, or a character from U+D800
 up; the same bytes either way (a property test compares them). Parsing stays with the
-standard library: it alone refuses duplicate keys and routes numbers through hooks.
+standard library, which alone refuses duplicate keys and routes numbers through hooks,
+except for a value that is exactly what orjson writes of what it reads (compact, as intake
+stores every event): such a value has no duplicate key (its document would write shorter)
+and no number a double would change, so orjson parses it, ~4x faster, once a walk of the
+document has found no float and no integer of more than 15 digits.
 """
 
 from __future__ import annotations
@@ -144,6 +148,43 @@ def _plain_canonical(text: str) -> tuple[Any, bytes] | None:
     return document, encoded
 
 
+def _compact_canonical(value: bytes) -> tuple[Any, bytes] | None:
+    """`_plain_canonical` for a value orjson writes back byte for byte, else None."""
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if orjson.dumps(document) != value or not _plain_numbers(document):
+        return None
+    encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    if not encoded.isascii() and _FROM_SURROGATES.search(encoded):
+        return None
+    return document, encoded
+
+
+_SAFE_INT = 10**_SAFE_INT_DIGITS
+
+
+def _plain_numbers(document: Any) -> bool:
+    """No float and no integer of more than 15 digits anywhere in a parsed document."""
+    pending: list[Any] = [[document]]
+    while pending:
+        node = pending.pop()
+        for item in node.values() if type(node) is dict else node:
+            kind = type(item)
+            if kind is str or item is None or kind is bool:
+                continue
+            if kind is int:
+                if -_SAFE_INT < item < _SAFE_INT:
+                    continue
+                return False
+            if kind is dict or kind is list:
+                pending.append(item)
+                continue
+            return False  # a float
+    return True
+
+
 def canonicalize_document(document: Any) -> bytes:
     """RFC 8785 bytes of an already parsed JSON document (raises ValueError if impossible)."""
     return rfc8785.dumps(document)
@@ -154,6 +195,9 @@ def canonical_value(value: bytes) -> Canonical:
     try:
         if nested_deeper_than(value, MAX_DEPTH):
             raise _NotIJson(f"nested deeper than {MAX_DEPTH} levels")
+        plain = _compact_canonical(value)
+        if plain is not None:
+            return Canonical(CanonicalForm.JCS, plain[1], plain[0])
         text = value.decode("utf-8")
         plain = _plain_canonical(text)
         if plain is not None:
