@@ -226,9 +226,10 @@ async def offer(intake_urls: list[str], rate: int, seconds: float, run: str) -> 
 
 
 async def record_times(
-    bootstrap: str, topic: str, key_of: Any, wanted: int, deadline_s: float
+    bootstrap: str, topic: str, key_of: Any, wanted: set[str], deadline_s: float
 ) -> dict[str, float]:
-    """key -> record timestamp (epoch s) for the records of `topic` that `key_of` names."""
+    """key -> record timestamp (epoch s) of the first record of `topic` that `key_of` names
+    with a wanted key (the topic also holds the records of the earlier offered loads)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -236,12 +237,12 @@ async def record_times(
     seen: dict[str, float] = {}
     try:
         deadline = time.monotonic() + deadline_s
-        while len(seen) < wanted and time.monotonic() < deadline:
+        while len(seen) < len(wanted) and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
                     key = key_of(record)
-                    if key is not None and key not in seen:
+                    if key in wanted and key not in seen:
                         seen[key] = record.timestamp / 1000
     finally:
         await consumer.stop()
@@ -374,9 +375,15 @@ async def latency(args: argparse.Namespace) -> None:
             counts.target = accepted
             ledger_at, capa_at, _ = await asyncio.gather(
                 record_times(
-                    args.bootstrap, f"{prefix}ledger.v1", ledger_entry_id, accepted, wait_s
+                    args.bootstrap,
+                    f"{prefix}ledger.v1",
+                    ledger_entry_id,
+                    set(offered.order),
+                    wait_s,
                 ),
-                record_times(args.bootstrap, f"{prefix}capa.v1", opened_capa_id, accepted, wait_s),
+                record_times(
+                    args.bootstrap, f"{prefix}capa.v1", opened_capa_id, set(offered.capa_of), wait_s
+                ),
                 watching,
             )
             counted_at = counts.reached
