@@ -182,19 +182,23 @@ class LedgerWorker:
         """Take a batch, chain it, commit its offsets; until cancelled or a failure."""
         backoff = Backoff(initial_s=1.0, max_s=30.0)
         while True:
-            async with self.turn:
-                try:
-                    taken = await take_batch(
-                        self.consumer, self.settings.batch_size, self.settings.batch_wait_ms / 1000
-                    )
-                except FetchFailed as failed:
-                    delay = backoff.next_delay()
-                    log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
-                    taken = {}
-                else:
-                    delay = 0.0
-                    backoff = Backoff(initial_s=1.0, max_s=30.0)
-                if taken:
+            # The fetch takes no turn: while the group rebalances, aiokafka's `getmany`
+            # waits for the new assignment, which waits for the listener's turn. A batch
+            # fetched across a rebalance is safe to chain: the chainer leaves out the
+            # chains given up and skips what a head already holds.
+            try:
+                taken = await take_batch(
+                    self.consumer, self.settings.batch_size, self.settings.batch_wait_ms / 1000
+                )
+            except FetchFailed as failed:
+                delay = backoff.next_delay()
+                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                taken = {}
+            else:
+                delay = 0.0
+                backoff = Backoff(initial_s=1.0, max_s=30.0)
+            if taken:
+                async with self.turn:
                     await self.chain_or_stop(event_records(taken))
             if delay:
                 await asyncio.sleep(delay)

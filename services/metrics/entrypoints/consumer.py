@@ -37,10 +37,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
@@ -139,7 +139,10 @@ class MetricsWorker:
         # dead-lettering every record it maps.
         vietnam_calendar()
         # The loop stores a batch and the rebalance listener gives partitions up in turns.
+        # Only the store takes the turn, never the fetch: while the group rebalances,
+        # aiokafka's `getmany` waits for the new assignment, which waits for the listener.
         self.turn = asyncio.Lock()
+        self.revocations = 0  # partitions given up so far (by the listener, in its turn)
         self.consumer = batch_consumer(
             settings,
             group=self.group,
@@ -197,17 +200,24 @@ class MetricsWorker:
         backoff = Backoff(initial_s=1.0, max_s=30.0)
         while True:
             delay = 0.0
+            revocations = self.revocations
+            try:
+                taken = await take_batch(
+                    self.consumer, self.settings.batch_size, self.settings.flush_interval_s
+                )
+            except FetchFailed as failed:
+                delay = backoff.next_delay()
+                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                taken = {}
+            else:
+                backoff = Backoff(initial_s=1.0, max_s=30.0)
             async with self.turn:
-                try:
-                    taken = await take_batch(
-                        self.consumer, self.settings.batch_size, self.settings.flush_interval_s
-                    )
-                except FetchFailed as failed:
-                    delay = backoff.next_delay()
-                    log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+                if taken and self.revocations != revocations:
+                    # Partitions were given up while this batch was fetched: their new
+                    # owner may be storing the same records now. Read it again instead.
+                    log.info("the group rebalanced during the fetch: reading the batch again")
+                    self.read_again(taken)
                     taken = {}
-                else:
-                    backoff = Backoff(initial_s=1.0, max_s=30.0)
                 if taken:
                     try:
                         await self.ingest(taken)
@@ -222,10 +232,11 @@ class MetricsWorker:
             elif taken:
                 await self.commit(taken)
 
-    async def finish_the_batch(self) -> None:
-        """Return once the batch under way (if any) is stored or dead-lettered."""
+    async def give_up_partitions(self) -> None:
+        """Return once the batch being stored (if any) is stored or dead-lettered; a batch
+        still being fetched is then read again, not stored (`consume`)."""
         async with self.turn:
-            pass
+            self.revocations += 1
 
     def read_again(self, taken: Taken) -> None:
         """Seek the batch's partitions still assigned back to its first records, so that
@@ -233,7 +244,8 @@ class MetricsWorker:
         assigned = self.consumer.assignment()
         for tp, records in taken.items():
             if tp in assigned:
-                self.consumer.seek(tp, records[0].offset)
+                with suppress(IllegalStateError):  # given up meanwhile: its next owner reads it
+                    self.consumer.seek(tp, records[0].offset)
 
     async def ingest(self, taken: Taken) -> None:
         records = to_records(taken)
@@ -274,7 +286,7 @@ class _FinishTheBatch(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.worker.finish_the_batch()
+        await self.worker.give_up_partitions()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass  # each given partition is read from the group's committed offset
