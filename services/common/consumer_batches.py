@@ -7,11 +7,13 @@ way, committing (or chaining) a batch as a whole.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from services.common.backoff import Backoff
 from services.common.kafka_security import kafka_client_options
 from services.common.settings import CommonSettings
 
@@ -96,3 +98,18 @@ async def take_batch(consumer: Any, size: int, within_s: float) -> Taken:
         if broken:
             break
     return {tp: records for tp, records in taken.items() if records}
+
+
+async def fetch_batch(
+    consumer: Any, size: int, within_s: float, backoff: Backoff, log: logging.Logger
+) -> tuple[Taken, float]:
+    """`take_batch`, and how long to wait before the next one: none after a fetch (the
+    backoff starts over), the backoff's next delay after a failed one (logged)."""
+    try:
+        taken = await take_batch(consumer, size, within_s)
+    except FetchFailed as failed:
+        delay = backoff.next_delay()
+        log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
+        return {}, delay
+    backoff.attempts = 0
+    return taken, 0.0

@@ -28,6 +28,7 @@ from services.intake.service_layer.content import (
     record_digest,
     stamp_json,
 )
+from services.intake.service_layer.ports import Position
 
 
 async def replay_acceptances(
@@ -97,11 +98,9 @@ def acceptance_from_record(
 
     From intake's acceptance header when the record has one (no JSON read), else from
     the value."""
-    told = read_acceptance_header(headers)
+    told = read_acceptance_header(headers, Position(tp.topic, tp.partition, offset))
     if told is not None:
-        return Acceptance(
-            told.id, told.source, tp.topic, tp.partition, offset, told.receivedtime, told.content
-        )
+        return told
     try:
         # pydantic-core's parser: about twice as fast as json.loads, and every replica with
         # a shared window parses every accepted event.

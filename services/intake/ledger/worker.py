@@ -36,11 +36,10 @@ from prometheus_client import start_http_server
 
 from services.common.backoff import Backoff
 from services.common.consumer_batches import (
-    FetchFailed,
     Taken,
     batch_consumer,
+    fetch_batch,
     offsets_to_commit,
-    take_batch,
 )
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.kafka_security import access_error, aiokafka_security, kafka_client_options
@@ -186,17 +185,13 @@ class LedgerWorker:
             # waits for the new assignment, which waits for the listener's turn. A batch
             # fetched across a rebalance is safe to chain: the chainer leaves out the
             # chains given up and skips what a head already holds.
-            try:
-                taken = await take_batch(
-                    self.consumer, self.settings.batch_size, self.settings.batch_wait_ms / 1000
-                )
-            except FetchFailed as failed:
-                delay = backoff.next_delay()
-                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
-                taken = {}
-            else:
-                delay = 0.0
-                backoff = Backoff(initial_s=1.0, max_s=30.0)
+            taken, delay = await fetch_batch(
+                self.consumer,
+                self.settings.batch_size,
+                self.settings.batch_wait_ms / 1000,
+                backoff,
+                log,
+            )
             if taken:
                 async with self.turn:
                     await self.chain_or_stop(event_records(taken))

@@ -17,23 +17,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
 
-from services.intake.domain.acceptance import EventKey
+from services.intake.domain.acceptance import Acceptance, EventKey
 from services.intake.service_layer.content import DIGEST_BYTES
+from services.intake.service_layer.ports import Position
 
 ACCEPTANCE_HEADER = "qms-acceptance"
 _VERSION = 1
 _LAYOUT = struct.Struct(f">B{DIGEST_BYTES}sBI")
-
-
-class AcceptedEvent(NamedTuple):
-    """What a header tells: the idempotency key, the receipt, the content digest."""
-
-    source: str
-    id: str
-    receivedtime: datetime
-    content: bytes
 
 
 def receipt_text(receivedtime: datetime) -> bytes:
@@ -48,8 +39,9 @@ def acceptance_header(key: EventKey, receipt: bytes, content: bytes) -> tuple[st
     return ACCEPTANCE_HEADER, head + receipt + source + event_id
 
 
-def read_acceptance_header(headers: Iterable[tuple[str, bytes]]) -> AcceptedEvent | None:
-    """The header's content, or None when the record has none that decodes."""
+def read_acceptance_header(headers: Iterable[tuple[str, bytes]], at: Position) -> Acceptance | None:
+    """The acceptance of the record at `at` its header tells, or None when the record has
+    no header that decodes."""
     for name, value in headers:
         if name != ACCEPTANCE_HEADER:
             continue
@@ -57,14 +49,16 @@ def read_acceptance_header(headers: Iterable[tuple[str, bytes]]) -> AcceptedEven
             version, content, receipt_len, source_len = _LAYOUT.unpack_from(value)
             if version != _VERSION:
                 return None
-            at = _LAYOUT.size
-            receivedtime = datetime.fromisoformat(value[at : at + receipt_len].decode())
-            at += receipt_len
-            source = value[at : at + source_len].decode()
-            event_id = value[at + source_len :].decode()
+            cursor = _LAYOUT.size
+            receivedtime = datetime.fromisoformat(value[cursor : cursor + receipt_len].decode())
+            cursor += receipt_len
+            source = value[cursor : cursor + source_len].decode()
+            event_id = value[cursor + source_len :].decode()
         except (struct.error, ValueError, TypeError):  # UnicodeDecodeError is a ValueError
             return None
         if receivedtime.tzinfo is None or not source or not event_id:
             return None
-        return AcceptedEvent(source, event_id, receivedtime, content)
+        return Acceptance(
+            event_id, source, at.topic, at.partition, at.offset, receivedtime, content
+        )
     return None

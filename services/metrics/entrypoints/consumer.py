@@ -45,11 +45,10 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from schemas.topics import FAMILY_TOPICS, LEDGER_CHECKPOINTS_TOPIC
 from services.common.backoff import Backoff
 from services.common.consumer_batches import (
-    FetchFailed,
     Taken,
     batch_consumer,
+    fetch_batch,
     offsets_to_commit,
-    take_batch,
 )
 from services.common.consumer_lag import ConsumerLagMonitor, lag_refresh
 from services.common.deadletter import DEADLETTER_TOPIC, RecordPosition
@@ -199,18 +198,14 @@ class MetricsWorker:
         """Take a batch, store or dead-letter it, commit its offsets; until cancelled."""
         backoff = Backoff(initial_s=1.0, max_s=30.0)
         while True:
-            delay = 0.0
             revocations = self.revocations
-            try:
-                taken = await take_batch(
-                    self.consumer, self.settings.batch_size, self.settings.flush_interval_s
-                )
-            except FetchFailed as failed:
-                delay = backoff.next_delay()
-                log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
-                taken = {}
-            else:
-                backoff = Backoff(initial_s=1.0, max_s=30.0)
+            taken, delay = await fetch_batch(
+                self.consumer,
+                self.settings.batch_size,
+                self.settings.flush_interval_s,
+                backoff,
+                log,
+            )
             async with self.turn:
                 if taken and self.revocations != revocations:
                     # Partitions were given up while this batch was fetched: their new

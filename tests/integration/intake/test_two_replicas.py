@@ -24,6 +24,7 @@ from services.intake.service_layer.acceptance_header import (
     read_acceptance_header,
 )
 from services.intake.service_layer.admission import Admitted, admit_event
+from services.intake.service_layer.ports import Position
 from tests.integration.intake.conftest import DEMO_TOKEN, bearer, event, read_topic
 from tests.support import free_port
 
@@ -150,7 +151,9 @@ async def test_copies_racing_to_both_replicas_are_one_acceptance(
         assert f'"id":"{event_id}"'.encode() in by_position[(topic, partition, offset)].value
     # Each record says what the other replicas' windows need in its acceptance header.
     for record in records:
-        told = read_acceptance_header(record.headers)
+        told = read_acceptance_header(
+            record.headers, Position(record.topic, record.partition, record.offset)
+        )
         assert told is not None and f'"id":"{told.id}"'.encode() in record.value
     copies = len(records) - len(batch)
     print(f"raced copies on the log beside the {len(batch)} originals: {copies}")

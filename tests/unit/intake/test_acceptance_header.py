@@ -18,6 +18,7 @@ from services.intake.service_layer.acceptance_header import (
     receipt_text,
 )
 from services.intake.service_layer.admission import Admitted, admit_event
+from services.intake.service_layer.ports import Position
 from services.intake.service_layer.valid_batch import admit_valid_batch
 from tests.unit.intake.conftest import example
 from tests.unit.intake.test_scope_and_content import H56_AUDITS, LATEST, NOW
@@ -25,6 +26,7 @@ from tests.unit.intake.test_scope_and_content import H56_AUDITS, LATEST, NOW
 pytestmark = pytest.mark.unit
 
 AUDITS = TopicPartition("qms.audit.v1", 3)
+AT = Position(AUDITS.topic, AUDITS.partition, 7)
 
 
 def _single(**changes: object) -> Admitted:
@@ -83,7 +85,7 @@ def test_a_header_that_does_not_decode_falls_back_to_the_value(
     admitted = _single()
     [(_, good)] = [h for h in admitted.record.headers if h[0] == ACCEPTANCE_HEADER]
     headers = [("content-type", b"x"), (ACCEPTANCE_HEADER, damage(good))]
-    assert read_acceptance_header(headers) is None
+    assert read_acceptance_header(headers, AT) is None
     assert _from_headers(admitted, headers) == _from_value(admitted)
 
 
@@ -91,13 +93,13 @@ def test_a_naive_receipt_or_an_empty_key_is_not_believed() -> None:
     digest = _single().content
     naive = acceptance_header(("urn:a", "1"), b"2025-06-01T12:00:00", digest)
     no_id = acceptance_header(("urn:a", ""), receipt_text(NOW), digest)
-    assert read_acceptance_header([naive]) is None
-    assert read_acceptance_header([no_id]) is None
+    assert read_acceptance_header([naive], AT) is None
+    assert read_acceptance_header([no_id], AT) is None
 
 
 def test_the_receipt_keeps_its_offset_and_microseconds() -> None:
     received = datetime(2025, 6, 1, 19, 0, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
     header = acceptance_header(("urn:a", "1"), receipt_text(received), b"\0" * 16)
-    told = read_acceptance_header([header])
+    told = read_acceptance_header([header], AT)
     assert told is not None
     assert told.receivedtime.isoformat() == received.isoformat()

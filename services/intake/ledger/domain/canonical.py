@@ -140,12 +140,18 @@ def _plain_canonical(text: str) -> tuple[Any, bytes] | None:
     encoder (a float, a long integer, a character from U+D800 up)."""
     try:
         document = _I_JSON_PLAIN_NUMBERS.decode(text)
-        encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        encoded = _sorted_plain(document)
     except (_NeedsFullEncoder, orjson.JSONEncodeError):  # the latter: a lone surrogate
         return None
+    return None if encoded is None else (document, encoded)
+
+
+def _sorted_plain(document: Any) -> bytes | None:
+    """orjson's sorted keys, or None where they would part from RFC 8785's UTF-16 order."""
+    encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     if not encoded.isascii() and _FROM_SURROGATES.search(encoded):
         return None
-    return document, encoded
+    return encoded
 
 
 def _compact_canonical(value: bytes) -> tuple[Any, bytes] | None:
@@ -156,10 +162,8 @@ def _compact_canonical(value: bytes) -> tuple[Any, bytes] | None:
         return None
     if orjson.dumps(document) != value or not _plain_numbers(document):
         return None
-    encoded = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    if not encoded.isascii() and _FROM_SURROGATES.search(encoded):
-        return None
-    return document, encoded
+    encoded = _sorted_plain(document)
+    return None if encoded is None else (document, encoded)
 
 
 _SAFE_INT = 10**_SAFE_INT_DIGITS
