@@ -27,6 +27,14 @@ class MetricsSettings(CommonSettings):
     flush_interval_s: float = Field(
         default=1.0, gt=0, validation_alias="QMS_METRICS_FLUSH_INTERVAL_S"
     )
+    replay_mapping_processes: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        validation_alias="QMS_METRICS_REPLAY_MAPPING_PROCESSES",
+        description="Helper processes `qms metrics replay` maps batches in while it inserts "
+        "(0: map in the replay's own process, on one core).",
+    )
     session_timeout_s: float = Field(
         default=30.0,
         ge=6,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,9 @@ from services.common.topics import ensure_topics, load_topic_specs
 from services.common.working_days import vietnam_calendar
 from services.metrics.adapters.clickhouse import ClickHouseStore, store_for
 from services.metrics.adapters.dead_letters import KafkaDeadLetters
+from services.metrics.adapters.mapping_processes import MappingProcesses
 from services.metrics.config import MetricsSettings
+from services.metrics.domain.rows import MappedRows
 from services.metrics.entrypoints.consumer import EVENT_TOPICS
 from services.metrics.service_layer.ingestion import Ingestor, Record
 
@@ -45,6 +48,11 @@ class ReplayProgress:
     started: float
     read: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
+
+    def count(self, records: Sequence[Record]) -> None:
+        for record in records:
+            topic = record.position.topic
+            self.read[topic] = self.read.get(topic, 0) + 1
 
     def line(self, now: float) -> str:
         records = sum(self.read.values())
@@ -111,11 +119,28 @@ async def replay_all(
     store: ClickHouseStore | None = None,
     force: bool = False,
     progress: Callable[[ReplayProgress], None] | None = None,
+    mapping: MappingProcesses | None = None,
 ) -> ReplayResult:
     """Drop (when `rebuild`) and refill every table from the topics; returns what it read.
 
     `progress` is called about once a second while records are read. A rebuild while
-    others write to the database raises ReplayRefused unless `force`."""
+    others write to the database raises ReplayRefused unless `force`. Batches are mapped
+    by `mapping`'s helper processes (started here when None, closed at the end)."""
+    if mapping is not None:
+        return await _replay(settings, mapping, rebuild, store, force, progress)
+    # The helpers start now, so that they are up (about a second) by the first batch.
+    with MappingProcesses(settings.replay_mapping_processes) as started:
+        return await _replay(settings, started, rebuild, store, force, progress)
+
+
+async def _replay(
+    settings: MetricsSettings,
+    mapping: MappingProcesses,
+    rebuild: bool,
+    store: ClickHouseStore | None,
+    force: bool,
+    progress: Callable[[ReplayProgress], None] | None,
+) -> ReplayResult:
     own_store = store is None
     store = store or store_for(settings)
     if rebuild:
@@ -165,33 +190,10 @@ async def replay_all(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items()}
-        pending = {tp for tp, end in ends.items() if end > 0}
-        total = 0
         shown = ReplayProgress(started, total=_per_topic(ends))
-        last_report = started
-        while pending:
-            fetched = await consumer.getmany(
-                *pending, timeout_ms=1000, max_records=settings.batch_size
-            )
-            records: list[Record] = []
-            for tp, messages in fetched.items():
-                for m in messages:
-                    if m.offset < ends[tp]:
-                        records.append(
-                            Record(RecordPosition(m.topic, m.partition, m.offset), m.key, m.value)
-                        )
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-            if records:
-                await ingestor.ingest(records)
-                total += len(records)
-                for record in records:
-                    topic = record.position.topic
-                    shown.read[topic] = shown.read.get(topic, 0) + 1
-            now = time.perf_counter()
-            if progress is not None and (now - last_report >= 1.0 or not pending):
-                progress(shown)
-                last_report = now
+        total = await _read_and_store(
+            consumer, ingestor, mapping, ends, settings.batch_size, shown, progress
+        )
         # A replay writes every month at once; until merged, reads with FINAL must merge
         # every partition of the dossier marks. Merge them now rather than at first read.
         # On a cluster the marks live in the shards' local tables (OPTIMIZE skips Distributed).
@@ -207,6 +209,68 @@ async def replay_all(
         await producer.stop()
         if own_store:
             store.close()
+
+
+async def _read_and_store(
+    consumer: AIOKafkaConsumer,
+    ingestor: Ingestor,
+    mapping: MappingProcesses,
+    ends: Mapping[TopicPartition, int],
+    batch_size: int,
+    shown: ReplayProgress,
+    progress: Callable[[ReplayProgress], None] | None,
+) -> int:
+    """Read every partition up to its end offset and store what it holds; returns the
+    number of records read.
+
+    While batch n is stored, the next batches are mapped, one per helper process once they
+    are up, so a replay uses every core; batches are stored one at a time, in the order read."""
+    pending = {tp for tp, end in ends.items() if end > 0}
+    total = 0
+    last_report = shown.started
+    in_flight: deque[tuple[list[Record], asyncio.Task[MappedRows]]] = deque()
+    try:
+        while pending or in_flight:
+            # Read ahead until every helper has a batch to map beside the one being stored.
+            if pending and len(in_flight) <= mapping.processes:
+                records = await _read(consumer, pending, ends, batch_size)
+                if records:
+                    in_flight.append((records, asyncio.create_task(mapping.map(records))))
+                if pending and len(in_flight) <= mapping.processes:
+                    continue
+            if in_flight:
+                batch, mapped = in_flight.popleft()
+                await ingestor.ingest_mapped(batch, await mapped)
+                total += len(batch)
+                shown.count(batch)
+            now = time.perf_counter()
+            if progress is not None and (now - last_report >= 1.0 or not in_flight):
+                progress(shown)
+                last_report = now
+    finally:
+        for _, unfinished in in_flight:
+            unfinished.cancel()
+    return total
+
+
+async def _read(
+    consumer: AIOKafkaConsumer,
+    pending: set[TopicPartition],
+    ends: Mapping[TopicPartition, int],
+    batch_size: int,
+) -> list[Record]:
+    """The next records before the end offsets; a partition read to its end leaves `pending`."""
+    fetched = await consumer.getmany(*pending, timeout_ms=1000, max_records=batch_size)
+    records: list[Record] = []
+    for tp, messages in fetched.items():
+        records.extend(
+            Record(RecordPosition(m.topic, m.partition, m.offset), m.key, m.value)
+            for m in messages
+            if m.offset < ends[tp]
+        )
+        if await consumer.position(tp) >= ends[tp]:
+            pending.discard(tp)
+    return records
 
 
 def _per_topic(ends: Mapping[TopicPartition, int]) -> dict[str, int]:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from services.common.backoff import Backoff, retry_until_done
 from services.common.deadletter import RecordPosition, reason_for
-from services.metrics.domain.rows import Batch, Mapped, Mapper, Rejected, Row, rows_of
+from services.metrics.domain.rows import MappedRows, Mapper, Refusal, Rejected, Row, map_values
 from services.metrics.domain.tokens import batch_token
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,19 @@ class Ingestor:
 
     async def ingest(self, records: Sequence[Record]) -> Ingested:
         """Store a batch; returns only once every record is stored or dead-lettered."""
-        batch = Batch(mapper=self.mapper)
-        for record in records:
-            batch.add(record.position, record.key, record.value)
-        refused = await self._store(batch.mapped)
-        rejected = sorted([*batch.rejected, *refused], key=lambda r: _order(r.position))
+        return await self.ingest_mapped(records, map_values(values_of(records), self.mapper))
+
+    async def ingest_mapped(self, records: Sequence[Record], mapped: MappedRows) -> Ingested:
+        """`ingest` for a batch already mapped (`map_values`, perhaps in another process)."""
+        accepted = [records[i] for i in mapped.mapped]
+        refused = await self._store(accepted, mapped.rows)
+        rejected = sorted(
+            [*(_rejected(records[i], refusal) for i, refusal in mapped.refused), *refused],
+            key=lambda r: _order(r.position),
+        )
         for one in rejected:
             await self._dead_letter(one)
-        stored = len(batch.mapped) - len(refused)
+        stored = len(accepted) - len(refused)
         self.ingested += stored
         self.rejected += len(rejected)
         return Ingested(stored, rejected)
@@ -98,14 +103,17 @@ class Ingestor:
     def _backoff(self) -> Backoff:
         return Backoff(self.initial_backoff_s, self.max_backoff_s)
 
-    async def _store(self, part: Sequence[Mapped]) -> list[Rejected]:
-        """Insert `part`; returns the records the store refuses (none, normally)."""
+    async def _store(
+        self, part: Sequence[Record], rows: Mapping[str, Sequence[Row]]
+    ) -> list[Rejected]:
+        """Insert `rows`, those of the records `part`; returns the records the store
+        refuses (none, normally)."""
         if not part:
             return []
         backoff = self._backoff()
         while True:
             try:
-                await self.store.ainsert_batch(rows_of(part), batch_token(r.position for r in part))
+                await self.store.ainsert_batch(rows, batch_token(r.position for r in part))
                 return []
             except Exception as exc:
                 if await self.store.is_refusal(exc):
@@ -131,12 +139,16 @@ class Ingestor:
                     only.position, f"the store refused it: {reason}", only.key, only.value, error
                 )
             ]
-        # The store answers but refuses the block: find the records it refuses by halves.
+        # The store answers but refuses the block: find the records it refuses by halves
+        # (mapping each half again: every record of `part` mapped, and mapping is pure).
         log.warning(
             "the store refused a block of %d records (%s); splitting it", len(part), refusal
         )
         middle = len(part) // 2
-        return [*await self._store(part[:middle]), *await self._store(part[middle:])]
+        refused: list[Rejected] = []
+        for half in (part[:middle], part[middle:]):
+            refused += await self._store(half, map_values(values_of(half), self.mapper).rows)
+        return refused
 
     async def _dead_letter(self, rejected: Rejected) -> None:
         p = rejected.position
@@ -150,6 +162,15 @@ class Ingestor:
             log,
             self._backoff(),
         )
+
+
+def values_of(records: Sequence[Record]) -> list[tuple[RecordPosition, bytes]]:
+    """What mapping a batch needs of its records: each one's position and value."""
+    return [(r.position, r.value) for r in records]
+
+
+def _rejected(record: Record, refusal: Refusal) -> Rejected:
+    return Rejected(record.position, refusal.reason, record.key, record.value, refusal.error)
 
 
 def _order(position: RecordPosition) -> tuple[str, int, int]:

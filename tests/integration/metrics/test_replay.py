@@ -12,10 +12,12 @@ from typer.testing import CliRunner, Result
 from services.cli import app as qms
 from services.metrics.adapters.clickhouse import ClickHouseStore
 from services.metrics.adapters.kpi_queries import dossiers_by, stats, update_timeliness_by
+from services.metrics.adapters.mapping_processes import MappingProcesses
 from services.metrics.config import MetricsSettings
 from services.metrics.domain.periods import DayRange
 from services.metrics.entrypoints.replay import ReplayRefused, replay_all
 from tests.integration.metrics.conftest import produce, produce_raw
+from tests.poison import poison_records
 from tests.unit.metrics.scenario import dossier_province, expected_by_agency, other_families
 
 pytestmark = pytest.mark.integration
@@ -63,6 +65,34 @@ async def test_replay_rebuilds_every_table_and_a_second_replay_changes_nothing(
             r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time", "late")}
             for r in dossiers_by(store, DayRange(), ("agency",))
         } == counted
+    finally:
+        store.close()
+
+
+async def test_a_replay_mapped_by_helper_processes_stores_every_record_once(
+    metrics_settings: MetricsSettings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    # Many small batches, mapped two at a time while the one before is stored, with poison
+    # records among them: the tables count what a replay mapped here would count.
+    events = dossier_province(seed=8, dossiers=120)
+    await produce(kafka_bootstrap, topic_prefix, events[: len(events) // 2])
+    poison = poison_records()
+    for p in poison:
+        await produce_raw(kafka_bootstrap, f"{topic_prefix}{p.topic}", b"k", p.value)
+    await produce(kafka_bootstrap, topic_prefix, events[len(events) // 2 :])
+    settings = metrics_settings.model_copy(update={"batch_size": 25})
+    store = ClickHouseStore(settings.clickhouse_dsn, settings.clickhouse_database).open()
+    try:
+        with MappingProcesses(processes=2) as mapping:
+            await asyncio.wait_for(mapping.wait_until_up(), 60)
+            replayed = await replay_all(settings, store=store, mapping=mapping)
+            assert mapping.batches_mapped_apart >= len(events) // 25
+        assert (replayed.records, replayed.rejected) == (len(events) + len(poison), len(poison))
+        assert stats(store)["events"] == len(events)
+        assert {
+            r["agency"]: {k: r[k] for k in ("received", "resolved", "on_time", "late")}
+            for r in dossiers_by(store, DayRange(), ("agency",))
+        } == expected_by_agency(events)
     finally:
         store.close()
 

@@ -27,6 +27,7 @@ from services.metrics.domain.rows import (
     Row,
     local_day,
     map_record,
+    map_values,
 )
 from tests.unit.metrics import factories as f
 
@@ -265,6 +266,28 @@ def test_batch_keeps_rejects_aside_and_rows_per_table() -> None:
     assert batch.size == 2
     assert [r.position.offset for r in batch.rejected] == [2]
     assert len(batch.rows["events"]) == len(batch.rows["dossier_events"]) == 1
+
+
+def test_a_batch_mapped_by_values_gives_the_rows_of_its_records_and_refuses_by_index() -> None:
+    at = datetime(2026, 1, 5, tzinfo=ICT)
+    values = [
+        (RecordPosition("qms.dossier.v1", 0, n), to_kafka_record(e).value)
+        for n, e in enumerate(
+            f.received(f"D{n}", "H56.01", at, at + timedelta(days=4)) for n in range(3)
+        )
+    ]
+    values.insert(1, (RecordPosition("qms.dossier.v1", 0, 9), b"nope"))
+    batch = Batch()
+    for position, value in values:
+        batch.add(position, None, value)
+
+    mapped = map_values(values)
+
+    assert mapped.mapped == [0, 2, 3]
+    ((index, refusal),) = mapped.refused
+    assert (index, refusal.reason, refusal.error) == (1, batch.rejected[0].reason, "")
+    assert mapped.rows == batch.rows
+    assert len(mapped.rows["events"]) == 3
 
 
 def test_ledger_checkpoint_note_is_read_by_the_ledgers_parser() -> None:

@@ -11,10 +11,13 @@ from services.metrics.domain.rows.audit import AuditRow
 from services.metrics.domain.rows.batch import (
     Batch,
     Mapped,
+    MappedRows,
     Mapper,
+    Refusal,
     Rejected,
     Row,
     map_record,
+    map_values,
     rows_of,
 )
 from services.metrics.domain.rows.capa import CapaRow
@@ -43,14 +46,17 @@ __all__ = [
     "DossierRow",
     "EventRow",
     "Mapped",
+    "MappedRows",
     "Mapper",
     "ObjectiveRow",
     "ProcedureRow",
     "RecordRefused",
+    "Refusal",
     "Rejected",
     "Row",
     "SatisfactionRow",
     "local_day",
     "map_record",
+    "map_values",
     "rows_of",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.catalogue import EventValidationError, parse_event
 from schemas.topics import LEDGER_CHECKPOINTS_TOPIC
@@ -73,16 +73,11 @@ class Batch:
     def add(self, position: RecordPosition, key: bytes | None, value: bytes) -> None:
         """Map one record into rows, or keep it aside as rejected, whatever it holds."""
         self.positions.append(position)
-        try:
-            rows = (self.mapper or map_record)(position, value)
-        except RecordRefused as exc:
-            self.rejected.append(Rejected(position, str(exc), key, value))
-            return
-        except Exception as exc:  # any other failure on one record refuses that record only
-            reason, error = reason_for(exc)
-            self.rejected.append(Rejected(position, f"cannot map: {reason}", key, value, error))
-            return
-        self.mapped.append(Mapped(position, key, value, rows))
+        outcome = _rows_or_refusal(self.mapper or map_record, position, value)
+        if isinstance(outcome, Refusal):
+            self.rejected.append(Rejected(position, outcome.reason, key, value, outcome.error))
+        else:
+            self.mapped.append(Mapped(position, key, value, outcome))
 
     @property
     def rows(self) -> dict[str, list[Row]]:
@@ -92,6 +87,57 @@ class Batch:
     @property
     def size(self) -> int:
         return len(self.positions)
+
+
+class Refusal(NamedTuple):
+    """Why one record maps to no row: the reason, and the exception class when it was not
+    a `RecordRefused` (see `Rejected.error`)."""
+
+    reason: str
+    error: str = ""
+
+
+def _rows_or_refusal(
+    mapper: Mapper, position: RecordPosition, value: bytes
+) -> dict[str, list[Row]] | Refusal:
+    try:
+        return mapper(position, value)
+    except RecordRefused as exc:
+        return Refusal(str(exc))
+    except Exception as exc:  # any other failure on one record refuses that record only
+        reason, error = reason_for(exc)
+        return Refusal(f"cannot map: {reason}", error)
+
+
+@dataclass(frozen=True)
+class MappedRows:
+    """A batch mapped: its rows per table in record order, and which records (by index in
+    the batch) gave them and which were refused.
+
+    It holds nothing the caller already has (no keys, no values), so it is cheap to send
+    back from a process that maps while the caller inserts."""
+
+    rows: dict[str, list[Row]]
+    mapped: list[int]
+    refused: list[tuple[int, Refusal]]
+
+
+def map_values(
+    values: Sequence[tuple[RecordPosition, bytes]], mapper: Mapper | None = None
+) -> MappedRows:
+    """Map a batch of (position, value) records, refusing each one that cannot be mapped."""
+    rows: dict[str, list[Row]] = {t: [] for t in TABLE_ROWS}
+    mapped: list[int] = []
+    refused: list[tuple[int, Refusal]] = []
+    for index, (position, value) in enumerate(values):
+        outcome = _rows_or_refusal(mapper or map_record, position, value)
+        if isinstance(outcome, Refusal):
+            refused.append((index, outcome))
+            continue
+        mapped.append(index)
+        for table, table_rows in outcome.items():
+            rows[table].extend(table_rows)
+    return MappedRows(rows, mapped, refused)
 
 
 def rows_of(records: Sequence[Mapped]) -> dict[str, list[Row]]:
