@@ -1,14 +1,14 @@
-"""A helper process that maps batches while the caller inserts the previous one.
+"""Helper processes that map batches while the caller inserts the one before.
 
 Mapping a record (parse, validate, build rows) and inserting it (clickhouse-connect builds
 the insert block in Python) both need the interpreter lock, so a thread cannot overlap
-them; a second process can, and a replay then uses two cores instead of one. Only the
-(position, value) pairs go to the helper and only the rows come back (`MappedRows`).
+them; other processes can, and a replay then uses every core instead of one. Only the
+(position, value) pairs go to a helper and only the rows come back (`MappedRows`).
 
-The helper is spawned, not forked: the caller holds ClickHouse engine and Kafka client
-threads, which a forked child would inherit in whatever state they were. Until it has
-imported the mapping (about a second), and for good once it fails, batches are mapped
-here in the caller: the helper changes how fast a batch is mapped, never what it maps to.
+The helpers are spawned, not forked: the caller holds ClickHouse engine and Kafka client
+threads, which a forked child would inherit in whatever state they were. Until they have
+imported the mapping (about a second), and for good once one fails, batches are mapped
+here in the caller: a helper changes how fast a batch is mapped, never what it maps to.
 """
 
 from __future__ import annotations
@@ -31,18 +31,15 @@ class MappingProcesses:
     def __init__(self, processes: int) -> None:
         """Start `processes` helpers (none: every batch is mapped in the caller)."""
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = (
-            ProcessPoolExecutor(
+        self.batches_mapped_apart = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: list[Future[MappedRows]] = []
+        if processes:
+            self._pool = ProcessPoolExecutor(
                 max_workers=processes, mp_context=multiprocessing.get_context("spawn")
             )
-            if processes
-            else None
-        )
-        # One empty batch per process: each is spawned at once and imports the mapping.
-        self._ready: list[Future[MappedRows]] = [
-            self._pool.submit(map_values, []) for _ in range(processes) if self._pool
-        ]
-        self.batches_mapped_apart = 0
+            # One empty batch per process: each is spawned at once and imports the mapping.
+            self._ready = [self._pool.submit(map_values, []) for _ in range(processes)]
 
     @property
     def up(self) -> bool:
