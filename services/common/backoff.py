@@ -31,6 +31,10 @@ class Backoff:
         self.attempts += 1
         return self.rng.uniform(cap / 2, cap)
 
+    def succeeded(self) -> None:
+        """The operation worked: the next failure waits the initial delay again."""
+        self.attempts = 0
+
 
 async def retry_until_done(
     attempt: Callable[[], Awaitable[T]],

@@ -111,5 +111,5 @@ async def fetch_batch(
         delay = backoff.next_delay()
         log.warning("fetch failed (%s); retrying in %.1fs", failed.__cause__, delay)
         return {}, delay
-    backoff.attempts = 0
+    backoff.succeeded()
     return taken, 0.0

@@ -132,7 +132,7 @@ class AcceptanceTail:
                 log.warning("shared window not read (%r); again in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            backoff.attempts = 0
+            backoff.succeeded()
             for tp, messages in batches.items():
                 self._remember(tp, messages)
             self._wake()

@@ -56,9 +56,7 @@ class MappingProcesses:
         pool = self._pool
         if pool is None or not self.up:
             return map_values(values)
-        try:
-            for started in self._ready:
-                started.result()
+        try:  # a helper that failed to start has broken the pool: the submit raises
             mapped = await asyncio.wrap_future(pool.submit(map_values, values))
         except Exception as exc:  # `map_values` refuses records, never raises: the helper failed
             log.warning("mapping process failed (%r); mapping in this process from now on", exc)

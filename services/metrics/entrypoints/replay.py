@@ -54,8 +54,12 @@ class ReplayProgress:
             topic = record.position.topic
             self.read[topic] = self.read.get(topic, 0) + 1
 
+    @property
+    def records(self) -> int:
+        return sum(self.read.values())
+
     def line(self, now: float) -> str:
-        records = sum(self.read.values())
+        records = self.records
         rate = records / max(now - self.started, 1e-9)
         topics = ", ".join(
             f"{topic} {self.read.get(topic, 0):,}/{count:,}"
@@ -226,22 +230,18 @@ async def _read_and_store(
     While batch n is stored, the next batches are mapped, one per helper process once they
     are up, so a replay uses every core; batches are stored one at a time, in the order read."""
     pending = {tp for tp, end in ends.items() if end > 0}
-    total = 0
     last_report = shown.started
     in_flight: deque[tuple[list[Record], asyncio.Task[MappedRows]]] = deque()
     try:
         while pending or in_flight:
             # Read ahead until every helper has a batch to map beside the one being stored.
-            if pending and len(in_flight) <= mapping.processes:
+            while pending and len(in_flight) <= mapping.processes:
                 records = await _read(consumer, pending, ends, batch_size)
                 if records:
                     in_flight.append((records, asyncio.create_task(mapping.map(records))))
-                if pending and len(in_flight) <= mapping.processes:
-                    continue
             if in_flight:
                 batch, mapped = in_flight.popleft()
                 await ingestor.ingest_mapped(batch, await mapped)
-                total += len(batch)
                 shown.count(batch)
             now = time.perf_counter()
             if progress is not None and (now - last_report >= 1.0 or not in_flight):
@@ -250,7 +250,7 @@ async def _read_and_store(
     finally:
         for _, unfinished in in_flight:
             unfinished.cancel()
-    return total
+    return shown.records
 
 
 async def _read(

@@ -129,8 +129,9 @@ def map_values(
     rows: dict[str, list[Row]] = {t: [] for t in TABLE_ROWS}
     mapped: list[int] = []
     refused: list[tuple[int, Refusal]] = []
+    mapper = mapper or map_record
     for index, (position, value) in enumerate(values):
-        outcome = _rows_or_refusal(mapper or map_record, position, value)
+        outcome = _rows_or_refusal(mapper, position, value)
         if isinstance(outcome, Refusal):
             refused.append((index, outcome))
             continue
